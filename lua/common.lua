@@ -1,0 +1,138 @@
+-- common.lua: helpers shared by every sale script. The service prepends this file to each
+-- script before loading it, so each script below is still one EVALSHA.
+--
+-- Every script of a sale is called with the same six keys, all inside the sale's hash tag
+-- `{sale id}` so that one script touches one slot (Redis Cluster):
+--   KEYS[1] sale    hash   capacity, sold, held, hold_ms, grace_ms, max_active, state,
+--                          opens_ms, seq (arrival counter), admitted, lapsed
+--   KEYS[2] queue   zset   waiting codes, score = arrival sequence (position = ZRANK + 1)
+--   KEYS[3] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
+--                          for a confirming code the deadline of its Postgres write
+--   KEYS[4] res     hash   code -> "<state> <qty> <owner> [<hold expiry ms, while confirming>]"
+--                          state: w waiting, a admitted, c confirming, d done (sold),
+--                                 s sold out, x expired, l left/released, z closed
+--   KEYS[5] owners  hash   owner -> the owner's newest code (join is idempotent per owner)
+--   KEYS[6] done    set    codes confirmed in Redis; sync reconciles them with Postgres
+--
+-- Invariant kept by every script: 0 <= sold + held <= capacity, where held is the sum of the
+-- quantities of the codes in `holds`. The clock is Redis's TIME, never the caller's.
+
+local K = { sale = KEYS[1], queue = KEYS[2], holds = KEYS[3], res = KEYS[4],
+            owners = KEYS[5], done = KEYS[6] }
+
+-- Most admissions or lapses one call performs; the next call carries on.
+local BATCH = 256
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The sale's figures, or nil when Redis has lost the sale (the caller syncs from Postgres).
+local function load_sale()
+  local v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'hold_ms', 'grace_ms',
+    'max_active', 'state', 'opens_ms')
+  if not v[1] then return nil end
+  return { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
+           hold_ms = tonumber(v[4]), grace_ms = tonumber(v[5]), max_active = tonumber(v[6]),
+           state = v[7], opens_ms = tonumber(v[8]) }
+end
+
+local function get_res(code)
+  local v = redis.call('HGET', K.res, code)
+  if not v then return nil end
+  local st, q, owner, extra = string.match(v, '^(%a) (%d+) (%S+) ?(%d*)$')
+  return { state = st, qty = tonumber(q), owner = owner, extra = tonumber(extra) }
+end
+
+local function set_res(code, st, qty, owner, extra)
+  local v = st .. ' ' .. qty .. ' ' .. owner
+  if extra then v = v .. ' ' .. extra end
+  redis.call('HSET', K.res, code, v)
+end
+
+-- Give back the tickets of holds whose time is up. A confirming hold is left alone: its order
+-- may be committing in Postgres right now, and sync settles it once its deadline passed.
+local function lapse(S, now)
+  local due = redis.call('ZRANGEBYSCORE', K.holds, '-inf', now, 'LIMIT', 0, BATCH)
+  local changed = false
+  for _, code in ipairs(due) do
+    local r = get_res(code)
+    if r and r.state == 'a' then
+      set_res(code, 'x', r.qty, r.owner)
+      redis.call('ZREM', K.holds, code)
+      S.held = S.held - r.qty
+      redis.call('HINCRBY', K.sale, 'lapsed', 1)
+      changed = true
+    elseif not r or r.state ~= 'c' then
+      redis.call('ZREM', K.holds, code)
+    end
+  end
+  if changed then redis.call('HSET', K.sale, 'held', S.held) end
+end
+
+local function active_shoppers_full(S)
+  return S.max_active > 0 and redis.call('ZCARD', K.holds) >= S.max_active
+end
+
+-- Admit from the head of the queue, in order, as long as the head's quantity fits the free
+-- tickets. A head that can never fit (it wants more than capacity - sold) is sold out and the
+-- next one is tried; a head that only waits for other holds to lapse stops the loop (FIFO).
+local function admit(S, now)
+  if S.state ~= 'open' or now < S.opens_ms then return end
+  local changed = false
+  for _ = 1, BATCH do
+    if S.capacity - S.sold < 1 then break end -- nothing left: every waiter learns it on its poll
+    local head = redis.call('ZRANGE', K.queue, 0, 0)[1]
+    if not head then break end
+    local r = get_res(head)
+    if not r or r.state ~= 'w' then
+      redis.call('ZREM', K.queue, head)
+    elseif S.capacity - S.sold < r.qty then
+      set_res(head, 's', r.qty, r.owner)
+      redis.call('ZREM', K.queue, head)
+    elseif S.capacity - S.sold - S.held >= r.qty and not active_shoppers_full(S) then
+      set_res(head, 'a', r.qty, r.owner)
+      redis.call('ZREM', K.queue, head)
+      redis.call('ZADD', K.holds, now + S.hold_ms, head)
+      S.held = S.held + r.qty
+      redis.call('HINCRBY', K.sale, 'admitted', 1)
+      changed = true
+    else
+      break
+    end
+  end
+  if changed then redis.call('HSET', K.sale, 'held', S.held) end
+end
+
+-- Reply shared by join, status and release:
+--   { state, code, qty, position, waiting, expires_ms, now_ms }
+-- state is one of waiting, admitted, confirming, confirmed, sold_out, expired, released, closed.
+local STATE_NAMES = { w = 'waiting', a = 'admitted', c = 'confirming', d = 'confirmed',
+                      s = 'sold_out', x = 'expired', l = 'released', z = 'closed' }
+
+local function describe(S, code, r, now)
+  local position, waiting, expires = 0, redis.call('ZCARD', K.queue), 0
+  if r.state == 'w' then
+    position = redis.call('ZRANK', K.queue, code) + 1
+  elseif r.state == 'a' then
+    expires = tonumber(redis.call('ZSCORE', K.holds, code)) or 0
+  elseif r.state == 'c' then
+    expires = r.extra -- the hold's own expiry, not the confirm deadline
+  end
+  return { STATE_NAMES[r.state], code, r.qty, position, waiting, expires, now }
+end
+
+-- A waiting code that can no longer be served learns it at once, wherever it stands.
+local function settle_waiting(S, code, r)
+  if r.state ~= 'w' then return r end
+  local final
+  if S.state == 'closed' then final = 'z'
+  elseif S.capacity - S.sold < r.qty then final = 's' end
+  if final then
+    redis.call('ZREM', K.queue, code)
+    set_res(code, final, r.qty, r.owner)
+    r.state = final
+  end
+  return r
+end

@@ -1,0 +1,56 @@
+-- join.lua: a buyer asks for tickets. Idempotent per owner: while the owner's newest
+-- reservation is live (waiting, admitted, confirming) it is returned unchanged.
+--
+-- KEYS: the six sale keys (see common.lua)
+-- ARGV[1] code    a fresh reservation code (used only when a new reservation is made)
+-- ARGV[2] owner   the session binding, no spaces
+-- ARGV[3] qty     tickets wanted, already checked to be 1..max by the caller
+-- Reply: { state, code, qty, position, waiting, expires_ms, now_ms, created (1|0) }
+--    or  { '!missing' }            Redis lost the sale: sync it from Postgres and call again
+--    or  { '!closed' }             the sale is closed
+--    or  { '!not_open', opens_ms } the sale opens later
+--
+-- A new buyer is admitted at once only when nobody waits, the tickets are free and the
+-- active-shopper limit allows; a buyer who can never be served is sold out at once;
+-- everybody else joins the back of the queue.
+
+local code, owner, qty = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local S = load_sale()
+if not S then return { '!missing' } end
+if S.state == 'closed' then return { '!closed' } end
+local now = now_ms()
+if now < S.opens_ms then return { '!not_open', S.opens_ms } end
+
+lapse(S, now)
+admit(S, now)
+
+local existing = redis.call('HGET', K.owners, owner)
+if existing then
+  local r = get_res(existing)
+  if r and (r.state == 'w' or r.state == 'a' or r.state == 'c') then
+    r = settle_waiting(S, existing, r)
+    local reply = describe(S, existing, r, now)
+    reply[8] = 0
+    return reply
+  end
+end
+
+local r = { qty = qty, owner = owner }
+if S.state == 'open' and redis.call('ZCARD', K.queue) == 0
+    and S.capacity - S.sold - S.held >= qty and not active_shoppers_full(S) then
+  r.state = 'a'
+  redis.call('ZADD', K.holds, now + S.hold_ms, code)
+  redis.call('HINCRBY', K.sale, 'held', qty)
+  redis.call('HINCRBY', K.sale, 'admitted', 1)
+elseif S.capacity - S.sold < qty then
+  r.state = 's'
+else
+  r.state = 'w'
+  redis.call('ZADD', K.queue, redis.call('HINCRBY', K.sale, 'seq', 1), code)
+end
+set_res(code, r.state, qty, owner)
+redis.call('HSET', K.owners, owner, code)
+
+local reply = describe(S, code, r, now)
+reply[8] = 1
+return reply

@@ -1,0 +1,16 @@
+-- peek.lua: a sale's live figures, for its public page and the organizer's dashboard. Lapses
+-- and admits first, so the figures are true at the moment they are read.
+--
+-- KEYS: the six sale keys (see common.lua)
+-- ARGV: none
+-- Reply: { capacity, sold, held, waiting, state, opens_ms, admitted, lapsed, active, now_ms }
+--    or  { '!missing' }
+
+local S = load_sale()
+if not S then return { '!missing' } end
+local now = now_ms()
+lapse(S, now)
+admit(S, now)
+local extra = redis.call('HMGET', K.sale, 'admitted', 'lapsed')
+return { S.capacity, S.sold, S.held, redis.call('ZCARD', K.queue), S.state, S.opens_ms,
+         tonumber(extra[1]) or 0, tonumber(extra[2]) or 0, redis.call('ZCARD', K.holds), now }

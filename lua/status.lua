@@ -1,0 +1,21 @@
+-- status.lua: the poll of a buyer. Lapses holds whose time is up, admits from the head of
+-- the queue while the head fits, then tells this code's state.
+--
+-- KEYS: the six sale keys (see common.lua)
+-- ARGV[1] code    the reservation code
+-- ARGV[2] owner   the session binding; a code of another owner is not found
+-- Reply: { state, code, qty, position, waiting, expires_ms, now_ms }
+--    or  { '!missing' }    Redis lost the sale: sync it from Postgres and call again
+--    or  { '!not_found' }  no such code for this owner
+
+local code, owner = ARGV[1], ARGV[2]
+local S = load_sale()
+if not S then return { '!missing' } end
+local r = get_res(code)
+if not r or r.owner ~= owner then return { '!not_found' } end
+
+local now = now_ms()
+lapse(S, now)
+admit(S, now)
+r = settle_waiting(S, code, get_res(code))
+return describe(S, code, r, now)

@@ -1,0 +1,168 @@
+//! Configuration, read once from the environment. Every variable has a default that works on
+//! a developer machine with Redis and Postgres on their standard local ports.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The most tickets one order may hold; the database enforces the same bound.
+pub const MAX_PER_ORDER_LIMIT: u8 = 6;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {message} (got {value:?})")]
+pub struct ConfigError {
+    name: &'static str,
+    value: String,
+    message: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `BOXOFFICE_ADDR`: where the web server listens.
+    pub addr: SocketAddr,
+    /// `DATABASE_URL`: the Postgres database; created if it does not exist.
+    pub database_url: String,
+    /// `REDIS_URL`: one Redis server, or a seed node of a cluster.
+    pub redis_url: String,
+    /// `REDIS_CLUSTER`: `1` to treat `REDIS_URL` as a Redis Cluster.
+    pub redis_cluster: bool,
+    /// `BOXOFFICE_REDIS_POOL`: Redis connections per app instance.
+    pub redis_pool_size: usize,
+    /// `BOXOFFICE_HOLD_SECS`: how long an admitted buyer holds tickets, for new sales.
+    pub hold_secs: u32,
+    /// `BOXOFFICE_MAX_PER_ORDER`: the most tickets in one order (1..=6).
+    pub max_per_order: u8,
+    /// `BOXOFFICE_CONFIRM_GRACE_SECS`: how long a checkout may take to write its order to
+    /// Postgres before Redis may give its tickets back. Must exceed the Postgres statement
+    /// timeout of a checkout.
+    pub confirm_grace_secs: u32,
+    /// `BOXOFFICE_RECONCILE_SECS`: how often every open sale is synced from Postgres.
+    pub reconcile_every: Duration,
+    /// `BOXOFFICE_COOKIE_SECURE`: mark cookies `Secure` (set it when served over TLS).
+    pub cookie_secure: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "postgres://postgres@127.0.0.1:5432/boxoffice".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_cluster: false,
+            redis_pool_size: 4,
+            hold_secs: 480,
+            max_per_order: MAX_PER_ORDER_LIMIT,
+            confirm_grace_secs: 30,
+            reconcile_every: Duration::from_secs(10),
+            cookie_secure: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, so that tests need not touch the environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let d = Settings::default();
+        let s = Settings {
+            addr: parse(&lookup, "BOXOFFICE_ADDR", d.addr)?,
+            database_url: lookup("DATABASE_URL").unwrap_or(d.database_url),
+            redis_url: lookup("REDIS_URL").unwrap_or(d.redis_url),
+            redis_cluster: flag(&lookup, "REDIS_CLUSTER")?,
+            redis_pool_size: parse(&lookup, "BOXOFFICE_REDIS_POOL", d.redis_pool_size)?,
+            hold_secs: parse(&lookup, "BOXOFFICE_HOLD_SECS", d.hold_secs)?,
+            max_per_order: parse(&lookup, "BOXOFFICE_MAX_PER_ORDER", d.max_per_order)?,
+            confirm_grace_secs: parse(&lookup, "BOXOFFICE_CONFIRM_GRACE_SECS", d.confirm_grace_secs)?,
+            reconcile_every: Duration::from_secs(parse(
+                &lookup,
+                "BOXOFFICE_RECONCILE_SECS",
+                d.reconcile_every.as_secs(),
+            )?),
+            cookie_secure: flag(&lookup, "BOXOFFICE_COOKIE_SECURE")?,
+        };
+        check(s.hold_secs >= 1 && s.hold_secs <= 3600, "BOXOFFICE_HOLD_SECS", s.hold_secs, "must be 1..=3600")?;
+        check(
+            (1..=MAX_PER_ORDER_LIMIT).contains(&s.max_per_order),
+            "BOXOFFICE_MAX_PER_ORDER",
+            s.max_per_order,
+            "must be 1..=6",
+        )?;
+        check(s.redis_pool_size >= 1, "BOXOFFICE_REDIS_POOL", s.redis_pool_size, "must be at least 1")?;
+        check(s.confirm_grace_secs >= 10, "BOXOFFICE_CONFIRM_GRACE_SECS", s.confirm_grace_secs, "must be at least 10")?;
+        check(!s.reconcile_every.is_zero(), "BOXOFFICE_RECONCILE_SECS", 0, "must be at least 1")?;
+        Ok(s)
+    }
+
+    /// The longest a checkout's Postgres statements may run: well inside the confirm grace,
+    /// so that a confirming hold past its deadline has certainly not committed.
+    pub fn checkout_statement_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.confirm_grace_secs) / 3)
+    }
+}
+
+fn parse<T: FromStr>(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: T) -> Result<T, ConfigError> {
+    match lookup(name) {
+        None => Ok(default),
+        Some(value) => value.trim().parse().map_err(|_| ConfigError {
+            name,
+            message: "cannot be parsed".into(),
+            value,
+        }),
+    }
+}
+
+fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match lookup(name).as_deref().map(str::trim) {
+        None | Some("") | Some("0") | Some("false") => Ok(false),
+        Some("1") | Some("true") => Ok(true),
+        Some(other) => Err(ConfigError {
+            name,
+            value: other.into(),
+            message: "must be 0 or 1".into(),
+        }),
+    }
+}
+
+fn check(ok: bool, name: &'static str, value: impl ToString, message: &str) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            name,
+            value: value.to_string(),
+            message: message.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn defaults_fit_a_local_machine() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.hold_secs, 480);
+        assert_eq!(s.max_per_order, 6);
+        assert_eq!(s.database_url, "postgres://postgres@127.0.0.1:5432/boxoffice");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_name() {
+        let err = settings(&[("BOXOFFICE_HOLD_SECS", "abc")]).unwrap_err();
+        assert!(err.to_string().starts_with("BOXOFFICE_HOLD_SECS"), "{err}");
+        assert!(settings(&[("BOXOFFICE_MAX_PER_ORDER", "7")]).is_err());
+        assert!(settings(&[("BOXOFFICE_HOLD_SECS", "0")]).is_err());
+        assert!(settings(&[("REDIS_CLUSTER", "yes")]).is_err());
+        assert!(settings(&[("REDIS_CLUSTER", "1")]).unwrap().redis_cluster);
+    }
+}

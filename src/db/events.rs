@@ -1,0 +1,60 @@
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Event {
+    pub id: Uuid,
+    pub organizer_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub venue: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub capacity: i32,
+    pub price_minor: i64,
+    pub currency: String,
+}
+
+/// A new event, already checked.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub organizer_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub venue: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub capacity: i32,
+    pub price_minor: i64,
+    pub currency: String,
+}
+
+const COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, capacity, price_minor, currency";
+
+pub async fn insert(db: &PgPool, e: &NewEvent) -> Result<Event, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into events (id, organizer_id, title, description, venue, starts_at, ends_at, capacity, price_minor, currency)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         returning {COLUMNS}"
+    )))
+    .bind(Uuid::new_v4())
+    .bind(e.organizer_id)
+    .bind(&e.title)
+    .bind(&e.description)
+    .bind(&e.venue)
+    .bind(e.starts_at)
+    .bind(e.ends_at)
+    .bind(e.capacity)
+    .bind(e.price_minor)
+    .bind(&e.currency)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn find(db: &PgPool, id: Uuid) -> Result<Option<Event>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} from events where id = $1")))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}

@@ -1,0 +1,23 @@
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Organizer {
+    pub id: Uuid,
+    pub email: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert(db: &PgPool, email: &str, password_hash: &str) -> Result<Organizer, sqlx::Error> {
+    sqlx::query_as(
+        "insert into organizers (id, email, password_hash) values ($1, $2, $3)
+         returning id, email, password_hash, created_at",
+    )
+    .bind(Uuid::new_v4())
+    .bind(email)
+    .bind(password_hash)
+    .fetch_one(db)
+    .await
+}

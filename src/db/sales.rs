@@ -1,0 +1,106 @@
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::sale::{SaleId, SaleState};
+
+/// A ticket sale as Postgres records it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SaleRecord {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub capacity: i32,
+    pub price_minor: i64,
+    pub currency: String,
+    pub sold: i32,
+    pub opens_at: DateTime<Utc>,
+    pub state: String,
+    pub hold_secs: i32,
+    pub max_active: i32,
+}
+
+impl SaleRecord {
+    pub fn sale_id(&self) -> SaleId {
+        SaleId(self.id)
+    }
+
+    pub fn sale_state(&self) -> SaleState {
+        self.state.parse().unwrap_or(SaleState::Closed)
+    }
+}
+
+/// A new sale, already checked.
+#[derive(Clone, Debug)]
+pub struct NewSale {
+    pub event_id: Uuid,
+    pub capacity: i32,
+    pub price_minor: i64,
+    pub currency: String,
+    pub opens_at: DateTime<Utc>,
+    pub hold_secs: i32,
+    pub max_active: i32,
+}
+
+const COLUMNS: &str = "id, event_id, capacity, price_minor, currency, sold, opens_at, state, hold_secs, max_active";
+
+pub async fn insert(db: &PgPool, s: &NewSale) -> Result<SaleRecord, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into ticket_sales (id, event_id, capacity, price_minor, currency, opens_at, hold_secs, max_active)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+         returning {COLUMNS}"
+    )))
+    .bind(Uuid::new_v4())
+    .bind(s.event_id)
+    .bind(s.capacity)
+    .bind(s.price_minor)
+    .bind(&s.currency)
+    .bind(s.opens_at)
+    .bind(s.hold_secs)
+    .bind(s.max_active)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn find(db: &PgPool, id: SaleId) -> Result<Option<SaleRecord>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} from ticket_sales where id = $1")))
+        .bind(id.0)
+        .fetch_optional(db)
+        .await
+}
+
+/// A sale together with the reservation codes of all its orders, read in one statement so that
+/// `sold` and the codes come from the same snapshot.
+pub async fn find_with_order_codes(db: &PgPool, id: SaleId) -> Result<Option<(SaleRecord, Vec<Uuid>)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        sale: SaleRecord,
+        codes: Vec<Uuid>,
+    }
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS},
+                array(select reservation_code from orders where sale_id = ticket_sales.id) as codes
+         from ticket_sales where id = $1"
+    )))
+    .bind(id.0)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.sale, r.codes)))
+}
+
+/// Sales whose Redis state must be kept in step: every sale not closed.
+pub async fn live_ids(db: &PgPool) -> Result<Vec<SaleId>, sqlx::Error> {
+    let ids: Vec<Uuid> = sqlx::query_scalar("select id from ticket_sales where state <> 'closed'")
+        .fetch_all(db)
+        .await?;
+    Ok(ids.into_iter().map(SaleId).collect())
+}
+
+pub async fn set_state(db: &PgPool, id: SaleId, state: SaleState) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("update ticket_sales set state = $2 where id = $1")
+        .bind(id.0)
+        .bind(state.as_str())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

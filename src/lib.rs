@@ -1,0 +1,15 @@
+//! boxoffice: a ticket shop with a virtual waiting room, built to sell the few tickets of a
+//! popular concert to a far larger crowd, fairly and without ever overselling.
+//!
+//! # Layout
+//!
+//! - [`config`]: settings from the environment, read once.
+//! - [`sale`]: the ticket sale aggregate, the only way a sale's state changes; its Lua
+//!   scripts live in `lua/`.
+//! - [`db`]: Postgres access, the durable record; migrations in `migrations/`.
+//! - [`redis`]: the Redis connection pool.
+
+pub mod config;
+pub mod db;
+pub mod redis;
+pub mod sale;

@@ -1,0 +1,94 @@
+use chrono::{DateTime, Utc};
+
+use super::buyer::FieldErrors;
+use super::model::ReservationState;
+
+/// Everything that can go wrong with a sale. The web layer renders each variant once, with the
+/// status its doc names; the message is written for the buyer.
+#[derive(Debug, thiserror::Error)]
+pub enum SaleError {
+    /// 422: quantity outside 1..=max.
+    #[error("Please choose between 1 and {max} tickets.")]
+    BadQuantity { max: u8 },
+    /// 404: no sale with that id.
+    #[error("There is no such ticket sale.")]
+    UnknownSale,
+    /// 409: the organizer closed the sale.
+    #[error("This ticket sale is closed.")]
+    Closed,
+    /// 409: the sale has not opened yet.
+    #[error("This ticket sale opens at {0}.")]
+    NotOpenYet(DateTime<Utc>),
+    /// 404: not a reservation code at all.
+    #[error("That is not a reservation code.")]
+    MalformedCode,
+    /// 404: no such reservation for this session (or none at all: the two look the same).
+    #[error("There is no such reservation.")]
+    UnknownReservation,
+    /// 409: the reservation is not at checkout (waiting, lapsed, already confirmed, ...).
+    #[error("{}", not_admitted_message(*.0))]
+    NotAdmitted(ReservationState),
+    /// 409: Postgres refused the order because it would sell more than the capacity.
+    #[error("Sorry, this event is sold out.")]
+    SoldOut,
+    /// 409: an order for this reservation is being written right now.
+    #[error("Your order is being saved; please wait a moment.")]
+    ConfirmInProgress,
+    /// 422: buyer details that do not pass, field by field.
+    #[error("Please check your details: {0}")]
+    InvalidBuyer(FieldErrors),
+    /// 400: a session binding that is not a plain token (a bug in the caller, not the buyer).
+    #[error("The session is not valid.")]
+    BadOwner,
+    /// 422: not one of open, paused, closed.
+    #[error("A sale is open, paused or closed.")]
+    BadSaleState,
+    /// 503: Redis did not answer; nothing changed, try again.
+    #[error("The ticket queue is unavailable right now; please try again in a moment.")]
+    Redis(#[from] fred::error::Error),
+    /// 503: Postgres did not answer; nothing changed, try again.
+    #[error("Orders cannot be saved right now; please try again in a moment.")]
+    Postgres(#[from] sqlx::Error),
+    /// 500: a script answered something this code does not understand.
+    #[error("internal error: unexpected reply from the {script} script: {reply}")]
+    Protocol { script: &'static str, reply: String },
+}
+
+fn not_admitted_message(state: ReservationState) -> &'static str {
+    match state {
+        ReservationState::Waiting => "You are still in the queue; checkout opens when it is your turn.",
+        ReservationState::Expired => "Your reservation expired.",
+        ReservationState::Confirmed => "This reservation is already confirmed.",
+        ReservationState::SoldOut => "Sorry, this event is sold out.",
+        ReservationState::Released => "You gave up this reservation.",
+        ReservationState::Closed => "This ticket sale is closed.",
+        ReservationState::Admitted | ReservationState::Confirming => "This reservation is at checkout.",
+    }
+}
+
+impl SaleError {
+    /// A stable machine-readable name, for the JSON API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SaleError::BadQuantity { .. } => "bad_quantity",
+            SaleError::UnknownSale => "unknown_sale",
+            SaleError::Closed => "sale_closed",
+            SaleError::NotOpenYet(_) => "sale_not_open",
+            SaleError::MalformedCode | SaleError::UnknownReservation => "unknown_reservation",
+            SaleError::NotAdmitted(ReservationState::Expired) => "hold_expired",
+            SaleError::NotAdmitted(_) => "not_admitted",
+            SaleError::SoldOut => "sold_out",
+            SaleError::ConfirmInProgress => "confirm_in_progress",
+            SaleError::InvalidBuyer(_) => "invalid_buyer",
+            SaleError::BadOwner => "bad_session",
+            SaleError::BadSaleState => "bad_sale_state",
+            SaleError::Redis(_) | SaleError::Postgres(_) => "unavailable",
+            SaleError::Protocol { .. } => "internal",
+        }
+    }
+
+    /// True when the fault is on our side and passes by itself: the client should retry.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, SaleError::Redis(_) | SaleError::Postgres(_))
+    }
+}

@@ -1,0 +1,27 @@
+//! Redis key names of a sale. All share the hash tag `{sale id}`, so every script touches
+//! one cluster slot.
+
+use super::model::SaleId;
+
+/// The six keys every sale script takes, in the order `lua/common.lua` names them.
+pub(crate) fn sale_keys(sale: SaleId) -> Vec<String> {
+    let tag = sale.0.simple();
+    ["sale", "queue", "holds", "res", "owners", "done"]
+        .iter()
+        .map(|part| format!("bo:{{{tag}}}:{part}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_one_hash_tag() {
+        let sale = SaleId::new();
+        let keys = sale_keys(sale);
+        assert_eq!(keys.len(), 6);
+        let tag = format!("{{{}}}", sale.0.simple());
+        assert!(keys.iter().all(|k| k.contains(&tag)));
+    }
+}

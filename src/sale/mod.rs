@@ -1,0 +1,345 @@
+//! The ticket sale aggregate: the only way the state of a sale changes.
+//!
+//! Live state (queue, holds, counters) lives in Redis and changes only through the Lua scripts
+//! in `lua/`, one EVALSHA per operation, atomic, with Redis's clock. Postgres is the durable
+//! record: an order exists once its row is committed, and the statement that counts it refuses
+//! to go beyond the capacity, so even a wrong Redis state cannot oversell.
+//!
+//! Checkout is two script calls around one Postgres transaction: `confirm_begin` marks the hold
+//! confirming (it can no longer lapse), the order is written, then `confirm_finish` moves the
+//! tickets from held to sold. Whatever happens in between, `sync` later makes Redis agree with
+//! Postgres again.
+
+mod buyer;
+mod error;
+mod keys;
+mod model;
+mod scripts;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use fred::prelude::*;
+use fred::types::scripts::Script;
+use sqlx::PgPool;
+use tracing::{info, warn};
+
+pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender};
+pub use error::SaleError;
+pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState};
+
+use crate::db;
+use crate::db::orders::{Order, Placement};
+use scripts::Scripts;
+
+/// The ticket sale service. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct TicketSales {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    redis: Pool,
+    db: PgPool,
+    scripts: Scripts,
+    max_per_order: u8,
+    confirm_grace_ms: i64,
+    checkout_timeout: std::time::Duration,
+    /// One lock per sale being rebuilt after Redis lost it.
+    rebuilding: std::sync::Mutex<HashMap<SaleId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// One script's raw reply.
+type Reply = Vec<Value>;
+
+impl TicketSales {
+    /// Loads the scripts into Redis. Fails when Redis does not answer.
+    pub async fn new(redis: Pool, db: PgPool, settings: &crate::config::Settings) -> Result<Self, SaleError> {
+        let scripts = Scripts::new();
+        scripts.load(redis.next()).await?;
+        Ok(TicketSales {
+            inner: Arc::new(Inner {
+                redis,
+                db,
+                scripts,
+                max_per_order: settings.max_per_order,
+                confirm_grace_ms: i64::from(settings.confirm_grace_secs) * 1000,
+                checkout_timeout: settings.checkout_statement_timeout(),
+                rebuilding: Default::default(),
+            }),
+        })
+    }
+
+    pub fn max_per_order(&self) -> u8 {
+        self.inner.max_per_order
+    }
+
+    /// Parses a quantity against this shop's per-order maximum.
+    pub fn quantity(&self, n: i64) -> Result<Quantity, SaleError> {
+        Quantity::new(n, self.inner.max_per_order)
+    }
+
+    /// A buyer asks for `quantity` tickets. Idempotent per owner: while the owner's reservation
+    /// in this sale is live, the same one comes back (`created == false`).
+    pub async fn join(&self, sale: SaleId, owner: &Owner, quantity: Quantity) -> Result<Reservation, SaleError> {
+        let code = ReservationCode::new(sale);
+        let s = &self.inner.scripts;
+        let reply = self
+            .call_synced(&s.join, sale, || {
+                vec![code.member().into(), owner.as_str().into(), i64::from(quantity.get()).into()]
+            })
+            .await?;
+        match tag(&reply) {
+            "!closed" => Err(SaleError::Closed),
+            "!not_open" => Err(SaleError::NotOpenYet(millis_to_time(int_at(&reply, 1)))),
+            _ => reservation(sale, &reply, "join"),
+        }
+    }
+
+    /// The poll: lapses due holds, admits from the head of the queue, and tells where this
+    /// reservation stands. A code of another owner is `UnknownReservation`.
+    pub async fn status(&self, code: &ReservationCode, owner: &Owner) -> Result<Reservation, SaleError> {
+        let reply = self
+            .call_synced(&self.inner.scripts.status, code.sale, || {
+                vec![code.member().into(), owner.as_str().into()]
+            })
+            .await?;
+        match tag(&reply) {
+            "!not_found" => Err(SaleError::UnknownReservation),
+            _ => reservation(code.sale, &reply, "status"),
+        }
+    }
+
+    /// The buyer gives up: leaves the queue or releases the held tickets at once.
+    pub async fn release(&self, code: &ReservationCode, owner: &Owner) -> Result<Reservation, SaleError> {
+        let reply = self
+            .call_synced(&self.inner.scripts.release, code.sale, || {
+                vec![code.member().into(), owner.as_str().into()]
+            })
+            .await?;
+        match tag(&reply) {
+            "!not_found" => Err(SaleError::UnknownReservation),
+            "!bad_state" => Err(SaleError::ConfirmInProgress),
+            _ => reservation(code.sale, &reply, "release"),
+        }
+    }
+
+    /// Checkout: turns a live hold into an order. The order is committed in Postgres before the
+    /// tickets count as sold in Redis; if Postgres fails the hold stays the buyer's, to retry
+    /// while it lasts.
+    pub async fn confirm(&self, code: &ReservationCode, owner: &Owner, buyer: &Buyer) -> Result<Order, SaleError> {
+        let s = &self.inner.scripts;
+        let sale = code.sale;
+        let reply = self
+            .call_synced(&s.confirm_begin, sale, || {
+                vec![code.member().into(), owner.as_str().into()]
+            })
+            .await?;
+        let quantity = match tag(&reply) {
+            "confirming" => int_at(&reply, 2),
+            "!not_found" => return Err(SaleError::UnknownReservation),
+            "!closed" => return Err(SaleError::Closed),
+            "!bad_state" => {
+                let state = ReservationState::from_script(&str_at(&reply, 1)).ok_or_else(|| protocol("confirm_begin", &reply))?;
+                return Err(SaleError::NotAdmitted(state));
+            }
+            _ => return Err(protocol("confirm_begin", &reply)),
+        };
+        let quantity = u8::try_from(quantity).map_err(|_| protocol("confirm_begin", &reply))?;
+
+        let placement = db::orders::place(&self.inner.db, sale, code.token, quantity, buyer, self.inner.checkout_timeout).await;
+        match placement {
+            Ok(Placement::Placed(order)) | Ok(Placement::AlreadyPlaced(order)) => {
+                // The order stands whatever happens now; if this call fails, sync settles it.
+                if let Err(e) = self.call(&s.confirm_finish, sale, vec![code.member().into()]).await {
+                    warn!(%sale, error = %e, "confirm_finish failed; sync will count the order");
+                }
+                Ok(order)
+            }
+            Ok(Placement::SoldOut) => {
+                // Redis admitted more than Postgres can sell: bring Redis back in step.
+                warn!(%sale, "Postgres refused an order beyond capacity; syncing the sale");
+                self.abort_confirm(code, "sold_out").await;
+                self.sync(sale).await?;
+                Err(SaleError::SoldOut)
+            }
+            Ok(Placement::SaleClosed) => {
+                self.abort_confirm(code, "closed").await;
+                self.sync(sale).await?;
+                Err(SaleError::Closed)
+            }
+            Err(e) => {
+                warn!(%sale, error = %e, "writing an order failed; the hold goes back to the buyer");
+                self.abort_confirm(code, "retry").await;
+                Err(SaleError::Postgres(e))
+            }
+        }
+    }
+
+    /// `outcome` is `retry` (the hold goes back to the buyer), `sold_out` or `closed`.
+    async fn abort_confirm(&self, code: &ReservationCode, outcome: &'static str) {
+        let args = vec![code.member().into(), outcome.into()];
+        if let Err(e) = self.call(&self.inner.scripts.confirm_abort, code.sale, args).await {
+            warn!(sale = %code.sale, error = %e, "confirm_abort failed; sync will settle the hold");
+        }
+    }
+
+    /// A sale's live figures.
+    pub async fn figures(&self, sale: SaleId) -> Result<SaleFigures, SaleError> {
+        let reply = self.call_synced(&self.inner.scripts.peek, sale, Vec::new).await?;
+        let state = str_at(&reply, 4).parse().map_err(|_| protocol("peek", &reply))?;
+        Ok(SaleFigures {
+            capacity: int_at(&reply, 0),
+            sold: int_at(&reply, 1),
+            held: int_at(&reply, 2),
+            waiting: int_at(&reply, 3),
+            state,
+            opens_at: millis_to_time(int_at(&reply, 5)),
+            admitted: int_at(&reply, 6),
+            lapsed: int_at(&reply, 7),
+            active: int_at(&reply, 8),
+            server_now: millis_to_time(int_at(&reply, 9)),
+        })
+    }
+
+    /// Opens, pauses or closes a sale: Postgres first, then Redis follows.
+    pub async fn set_state(&self, sale: SaleId, state: SaleState) -> Result<(), SaleError> {
+        if !db::sales::set_state(&self.inner.db, sale, state).await? {
+            return Err(SaleError::UnknownSale);
+        }
+        self.sync(sale).await
+    }
+
+    /// Makes the sale's Redis state agree with Postgres (see `lua/sync.lua`). Creates it when
+    /// Redis has lost it.
+    pub async fn sync(&self, sale: SaleId) -> Result<(), SaleError> {
+        let (record, codes) = db::sales::find_with_order_codes(&self.inner.db, sale)
+            .await?
+            .ok_or(SaleError::UnknownSale)?;
+        let mut args: Vec<Value> = vec![
+            i64::from(record.capacity).into(),
+            i64::from(record.sold).into(),
+            (i64::from(record.hold_secs) * 1000).into(),
+            self.inner.confirm_grace_ms.into(),
+            i64::from(record.max_active).into(),
+            record.state.as_str().into(),
+            record.opens_at.timestamp_millis().into(),
+        ];
+        args.extend(codes.iter().map(|c| Value::from(c.simple().to_string())));
+        let reply = self.call(&self.inner.scripts.sync, sale, args).await?;
+        info!(%sale, redis_sold = int_at(&reply, 0), held = int_at(&reply, 1), pg_sold = record.sold, "sale synced");
+        Ok(())
+    }
+
+    /// Syncs every sale that is not closed; run at start-up and periodically, so that a
+    /// checkout interrupted between Postgres and Redis is settled within one period.
+    pub async fn sync_live_sales(&self) -> Result<usize, SaleError> {
+        let ids = db::sales::live_ids(&self.inner.db).await?;
+        for &sale in &ids {
+            self.sync(sale).await?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Runs a script; when Redis has lost the sale, rebuilds it from Postgres and runs the
+    /// script once more.
+    async fn call_synced(&self, script: &Script, sale: SaleId, args: impl Fn() -> Vec<Value>) -> Result<Reply, SaleError> {
+        let reply = self.call(script, sale, args()).await?;
+        if tag(&reply) != "!missing" {
+            return Ok(reply);
+        }
+        self.rebuild_if_missing(sale).await?;
+        let reply = self.call(script, sale, args()).await?;
+        if tag(&reply) == "!missing" {
+            return Err(protocol("sync", &reply));
+        }
+        Ok(reply)
+    }
+
+    /// Rebuilds a sale Redis has lost. Concurrent callers of one instance wait for a single
+    /// rebuild instead of each asking Postgres (a crowd arrives all at once after a restart).
+    async fn rebuild_if_missing(&self, sale: SaleId) -> Result<(), SaleError> {
+        let lock = self
+            .inner
+            .rebuilding
+            .lock()
+            .expect("rebuild lock poisoned")
+            .entry(sale)
+            .or_default()
+            .clone();
+        let _guard = lock.lock().await;
+        let exists: i64 = self.inner.redis.exists(keys::sale_keys(sale).swap_remove(0)).await?;
+        if exists == 0 {
+            info!(%sale, "sale missing in Redis; rebuilding it from Postgres");
+            self.sync(sale).await?;
+        }
+        self.inner.rebuilding.lock().expect("rebuild lock poisoned").remove(&sale);
+        Ok(())
+    }
+
+    async fn call(&self, script: &Script, sale: SaleId, args: Vec<Value>) -> Result<Reply, SaleError> {
+        let reply: Value = script
+            .evalsha_with_reload(self.inner.redis.next(), keys::sale_keys(sale), args)
+            .await?;
+        Ok(match reply {
+            Value::Array(values) => values,
+            other => vec![other],
+        })
+    }
+}
+
+fn tag(reply: &Reply) -> &str {
+    reply.first().and_then(|v| v.as_str_ref()).unwrap_or("")
+}
+
+trait AsStrRef {
+    fn as_str_ref(&self) -> Option<&str>;
+}
+
+impl AsStrRef for Value {
+    fn as_str_ref(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            Value::Bytes(b) => std::str::from_utf8(b).ok(),
+            _ => None,
+        }
+    }
+}
+
+fn int_at(reply: &Reply, i: usize) -> i64 {
+    reply.get(i).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn str_at(reply: &Reply, i: usize) -> String {
+    reply.get(i).and_then(|v| v.as_str_ref()).unwrap_or("").to_string()
+}
+
+fn millis_to_time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn protocol(script: &'static str, reply: &Reply) -> SaleError {
+    SaleError::Protocol {
+        script,
+        reply: format!("{reply:?}"),
+    }
+}
+
+/// Reads the shared reply shape `{ state, code, qty, position, waiting, expires_ms, now_ms,
+/// created }` of join, status and release.
+fn reservation(sale: SaleId, reply: &Reply, script: &'static str) -> Result<Reservation, SaleError> {
+    let state = ReservationState::from_script(tag(reply)).ok_or_else(|| protocol(script, reply))?;
+    let token = uuid::Uuid::try_parse(&str_at(reply, 1)).map_err(|_| protocol(script, reply))?;
+    let expires_ms = int_at(reply, 5);
+    Ok(Reservation {
+        code: ReservationCode { sale, token },
+        state,
+        quantity: u8::try_from(int_at(reply, 2)).map_err(|_| protocol(script, reply))?,
+        position: int_at(reply, 3).max(0) as u64,
+        waiting: int_at(reply, 4).max(0) as u64,
+        expires_at: (expires_ms > 0).then(|| millis_to_time(expires_ms)),
+        server_now: millis_to_time(int_at(reply, 6)),
+        created: int_at(reply, 7) == 1,
+    })
+}

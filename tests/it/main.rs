@@ -1,0 +1,6 @@
+//! Integration tests against the live Redis and Postgres of the machine. Each test makes its
+//! own Postgres database and its own sales (random ids, so its own Redis keys): they run in
+//! parallel.
+
+mod sale_engine;
+mod support;

@@ -1,0 +1,460 @@
+//! The sale engine's promises: quiet and busy sales, FIFO, hold expiry, sold out, recovery
+//! from a lost Redis state, Postgres's own guard, and typed errors for bad input.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use boxoffice::db;
+use boxoffice::sale::{Buyer, BuyerInput, Owner, ReservationCode, ReservationState, SaleError, SaleId, SaleState};
+use fred::prelude::*;
+use rand::RngExt;
+
+use crate::support::World;
+
+fn buyer() -> Buyer {
+    Buyer::parse(&BuyerInput {
+        name: "Ada Lovelace".into(),
+        email: "ada@example.com".into(),
+        age: "36".into(),
+        gender: "female".into(),
+    })
+    .unwrap()
+}
+
+async fn join(w: &World, sale: SaleId, owner: &Owner, qty: i64) -> boxoffice::sale::Reservation {
+    w.sales.join(sale, owner, w.sales.quantity(qty).unwrap()).await.unwrap()
+}
+
+#[tokio::test]
+async fn quiet_sale_admits_at_once() {
+    let w = World::new().await;
+    let sale = w.sale(10, 60).await.sale_id();
+    let owner = Owner::random();
+    let r = join(&w, sale, &owner, 2).await;
+    assert_eq!(r.state, ReservationState::Admitted);
+    assert!(r.created);
+    let expires = r.expires_at.expect("an admitted hold has an expiry");
+    let hold = (expires - r.server_now).num_milliseconds();
+    assert!((59_000..=60_000).contains(&hold), "hold of {hold} ms");
+
+    let order = w.sales.confirm(&r.code, &owner, &buyer()).await.unwrap();
+    assert_eq!(order.quantity, 2);
+    assert_eq!(order.unit_price_minor, 2500);
+    assert_eq!(order.total_minor(), 5000);
+    assert_eq!(w.pg_sold(sale).await, 2);
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.sold, f.held, f.waiting), (2, 0, 0));
+    assert_eq!(w.sales.status(&r.code, &owner).await.unwrap().state, ReservationState::Confirmed);
+}
+
+#[tokio::test]
+async fn joining_again_from_the_same_session_returns_the_same_reservation() {
+    let w = World::new().await;
+    let sale = w.sale(1, 60).await.sale_id();
+    let (a, b) = (Owner::random(), Owner::random());
+    let held = join(&w, sale, &a, 1).await;
+    let again = join(&w, sale, &a, 4).await;
+    assert_eq!(again.code, held.code);
+    assert!(!again.created);
+    assert_eq!(again.quantity, 1, "the first reservation stands, not a second one");
+
+    let waiting = join(&w, sale, &b, 1).await;
+    let waiting_again = join(&w, sale, &b, 1).await;
+    assert_eq!(waiting.state, ReservationState::Waiting);
+    assert_eq!(waiting_again.code, waiting.code);
+    assert_eq!(w.sales.figures(sale).await.unwrap().waiting, 1);
+}
+
+#[tokio::test]
+async fn busy_sale_admits_in_the_order_buyers_joined() {
+    let w = World::new().await;
+    let sale = w.sale(3, 60).await.sale_id();
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        let o = Owner::random();
+        let r = join(&w, sale, &o, 1).await;
+        assert_eq!(r.state, ReservationState::Admitted);
+        holders.push((o, r.code));
+    }
+    let mut waiters = Vec::new();
+    for i in 0..8u64 {
+        let o = Owner::random();
+        let r = join(&w, sale, &o, 1).await;
+        assert_eq!(r.state, ReservationState::Waiting);
+        assert_eq!(r.position, i + 1);
+        assert_eq!(r.waiting, i + 1);
+        waiters.push((o, r.code));
+    }
+    // Each released hold admits exactly the next buyer in line, whoever polls.
+    for (round, (owner, code)) in holders.iter().enumerate() {
+        w.sales.release(code, owner).await.unwrap();
+        for (i, (o, c)) in waiters.iter().enumerate().rev() {
+            let s = w.sales.status(c, o).await.unwrap();
+            if i <= round {
+                assert_eq!(s.state, ReservationState::Admitted, "waiter {i} after release {round}");
+            } else {
+                assert_eq!(s.state, ReservationState::Waiting, "waiter {i} after release {round}");
+                assert_eq!(s.position as usize, i - round);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn free_tickets_go_to_the_head_in_one_batch() {
+    let w = World::new().await;
+    let sale = w.sale(5, 60).await.sale_id();
+    let big = Owner::random();
+    let big_hold = join(&w, sale, &big, 5).await;
+    let waiters: Vec<_> = futures::future::join_all((0..5).map(|_| async {
+        let o = Owner::random();
+        let r = join(&w, sale, &o, 1).await;
+        (o, r)
+    }))
+    .await;
+    assert!(waiters.iter().all(|(_, r)| r.state == ReservationState::Waiting));
+    w.sales.release(&big_hold.code, &big).await.unwrap();
+    // The release itself admitted all five; none had to poll first.
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.held, f.waiting, f.active), (5, 0, 5));
+}
+
+#[tokio::test]
+async fn a_lapsed_hold_gives_its_tickets_to_the_next_buyer() {
+    let w = World::new().await;
+    let sale = w.sale(2, 1).await.sale_id();
+    let (a, b) = (Owner::random(), Owner::random());
+    let held = join(&w, sale, &a, 2).await;
+    assert_eq!(held.state, ReservationState::Admitted);
+    let waiting = join(&w, sale, &b, 2).await;
+    assert_eq!(waiting.state, ReservationState::Waiting);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let next = w.sales.status(&waiting.code, &b).await.unwrap();
+    assert_eq!(next.state, ReservationState::Admitted);
+    assert_eq!(w.sales.status(&held.code, &a).await.unwrap().state, ReservationState::Expired);
+
+    let err = w.sales.confirm(&held.code, &a, &buyer()).await.unwrap_err();
+    assert!(matches!(err, SaleError::NotAdmitted(ReservationState::Expired)), "{err:?}");
+    assert_eq!(err.code(), "hold_expired");
+    assert_eq!(w.pg_sold(sale).await, 0);
+    w.sales.confirm(&next.code, &b, &buyer()).await.unwrap();
+    assert_eq!(w.pg_sold(sale).await, 2);
+}
+
+#[tokio::test]
+async fn head_that_can_never_fit_is_sold_out_but_a_head_waiting_for_holds_keeps_waiting() {
+    let w = World::new().await;
+    let sale = w.sale(4, 60).await.sale_id();
+    let (a, b, c) = (Owner::random(), Owner::random(), Owner::random());
+    let a_hold = join(&w, sale, &a, 3).await;
+    let b_wait = join(&w, sale, &b, 2).await;
+    let c_wait = join(&w, sale, &c, 1).await;
+    assert_eq!(b_wait.state, ReservationState::Waiting);
+    // Only one ticket is free, but A's hold may still lapse: B keeps waiting, C stays behind B.
+    assert_eq!(w.sales.status(&b_wait.code, &b).await.unwrap().state, ReservationState::Waiting);
+    assert_eq!(w.sales.status(&c_wait.code, &c).await.unwrap().state, ReservationState::Waiting);
+
+    w.sales.confirm(&a_hold.code, &a, &buyer()).await.unwrap();
+    // One ticket is left unsold: B (2) can never be served, C (1) can.
+    assert_eq!(w.sales.status(&b_wait.code, &b).await.unwrap().state, ReservationState::SoldOut);
+    assert_eq!(w.sales.status(&c_wait.code, &c).await.unwrap().state, ReservationState::Admitted);
+    // A newcomer who wants more than is unsold is told at once.
+    let late = join(&w, sale, &Owner::random(), 2).await;
+    assert_eq!(late.state, ReservationState::SoldOut);
+}
+
+#[tokio::test]
+async fn flash_crowd_of_2000_never_oversells() {
+    const CAPACITY: i64 = 50;
+    let w = Arc::new(World::new().await);
+    let sale = w.sale(CAPACITY as i32, 60).await.sale_id();
+
+    // Watches Redis and Postgres the whole time: sold never beyond capacity at any moment.
+    let running = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (w, running) = (w.clone(), running.clone());
+        tokio::spawn(async move {
+            let mut looks = 0;
+            while running.load(Ordering::Relaxed) {
+                let f = w.sales.figures(sale).await.unwrap();
+                assert!(f.sold + f.held <= CAPACITY, "Redis: sold {} + held {}", f.sold, f.held);
+                assert!(i64::from(w.pg_sold(sale).await) <= CAPACITY);
+                looks += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            looks
+        })
+    };
+
+    let buyers = (0..2000).map(|_| {
+        let w = w.clone();
+        tokio::spawn(async move {
+            let owner = Owner::random();
+            let qty = rand::rng().random_range(1..=6);
+            let mut r = w.sales.join(sale, &owner, w.sales.quantity(qty).unwrap()).await.unwrap();
+            loop {
+                match r.state {
+                    ReservationState::Waiting => {
+                        let pause = rand::rng().random_range(20..60);
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                        r = w.sales.status(&r.code, &owner).await.unwrap();
+                    }
+                    ReservationState::Admitted => {
+                        let order = w.sales.confirm(&r.code, &owner, &buyer()).await.unwrap();
+                        assert_eq!(i64::from(order.quantity), qty);
+                        return (ReservationState::Confirmed, qty);
+                    }
+                    other => return (other, qty),
+                }
+            }
+        })
+    });
+    let outcomes: Vec<(ReservationState, i64)> =
+        futures::future::try_join_all(buyers).await.unwrap();
+    running.store(false, Ordering::Relaxed);
+    assert!(watcher.await.unwrap() > 0);
+
+    let confirmed: i64 = outcomes.iter().filter(|(s, _)| *s == ReservationState::Confirmed).map(|(_, q)| q).sum();
+    let mut by_state: HashMap<ReservationState, usize> = HashMap::new();
+    for (s, _) in &outcomes {
+        *by_state.entry(*s).or_default() += 1;
+    }
+    assert_eq!(by_state.len(), 2, "every buyer ends confirmed or sold out: {by_state:?}");
+    assert!(by_state[&ReservationState::SoldOut] > 1900);
+    // With ~1950 buyers left over, some always want the last tickets: the sale sells out.
+    assert_eq!(confirmed, CAPACITY);
+    assert_eq!(i64::from(w.pg_sold(sale).await), CAPACITY);
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.sold, f.held, f.waiting), (CAPACITY, 0, 0));
+}
+
+#[tokio::test]
+async fn redis_losing_the_sale_loses_no_order_and_does_not_oversell() {
+    let w = World::new().await;
+    let sale = w.sale(10, 60).await.sale_id();
+    for qty in [3, 1] {
+        let o = Owner::random();
+        let r = join(&w, sale, &o, qty).await;
+        w.sales.confirm(&r.code, &o, &buyer()).await.unwrap();
+    }
+    let holder = Owner::random();
+    let held = join(&w, sale, &holder, 2).await;
+    assert_eq!(held.state, ReservationState::Admitted);
+
+    // Redis forgets everything about the sale, as after a restart.
+    let keys: Vec<String> = w.redis.keys_like_sale(sale).await;
+    let deleted: i64 = w.redis.del(keys.clone()).await.unwrap();
+    assert!(deleted >= 4, "sale, holds, res, owners and done existed");
+    let left: i64 = w.redis.exists(keys).await.unwrap();
+    assert_eq!(left, 0);
+
+    // The next call rebuilds the sale from Postgres: the 4 sold stay sold.
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.capacity, f.sold, f.held), (10, 4, 0));
+    // The lost hold is gone with the rest of the live state.
+    assert!(matches!(w.sales.status(&held.code, &holder).await, Err(SaleError::UnknownReservation)));
+
+    let mut sold_after = 0;
+    for _ in 0..10 {
+        let o = Owner::random();
+        let r = join(&w, sale, &o, 1).await;
+        if r.state == ReservationState::Admitted {
+            w.sales.confirm(&r.code, &o, &buyer()).await.unwrap();
+            sold_after += 1;
+        } else {
+            assert_eq!(r.state, ReservationState::SoldOut);
+        }
+    }
+    assert_eq!(sold_after, 6);
+    assert_eq!(w.pg_sold(sale).await, 10);
+}
+
+#[tokio::test]
+async fn an_order_committed_without_its_redis_step_is_counted_by_sync() {
+    let w = World::new().await;
+    let sale = w.sale(3, 60).await.sale_id();
+    let o = Owner::random();
+    let r = join(&w, sale, &o, 2).await;
+    // As if the app died right after Postgres committed: the order exists, Redis never heard.
+    let placed = db::orders::place(&w.db, sale, r.code.token, 2, &buyer(), Duration::from_secs(5)).await.unwrap();
+    assert!(matches!(placed, db::orders::Placement::Placed(_)));
+    w.sales.sync(sale).await.unwrap();
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.sold, f.held), (2, 0));
+    assert_eq!(w.sales.status(&r.code, &o).await.unwrap().state, ReservationState::Confirmed);
+    // Confirming again returns the same order rather than a second one.
+    let err = w.sales.confirm(&r.code, &o, &buyer()).await.unwrap_err();
+    assert!(matches!(err, SaleError::NotAdmitted(ReservationState::Confirmed)), "{err:?}");
+    assert_eq!(w.pg_sold(sale).await, 2);
+}
+
+#[tokio::test]
+async fn postgres_alone_refuses_to_sell_beyond_capacity() {
+    let w = World::new().await;
+    let sale = w.sale(5, 60).await.sale_id();
+    let place = |qty: u8| {
+        let w = &w;
+        async move {
+            let code = ReservationCode::new(sale);
+            db::orders::place(&w.db, sale, code.token, qty, &buyer(), Duration::from_secs(5)).await.unwrap()
+        }
+    };
+    assert!(matches!(place(4).await, db::orders::Placement::Placed(_)));
+    assert!(matches!(place(2).await, db::orders::Placement::SoldOut));
+    assert!(matches!(place(1).await, db::orders::Placement::Placed(_)));
+    assert!(matches!(place(1).await, db::orders::Placement::SoldOut));
+    assert_eq!(w.pg_sold(sale).await, 5);
+    // Even a statement that skips the guard hits the table's own check.
+    let err = sqlx::query("update ticket_sales set sold = capacity + 1 where id = $1")
+        .bind(sale.0)
+        .execute(&w.db)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("never_oversold"), "{err}");
+}
+
+#[tokio::test]
+async fn a_wrong_redis_state_cannot_oversell_and_is_corrected() {
+    let w = World::new().await;
+    let sale = w.sale(2, 60).await.sale_id();
+    let first = Owner::random();
+    let r = join(&w, sale, &first, 2).await;
+    w.sales.confirm(&r.code, &first, &buyer()).await.unwrap();
+    // Redis is made to forget the sold tickets (a bug, a bad restore): it admits again.
+    let sale_key = format!("bo:{{{}}}:sale", sale.0.simple());
+    let _: () = w.redis.hset(&sale_key, ("sold", 0)).await.unwrap();
+    let second = Owner::random();
+    let r = join(&w, sale, &second, 1).await;
+    assert_eq!(r.state, ReservationState::Admitted);
+    // Postgres refuses the order, and Redis is put right on the spot.
+    let err = w.sales.confirm(&r.code, &second, &buyer()).await.unwrap_err();
+    assert!(matches!(err, SaleError::SoldOut), "{err:?}");
+    assert_eq!(w.pg_sold(sale).await, 2);
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.sold, f.held), (2, 0));
+    assert_eq!(w.sales.status(&r.code, &second).await.unwrap().state, ReservationState::SoldOut);
+    let late = join(&w, sale, &Owner::random(), 1).await;
+    assert_eq!(late.state, ReservationState::SoldOut);
+}
+
+#[tokio::test]
+async fn unit_price_is_the_sales_price_when_the_order_is_made() {
+    let w = World::new().await;
+    let record = w.sale(5, 60).await;
+    let sale = record.sale_id();
+    let o = Owner::random();
+    let r = join(&w, sale, &o, 2).await;
+    sqlx::query("update ticket_sales set price_minor = 3100 where id = $1").bind(sale.0).execute(&w.db).await.unwrap();
+    sqlx::query("update events set price_minor = 9900 where id = $1").bind(record.event_id).execute(&w.db).await.unwrap();
+    let order = w.sales.confirm(&r.code, &o, &buyer()).await.unwrap();
+    assert_eq!(order.unit_price_minor, 3100);
+    assert_eq!(order.total_minor(), 6200);
+    sqlx::query("update ticket_sales set price_minor = 100 where id = $1").bind(sale.0).execute(&w.db).await.unwrap();
+    let kept = db::orders::find_by_reservation(&w.db, r.code.token).await.unwrap().unwrap();
+    assert_eq!(kept.unit_price_minor, 3100);
+}
+
+#[tokio::test]
+async fn another_session_cannot_read_confirm_or_release_a_reservation() {
+    let w = World::new().await;
+    let sale = w.sale(5, 60).await.sale_id();
+    let (me, thief) = (Owner::random(), Owner::random());
+    let r = join(&w, sale, &me, 2).await;
+    assert!(matches!(w.sales.status(&r.code, &thief).await, Err(SaleError::UnknownReservation)));
+    assert!(matches!(w.sales.release(&r.code, &thief).await, Err(SaleError::UnknownReservation)));
+    assert!(matches!(w.sales.confirm(&r.code, &thief, &buyer()).await, Err(SaleError::UnknownReservation)));
+    assert_eq!(w.sales.status(&r.code, &me).await.unwrap().state, ReservationState::Admitted);
+    assert_eq!(w.pg_sold(sale).await, 0);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_typed_error_and_changes_nothing() {
+    let w = World::new().await;
+    let sale = w.sale(5, 60).await.sale_id();
+    let owner = Owner::random();
+    for n in [0, 7, -1, 1000] {
+        assert!(matches!(w.sales.quantity(n), Err(SaleError::BadQuantity { max: 6 })), "{n}");
+    }
+    let before = w.sales.figures(sale).await.unwrap();
+
+    let unknown = SaleId::new();
+    let err = w.sales.join(unknown, &owner, w.sales.quantity(1).unwrap()).await.unwrap_err();
+    assert!(matches!(err, SaleError::UnknownSale), "{err:?}");
+    assert!(matches!("not-a-code".parse::<ReservationCode>(), Err(SaleError::MalformedCode)));
+    let forged = ReservationCode::new(sale);
+    assert!(matches!(w.sales.status(&forged, &owner).await, Err(SaleError::UnknownReservation)));
+    assert!(matches!(w.sales.release(&forged, &owner).await, Err(SaleError::UnknownReservation)));
+
+    let after = w.sales.figures(sale).await.unwrap();
+    assert_eq!((before.sold, before.held, before.waiting, before.admitted), (after.sold, after.held, after.waiting, after.admitted));
+
+    let closed = w.sale(5, 60).await.sale_id();
+    w.sales.set_state(closed, SaleState::Closed).await.unwrap();
+    let err = w.sales.join(closed, &owner, w.sales.quantity(1).unwrap()).await.unwrap_err();
+    assert!(matches!(err, SaleError::Closed), "{err:?}");
+
+    let later = w.sale_with(5, 60, 0, chrono::Utc::now() + chrono::Duration::hours(1)).await.sale_id();
+    let err = w.sales.join(later, &owner, w.sales.quantity(1).unwrap()).await.unwrap_err();
+    assert!(matches!(err, SaleError::NotOpenYet(_)), "{err:?}");
+    assert_eq!(w.sales.figures(later).await.unwrap().waiting, 0);
+}
+
+#[tokio::test]
+async fn a_paused_sale_queues_buyers_and_admits_them_on_resume() {
+    let w = World::new().await;
+    let sale = w.sale(5, 60).await.sale_id();
+    w.sales.set_state(sale, SaleState::Paused).await.unwrap();
+    let o = Owner::random();
+    let r = join(&w, sale, &o, 2).await;
+    assert_eq!(r.state, ReservationState::Waiting);
+    w.sales.set_state(sale, SaleState::Open).await.unwrap();
+    assert_eq!(w.sales.status(&r.code, &o).await.unwrap().state, ReservationState::Admitted);
+}
+
+#[tokio::test]
+async fn the_active_shopper_limit_keeps_the_rest_waiting() {
+    let w = World::new().await;
+    let sale = w.sale_with(10, 60, 2, chrono::Utc::now()).await.sale_id();
+    let mut states = Vec::new();
+    for _ in 0..3 {
+        states.push(join(&w, sale, &Owner::random(), 1).await.state);
+    }
+    assert_eq!(states, [ReservationState::Admitted, ReservationState::Admitted, ReservationState::Waiting]);
+}
+
+#[tokio::test]
+async fn a_released_hold_goes_back_at_once() {
+    let w = World::new().await;
+    let sale = w.sale(2, 60).await.sale_id();
+    let (a, b) = (Owner::random(), Owner::random());
+    let held = join(&w, sale, &a, 2).await;
+    let waiting = join(&w, sale, &b, 1).await;
+    let released = w.sales.release(&held.code, &a).await.unwrap();
+    assert_eq!(released.state, ReservationState::Released);
+    assert_eq!(w.sales.status(&waiting.code, &b).await.unwrap().state, ReservationState::Admitted);
+    let err = w.sales.confirm(&held.code, &a, &buyer()).await.unwrap_err();
+    assert!(matches!(err, SaleError::NotAdmitted(ReservationState::Released)), "{err:?}");
+    // Giving up again is harmless; joining again makes a new reservation.
+    assert_eq!(w.sales.release(&held.code, &a).await.unwrap().state, ReservationState::Released);
+    let again = join(&w, sale, &a, 1).await;
+    assert_ne!(again.code, held.code);
+    assert!(again.created);
+}
+
+/// Lists a sale's keys without KEYS, by the names the sale uses.
+trait SaleKeys {
+    async fn keys_like_sale(&self, sale: SaleId) -> Vec<String>;
+}
+
+impl SaleKeys for Pool {
+    async fn keys_like_sale(&self, sale: SaleId) -> Vec<String> {
+        let tag = sale.0.simple();
+        ["sale", "queue", "holds", "res", "owners", "done"]
+            .iter()
+            .map(|p| format!("bo:{{{tag}}}:{p}"))
+            .collect()
+    }
+}

@@ -1,0 +1,140 @@
+//! What every integration test needs: a fresh database, the sale service on it, and events and
+//! sales to sell.
+
+use std::sync::Once;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use boxoffice::config::Settings;
+use boxoffice::db;
+use boxoffice::db::events::NewEvent;
+use boxoffice::db::sales::{NewSale, SaleRecord};
+use boxoffice::sale::{SaleId, TicketSales};
+use chrono::{Duration, Utc};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The Postgres server tests make their databases on.
+fn server_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Settings for one test: its own database on the test server.
+pub fn test_settings() -> Settings {
+    static SWEEP: Once = Once::new();
+    SWEEP.call_once(|| {
+        std::thread::spawn(|| {
+            tokio::runtime::Runtime::new().unwrap().block_on(drop_stale_test_databases());
+        })
+        .join()
+        .unwrap();
+    });
+    let epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let name = format!("bo_test_{epoch}_{}", Uuid::new_v4().simple());
+    Settings {
+        database_url: format!("{}/{name}", server_url()),
+        redis_url: redis_url(),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        confirm_grace_secs: 10,
+        ..Settings::default()
+    }
+}
+
+/// Databases of test runs that ended more than an hour ago; a test never drops its own,
+/// because parallel tests share the server.
+async fn drop_stale_test_databases() {
+    let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", server_url())).await else {
+        return;
+    };
+    let names: Vec<String> = sqlx::query_scalar("select datname from pg_database where datname like 'bo\\_test\\_%'")
+        .fetch_all(&mut admin)
+        .await
+        .unwrap_or_default();
+    let hour_ago = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 3600;
+    for name in names {
+        let epoch: Option<u64> = name.split('_').nth(2).and_then(|e| e.parse().ok());
+        if epoch.is_some_and(|e| e < hour_ago) {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\" with (force)")))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+}
+
+/// A database, Redis, and the sale service on them.
+pub struct World {
+    pub db: PgPool,
+    pub redis: fred::prelude::Pool,
+    pub sales: TicketSales,
+    #[allow(dead_code)] // read by the web tests
+    pub settings: Settings,
+    organizer: Uuid,
+}
+
+impl World {
+    pub async fn new() -> World {
+        Self::with_settings(test_settings()).await
+    }
+
+    pub async fn with_settings(settings: Settings) -> World {
+        let db = db::connect_and_migrate(&settings.database_url).await.expect("test database");
+        let redis = boxoffice::redis::connect(&settings).await.expect("redis");
+        let sales = TicketSales::new(redis.clone(), db.clone(), &settings).await.expect("sale service");
+        let organizer = db::organizers::insert(&db, &format!("{}@example.com", Uuid::new_v4().simple()), "x")
+            .await
+            .unwrap()
+            .id;
+        World {
+            db,
+            redis,
+            sales,
+            settings,
+            organizer,
+        }
+    }
+
+    /// An open sale of `capacity` tickets at 25.00 EUR whose holds last `hold_secs`.
+    pub async fn sale(&self, capacity: i32, hold_secs: i32) -> SaleRecord {
+        self.sale_with(capacity, hold_secs, 0, Utc::now() - Duration::minutes(1)).await
+    }
+
+    pub async fn sale_with(&self, capacity: i32, hold_secs: i32, max_active: i32, opens_at: chrono::DateTime<Utc>) -> SaleRecord {
+        let event = db::events::insert(
+            &self.db,
+            &NewEvent {
+                organizer_id: self.organizer,
+                title: "The Few Tickets Tour".into(),
+                description: "One night only.".into(),
+                venue: "Small Hall".into(),
+                starts_at: Utc::now() + Duration::days(30),
+                ends_at: Utc::now() + Duration::days(30) + Duration::hours(3),
+                capacity,
+                price_minor: 2500,
+                currency: "EUR".into(),
+            },
+        )
+        .await
+        .unwrap();
+        db::sales::insert(
+            &self.db,
+            &NewSale {
+                event_id: event.id,
+                capacity,
+                price_minor: event.price_minor,
+                currency: event.currency,
+                opens_at,
+                hold_secs,
+                max_active,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn pg_sold(&self, sale: SaleId) -> i32 {
+        db::sales::find(&self.db, sale).await.unwrap().unwrap().sold
+    }
+}
