@@ -84,16 +84,36 @@ impl Settings {
             )?),
             cookie_secure: flag(&lookup, "BOXOFFICE_COOKIE_SECURE")?,
         };
-        check(s.hold_secs >= 1 && s.hold_secs <= 3600, "BOXOFFICE_HOLD_SECS", s.hold_secs, "must be 1..=3600")?;
+        check(
+            s.hold_secs >= 1 && s.hold_secs <= 3600,
+            "BOXOFFICE_HOLD_SECS",
+            s.hold_secs,
+            "must be 1..=3600",
+        )?;
         check(
             (1..=MAX_PER_ORDER_LIMIT).contains(&s.max_per_order),
             "BOXOFFICE_MAX_PER_ORDER",
             s.max_per_order,
             "must be 1..=6",
         )?;
-        check(s.redis_pool_size >= 1, "BOXOFFICE_REDIS_POOL", s.redis_pool_size, "must be at least 1")?;
-        check(s.confirm_grace_secs >= 10, "BOXOFFICE_CONFIRM_GRACE_SECS", s.confirm_grace_secs, "must be at least 10")?;
-        check(!s.reconcile_every.is_zero(), "BOXOFFICE_RECONCILE_SECS", 0, "must be at least 1")?;
+        check(
+            s.redis_pool_size >= 1,
+            "BOXOFFICE_REDIS_POOL",
+            s.redis_pool_size,
+            "must be at least 1",
+        )?;
+        check(
+            s.confirm_grace_secs >= 10,
+            "BOXOFFICE_CONFIRM_GRACE_SECS",
+            s.confirm_grace_secs,
+            "must be at least 10",
+        )?;
+        check(
+            !s.reconcile_every.is_zero(),
+            "BOXOFFICE_RECONCILE_SECS",
+            0,
+            "must be at least 1",
+        )?;
         Ok(s)
     }
 
@@ -104,7 +124,11 @@ impl Settings {
     }
 }
 
-fn parse<T: FromStr>(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: T) -> Result<T, ConfigError> {
+fn parse<T: FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
     match lookup(name) {
         None => Ok(default),
         Some(value) => value.trim().parse().map_err(|_| ConfigError {

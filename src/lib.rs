@@ -8,8 +8,13 @@
 //!   scripts live in `lua/`.
 //! - [`db`]: Postgres access, the durable record; migrations in `migrations/`.
 //! - [`redis`]: the Redis connection pool.
+//! - [`web`]: routes, views and error rendering at the edge; [`startup`] wires it all.
+//! - [`telemetry`]: logs.
 
 pub mod config;
 pub mod db;
 pub mod redis;
 pub mod sale;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

@@ -30,7 +30,8 @@ pub struct NewEvent {
     pub currency: String,
 }
 
-const COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, capacity, price_minor, currency";
+const COLUMNS: &str =
+    "id, organizer_id, title, description, venue, starts_at, ends_at, capacity, price_minor, currency";
 
 pub async fn insert(db: &PgPool, e: &NewEvent) -> Result<Event, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -53,8 +54,10 @@ pub async fn insert(db: &PgPool, e: &NewEvent) -> Result<Event, sqlx::Error> {
 }
 
 pub async fn find(db: &PgPool, id: Uuid) -> Result<Option<Event>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} from events where id = $1")))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from events where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }

@@ -62,10 +62,12 @@ pub async fn insert(db: &PgPool, s: &NewSale) -> Result<SaleRecord, sqlx::Error>
 }
 
 pub async fn find(db: &PgPool, id: SaleId) -> Result<Option<SaleRecord>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} from ticket_sales where id = $1")))
-        .bind(id.0)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from ticket_sales where id = $1"
+    )))
+    .bind(id.0)
+    .fetch_optional(db)
+    .await
 }
 
 /// A sale together with the reservation codes of all its orders, read in one statement so that

@@ -87,7 +87,11 @@ impl TicketSales {
         let s = &self.inner.scripts;
         let reply = self
             .call_synced(&s.join, sale, || {
-                vec![code.member().into(), owner.as_str().into(), i64::from(quantity.get()).into()]
+                vec![
+                    code.member().into(),
+                    owner.as_str().into(),
+                    i64::from(quantity.get()).into(),
+                ]
             })
             .await?;
         match tag(&reply) {
@@ -141,14 +145,23 @@ impl TicketSales {
             "!not_found" => return Err(SaleError::UnknownReservation),
             "!closed" => return Err(SaleError::Closed),
             "!bad_state" => {
-                let state = ReservationState::from_script(&str_at(&reply, 1)).ok_or_else(|| protocol("confirm_begin", &reply))?;
+                let state = ReservationState::from_script(&str_at(&reply, 1))
+                    .ok_or_else(|| protocol("confirm_begin", &reply))?;
                 return Err(SaleError::NotAdmitted(state));
             }
             _ => return Err(protocol("confirm_begin", &reply)),
         };
         let quantity = u8::try_from(quantity).map_err(|_| protocol("confirm_begin", &reply))?;
 
-        let placement = db::orders::place(&self.inner.db, sale, code.token, quantity, buyer, self.inner.checkout_timeout).await;
+        let placement = db::orders::place(
+            &self.inner.db,
+            sale,
+            code.token,
+            quantity,
+            buyer,
+            self.inner.checkout_timeout,
+        )
+        .await;
         match placement {
             Ok(Placement::Placed(order)) | Ok(Placement::AlreadyPlaced(order)) => {
                 // The order stands whatever happens now; if this call fails, sync settles it.
@@ -244,7 +257,12 @@ impl TicketSales {
 
     /// Runs a script; when Redis has lost the sale, rebuilds it from Postgres and runs the
     /// script once more.
-    async fn call_synced(&self, script: &Script, sale: SaleId, args: impl Fn() -> Vec<Value>) -> Result<Reply, SaleError> {
+    async fn call_synced(
+        &self,
+        script: &Script,
+        sale: SaleId,
+        args: impl Fn() -> Vec<Value>,
+    ) -> Result<Reply, SaleError> {
         let reply = self.call(script, sale, args()).await?;
         if tag(&reply) != "!missing" {
             return Ok(reply);
@@ -274,7 +292,11 @@ impl TicketSales {
             info!(%sale, "sale missing in Redis; rebuilding it from Postgres");
             self.sync(sale).await?;
         }
-        self.inner.rebuilding.lock().expect("rebuild lock poisoned").remove(&sale);
+        self.inner
+            .rebuilding
+            .lock()
+            .expect("rebuild lock poisoned")
+            .remove(&sale);
         Ok(())
     }
 

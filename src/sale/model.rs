@@ -125,8 +125,7 @@ pub struct Owner(String);
 impl Owner {
     pub fn new(s: impl Into<String>) -> Result<Self, SaleError> {
         let s = s.into();
-        let ok = (16..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok = (16..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok { Ok(Owner(s)) } else { Err(SaleError::BadOwner) }
     }
 
@@ -295,8 +294,17 @@ mod tests {
         let text = code.to_string();
         assert_eq!(text.len(), 64);
         assert_eq!(text.parse::<ReservationCode>().unwrap(), code);
-        for bad in ["", "abc", &text[..63], &format!("{}g", &text[..63]), &format!("{text}0")] {
-            assert!(matches!(bad.parse::<ReservationCode>(), Err(SaleError::MalformedCode)), "{bad}");
+        for bad in [
+            "",
+            "abc",
+            &text[..63],
+            &format!("{}g", &text[..63]),
+            &format!("{text}0"),
+        ] {
+            assert!(
+                matches!(bad.parse::<ReservationCode>(), Err(SaleError::MalformedCode)),
+                "{bad}"
+            );
         }
     }
 

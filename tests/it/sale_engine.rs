@@ -46,7 +46,10 @@ async fn quiet_sale_admits_at_once() {
     assert_eq!(w.pg_sold(sale).await, 2);
     let f = w.sales.figures(sale).await.unwrap();
     assert_eq!((f.sold, f.held, f.waiting), (2, 0, 0));
-    assert_eq!(w.sales.status(&r.code, &owner).await.unwrap().state, ReservationState::Confirmed);
+    assert_eq!(
+        w.sales.status(&r.code, &owner).await.unwrap().state,
+        ReservationState::Confirmed
+    );
 }
 
 #[tokio::test]
@@ -134,10 +137,16 @@ async fn a_lapsed_hold_gives_its_tickets_to_the_next_buyer() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let next = w.sales.status(&waiting.code, &b).await.unwrap();
     assert_eq!(next.state, ReservationState::Admitted);
-    assert_eq!(w.sales.status(&held.code, &a).await.unwrap().state, ReservationState::Expired);
+    assert_eq!(
+        w.sales.status(&held.code, &a).await.unwrap().state,
+        ReservationState::Expired
+    );
 
     let err = w.sales.confirm(&held.code, &a, &buyer()).await.unwrap_err();
-    assert!(matches!(err, SaleError::NotAdmitted(ReservationState::Expired)), "{err:?}");
+    assert!(
+        matches!(err, SaleError::NotAdmitted(ReservationState::Expired)),
+        "{err:?}"
+    );
     assert_eq!(err.code(), "hold_expired");
     assert_eq!(w.pg_sold(sale).await, 0);
     w.sales.confirm(&next.code, &b, &buyer()).await.unwrap();
@@ -154,13 +163,25 @@ async fn head_that_can_never_fit_is_sold_out_but_a_head_waiting_for_holds_keeps_
     let c_wait = join(&w, sale, &c, 1).await;
     assert_eq!(b_wait.state, ReservationState::Waiting);
     // Only one ticket is free, but A's hold may still lapse: B keeps waiting, C stays behind B.
-    assert_eq!(w.sales.status(&b_wait.code, &b).await.unwrap().state, ReservationState::Waiting);
-    assert_eq!(w.sales.status(&c_wait.code, &c).await.unwrap().state, ReservationState::Waiting);
+    assert_eq!(
+        w.sales.status(&b_wait.code, &b).await.unwrap().state,
+        ReservationState::Waiting
+    );
+    assert_eq!(
+        w.sales.status(&c_wait.code, &c).await.unwrap().state,
+        ReservationState::Waiting
+    );
 
     w.sales.confirm(&a_hold.code, &a, &buyer()).await.unwrap();
     // One ticket is left unsold: B (2) can never be served, C (1) can.
-    assert_eq!(w.sales.status(&b_wait.code, &b).await.unwrap().state, ReservationState::SoldOut);
-    assert_eq!(w.sales.status(&c_wait.code, &c).await.unwrap().state, ReservationState::Admitted);
+    assert_eq!(
+        w.sales.status(&b_wait.code, &b).await.unwrap().state,
+        ReservationState::SoldOut
+    );
+    assert_eq!(
+        w.sales.status(&c_wait.code, &c).await.unwrap().state,
+        ReservationState::Admitted
+    );
     // A newcomer who wants more than is unsold is told at once.
     let late = join(&w, sale, &Owner::random(), 2).await;
     assert_eq!(late.state, ReservationState::SoldOut);
@@ -194,7 +215,11 @@ async fn flash_crowd_of_2000_never_oversells() {
         tokio::spawn(async move {
             let owner = Owner::random();
             let qty = rand::rng().random_range(1..=6);
-            let mut r = w.sales.join(sale, &owner, w.sales.quantity(qty).unwrap()).await.unwrap();
+            let mut r = w
+                .sales
+                .join(sale, &owner, w.sales.quantity(qty).unwrap())
+                .await
+                .unwrap();
             loop {
                 match r.state {
                     ReservationState::Waiting => {
@@ -212,17 +237,24 @@ async fn flash_crowd_of_2000_never_oversells() {
             }
         })
     });
-    let outcomes: Vec<(ReservationState, i64)> =
-        futures::future::try_join_all(buyers).await.unwrap();
+    let outcomes: Vec<(ReservationState, i64)> = futures::future::try_join_all(buyers).await.unwrap();
     running.store(false, Ordering::Relaxed);
     assert!(watcher.await.unwrap() > 0);
 
-    let confirmed: i64 = outcomes.iter().filter(|(s, _)| *s == ReservationState::Confirmed).map(|(_, q)| q).sum();
+    let confirmed: i64 = outcomes
+        .iter()
+        .filter(|(s, _)| *s == ReservationState::Confirmed)
+        .map(|(_, q)| q)
+        .sum();
     let mut by_state: HashMap<ReservationState, usize> = HashMap::new();
     for (s, _) in &outcomes {
         *by_state.entry(*s).or_default() += 1;
     }
-    assert_eq!(by_state.len(), 2, "every buyer ends confirmed or sold out: {by_state:?}");
+    assert_eq!(
+        by_state.len(),
+        2,
+        "every buyer ends confirmed or sold out: {by_state:?}"
+    );
     assert!(by_state[&ReservationState::SoldOut] > 1900);
     // With ~1950 buyers left over, some always want the last tickets: the sale sells out.
     assert_eq!(confirmed, CAPACITY);
@@ -255,7 +287,10 @@ async fn redis_losing_the_sale_loses_no_order_and_does_not_oversell() {
     let f = w.sales.figures(sale).await.unwrap();
     assert_eq!((f.capacity, f.sold, f.held), (10, 4, 0));
     // The lost hold is gone with the rest of the live state.
-    assert!(matches!(w.sales.status(&held.code, &holder).await, Err(SaleError::UnknownReservation)));
+    assert!(matches!(
+        w.sales.status(&held.code, &holder).await,
+        Err(SaleError::UnknownReservation)
+    ));
 
     let mut sold_after = 0;
     for _ in 0..10 {
@@ -279,15 +314,23 @@ async fn an_order_committed_without_its_redis_step_is_counted_by_sync() {
     let o = Owner::random();
     let r = join(&w, sale, &o, 2).await;
     // As if the app died right after Postgres committed: the order exists, Redis never heard.
-    let placed = db::orders::place(&w.db, sale, r.code.token, 2, &buyer(), Duration::from_secs(5)).await.unwrap();
+    let placed = db::orders::place(&w.db, sale, r.code.token, 2, &buyer(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(matches!(placed, db::orders::Placement::Placed(_)));
     w.sales.sync(sale).await.unwrap();
     let f = w.sales.figures(sale).await.unwrap();
     assert_eq!((f.sold, f.held), (2, 0));
-    assert_eq!(w.sales.status(&r.code, &o).await.unwrap().state, ReservationState::Confirmed);
+    assert_eq!(
+        w.sales.status(&r.code, &o).await.unwrap().state,
+        ReservationState::Confirmed
+    );
     // Confirming again returns the same order rather than a second one.
     let err = w.sales.confirm(&r.code, &o, &buyer()).await.unwrap_err();
-    assert!(matches!(err, SaleError::NotAdmitted(ReservationState::Confirmed)), "{err:?}");
+    assert!(
+        matches!(err, SaleError::NotAdmitted(ReservationState::Confirmed)),
+        "{err:?}"
+    );
     assert_eq!(w.pg_sold(sale).await, 2);
 }
 
@@ -299,7 +342,9 @@ async fn postgres_alone_refuses_to_sell_beyond_capacity() {
         let w = &w;
         async move {
             let code = ReservationCode::new(sale);
-            db::orders::place(&w.db, sale, code.token, qty, &buyer(), Duration::from_secs(5)).await.unwrap()
+            db::orders::place(&w.db, sale, code.token, qty, &buyer(), Duration::from_secs(5))
+                .await
+                .unwrap()
         }
     };
     assert!(matches!(place(4).await, db::orders::Placement::Placed(_)));
@@ -335,7 +380,10 @@ async fn a_wrong_redis_state_cannot_oversell_and_is_corrected() {
     assert_eq!(w.pg_sold(sale).await, 2);
     let f = w.sales.figures(sale).await.unwrap();
     assert_eq!((f.sold, f.held), (2, 0));
-    assert_eq!(w.sales.status(&r.code, &second).await.unwrap().state, ReservationState::SoldOut);
+    assert_eq!(
+        w.sales.status(&r.code, &second).await.unwrap().state,
+        ReservationState::SoldOut
+    );
     let late = join(&w, sale, &Owner::random(), 1).await;
     assert_eq!(late.state, ReservationState::SoldOut);
 }
@@ -347,13 +395,28 @@ async fn unit_price_is_the_sales_price_when_the_order_is_made() {
     let sale = record.sale_id();
     let o = Owner::random();
     let r = join(&w, sale, &o, 2).await;
-    sqlx::query("update ticket_sales set price_minor = 3100 where id = $1").bind(sale.0).execute(&w.db).await.unwrap();
-    sqlx::query("update events set price_minor = 9900 where id = $1").bind(record.event_id).execute(&w.db).await.unwrap();
+    sqlx::query("update ticket_sales set price_minor = 3100 where id = $1")
+        .bind(sale.0)
+        .execute(&w.db)
+        .await
+        .unwrap();
+    sqlx::query("update events set price_minor = 9900 where id = $1")
+        .bind(record.event_id)
+        .execute(&w.db)
+        .await
+        .unwrap();
     let order = w.sales.confirm(&r.code, &o, &buyer()).await.unwrap();
     assert_eq!(order.unit_price_minor, 3100);
     assert_eq!(order.total_minor(), 6200);
-    sqlx::query("update ticket_sales set price_minor = 100 where id = $1").bind(sale.0).execute(&w.db).await.unwrap();
-    let kept = db::orders::find_by_reservation(&w.db, r.code.token).await.unwrap().unwrap();
+    sqlx::query("update ticket_sales set price_minor = 100 where id = $1")
+        .bind(sale.0)
+        .execute(&w.db)
+        .await
+        .unwrap();
+    let kept = db::orders::find_by_reservation(&w.db, r.code.token)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.unit_price_minor, 3100);
 }
 
@@ -363,10 +426,22 @@ async fn another_session_cannot_read_confirm_or_release_a_reservation() {
     let sale = w.sale(5, 60).await.sale_id();
     let (me, thief) = (Owner::random(), Owner::random());
     let r = join(&w, sale, &me, 2).await;
-    assert!(matches!(w.sales.status(&r.code, &thief).await, Err(SaleError::UnknownReservation)));
-    assert!(matches!(w.sales.release(&r.code, &thief).await, Err(SaleError::UnknownReservation)));
-    assert!(matches!(w.sales.confirm(&r.code, &thief, &buyer()).await, Err(SaleError::UnknownReservation)));
-    assert_eq!(w.sales.status(&r.code, &me).await.unwrap().state, ReservationState::Admitted);
+    assert!(matches!(
+        w.sales.status(&r.code, &thief).await,
+        Err(SaleError::UnknownReservation)
+    ));
+    assert!(matches!(
+        w.sales.release(&r.code, &thief).await,
+        Err(SaleError::UnknownReservation)
+    ));
+    assert!(matches!(
+        w.sales.confirm(&r.code, &thief, &buyer()).await,
+        Err(SaleError::UnknownReservation)
+    ));
+    assert_eq!(
+        w.sales.status(&r.code, &me).await.unwrap().state,
+        ReservationState::Admitted
+    );
     assert_eq!(w.pg_sold(sale).await, 0);
 }
 
@@ -376,28 +451,58 @@ async fn bad_input_gets_a_typed_error_and_changes_nothing() {
     let sale = w.sale(5, 60).await.sale_id();
     let owner = Owner::random();
     for n in [0, 7, -1, 1000] {
-        assert!(matches!(w.sales.quantity(n), Err(SaleError::BadQuantity { max: 6 })), "{n}");
+        assert!(
+            matches!(w.sales.quantity(n), Err(SaleError::BadQuantity { max: 6 })),
+            "{n}"
+        );
     }
     let before = w.sales.figures(sale).await.unwrap();
 
     let unknown = SaleId::new();
-    let err = w.sales.join(unknown, &owner, w.sales.quantity(1).unwrap()).await.unwrap_err();
+    let err = w
+        .sales
+        .join(unknown, &owner, w.sales.quantity(1).unwrap())
+        .await
+        .unwrap_err();
     assert!(matches!(err, SaleError::UnknownSale), "{err:?}");
-    assert!(matches!("not-a-code".parse::<ReservationCode>(), Err(SaleError::MalformedCode)));
+    assert!(matches!(
+        "not-a-code".parse::<ReservationCode>(),
+        Err(SaleError::MalformedCode)
+    ));
     let forged = ReservationCode::new(sale);
-    assert!(matches!(w.sales.status(&forged, &owner).await, Err(SaleError::UnknownReservation)));
-    assert!(matches!(w.sales.release(&forged, &owner).await, Err(SaleError::UnknownReservation)));
+    assert!(matches!(
+        w.sales.status(&forged, &owner).await,
+        Err(SaleError::UnknownReservation)
+    ));
+    assert!(matches!(
+        w.sales.release(&forged, &owner).await,
+        Err(SaleError::UnknownReservation)
+    ));
 
     let after = w.sales.figures(sale).await.unwrap();
-    assert_eq!((before.sold, before.held, before.waiting, before.admitted), (after.sold, after.held, after.waiting, after.admitted));
+    assert_eq!(
+        (before.sold, before.held, before.waiting, before.admitted),
+        (after.sold, after.held, after.waiting, after.admitted)
+    );
 
     let closed = w.sale(5, 60).await.sale_id();
     w.sales.set_state(closed, SaleState::Closed).await.unwrap();
-    let err = w.sales.join(closed, &owner, w.sales.quantity(1).unwrap()).await.unwrap_err();
+    let err = w
+        .sales
+        .join(closed, &owner, w.sales.quantity(1).unwrap())
+        .await
+        .unwrap_err();
     assert!(matches!(err, SaleError::Closed), "{err:?}");
 
-    let later = w.sale_with(5, 60, 0, chrono::Utc::now() + chrono::Duration::hours(1)).await.sale_id();
-    let err = w.sales.join(later, &owner, w.sales.quantity(1).unwrap()).await.unwrap_err();
+    let later = w
+        .sale_with(5, 60, 0, chrono::Utc::now() + chrono::Duration::hours(1))
+        .await
+        .sale_id();
+    let err = w
+        .sales
+        .join(later, &owner, w.sales.quantity(1).unwrap())
+        .await
+        .unwrap_err();
     assert!(matches!(err, SaleError::NotOpenYet(_)), "{err:?}");
     assert_eq!(w.sales.figures(later).await.unwrap().waiting, 0);
 }
@@ -411,7 +516,10 @@ async fn a_paused_sale_queues_buyers_and_admits_them_on_resume() {
     let r = join(&w, sale, &o, 2).await;
     assert_eq!(r.state, ReservationState::Waiting);
     w.sales.set_state(sale, SaleState::Open).await.unwrap();
-    assert_eq!(w.sales.status(&r.code, &o).await.unwrap().state, ReservationState::Admitted);
+    assert_eq!(
+        w.sales.status(&r.code, &o).await.unwrap().state,
+        ReservationState::Admitted
+    );
 }
 
 #[tokio::test]
@@ -422,7 +530,14 @@ async fn the_active_shopper_limit_keeps_the_rest_waiting() {
     for _ in 0..3 {
         states.push(join(&w, sale, &Owner::random(), 1).await.state);
     }
-    assert_eq!(states, [ReservationState::Admitted, ReservationState::Admitted, ReservationState::Waiting]);
+    assert_eq!(
+        states,
+        [
+            ReservationState::Admitted,
+            ReservationState::Admitted,
+            ReservationState::Waiting
+        ]
+    );
 }
 
 #[tokio::test]
@@ -434,11 +549,20 @@ async fn a_released_hold_goes_back_at_once() {
     let waiting = join(&w, sale, &b, 1).await;
     let released = w.sales.release(&held.code, &a).await.unwrap();
     assert_eq!(released.state, ReservationState::Released);
-    assert_eq!(w.sales.status(&waiting.code, &b).await.unwrap().state, ReservationState::Admitted);
+    assert_eq!(
+        w.sales.status(&waiting.code, &b).await.unwrap().state,
+        ReservationState::Admitted
+    );
     let err = w.sales.confirm(&held.code, &a, &buyer()).await.unwrap_err();
-    assert!(matches!(err, SaleError::NotAdmitted(ReservationState::Released)), "{err:?}");
+    assert!(
+        matches!(err, SaleError::NotAdmitted(ReservationState::Released)),
+        "{err:?}"
+    );
     // Giving up again is harmless; joining again makes a new reservation.
-    assert_eq!(w.sales.release(&held.code, &a).await.unwrap().state, ReservationState::Released);
+    assert_eq!(
+        w.sales.release(&held.code, &a).await.unwrap().state,
+        ReservationState::Released
+    );
     let again = join(&w, sale, &a, 1).await;
     assert_ne!(again.code, held.code);
     assert!(again.created);

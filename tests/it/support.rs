@@ -27,7 +27,9 @@ pub fn test_settings() -> Settings {
     static SWEEP: Once = Once::new();
     SWEEP.call_once(|| {
         std::thread::spawn(|| {
-            tokio::runtime::Runtime::new().unwrap().block_on(drop_stale_test_databases());
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(drop_stale_test_databases());
         })
         .join()
         .unwrap();
@@ -57,9 +59,11 @@ async fn drop_stale_test_databases() {
     for name in names {
         let epoch: Option<u64> = name.split('_').nth(2).and_then(|e| e.parse().ok());
         if epoch.is_some_and(|e| e < hour_ago) {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\" with (force)")))
-                .execute(&mut admin)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "drop database if exists \"{name}\" with (force)"
+            )))
+            .execute(&mut admin)
+            .await;
         }
     }
 }
@@ -80,9 +84,13 @@ impl World {
     }
 
     pub async fn with_settings(settings: Settings) -> World {
-        let db = db::connect_and_migrate(&settings.database_url).await.expect("test database");
+        let db = db::connect_and_migrate(&settings.database_url)
+            .await
+            .expect("test database");
         let redis = boxoffice::redis::connect(&settings).await.expect("redis");
-        let sales = TicketSales::new(redis.clone(), db.clone(), &settings).await.expect("sale service");
+        let sales = TicketSales::new(redis.clone(), db.clone(), &settings)
+            .await
+            .expect("sale service");
         let organizer = db::organizers::insert(&db, &format!("{}@example.com", Uuid::new_v4().simple()), "x")
             .await
             .unwrap()
@@ -98,10 +106,17 @@ impl World {
 
     /// An open sale of `capacity` tickets at 25.00 EUR whose holds last `hold_secs`.
     pub async fn sale(&self, capacity: i32, hold_secs: i32) -> SaleRecord {
-        self.sale_with(capacity, hold_secs, 0, Utc::now() - Duration::minutes(1)).await
+        self.sale_with(capacity, hold_secs, 0, Utc::now() - Duration::minutes(1))
+            .await
     }
 
-    pub async fn sale_with(&self, capacity: i32, hold_secs: i32, max_active: i32, opens_at: chrono::DateTime<Utc>) -> SaleRecord {
+    pub async fn sale_with(
+        &self,
+        capacity: i32,
+        hold_secs: i32,
+        max_active: i32,
+        opens_at: chrono::DateTime<Utc>,
+    ) -> SaleRecord {
         let event = db::events::insert(
             &self.db,
             &NewEvent {

@@ -1,0 +1,175 @@
+//! Builds the application from settings: connections, the sale service, the routes, and the
+//! background reconciliation. Tests and load tests start it on port 0 exactly as `main` does.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::prelude::Pool;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{EndpointExt, Server};
+use sqlx::PgPool;
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::sale::TicketSales;
+use crate::{db, redis, web};
+
+/// What every handler may use; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub sales: TicketSales,
+    pub db: PgPool,
+    pub redis: Pool,
+    pub settings: Arc<Settings>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("Postgres at {url}: {source}")]
+    Postgres { url: String, source: sqlx::Error },
+    #[error("Redis: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error("the sale service: {0}")]
+    Sales(#[from] crate::sale::SaleError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+}
+
+/// Connects to Postgres (creating and migrating the database) and Redis, retrying for a while
+/// so that the app may start before its dependencies are ready.
+pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
+    let db = retry("Postgres", || db::connect_and_migrate(&settings.database_url))
+        .await
+        .map_err(|source| StartupError::Postgres {
+            url: redact(&settings.database_url),
+            source,
+        })?;
+    let redis = retry("Redis", || redis::connect(settings)).await?;
+    let sales = TicketSales::new(redis.clone(), db.clone(), settings).await?;
+    Ok(AppState {
+        sales,
+        db,
+        redis,
+        settings: Arc::new(settings.clone()),
+    })
+}
+
+async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    what: &str,
+    f: impl Fn() -> F,
+) -> Result<T, E> {
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < 30 => {
+                warn!(attempt, error = %e, "{what} is not ready; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The URL with any password replaced, for error messages.
+fn redact(url: &str) -> String {
+    match url
+        .split_once("://")
+        .and_then(|(scheme, rest)| Some((scheme, rest.split_once('@')?)))
+    {
+        Some((scheme, (creds, host))) => {
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// A running application: its bound port and the future that serves until shutdown.
+pub struct Application {
+    state: AppState,
+    acceptor: poem::listener::TcpAcceptor,
+    port: u16,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let state = connect(&settings).await?;
+        Self::with_state(state).await
+    }
+
+    pub async fn with_state(state: AppState) -> Result<Application, StartupError> {
+        let addr = state.settings.addr.to_string();
+        let acceptor = TcpListener::bind(addr.clone())
+            .into_acceptor()
+            .await
+            .map_err(|source| StartupError::Listen { addr, source })?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .unwrap_or_default();
+        Ok(Application { state, acceptor, port })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets requests in flight
+    /// finish (up to 10 s) and closes the pools.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let reconciler = tokio::spawn(reconcile_forever(state.sales.clone(), state.settings.reconcile_every));
+        let app = web::routes().data(state.clone());
+        info!(port = self.port, "boxoffice is serving");
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
+            .await;
+        reconciler.abort();
+        state.db.close().await;
+        let _ = fred::prelude::ClientLike::quit(&state.redis).await;
+        info!("boxoffice stopped");
+        served
+    }
+}
+
+/// Syncs every live sale from Postgres now and then: settles checkouts that were cut off
+/// between Postgres and Redis, and rebuilds sales after Redis lost them.
+async fn reconcile_forever(sales: TicketSales, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sales.sync_live_sales().await {
+            warn!(error = %e, "reconciling sales failed; will retry");
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,135 @@
+//! tower-sessions inside poem, and the binding of a reservation to its session.
+//!
+//! poem's tower compatibility layer offers `Service<poem::Request>`, while tower-sessions
+//! wants `Service<http::Request<B>>`, so the two do not plug together directly. This middleware
+//! hands the session layer a bodiless request carrying only the cookies, lets it put the
+//! `Session` into that request, runs the poem endpoint with the session in its extensions, and
+//! hands the response back so the layer can save the session and set the cookie. Errors are
+//! rendered into a response inside, so a session touched by a 4xx is still saved.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use poem::http::header::COOKIE;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, ResponseParts};
+use sha2::{Digest, Sha256};
+use tower::{Layer, ServiceExt};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
+
+use crate::sale::Owner;
+
+/// The cookie that carries the session id.
+pub const SESSION_COOKIE: &str = "bo_session";
+
+/// Builds the session layer: HttpOnly, SameSite=Lax, `Secure` when configured, and sessions
+/// that end after a day without use.
+pub fn layer<S: SessionStore + Clone>(store: S, secure: bool) -> SessionLayer<S> {
+    SessionLayer {
+        layer: SessionManagerLayer::new(store)
+            .with_name(SESSION_COOKIE)
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(secure)
+            .with_path("/")
+            .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(1))),
+    }
+}
+
+pub struct SessionLayer<S: SessionStore> {
+    layer: SessionManagerLayer<S>,
+}
+
+impl<E: Endpoint + 'static, S: SessionStore + Clone> Middleware<E> for SessionLayer<S> {
+    type Output = SessionEndpoint<E, S>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        SessionEndpoint {
+            inner: Arc::new(ep),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+pub struct SessionEndpoint<E, S: SessionStore> {
+    inner: Arc<E>,
+    layer: SessionManagerLayer<S>,
+}
+
+impl<E: Endpoint + 'static, S: SessionStore + Clone> Endpoint for SessionEndpoint<E, S> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let mut probe = http::Request::new(());
+        for value in req.headers().get_all(COOKIE) {
+            probe.headers_mut().append(COOKIE, value.clone());
+        }
+        let slot = Arc::new(Mutex::new(Some(req)));
+        let inner = self.inner.clone();
+        let service = tower::service_fn(move |probe: http::Request<()>| {
+            let (slot, inner) = (slot.clone(), inner.clone());
+            async move {
+                let mut req = slot
+                    .lock()
+                    .expect("request slot")
+                    .take()
+                    .expect("the request runs once");
+                if let Some(session) = probe.extensions().get::<Session>() {
+                    req.extensions_mut().insert(session.clone());
+                }
+                let (parts, body) = inner.get_response(req).await.into_parts();
+                let mut resp = http::Response::new(body);
+                *resp.status_mut() = parts.status;
+                *resp.version_mut() = parts.version;
+                *resp.headers_mut() = parts.headers;
+                *resp.extensions_mut() = parts.extensions;
+                Ok::<_, Infallible>(resp)
+            }
+        });
+        let resp = match self.layer.layer(service).oneshot(probe).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::error!(error = %e, "session store failed");
+                return Ok(poem::http::StatusCode::SERVICE_UNAVAILABLE.into_response());
+            }
+        };
+        let (parts, body) = resp.into_parts();
+        Ok(Response::from_parts(
+            ResponseParts {
+                status: parts.status,
+                version: parts.version,
+                headers: parts.headers,
+                extensions: parts.extensions,
+            },
+            body,
+        ))
+    }
+}
+
+/// The owner a reservation is bound to, derived from the session id alone: the hot poll reads
+/// it straight from the cookie, without loading the session from the store. A hash, so the
+/// reservation data in Redis never holds a usable session id.
+pub fn owner_from_session_id(session_id: &str) -> Owner {
+    let digest = Sha256::digest(session_id.as_bytes());
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18]);
+    Owner::new(token).expect("24 base64url characters make a valid owner")
+}
+
+/// The owner of the request's session cookie, if it has one; no store access.
+pub fn owner_from_cookie(req: &Request) -> Option<Owner> {
+    req.cookie()
+        .get(SESSION_COOKIE)
+        .map(|c| owner_from_session_id(c.value_str()))
+}
+
+/// The owner of a session, saving the session first if it is new (a new session has no id
+/// until it is stored).
+pub async fn owner_of(session: &Session) -> Result<Owner, tower_sessions::session::Error> {
+    if session.id().is_none() {
+        session.insert("since", chrono::Utc::now().timestamp()).await?;
+        session.save().await?;
+    }
+    let id = session.id().expect("a saved session has an id");
+    Ok(owner_from_session_id(&id.to_string()))
+}
