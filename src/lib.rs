@@ -8,9 +8,11 @@
 //!   scripts live in `lua/`.
 //! - [`db`]: Postgres access, the durable record; migrations in `migrations/`.
 //! - [`redis`]: the Redis connection pool.
+//! - [`admin`]: the organizer's portal and API.
 //! - [`web`]: routes, views and error rendering at the edge; [`startup`] wires it all.
 //! - [`telemetry`]: logs.
 
+pub mod admin;
 pub mod config;
 pub mod db;
 pub mod redis;

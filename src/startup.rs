@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fred::prelude::Pool;
+use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::{EndpointExt, Server};
 use sqlx::PgPool;
 use tracing::{info, warn};
 
@@ -127,7 +127,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let state = self.state.clone();
         let reconciler = tokio::spawn(reconcile_forever(state.sales.clone(), state.settings.reconcile_every));
-        let app = web::routes().data(state.clone());
+        let app = web::app(state.clone());
         info!(port = self.port, "boxoffice is serving");
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))

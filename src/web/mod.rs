@@ -1,13 +1,39 @@
 //! The web edge: routes, views and the rendering of errors.
 
+pub mod assets;
+pub mod buyer;
 pub mod health;
+pub mod layout;
 pub mod session;
 
-use poem::{Route, get};
+use poem::{Endpoint, EndpointExt, Route, get};
+use poem_openapi::OpenApiService;
+use tower_sessions_redis_store::RedisStore;
 
-/// Routes that need no session.
-pub fn routes() -> Route {
+use crate::admin;
+use crate::startup::AppState;
+
+/// The whole application. Only the page routes run inside the session middleware: the hot
+/// poll and the health checks never touch the session store.
+pub fn app(state: AppState) -> impl Endpoint {
+    let api = OpenApiService::new(
+        (buyer::BuyerApi, admin::AdminApi),
+        "boxoffice",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .server("/api/v1");
+    let sessions = session::layer(RedisStore::new(state.redis.clone()), state.settings.cookie_secure);
+    let pages = Route::new()
+        .nest("/admin", admin::pages())
+        .nest("/", buyer::pages())
+        .with(sessions);
     Route::new()
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
+        .at("/assets/:version/:file", get(assets::asset))
+        .nest("/api/openapi.json", api.spec_endpoint())
+        .nest("/api/docs", api.swagger_ui())
+        .nest("/api/v1", api)
+        .nest("/", pages)
+        .data(state)
 }

@@ -1,0 +1,26 @@
+//! The page frame every page shares.
+
+use maud::{DOCTYPE, Markup, html};
+
+use super::assets;
+
+/// A whole page: `title` in the tab, `body` inside the frame.
+pub fn page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · boxoffice" }
+                link rel="stylesheet" href=(assets::url("style.css"));
+                script src=(assets::url("htmx.min.js")) defer {}
+                script src=(assets::url("app.js")) defer {}
+            }
+            body {
+                header.site { a href="/" { "boxoffice" } }
+                main { (body) }
+            }
+        }
+    }
+}
