@@ -3,14 +3,14 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: settings from the environment, read once.
-//! - [`sale`]: the ticket sale aggregate, the only way a sale's state changes; its Lua
+//! - [`config`] — settings from the environment, read once.
+//! - [`sale`] — the ticket sale aggregate, the only way a sale's state changes; its Lua
 //!   scripts live in `lua/`.
-//! - [`db`]: Postgres access, the durable record; migrations in `migrations/`.
-//! - [`redis`]: the Redis connection pool.
-//! - [`admin`]: the organizer's portal and API.
-//! - [`web`]: routes, views and error rendering at the edge; [`startup`] wires it all.
-//! - [`telemetry`]: logs.
+//! - [`db`] — Postgres access, the durable record; migrations in `migrations/`.
+//! - [`redis`] — the Redis connection pool.
+//! - [`admin`] — the organizer's portal and API.
+//! - [`web`] — routes, views and error rendering at the edge; [`startup`] wires it all.
+//! - [`telemetry`] — logs.
 
 pub mod admin;
 pub mod config;
