@@ -4,7 +4,8 @@
 -- Every script of a sale is called with the same six keys, all inside the sale's hash tag
 -- `{sale id}` so that one script touches one slot (Redis Cluster):
 --   KEYS[1] sale    hash   capacity, sold, held, hold_ms, grace_ms, max_active, state,
---                          opens_ms, seq (arrival counter), admitted, lapsed
+--                          opens_ms, seq (arrival counter), admitted, lapsed, next_lapse
+--                          (no hold expires before it: most polls skip looking at holds)
 --   KEYS[2] queue   zset   waiting codes, score = arrival sequence (position = ZRANK + 1)
 --   KEYS[3] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
 --                          for a confirming code the deadline of its Postgres write
@@ -31,11 +32,22 @@ end
 -- The sale's figures, or nil when Redis has lost the sale (the caller syncs from Postgres).
 local function load_sale()
   local v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'hold_ms', 'grace_ms',
-    'max_active', 'state', 'opens_ms')
+    'max_active', 'state', 'opens_ms', 'next_lapse')
   if not v[1] then return nil end
   return { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
            hold_ms = tonumber(v[4]), grace_ms = tonumber(v[5]), max_active = tonumber(v[6]),
-           state = v[7], opens_ms = tonumber(v[8]) }
+           state = v[7], opens_ms = tonumber(v[8]), next_lapse = tonumber(v[9]) or 0 }
+end
+
+-- Puts a code into holds until `expiry`, keeping S.next_lapse no later than it. The caller
+-- writes S.held and S.next_lapse back (save_holds).
+local function add_hold(S, code, expiry)
+  redis.call('ZADD', K.holds, expiry, code)
+  if expiry < S.next_lapse then S.next_lapse = expiry end
+end
+
+local function save_holds(S)
+  redis.call('HSET', K.sale, 'held', S.held, 'next_lapse', S.next_lapse)
 end
 
 local function get_res(code)
@@ -53,7 +65,9 @@ end
 
 -- Give back the tickets of holds whose time is up. A confirming hold is left alone: its order
 -- may be committing in Postgres right now, and sync settles it once its deadline passed.
+-- Returns true when a hold lapsed.
 local function lapse(S, now)
+  if now < S.next_lapse then return false end
   local due = redis.call('ZRANGEBYSCORE', K.holds, '-inf', now, 'LIMIT', 0, BATCH)
   local changed = false
   for _, code in ipairs(due) do
@@ -68,7 +82,12 @@ local function lapse(S, now)
       redis.call('ZREM', K.holds, code)
     end
   end
-  if changed then redis.call('HSET', K.sale, 'held', S.held) end
+  -- The next look is due when the earliest remaining hold expires; confirming holds already
+  -- due (sync settles them) are looked at again a second later, not on every poll.
+  local first = redis.call('ZRANGE', K.holds, 0, 0, 'WITHSCORES')
+  S.next_lapse = math.max(tonumber(first[2]) or now + 3600000, now + (#due > 0 and 1000 or 0))
+  save_holds(S)
+  return changed
 end
 
 local function active_shoppers_full(S)
@@ -78,11 +97,14 @@ end
 -- Admit from the head of the queue, in order, as long as the head's quantity fits the free
 -- tickets. A head that can never fit (it wants more than capacity - sold) is sold out and the
 -- next one is tried; a head that only waits for other holds to lapse stops the loop (FIFO).
+-- Returns true when it admitted anybody.
 local function admit(S, now)
-  if S.state ~= 'open' or now < S.opens_ms then return end
+  if S.state ~= 'open' or now < S.opens_ms then return false end
+  -- No ticket free: nobody can be admitted, so the poll of a waiting buyer skips the head.
+  -- (A head that can never fit is settled on its own poll, or here once a ticket is free.)
+  if S.capacity - S.sold - S.held < 1 then return false end
   local changed = false
   for _ = 1, BATCH do
-    if S.capacity - S.sold < 1 then break end -- nothing left: every waiter learns it on its poll
     local head = redis.call('ZRANGE', K.queue, 0, 0)[1]
     if not head then break end
     local r = get_res(head)
@@ -94,7 +116,7 @@ local function admit(S, now)
     elseif S.capacity - S.sold - S.held >= r.qty and not active_shoppers_full(S) then
       set_res(head, 'a', r.qty, r.owner)
       redis.call('ZREM', K.queue, head)
-      redis.call('ZADD', K.holds, now + S.hold_ms, head)
+      add_hold(S, head, now + S.hold_ms)
       S.held = S.held + r.qty
       redis.call('HINCRBY', K.sale, 'admitted', 1)
       changed = true
@@ -102,7 +124,8 @@ local function admit(S, now)
       break
     end
   end
-  if changed then redis.call('HSET', K.sale, 'held', S.held) end
+  if changed then save_holds(S) end
+  return changed
 end
 
 -- Reply shared by join, status and release:

@@ -16,7 +16,8 @@ local r = get_res(code)
 if not r or r.state ~= 'c' then return 0 end
 if outcome == 'retry' then
   set_res(code, 'a', r.qty, r.owner)
-  redis.call('ZADD', K.holds, r.extra, code)
+  add_hold(S, code, r.extra)
+  save_holds(S)
 else
   set_res(code, outcome == 'closed' and 'z' or 's', r.qty, r.owner)
   redis.call('ZREM', K.holds, code)

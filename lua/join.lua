@@ -39,8 +39,9 @@ local r = { qty = qty, owner = owner }
 if S.state == 'open' and redis.call('ZCARD', K.queue) == 0
     and S.capacity - S.sold - S.held >= qty and not active_shoppers_full(S) then
   r.state = 'a'
-  redis.call('ZADD', K.holds, now + S.hold_ms, code)
-  redis.call('HINCRBY', K.sale, 'held', qty)
+  add_hold(S, code, now + S.hold_ms)
+  S.held = S.held + qty
+  save_holds(S)
   redis.call('HINCRBY', K.sale, 'admitted', 1)
 elseif S.capacity - S.sold < qty then
   r.state = 's'

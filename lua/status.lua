@@ -15,7 +15,7 @@ local r = get_res(code)
 if not r or r.owner ~= owner then return { '!not_found' } end
 
 local now = now_ms()
-lapse(S, now)
-admit(S, now)
-r = settle_waiting(S, code, get_res(code))
+local lapsed = lapse(S, now)
+if admit(S, now) or lapsed then r = get_res(code) end
+r = settle_waiting(S, code, r)
 return describe(S, code, r, now)

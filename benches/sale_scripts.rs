@@ -1,0 +1,270 @@
+//! Round trips of the sale scripts against a trivial EVALSHA, measured in the same run.
+//!
+//! `cargo bench --bench sale_scripts` (Redis and Postgres on their local ports, or
+//! `REDIS_URL` / `BENCH_POSTGRES_URL`). It makes its own database and sales, and drops the
+//! database at the end. Each workload runs in several alternating rounds (baseline, script,
+//! baseline, script, …) so that a noisy machine shifts both alike; the ratio printed is the
+//! median of the per-round ratios.
+//!
+//! Workloads, each with `BENCH_CONCURRENCY` (default 64) tasks on one pool of 4 connections:
+//! - `evalsha return 1`: the baseline, one trivial script call;
+//! - `status (queue of N)`: the poll of a random waiting buyer in a queue of `BENCH_QUEUE`
+//!   (default 200,000) buyers behind holds that do not lapse;
+//! - `join (new buyer)`: a new buyer joining the back of that queue.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use boxoffice::config::Settings;
+use boxoffice::db;
+use boxoffice::db::events::NewEvent;
+use boxoffice::db::sales::NewSale;
+use boxoffice::sale::{Owner, ReservationCode, TicketSales};
+use chrono::Utc;
+use fred::prelude::*;
+use fred::types::scripts::Script;
+use uuid::Uuid;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Runs `op` from `tasks` concurrent tasks for `secs` seconds; returns operations per second.
+async fn throughput<F, Fut>(tasks: usize, secs: f64, op: F) -> f64
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let (op, stop, count) = (op.clone(), stop.clone(), count.clone());
+            tokio::spawn(async move {
+                let mut i = t as u64;
+                while !stop.load(Ordering::Relaxed) {
+                    op(i).await;
+                    i += tasks as u64;
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let done = count.load(Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    for h in handles {
+        h.await.unwrap();
+    }
+    done as f64 / elapsed
+}
+
+async fn reset_stats(redis: &Pool) {
+    let _: () = redis
+        .next()
+        .custom(fred::cmd!("CONFIG"), vec!["RESETSTAT"])
+        .await
+        .unwrap();
+}
+
+/// Redis's own CPU time per EVALSHA since the last reset, from `INFO commandstats`.
+async fn evalsha_usec_per_call(redis: &Pool) -> f64 {
+    let info: String = redis
+        .next()
+        .info(Some(fred::types::InfoKind::CommandStats))
+        .await
+        .unwrap();
+    info.lines()
+        .find(|l| l.starts_with("cmdstat_evalsha:"))
+        .and_then(|l| l.split(',').find_map(|kv| kv.strip_prefix("usec_per_call=")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let tasks = env_or("BENCH_CONCURRENCY", 64);
+    let queue = env_or("BENCH_QUEUE", 200_000);
+    let rounds = env_or("BENCH_ROUNDS", 5);
+    let secs = 2.0;
+
+    let server = std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let db_name = format!("bo_bench_{}", Uuid::new_v4().simple());
+    let settings = Settings {
+        database_url: format!("{server}/{db_name}"),
+        redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        ..Settings::default()
+    };
+    let pg = db::connect_and_migrate(&settings.database_url).await.expect("Postgres");
+    let redis = boxoffice::redis::connect(&settings).await.expect("Redis");
+    let sales = TicketSales::new(redis.clone(), pg.clone(), &settings)
+        .await
+        .expect("sale service");
+
+    // A sale whose few tickets are all held for an hour, so the queue behind them stands still.
+    let organizer = db::organizers::insert(&pg, "bench@example.com", "x").await.unwrap().id;
+    let event = db::events::insert(
+        &pg,
+        &NewEvent {
+            organizer_id: organizer,
+            title: "Bench".into(),
+            description: String::new(),
+            venue: String::new(),
+            starts_at: Utc::now() + chrono::Duration::days(1),
+            ends_at: Utc::now() + chrono::Duration::days(2),
+            capacity: 6,
+            price_minor: 1000,
+            currency: "EUR".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let new_sale = || NewSale {
+        event_id: event.id,
+        capacity: 6,
+        price_minor: 1000,
+        currency: "EUR".into(),
+        opens_at: Utc::now() - chrono::Duration::minutes(1),
+        hold_secs: 3600,
+        max_active: 0,
+    };
+    let sale = db::sales::insert(&pg, &new_sale()).await.unwrap().sale_id();
+    let join_sale = db::sales::insert(&pg, &new_sale()).await.unwrap().sale_id();
+    for s in [sale, join_sale] {
+        sales
+            .join(s, &Owner::random(), sales.quantity(6).unwrap())
+            .await
+            .unwrap();
+    }
+
+    eprintln!("filling a queue of {queue} buyers…");
+    let waiting: Arc<Vec<(ReservationCode, Owner)>> = {
+        let mut all = Vec::with_capacity(queue);
+        for chunk in 0..queue.div_ceil(1000) {
+            let n = 1000.min(queue - chunk * 1000);
+            let joined = futures::future::join_all((0..n).map(|_| {
+                let sales = sales.clone();
+                async move {
+                    let owner = Owner::random();
+                    let r = sales.join(sale, &owner, sales.quantity(1).unwrap()).await.unwrap();
+                    (r.code, owner)
+                }
+            }))
+            .await;
+            all.extend(joined);
+        }
+        Arc::new(all)
+    };
+
+    let trivial = Arc::new(Script::from_lua("return 1"));
+    trivial.load(redis.next()).await.unwrap();
+    let baseline = || {
+        let (redis, trivial) = (redis.clone(), trivial.clone());
+        move |_i: u64| {
+            let (redis, trivial) = (redis.clone(), trivial.clone());
+            async move {
+                let _: i64 = trivial
+                    .evalsha(redis.next(), Vec::<String>::new(), Vec::<String>::new())
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let status = {
+        let (sales, waiting) = (sales.clone(), waiting.clone());
+        move |i: u64| {
+            let (sales, waiting) = (sales.clone(), waiting.clone());
+            async move {
+                let (code, owner) = &waiting[(i.wrapping_mul(2_654_435_761) % waiting.len() as u64) as usize];
+                sales.status(code, owner).await.unwrap();
+            }
+        }
+    };
+    let join = {
+        let sales = sales.clone();
+        move |_i: u64| {
+            let sales = sales.clone();
+            async move {
+                sales
+                    .join(join_sale, &Owner::random(), sales.quantity(2).unwrap())
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+
+    let mut base_all = Vec::new();
+    let mut base_cpu = Vec::new();
+    let mut rows: Vec<(&str, Vec<f64>, Vec<f64>, Vec<f64>)> = Vec::new();
+    for (name, is_join) in [("status (poll)", false), ("join (new buyer)", true)] {
+        let (mut values, mut ratios, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            reset_stats(&redis).await;
+            let b = throughput(tasks, secs, baseline()).await;
+            base_cpu.push(evalsha_usec_per_call(&redis).await);
+            reset_stats(&redis).await;
+            let v = if is_join {
+                throughput(tasks, secs, join.clone()).await
+            } else {
+                throughput(tasks, secs, status.clone()).await
+            };
+            cpu.push(evalsha_usec_per_call(&redis).await);
+            base_all.push(b);
+            values.push(v);
+            ratios.push(v / b);
+        }
+        rows.push((name, values, ratios, cpu));
+    }
+    println!("| workload | calls/s (median of {rounds} rounds) | ratio to trivial EVALSHA | Redis CPU µs per call |");
+    println!("|---|---|---|---|");
+    println!(
+        "| trivial EVALSHA (`return 1`) | {:.0} | 1.00 | {:.2} |",
+        median(base_all),
+        median(base_cpu)
+    );
+    for (name, values, ratios, cpu) in rows {
+        let label = if name.starts_with("status") {
+            format!("{name}, queue of {queue}")
+        } else {
+            name.to_string()
+        };
+        println!(
+            "| {label} | {:.0} | {:.2} | {:.2} |",
+            median(values),
+            median(ratios),
+            median(cpu)
+        );
+    }
+    println!(
+        "\n{tasks} concurrent tasks, one pool of {} connections, {secs} s per round. Redis CPU per call \
+         comes from INFO commandstats; it is exact only on a Redis server of its own.",
+        settings.redis_pool_size
+    );
+
+    // Clean up: the sales' Redis keys and the database.
+    for s in [sale, join_sale] {
+        let tag = s.0.simple();
+        let keys: Vec<String> = ["sale", "queue", "holds", "res", "owners", "done"]
+            .iter()
+            .map(|p| format!("bo:{{{tag}}}:{p}"))
+            .collect();
+        let _: i64 = redis.del(keys).await.unwrap_or(0);
+    }
+    pg.close().await;
+    if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{server}/postgres")).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "drop database if exists {db_name} with (force)"
+        )))
+        .execute(&mut admin)
+        .await;
+    }
+}
