@@ -204,7 +204,9 @@ async fn main() {
 
     let mut base_all = Vec::new();
     let mut base_cpu = Vec::new();
-    let mut rows: Vec<(&str, Vec<f64>, Vec<f64>, Vec<f64>)> = Vec::new();
+    // per workload: name, calls/s, ratios to the baseline, Redis µs per call (one per round)
+    type Rounds = (Vec<f64>, Vec<f64>, Vec<f64>);
+    let mut rows: Vec<(&str, Rounds)> = Vec::new();
     for (name, is_join) in [("status (poll)", false), ("join (new buyer)", true)] {
         let (mut values, mut ratios, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
@@ -222,7 +224,7 @@ async fn main() {
             values.push(v);
             ratios.push(v / b);
         }
-        rows.push((name, values, ratios, cpu));
+        rows.push((name, (values, ratios, cpu)));
     }
     println!("| workload | calls/s (median of {rounds} rounds) | ratio to trivial EVALSHA | Redis CPU µs per call |");
     println!("|---|---|---|---|");
@@ -231,7 +233,7 @@ async fn main() {
         median(base_all),
         median(base_cpu)
     );
-    for (name, values, ratios, cpu) in rows {
+    for (name, (values, ratios, cpu)) in rows {
         let label = if name.starts_with("status") {
             format!("{name}, queue of {queue}")
         } else {
