@@ -1,2 +1,27 @@
 // boxoffice: small behaviours on top of HTMX. Served from the app itself (the CSP allows only
 // the app's own scripts).
+
+// Checkout countdown. The server says how many milliseconds the hold has left (Redis's clock
+// is the truth); the page counts down from when it arrived and, when time is up, reloads
+// checkout, which sends the buyer to the event list with "Your reservation expired".
+document.addEventListener("DOMContentLoaded", function () {
+  var el = document.getElementById("countdown");
+  if (!el) return;
+  var leftMs = parseInt(el.getAttribute("data-expires-in-ms"), 10);
+  if (isNaN(leftMs)) return;
+  // A little slack so the reload lands after the hold has lapsed in Redis.
+  var end = Date.now() + leftMs + 300;
+  var next = el.getAttribute("data-on-expiry");
+  function tick() {
+    var left = Math.max(0, end - Date.now());
+    var secs = Math.ceil(left / 1000);
+    el.textContent = Math.floor(secs / 60) + ":" + String(secs % 60).padStart(2, "0");
+    if (secs <= 60) el.classList.add("urgent");
+    if (left <= 0) {
+      window.location.assign(next);
+      return;
+    }
+    setTimeout(tick, left % 1000 || 1000);
+  }
+  tick();
+});

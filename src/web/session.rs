@@ -33,7 +33,9 @@ pub fn layer<S: SessionStore + Clone>(store: S, secure: bool) -> SessionLayer<S>
             .with_same_site(SameSite::Lax)
             .with_secure(secure)
             .with_path("/")
-            .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(1))),
+            .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(
+                SESSION_DAYS,
+            ))),
     }
 }
 
@@ -132,4 +134,50 @@ pub async fn owner_of(session: &Session) -> Result<Owner, tower_sessions::sessio
     }
     let id = session.id().expect("a saved session has an id");
     Ok(owner_from_session_id(&id.to_string()))
+}
+
+/// How long a session lives without use; the same for the layer and for sessions minted by
+/// the API.
+const SESSION_DAYS: i64 = 1;
+
+/// The owner for a request outside the session middleware (the JSON API), minting a session
+/// when the client has none yet: an empty record created in the store exactly as the layer
+/// would, so that the pages of the same browser find it. Returns the `Set-Cookie` value to
+/// send along when a session was minted. A request that already carries a cookie costs no
+/// store access.
+pub async fn owner_or_mint<S: SessionStore>(
+    req: &Request,
+    store: &S,
+    secure: bool,
+) -> Result<(Owner, Option<String>), tower_sessions::session::Error> {
+    if let Some(owner) = owner_from_cookie(req) {
+        return Ok((owner, None));
+    }
+    let expiry = tower_sessions::cookie::time::OffsetDateTime::now_utc()
+        + tower_sessions::cookie::time::Duration::days(SESSION_DAYS);
+    // Not empty: the layer drops the cookie of a session that holds nothing.
+    let data = [(
+        "since".to_string(),
+        serde_json::Value::from(chrono::Utc::now().timestamp()),
+    )]
+    .into_iter()
+    .collect();
+    let mut record = tower_sessions::session::Record {
+        id: tower_sessions::session::Id::default(),
+        data,
+        expiry_date: expiry,
+    };
+    store
+        .create(&mut record)
+        .await
+        .map_err(tower_sessions::session::Error::Store)?;
+    let id = record.id.to_string();
+    let cookie = tower_sessions::cookie::Cookie::build((SESSION_COOKIE, id.clone()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .expires(expiry)
+        .build();
+    Ok((owner_from_session_id(&id), Some(cookie.to_string())))
 }
