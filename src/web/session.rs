@@ -118,11 +118,18 @@ pub fn owner_from_session_id(session_id: &str) -> Owner {
     Owner::new(token).expect("24 base64url characters make a valid owner")
 }
 
-/// The owner of the request's session cookie, if it has one; no store access.
+/// The owner of the request's session cookie, if it has one; no store access. Reads the
+/// `Cookie` header itself: `Request::cookie` needs poem's cookie middleware, which the hot poll
+/// does without.
 pub fn owner_from_cookie(req: &Request) -> Option<Owner> {
-    req.cookie()
-        .get(SESSION_COOKIE)
-        .map(|c| owner_from_session_id(c.value_str()))
+    req.headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| owner_from_session_id(value.trim_matches('"')))
 }
 
 /// The owner of a session, saving the session first if it is new (a new session has no id

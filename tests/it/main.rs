@@ -4,3 +4,6 @@
 
 mod sale_engine;
 mod support;
+mod buyer_api;
+mod buyer_browser;
+mod buyer_pages;

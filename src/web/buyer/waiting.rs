@@ -4,7 +4,7 @@
 //! owner from the session cookie alone, and makes exactly one Redis script call (`status`),
 //! which both checks that the code belongs to this session and admits buyers from the head.
 
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, handler};
 
@@ -93,9 +93,8 @@ fn fragment(r: &Reservation, start: u64, wait: &str) -> Markup {
             progress max="100" value=(progress) { (progress) "%" }
             p { "Estimated wait: " strong.eta { (wait) } }
             p.muted {
-                "Keep this page open: it moves to checkout by itself when it is your turn"
-                (PreEscaped("&nbsp;"))
-                "(" (r.quantity) " ticket" @if r.quantity != 1 { "s" } ")."
+                "You asked for " (r.quantity) " ticket" @if r.quantity != 1 { "s" } ". "
+                "Keep this page open: it moves to checkout by itself when it is your turn."
             }
         }
     }
