@@ -17,11 +17,7 @@ struct Page {
 
 async fn send(req: reqwest::RequestBuilder) -> Page {
     let resp = req.send().await.expect("the app answers");
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-    };
+    let header = |name: &str| resp.headers().get(name).map(|v| v.to_str().unwrap().to_string());
     let (location, hx_redirect) = (header("location"), header("hx-redirect"));
     Page {
         status: resp.status(),
@@ -101,7 +97,14 @@ async fn quiet_sale_goes_straight_to_checkout_and_the_confirmation_stays_reachab
     for _ in 0..2 {
         let order = get(&app, &c, &order_url).await;
         assert_eq!(order.status, StatusCode::OK);
-        for text in ["Order number", "BO-", "The Few Tickets Tour", "Ada Lovelace", "€25.00", "€50.00"] {
+        for text in [
+            "Order number",
+            "BO-",
+            "The Few Tickets Tour",
+            "Ada Lovelace",
+            "€25.00",
+            "€50.00",
+        ] {
             assert!(order.body.contains(text), "{text} missing");
         }
     }
@@ -121,7 +124,10 @@ async fn quiet_sale_goes_straight_to_checkout_and_the_confirmation_stays_reachab
     get(&app, &other, "/").await;
     assert_eq!(get(&app, &other, &order_url).await.status, StatusCode::NOT_FOUND);
     assert_eq!(get(&app, &other, &to).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.client().get(app.url(&order_url)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.client().get(app.url(&order_url)).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -159,7 +165,10 @@ async fn waiting_buyer_sees_the_position_and_moves_to_checkout_when_tickets_free
     assert!(wait.body.contains("(1 waiting)"));
     assert!(wait.body.contains("Estimated wait"));
     assert!(wait.body.contains(r#"hx-trigger="load delay:2000ms""#));
-    assert!(wait.body.contains(r#"<noscript><meta http-equiv="refresh" content="2">"#));
+    assert!(
+        wait.body
+            .contains(r#"<noscript><meta http-equiv="refresh" content="2">"#)
+    );
 
     let poll_url = format!("/wait/{b_code}/poll?start=1");
     let poll = hx_get(&app, &b, &poll_url).await;
@@ -171,7 +180,10 @@ async fn waiting_buyer_sees_the_position_and_moves_to_checkout_when_tickets_free
     );
     assert!(poll.hx_redirect.is_none());
     // Another browser cannot poll this code.
-    assert_eq!(hx_get(&app, &app.client(), &poll_url).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        hx_get(&app, &app.client(), &poll_url).await.status,
+        StatusCode::NOT_FOUND
+    );
     // Checkout is not open to a waiting buyer.
     assert_eq!(
         get(&app, &b, &format!("/checkout/{b_code}")).await.location.as_deref(),
@@ -223,7 +235,12 @@ async fn an_expired_hold_sends_the_buyer_to_the_list() {
     let list = get(&app, &c, "/?notice=expired").await;
     assert!(list.body.contains("Your reservation expired."));
     // The event page offers a fresh start, not the lapsed reservation.
-    assert!(get(&app, &c, &format!("/sales/{sale}")).await.body.contains("Get tickets"));
+    assert!(
+        get(&app, &c, &format!("/sales/{sale}"))
+            .await
+            .body
+            .contains("Get tickets")
+    );
 }
 
 #[tokio::test]
@@ -234,13 +251,48 @@ async fn checkout_shows_each_error_beside_its_field_and_keeps_the_values() {
     let to = join(&app, &c, sale, "1").await;
     let long = "n".repeat(10_000);
     let cases: Vec<[(&str, &str); 4]> = vec![
-        [("name", ""), ("email", "ada@example.com"), ("age", "36"), ("gender", "female")],
-        [("name", "Ada"), ("email", "no-at-sign"), ("age", "36"), ("gender", "female")],
-        [("name", "Ada"), ("email", "ada@example.com"), ("age", "x"), ("gender", "female")],
-        [("name", "Ada"), ("email", "ada@example.com"), ("age", "-1"), ("gender", "female")],
-        [("name", "Ada"), ("email", "ada@example.com"), ("age", "131"), ("gender", "female")],
-        [("name", "Ada"), ("email", "ada@example.com"), ("age", "36"), ("gender", "robot")],
-        [("name", &long), ("email", "ada@example.com"), ("age", "36"), ("gender", "female")],
+        [
+            ("name", ""),
+            ("email", "ada@example.com"),
+            ("age", "36"),
+            ("gender", "female"),
+        ],
+        [
+            ("name", "Ada"),
+            ("email", "no-at-sign"),
+            ("age", "36"),
+            ("gender", "female"),
+        ],
+        [
+            ("name", "Ada"),
+            ("email", "ada@example.com"),
+            ("age", "x"),
+            ("gender", "female"),
+        ],
+        [
+            ("name", "Ada"),
+            ("email", "ada@example.com"),
+            ("age", "-1"),
+            ("gender", "female"),
+        ],
+        [
+            ("name", "Ada"),
+            ("email", "ada@example.com"),
+            ("age", "131"),
+            ("gender", "female"),
+        ],
+        [
+            ("name", "Ada"),
+            ("email", "ada@example.com"),
+            ("age", "36"),
+            ("gender", "robot"),
+        ],
+        [
+            ("name", &long),
+            ("email", "ada@example.com"),
+            ("age", "36"),
+            ("gender", "female"),
+        ],
     ];
     for form in &cases {
         let p = post(&app, &c, &to, form).await;
@@ -253,7 +305,13 @@ async fn checkout_shows_each_error_beside_its_field_and_keeps_the_values() {
             }
         }
     }
-    let p = post(&app, &c, &to, &[("name", "<b>Ada</b>"), ("email", "x"), ("age", "1"), ("gender", "male")]).await;
+    let p = post(
+        &app,
+        &c,
+        &to,
+        &[("name", "<b>Ada</b>"), ("email", "x"), ("age", "1"), ("gender", "male")],
+    )
+    .await;
     assert!(p.body.contains("&lt;b&gt;Ada&lt;/b&gt;"), "escaped");
     assert!(p.body.contains(r#"<option value="male" selected>"#));
     assert!(p.body.contains("Please enter a valid email address"));
