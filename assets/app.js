@@ -9,8 +9,9 @@ document.addEventListener("DOMContentLoaded", function () {
   if (!el) return;
   var leftMs = parseInt(el.getAttribute("data-expires-in-ms"), 10);
   if (isNaN(leftMs)) return;
+  var end = Date.now() + leftMs;
   // A little slack so the reload lands after the hold has lapsed in Redis.
-  var end = Date.now() + leftMs + 300;
+  var slackMs = 300;
   var next = el.getAttribute("data-on-expiry");
   function tick() {
     var left = Math.max(0, end - Date.now());
@@ -18,7 +19,7 @@ document.addEventListener("DOMContentLoaded", function () {
     el.textContent = Math.floor(secs / 60) + ":" + String(secs % 60).padStart(2, "0");
     if (secs <= 60) el.classList.add("urgent");
     if (left <= 0) {
-      window.location.assign(next);
+      setTimeout(function () { window.location.assign(next); }, slackMs);
       return;
     }
     setTimeout(tick, left % 1000 || 1000);
