@@ -1,6 +1,18 @@
 // boxoffice: small behaviours on top of HTMX. Served from the app itself (the CSP allows only
 // the app's own scripts).
 
+// The waiting room's poll answers 503 with a fragment that keeps polling when the queue cannot
+// be read for a moment: swap it in like a success instead of stopping.
+if (window.htmx) {
+  htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "503", swap: true },
+    { code: "[45]..", swap: false, error: true },
+    { code: "...", swap: false },
+  ];
+}
+
 // Checkout countdown. The server says how many milliseconds the hold has left (Redis's clock
 // is the truth); the page counts down from when it arrived and, when time is up, reloads
 // checkout, which sends the buyer to the event list with "Your reservation expired".

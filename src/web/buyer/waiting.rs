@@ -62,7 +62,18 @@ pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String
 /// has nothing left for them).
 #[handler]
 pub async fn poll(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, FragmentError> {
-    let r = status(&state, req, &code).await?;
+    let r = match status(&state, req, &code).await {
+        Ok(r) => r,
+        // A passing fault must not end the polling: the fragment keeps trying by itself.
+        Err(e) if e.is_unavailable() => {
+            let code: ReservationCode = code.parse()?;
+            return Ok(retry_later(
+                code,
+                query_value(req, "start").and_then(|s| s.parse().ok()),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if r.state != ReservationState::Waiting {
         return Ok(redirect(req, &place_of(&r)));
     }
@@ -97,5 +108,40 @@ fn fragment(r: &Reservation, start: u64, wait: &str) -> Markup {
                 "Keep this page open: it moves to checkout by itself when it is your turn."
             }
         }
+    }
+}
+
+/// Seconds until the next try after the queue could not be read.
+const RETRY_SECS: u64 = 5;
+
+/// The fragment when Redis does not answer: a 503 that HTMX still swaps in (see `app.js`),
+/// polling again a little later.
+fn retry_later(code: ReservationCode, start: Option<u64>) -> Response {
+    let start = start.map(|s| format!("?start={s}")).unwrap_or_default();
+    let body = html! {
+        div #queue.queue
+            hx-get={ "/wait/" (code) "/poll" (start) }
+            hx-trigger={ "load delay:" (RETRY_SECS * 1000) "ms" }
+            hx-swap="outerHTML"
+            aria-live="polite"
+        {
+            p.flash { "We cannot reach the queue right now; this page keeps trying." }
+        }
+    };
+    body.with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+        .with_header(poem::http::header::RETRY_AFTER, RETRY_SECS)
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_queue_keeps_the_poll_going() {
+        let code = ReservationCode::new(crate::sale::SaleId::new());
+        let resp = retry_later(code, Some(7));
+        assert_eq!(resp.status(), poem::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()["retry-after"], "5");
     }
 }
