@@ -139,6 +139,7 @@ async fn scenario(b: &Client) {
 
     // B finds the event and asks for one ticket: all are held, so B waits.
     b.goto(&app.url("/")).await.unwrap();
+    screenshot(b, "events.png").await;
     b.find(Locator::Css("a.title")).await.unwrap().click().await.unwrap();
     b.find(Locator::Css("select#quantity"))
         .await

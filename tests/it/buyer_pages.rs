@@ -389,3 +389,37 @@ async fn the_list_tells_which_sales_open_later() {
     assert_eq!(p.status, StatusCode::CONFLICT);
     assert!(p.body.contains("This ticket sale opens at"));
 }
+
+#[tokio::test]
+async fn the_poll_neither_reads_nor_writes_the_session_store() {
+    use fred::prelude::KeysInterface;
+    use reqwest::cookie::CookieStore;
+
+    let app = TestApp::spawn().await;
+    let sale = app.world.sale(1, 60).await.sale_id();
+    join(&app, &app.client(), sale, "1").await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let b = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let to = join(&app, &b, sale, "1").await;
+    let cookies = jar.cookies(&app.base.parse().unwrap()).unwrap();
+    let session_id = cookies
+        .to_str()
+        .unwrap()
+        .strip_prefix("bo_session=")
+        .unwrap()
+        .to_string();
+    let exists: i64 = app.world.redis.exists(&session_id).await.unwrap();
+    assert_eq!(exists, 1, "the session is stored under its id");
+
+    // Without the session record the poll still answers: the cookie alone binds the code.
+    let _: i64 = app.world.redis.del(&session_id).await.unwrap();
+    let poll = hx_get(&app, &b, &format!("/wait/{}/poll", code_in(&to))).await;
+    assert_eq!(poll.status, StatusCode::OK);
+    assert!(poll.body.contains("You are number"));
+    let exists: i64 = app.world.redis.exists(&session_id).await.unwrap();
+    assert_eq!(exists, 0, "the poll wrote no session");
+}

@@ -80,7 +80,7 @@ impl Notice {
         match self {
             Notice::Expired => "Your reservation expired.",
             Notice::SoldOut => "Sorry, this event is sold out.",
-            Notice::Released => "You gave up your tickets; they went back on sale.",
+            Notice::Released => "You gave up your reservation; its tickets went back on sale.",
             Notice::Closed => "This ticket sale is closed.",
         }
     }
