@@ -9,7 +9,7 @@ use poem::http::{StatusCode, header};
 use poem::{IntoResponse, Response};
 
 use super::layout;
-use crate::sale::{ReservationState, SaleError};
+use crate::sale::SaleError;
 
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "2";
@@ -178,14 +178,10 @@ impl ResponseError for ApiError {
             body["fields"] = fields.into();
         }
         if let WebError::Sale(SaleError::NotAdmitted(state)) = &self.0 {
-            body["state"] = state_name(*state).into();
+            body["state"] = state.as_str().into();
         }
         self.0.finish(poem::web::Json(body).into_response())
     }
-}
-
-fn state_name(s: ReservationState) -> &'static str {
-    s.as_str()
 }
 
 /// Turns any error of the JSON API that is not already an [`ApiError`] (a body that is not
