@@ -61,3 +61,50 @@ pub async fn find(db: &PgPool, id: Uuid) -> Result<Option<Event>, sqlx::Error> {
     .fetch_optional(db)
     .await
 }
+
+/// An event together with one ticket sale of it: what the buyer's pages show.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Listing {
+    pub sale_id: Uuid,
+    pub event_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub venue: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// The sale's own price, copied from the event when the sale was made.
+    pub price_minor: i64,
+    pub currency: String,
+    pub opens_at: DateTime<Utc>,
+}
+
+const LISTING_COLUMNS: &str = "s.id as sale_id, e.id as event_id, e.title, e.description, e.venue, e.starts_at, \
+                               e.ends_at, s.price_minor, s.currency, s.opens_at";
+
+/// Events that have not started, soonest first, each with its newest ticket sale. Events
+/// without a sale are not for sale and are left out.
+pub async fn upcoming_listings(db: &PgPool, limit: i64) -> Result<Vec<Listing>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select * from (
+             select distinct on (e.id) {LISTING_COLUMNS}
+             from events e join ticket_sales s on s.event_id = e.id
+             where e.starts_at > now()
+             order by e.id, s.created_at desc
+         ) newest
+         order by starts_at, event_id
+         limit $1"
+    )))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The listing of one sale.
+pub async fn listing_of_sale(db: &PgPool, sale: Uuid) -> Result<Option<Listing>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {LISTING_COLUMNS} from ticket_sales s join events e on e.id = s.event_id where s.id = $1"
+    )))
+    .bind(sale)
+    .fetch_optional(db)
+    .await
+}

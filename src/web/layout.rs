@@ -6,6 +6,12 @@ use super::assets;
 
 /// A whole page: `title` in the tab, `body` inside the frame.
 pub fn page(title: &str, body: Markup) -> Markup {
+    page_with_head(title, html! {}, body)
+}
+
+/// A whole page with extra elements in its head (such as a refresh for browsers without
+/// JavaScript).
+pub fn page_with_head(title: &str, head: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -16,6 +22,7 @@ pub fn page(title: &str, body: Markup) -> Markup {
                 link rel="stylesheet" href=(assets::url("style.css"));
                 script src=(assets::url("htmx.min.js")) defer {}
                 script src=(assets::url("app.js")) defer {}
+                (head)
             }
             body {
                 header.site { a href="/" { "boxoffice" } }

@@ -2,11 +2,12 @@
 
 pub mod assets;
 pub mod buyer;
+pub mod error;
 pub mod health;
 pub mod layout;
 pub mod session;
 
-use poem::{Endpoint, EndpointExt, Route, get};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get};
 use poem_openapi::OpenApiService;
 use tower_sessions_redis_store::RedisStore;
 
@@ -33,7 +34,9 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/assets/:version/:file", get(assets::asset))
         .nest("/api/openapi.json", api.spec_endpoint())
         .nest("/api/docs", api.swagger_ui())
-        .nest("/api/v1", api)
+        // The hot poll of the waiting room: outside the session middleware on purpose.
+        .at("/wait/:code/poll", get(buyer::waiting::poll))
+        .nest("/api/v1", api.into_endpoint().catch_all_error(error::api_catch_all))
         .nest("/", pages)
         .data(state)
 }

@@ -33,7 +33,9 @@ pub fn layer<S: SessionStore + Clone>(store: S, secure: bool) -> SessionLayer<S>
             .with_same_site(SameSite::Lax)
             .with_secure(secure)
             .with_path("/")
-            .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(1))),
+            .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(
+                SESSION_DAYS,
+            ))),
     }
 }
 
@@ -116,11 +118,18 @@ pub fn owner_from_session_id(session_id: &str) -> Owner {
     Owner::new(token).expect("24 base64url characters make a valid owner")
 }
 
-/// The owner of the request's session cookie, if it has one; no store access.
+/// The owner of the request's session cookie, if it has one; no store access. Reads the
+/// `Cookie` header itself: `Request::cookie` needs poem's cookie middleware, which the hot poll
+/// does without.
 pub fn owner_from_cookie(req: &Request) -> Option<Owner> {
-    req.cookie()
-        .get(SESSION_COOKIE)
-        .map(|c| owner_from_session_id(c.value_str()))
+    req.headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| owner_from_session_id(value.trim_matches('"')))
 }
 
 /// The owner of a session, saving the session first if it is new (a new session has no id
@@ -132,4 +141,50 @@ pub async fn owner_of(session: &Session) -> Result<Owner, tower_sessions::sessio
     }
     let id = session.id().expect("a saved session has an id");
     Ok(owner_from_session_id(&id.to_string()))
+}
+
+/// How long a session lives without use; the same for the layer and for sessions minted by
+/// the API.
+const SESSION_DAYS: i64 = 1;
+
+/// The owner for a request outside the session middleware (the JSON API), minting a session
+/// when the client has none yet: an empty record created in the store exactly as the layer
+/// would, so that the pages of the same browser find it. Returns the `Set-Cookie` value to
+/// send along when a session was minted. A request that already carries a cookie costs no
+/// store access.
+pub async fn owner_or_mint<S: SessionStore>(
+    req: &Request,
+    store: &S,
+    secure: bool,
+) -> Result<(Owner, Option<String>), tower_sessions::session::Error> {
+    if let Some(owner) = owner_from_cookie(req) {
+        return Ok((owner, None));
+    }
+    let expiry = tower_sessions::cookie::time::OffsetDateTime::now_utc()
+        + tower_sessions::cookie::time::Duration::days(SESSION_DAYS);
+    // Not empty: the layer drops the cookie of a session that holds nothing.
+    let data = [(
+        "since".to_string(),
+        serde_json::Value::from(chrono::Utc::now().timestamp()),
+    )]
+    .into_iter()
+    .collect();
+    let mut record = tower_sessions::session::Record {
+        id: tower_sessions::session::Id::default(),
+        data,
+        expiry_date: expiry,
+    };
+    store
+        .create(&mut record)
+        .await
+        .map_err(tower_sessions::session::Error::Store)?;
+    let id = record.id.to_string();
+    let cookie = tower_sessions::cookie::Cookie::build((SESSION_COOKIE, id.clone()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .expires(expiry)
+        .build();
+    Ok((owner_from_session_id(&id), Some(cookie.to_string())))
 }

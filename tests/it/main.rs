@@ -2,5 +2,8 @@
 //! own Postgres database and its own sales (random ids, so its own Redis keys): they run in
 //! parallel.
 
+mod buyer_api;
+mod buyer_browser;
+mod buyer_pages;
 mod sale_engine;
 mod support;

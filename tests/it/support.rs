@@ -153,3 +153,44 @@ impl World {
         db::sales::find(&self.db, sale).await.unwrap().unwrap().sold
     }
 }
+
+/// The real application on port 0 over a fresh [`World`], for tests that speak HTTP.
+#[allow(dead_code)] // each test file uses a part
+pub struct TestApp {
+    pub world: World,
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+}
+
+#[allow(dead_code)]
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let world = World::new().await;
+        let state = boxoffice::startup::AppState {
+            sales: world.sales.clone(),
+            db: world.db.clone(),
+            redis: world.redis.clone(),
+            settings: std::sync::Arc::new(world.settings.clone()),
+        };
+        let app = boxoffice::startup::Application::with_state(state)
+            .await
+            .expect("the app binds port 0");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        // Serves until the test's runtime ends.
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        TestApp { world, base }
+    }
+
+    /// A browser of its own: a cookie jar, and redirects left to the test to check.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}

@@ -1,16 +1,214 @@
 //! The buyer's path: event list, event page, waiting room, checkout, confirmation, and the
 //! buyer JSON API beside them.
+//!
+//! URLs: `/` events, `/sales/{sale}` an event's sale (POST joins it), `/wait/{code}` the
+//! waiting room and `/wait/{code}/poll` its HTMX poll, `/checkout/{code}` (POST confirms),
+//! `/reservations/{code}/release` give up, `/orders/{code}` the confirmation.
+//!
+//! The session holds a map sale → reservation code and the codes that became orders, only to
+//! find them again; what is exact (one reservation per session and sale, its state) lives in
+//! the sale's Redis state. The poll never loads the session: the owner comes from the cookie
+//! and the status script checks it, one Redis round trip in all.
 
-use poem::Route;
-use poem_openapi::OpenApi;
+mod api;
+mod checkout;
+mod confirmation;
+mod eta;
+mod events;
+pub mod waiting;
+
+use std::collections::HashMap;
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Request, Response, Route, get, post};
+use tower_sessions::Session;
+
+pub use api::BuyerApi;
+
+use crate::sale::{Reservation, ReservationCode, ReservationState, SaleId};
 
 /// Pages that use the session (mounted inside the session middleware).
 pub fn pages() -> Route {
     Route::new()
+        .at("/", get(events::list))
+        .at("/sales/:sale", get(events::show).post(events::join))
+        .at("/wait/:code", get(waiting::page))
+        .at("/checkout/:code", get(checkout::page).post(checkout::confirm))
+        .at("/reservations/:code/release", post(checkout::release))
+        .at("/orders/:code", get(confirmation::page))
 }
 
-/// The buyer JSON API under `/api/v1/`.
-pub struct BuyerApi;
+/// Milliseconds a waiting client should wait before its next poll: about 2 s at the head,
+/// 20 ms more per place, at most a minute. The crowd's total poll rate then stays near
+/// 50 polls/s per thousand places however long the queue grows.
+pub fn poll_after_ms(state: ReservationState, position: u64) -> u64 {
+    match state {
+        ReservationState::Waiting => position.saturating_mul(20).clamp(2_000, 60_000),
+        // At checkout the page runs its own countdown; an API client may check now and then.
+        ReservationState::Admitted | ReservationState::Confirming => 5_000,
+        _ => 0,
+    }
+}
 
-#[OpenApi]
-impl BuyerApi {}
+/// A flash message carried in the URL of a redirect (`/?notice=expired`): only these names are
+/// understood, so a crafted link cannot put text of its choice on the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    Expired,
+    SoldOut,
+    Released,
+    Closed,
+}
+
+impl Notice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notice::Expired => "expired",
+            Notice::SoldOut => "sold_out",
+            Notice::Released => "released",
+            Notice::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Notice> {
+        [Notice::Expired, Notice::SoldOut, Notice::Released, Notice::Closed]
+            .into_iter()
+            .find(|n| n.as_str() == s)
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Notice::Expired => "Your reservation expired.",
+            Notice::SoldOut => "Sorry, this event is sold out.",
+            Notice::Released => "You gave up your reservation; its tickets went back on sale.",
+            Notice::Closed => "This ticket sale is closed.",
+        }
+    }
+
+    fn url(self) -> String {
+        format!("/?notice={}", self.as_str())
+    }
+}
+
+/// Where a reservation in this state belongs: `None` for the waiting room itself.
+pub fn place_of(r: &Reservation) -> String {
+    let code = r.code;
+    match r.state {
+        ReservationState::Waiting => format!("/wait/{code}"),
+        ReservationState::Admitted | ReservationState::Confirming => format!("/checkout/{code}"),
+        ReservationState::Confirmed => format!("/orders/{code}"),
+        ReservationState::SoldOut => Notice::SoldOut.url(),
+        ReservationState::Expired => Notice::Expired.url(),
+        ReservationState::Released => Notice::Released.url(),
+        ReservationState::Closed => Notice::Closed.url(),
+    }
+}
+
+/// A redirect that works for both kinds of request: `HX-Redirect` for HTMX (a 3xx would be
+/// followed inside the XHR and swapped in), `303 See Other` for a plain browser.
+pub fn redirect(req: &Request, to: &str) -> Response {
+    let value = HeaderValue::from_str(to).unwrap_or_else(|_| HeaderValue::from_static("/"));
+    if req.headers().contains_key("hx-request") {
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("HX-Redirect", value)
+            .finish()
+    } else {
+        Response::builder()
+            .status(StatusCode::SEE_OTHER)
+            .header(header::LOCATION, value)
+            .finish()
+    }
+}
+
+/// A value of the query string, without failing the request on a malformed one.
+pub fn query_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Money as a buyer reads it: `€25.00`, or `25.00 CHF` for currencies without a sign here.
+pub fn money(minor: i64, currency: &str) -> String {
+    let amount = format!("{}.{:02}", minor / 100, (minor % 100).abs());
+    match currency {
+        "EUR" => format!("€{amount}"),
+        "USD" => format!("${amount}"),
+        "GBP" => format!("£{amount}"),
+        _ => format!("{amount} {currency}"),
+    }
+}
+
+const RESERVATIONS: &str = "reservations";
+const ORDERS: &str = "orders";
+
+/// The session's reservation code for a sale, if it made one.
+async fn remembered(
+    session: &Session,
+    sale: SaleId,
+) -> Result<Option<ReservationCode>, tower_sessions::session::Error> {
+    let map: HashMap<String, String> = session.get(RESERVATIONS).await?.unwrap_or_default();
+    Ok(map.get(&sale.to_string()).and_then(|c| c.parse().ok()))
+}
+
+async fn remember(session: &Session, code: ReservationCode) -> Result<(), tower_sessions::session::Error> {
+    let mut map: HashMap<String, String> = session.get(RESERVATIONS).await?.unwrap_or_default();
+    if map.insert(code.sale.to_string(), code.to_string()).as_deref() != Some(&code.to_string()) {
+        session.insert(RESERVATIONS, map).await?;
+    }
+    Ok(())
+}
+
+async fn remember_order(session: &Session, code: ReservationCode) -> Result<(), tower_sessions::session::Error> {
+    let mut codes: Vec<String> = session.get(ORDERS).await?.unwrap_or_default();
+    let code = code.to_string();
+    if !codes.contains(&code) {
+        codes.push(code);
+        session.insert(ORDERS, codes).await?;
+    }
+    Ok(())
+}
+
+async fn has_order(session: &Session, code: ReservationCode) -> Result<bool, tower_sessions::session::Error> {
+    let codes: Vec<String> = session.get(ORDERS).await?.unwrap_or_default();
+    Ok(codes.contains(&code.to_string()))
+}
+
+fn see_other(to: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, to)
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_interval_grows_with_the_position_within_bounds() {
+        let w = ReservationState::Waiting;
+        assert_eq!(poll_after_ms(w, 1), 2_000);
+        assert_eq!(poll_after_ms(w, 100), 2_000);
+        assert_eq!(poll_after_ms(w, 500), 10_000);
+        assert_eq!(poll_after_ms(w, 1_000_000), 60_000);
+        assert!(poll_after_ms(w, 1_000) > poll_after_ms(w, 200));
+        assert_eq!(poll_after_ms(ReservationState::Expired, 3), 0);
+    }
+
+    #[test]
+    fn money_reads_like_a_price() {
+        assert_eq!(money(2500, "EUR"), "€25.00");
+        assert_eq!(money(5, "USD"), "$0.05");
+        assert_eq!(money(123456, "CHF"), "1234.56 CHF");
+    }
+
+    #[test]
+    fn notices_are_a_closed_list() {
+        assert_eq!(Notice::parse("expired"), Some(Notice::Expired));
+        assert_eq!(Notice::parse("<script>"), None);
+    }
+}

@@ -1,0 +1,313 @@
+//! The buyer JSON API under `/api/v1/`: the same rules and errors as the pages, for apps and
+//! load tests. A client keeps its cookie jar: the first join mints the session cookie that
+//! binds its reservations, the same session the pages use.
+//!
+//! Payload fields are read loosely typed (any JSON value) and checked here, so that
+//! `"quantity": "abc"` or a missing field gets the API's own error body, not a parser's.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use tower_sessions_redis_store::RedisStore;
+
+use super::poll_after_ms;
+use crate::db;
+use crate::db::orders::Order;
+use crate::sale::{BuyerInput, Reservation, ReservationCode, ReservationState, SaleError, SaleId};
+use crate::startup::AppState;
+use crate::web::error::{ApiError, WebError};
+use crate::web::session;
+
+/// The buyer JSON API under `/api/v1/`.
+pub struct BuyerApi;
+
+type ApiResult<T> = poem::Result<T>;
+
+fn fail(e: impl Into<ApiError>) -> poem::Error {
+    e.into().into()
+}
+
+/// A sale's public state.
+#[derive(Object)]
+#[oai(rename_all = "snake_case")]
+struct SaleView {
+    id: String,
+    title: String,
+    starts_at: DateTime<Utc>,
+    capacity: i64,
+    sold: i64,
+    held: i64,
+    waiting: i64,
+    /// Tickets neither sold nor held right now.
+    available: i64,
+    /// Price of one ticket in minor units (cents) of `currency`.
+    price: i64,
+    currency: String,
+    /// open, paused or closed.
+    state: String,
+    opens_at: DateTime<Utc>,
+}
+
+/// Join a sale.
+#[derive(Object)]
+#[oai(rename_all = "snake_case")]
+struct JoinRequest {
+    /// Tickets wanted, 1 to 6.
+    quantity: Option<serde_json::Value>,
+}
+
+/// Where a reservation stands.
+#[derive(Object)]
+#[oai(rename_all = "snake_case")]
+struct ReservationView {
+    /// The reservation code: keep it, with the cookie jar, to poll, confirm or release.
+    code: String,
+    /// waiting, admitted, confirming, confirmed, sold_out, expired, released or closed.
+    state: String,
+    quantity: u8,
+    /// 1-based place in the queue while waiting, else 0.
+    position: u64,
+    /// Buyers waiting in this sale's queue.
+    waiting: u64,
+    /// When the hold at checkout lapses (admitted or confirming).
+    expires_at: Option<DateTime<Utc>>,
+    /// The server's clock when this was read.
+    server_now: DateTime<Utc>,
+    /// Milliseconds to wait before polling again; grows with the position. 0: nothing will
+    /// change any more.
+    poll_after_ms: u64,
+}
+
+impl From<&Reservation> for ReservationView {
+    fn from(r: &Reservation) -> Self {
+        ReservationView {
+            code: r.code.to_string(),
+            state: r.state.as_str().to_string(),
+            quantity: r.quantity,
+            position: r.position,
+            waiting: r.waiting,
+            expires_at: r.expires_at,
+            server_now: r.server_now,
+            poll_after_ms: poll_after_ms(r.state, r.position),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum JoinResponse {
+    /// A new reservation.
+    #[oai(status = 201)]
+    Created(Json<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
+    /// This session's reservation in this sale existed already; it is returned unchanged.
+    #[oai(status = 200)]
+    Existing(Json<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
+}
+
+/// The buyer's details.
+#[derive(Object)]
+#[oai(rename_all = "snake_case")]
+struct OrderRequest {
+    name: Option<String>,
+    email: Option<String>,
+    /// A whole number from 0 to 130.
+    age: Option<serde_json::Value>,
+    /// female, male, diverse or unspecified.
+    gender: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "snake_case")]
+struct OrderView {
+    number: String,
+    quantity: i16,
+    /// Minor units of `currency`, copied from the sale when the order was made.
+    unit_price: i64,
+    total: i64,
+    currency: String,
+    name: String,
+    email: String,
+    age: i16,
+    gender: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Object)]
+struct OrderEnvelope {
+    order: OrderView,
+}
+
+impl From<Order> for OrderEnvelope {
+    fn from(o: Order) -> Self {
+        OrderEnvelope {
+            order: OrderView {
+                number: o.number.clone(),
+                quantity: o.quantity,
+                unit_price: o.unit_price_minor,
+                total: o.total_minor(),
+                currency: o.currency,
+                name: o.buyer_name,
+                email: o.buyer_email,
+                age: o.buyer_age,
+                gender: o.buyer_gender,
+                created_at: o.created_at,
+            },
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum OrderResponse {
+    /// The order is written.
+    #[oai(status = 201)]
+    Created(Json<OrderEnvelope>),
+    /// The reservation had its order already (a repeated request).
+    #[oai(status = 200)]
+    Existing(Json<OrderEnvelope>),
+}
+
+#[derive(ApiResponse)]
+enum ReleaseResponse {
+    /// The tickets are back on sale, or the reservation left the queue.
+    #[oai(status = 204)]
+    Released,
+}
+
+/// A JSON number or a string, as the text the buyer parser reads.
+fn as_text(v: Option<serde_json::Value>) -> String {
+    match v {
+        Some(serde_json::Value::String(s)) => s,
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn reservation_code(code: &str) -> ApiResult<ReservationCode> {
+    code.parse().map_err(fail)
+}
+
+#[OpenApi]
+impl BuyerApi {
+    /// A sale's public state: capacity, sold, held, waiting, price, state, opening time.
+    #[oai(path = "/sales/:sale", method = "get")]
+    async fn sale(&self, state: Data<&AppState>, sale: Path<String>) -> ApiResult<Json<SaleView>> {
+        let sale: SaleId = sale.0.parse().map_err(fail)?;
+        let listing = db::events::listing_of_sale(&state.db, sale.0)
+            .await
+            .map_err(|e| fail(SaleError::from(e)))?
+            .ok_or_else(|| fail(SaleError::UnknownSale))?;
+        let f = state.sales.figures(sale).await.map_err(fail)?;
+        Ok(Json(SaleView {
+            id: sale.to_string(),
+            title: listing.title,
+            starts_at: listing.starts_at,
+            capacity: f.capacity,
+            sold: f.sold,
+            held: f.held,
+            waiting: f.waiting,
+            available: f.available(),
+            price: listing.price_minor,
+            currency: listing.currency,
+            state: f.state.as_str().to_string(),
+            opens_at: f.opens_at,
+        }))
+    }
+
+    /// Join a sale (idempotent per session: joining again returns the same reservation).
+    /// Mints the session cookie when the client has none.
+    #[oai(path = "/sales/:sale/reservations", method = "post")]
+    async fn join(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        sale: Path<String>,
+        body: Json<JoinRequest>,
+    ) -> ApiResult<JoinResponse> {
+        let sale: SaleId = sale.0.parse().map_err(fail)?;
+        let max = state.sales.max_per_order();
+        let quantity = match &body.0.quantity {
+            Some(serde_json::Value::Number(n)) => n.as_i64().ok_or(SaleError::BadQuantity { max }),
+            Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().map_err(|_| SaleError::BadQuantity { max }),
+            _ => Err(SaleError::BadQuantity { max }),
+        }
+        .and_then(|n| state.sales.quantity(n))
+        .map_err(fail)?;
+        // An unknown sale must not cost a session.
+        if db::sales::find(&state.db, sale)
+            .await
+            .map_err(|e| fail(SaleError::from(e)))?
+            .is_none()
+        {
+            return Err(fail(SaleError::UnknownSale));
+        }
+        let store = RedisStore::new(state.redis.clone());
+        let (owner, cookie) = session::owner_or_mint(req, &store, state.settings.cookie_secure)
+            .await
+            .map_err(|e| fail(WebError::from(e)))?;
+        let r = state.sales.join(sale, &owner, quantity).await.map_err(fail)?;
+        let view = Json(ReservationView::from(&r));
+        Ok(if r.created {
+            JoinResponse::Created(view, cookie)
+        } else {
+            JoinResponse::Existing(view, cookie)
+        })
+    }
+
+    /// The poll: where a reservation of this session stands. One Redis call; no session read.
+    #[oai(path = "/reservations/:code", method = "get")]
+    async fn reservation(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        code: Path<String>,
+    ) -> ApiResult<Json<ReservationView>> {
+        let code = reservation_code(&code.0)?;
+        let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
+        let r = state.sales.status(&code, &owner).await.map_err(fail)?;
+        Ok(Json(ReservationView::from(&r)))
+    }
+
+    /// Confirm an admitted reservation with the buyer's details: writes the order.
+    #[oai(path = "/reservations/:code/order", method = "post")]
+    async fn order(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        code: Path<String>,
+        body: Json<OrderRequest>,
+    ) -> ApiResult<OrderResponse> {
+        let code = reservation_code(&code.0)?;
+        let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
+        let body = body.0;
+        let input = BuyerInput {
+            name: body.name.unwrap_or_default(),
+            email: body.email.unwrap_or_default(),
+            age: as_text(body.age),
+            gender: body.gender.unwrap_or_default(),
+        };
+        let buyer = crate::sale::Buyer::parse(&input).map_err(|e| fail(SaleError::InvalidBuyer(e)))?;
+        match state.sales.confirm(&code, &owner, &buyer).await {
+            Ok(order) => Ok(OrderResponse::Created(Json(order.into()))),
+            // A repeated request after success: the same order, not a second one.
+            Err(SaleError::NotAdmitted(ReservationState::Confirmed)) => {
+                let order = db::orders::find_by_reservation(&state.db, code.token)
+                    .await
+                    .map_err(|e| fail(SaleError::from(e)))?
+                    .ok_or_else(|| fail(SaleError::NotAdmitted(ReservationState::Confirmed)))?;
+                Ok(OrderResponse::Existing(Json(order.into())))
+            }
+            Err(e) => Err(fail(e)),
+        }
+    }
+
+    /// Give up: leave the queue, or release held tickets at once.
+    #[oai(path = "/reservations/:code", method = "delete")]
+    async fn release(&self, state: Data<&AppState>, req: &Request, code: Path<String>) -> ApiResult<ReleaseResponse> {
+        let code = reservation_code(&code.0)?;
+        let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
+        state.sales.release(&code, &owner).await.map_err(fail)?;
+        Ok(ReleaseResponse::Released)
+    }
+}

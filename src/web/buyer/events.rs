@@ -1,0 +1,173 @@
+//! The list of upcoming events (`/`) and an event's page (`/sales/{sale}`), whose form joins
+//! the sale.
+
+use chrono::{DateTime, Utc};
+use maud::{Markup, html};
+use poem::web::{Data, Form, Path};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{Notice, money, place_of, query_value, remember, remembered};
+use crate::db;
+use crate::db::events::Listing;
+use crate::sale::{Quantity, SaleError, SaleFigures, SaleId, SaleState};
+use crate::startup::AppState;
+use crate::web::error::PageError;
+use crate::web::layout;
+use crate::web::session;
+
+/// Most events the list shows.
+const LIST_LIMIT: i64 = 50;
+
+#[handler]
+pub async fn list(state: Data<&AppState>, req: &Request) -> Result<Markup, PageError> {
+    let listings = db::events::upcoming_listings(&state.db, LIST_LIMIT)
+        .await
+        .map_err(SaleError::from)?;
+    let mut rows = Vec::with_capacity(listings.len());
+    for l in listings {
+        let figures = state.sales.figures(SaleId(l.sale_id)).await?;
+        rows.push((l, figures));
+    }
+    let notice = query_value(req, "notice").and_then(Notice::parse);
+    Ok(layout::page("Upcoming events", list_view(notice, &rows)))
+}
+
+fn list_view(notice: Option<Notice>, rows: &[(Listing, SaleFigures)]) -> Markup {
+    html! {
+        @if let Some(n) = notice { p.flash role="status" { (n.message()) } }
+        h1 { "Upcoming events" }
+        @if rows.is_empty() {
+            p.muted { "No events on sale right now. Come back soon." }
+        }
+        ul.events {
+            @for (l, f) in rows {
+                li.card.event {
+                    a.title href={ "/sales/" (l.sale_id) } { (l.title) }
+                    p.when { (when(l.starts_at)) @if !l.venue.is_empty() { " · " (l.venue) } }
+                    p.meta {
+                        span.price { (money(l.price_minor, &l.currency)) }
+                        " "
+                        (availability(f))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// On sale / opens at … / few left / sold out, from the live figures.
+fn availability(f: &SaleFigures) -> Markup {
+    let unsold = f.capacity - f.sold;
+    let (class, text) = if f.state == SaleState::Closed {
+        ("closed", "Sales closed".to_string())
+    } else if unsold <= 0 {
+        ("soldout", "Sold out".to_string())
+    } else if f.opens_at > f.server_now {
+        ("soon", format!("Opens {}", when(f.opens_at)))
+    } else if f.state == SaleState::Paused {
+        ("soon", "Sales paused".to_string())
+    } else if f.available() == 0 {
+        ("few", "All held right now: join the queue".to_string())
+    } else if f.available() <= (f.capacity / 10).max(5) {
+        ("few", format!("Few left: {}", f.available()))
+    } else {
+        ("onsale", "On sale".to_string())
+    };
+    html! { span class={ "badge " (class) } { (text) } }
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%a %-d %b %Y, %H:%M UTC").to_string()
+}
+
+async fn listing(state: &AppState, sale: &str) -> Result<(SaleId, Listing), PageError> {
+    let sale: SaleId = sale.parse()?;
+    let listing = db::events::listing_of_sale(&state.db, sale.0)
+        .await
+        .map_err(SaleError::from)?
+        .ok_or(SaleError::UnknownSale)?;
+    Ok((sale, listing))
+}
+
+#[handler]
+pub async fn show(
+    state: Data<&AppState>,
+    session: Data<&Session>,
+    req: &Request,
+    Path(sale): Path<String>,
+) -> Result<Markup, PageError> {
+    let (sale, l) = listing(&state, &sale).await?;
+    let figures = state.sales.figures(sale).await?;
+    // Offer the way back only to a reservation that is still live, read from Redis.
+    let mut current = None;
+    if let (Some(code), Some(owner)) = (remembered(&session, sale).await?, session::owner_from_cookie(req)) {
+        match state.sales.status(&code, &owner).await {
+            Ok(r) if r.state.is_live() => current = Some(place_of(&r)),
+            Ok(_) | Err(SaleError::UnknownReservation) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(event_page(&state, &l, &figures, current.as_deref(), None))
+}
+
+fn event_page(state: &AppState, l: &Listing, f: &SaleFigures, current: Option<&str>, error: Option<&str>) -> Markup {
+    let max = state.sales.max_per_order();
+    let body = html! {
+        article.card.event-page {
+            h1 { (l.title) }
+            p.when { (when(l.starts_at)) @if !l.venue.is_empty() { " · " (l.venue) } }
+            p.meta { span.price { (money(l.price_minor, &l.currency)) " per ticket" } " " (availability(f)) }
+            @for para in l.description.split("\n\n") { p { (para) } }
+            @if let Some(url) = current {
+                p.flash role="status" { "You already have a reservation for this event. " a href=(url) { "Continue" } }
+            } @else {
+                form.buy method="post" action={ "/sales/" (l.sale_id) } {
+                    label for="quantity" { "Tickets" }
+                    select #quantity name="quantity" {
+                        @for n in 1..=max { option value=(n) { (n) } }
+                    }
+                    @if let Some(e) = error { p.field-error role="alert" { (e) } }
+                    button.button type="submit" { "Get tickets" }
+                }
+            }
+        }
+    };
+    layout::page(&l.title, body)
+}
+
+#[derive(Deserialize)]
+pub struct JoinForm {
+    #[serde(default)]
+    quantity: String,
+}
+
+/// Joins the sale and sends the buyer where the reservation stands: checkout when it is
+/// quiet, the waiting room otherwise. Joining again returns the same reservation.
+#[handler]
+pub async fn join(
+    state: Data<&AppState>,
+    session: Data<&Session>,
+    Path(sale): Path<String>,
+    Form(form): Form<JoinForm>,
+) -> Result<Response, PageError> {
+    let (sale, l) = listing(&state, &sale).await?;
+    let quantity = match Quantity::parse(&form.quantity, state.sales.max_per_order()) {
+        Ok(q) => q,
+        Err(e) => {
+            let figures = state.sales.figures(sale).await?;
+            let page = event_page(&state, &l, &figures, None, Some(&e.to_string()));
+            return Ok(page.with_status(crate::web::error::sale_status(&e)).into_response());
+        }
+    };
+    let owner = session::owner_of(&session).await?;
+    let r = state.sales.join(sale, &owner, quantity).await?;
+    remember(&session, r.code).await?;
+    let mut to = place_of(&r);
+    if r.state == crate::sale::ReservationState::Waiting {
+        // Where the buyer started, so the waiting room can show how far it has come.
+        to = format!("{to}?start={}", r.position);
+    }
+    Ok(super::see_other(&to))
+}

@@ -1,0 +1,147 @@
+//! The waiting room: a page (`/wait/{code}`) and its HTMX poll (`/wait/{code}/poll`).
+//!
+//! The poll is the hot path of a busy sale: it runs outside the session middleware, takes the
+//! owner from the session cookie alone, and makes exactly one Redis script call (`status`),
+//! which both checks that the code belongs to this session and admits buyers from the head.
+
+use maud::{Markup, html};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Request, Response, handler};
+
+use super::{eta, place_of, poll_after_ms, query_value, redirect};
+use crate::db;
+use crate::sale::{Reservation, ReservationCode, ReservationState, SaleError};
+use crate::startup::AppState;
+use crate::web::error::{FragmentError, PageError};
+use crate::web::{layout, session};
+
+async fn status(state: &AppState, req: &Request, code: &str) -> Result<Reservation, SaleError> {
+    let code: ReservationCode = code.parse()?;
+    let owner = session::owner_from_cookie(req).ok_or(SaleError::UnknownReservation)?;
+    state.sales.status(&code, &owner).await
+}
+
+/// The place the buyer started from, carried in the URL (see `events::join`).
+fn start_of(req: &Request, position: u64) -> u64 {
+    query_value(req, "start")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(position)
+        .max(position)
+}
+
+#[handler]
+pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, PageError> {
+    let r = status(&state, req, &code).await?;
+    if r.state != ReservationState::Waiting {
+        return Ok(redirect(req, &place_of(&r)));
+    }
+    let title = db::events::listing_of_sale(&state.db, r.code.sale.0)
+        .await
+        .map_err(SaleError::from)?
+        .map(|l| l.title)
+        .unwrap_or_default();
+    let start = start_of(req, r.position);
+    let wait = eta::estimate(&state.sales, r.code.sale, r.position);
+    let refresh_secs = poll_after_ms(r.state, r.position).div_ceil(1000);
+    // Without JavaScript the page reloads itself instead of polling.
+    let head = html! { noscript { meta http-equiv="refresh" content=(refresh_secs); } };
+    let body = html! {
+        section.card.waiting {
+            h1 { "Waiting room" }
+            @if !title.is_empty() { p.muted { (title) } }
+            (fragment(&r, start, &wait))
+            form.leave method="post" action={ "/reservations/" (r.code) "/release" } {
+                button.link type="submit" { "Leave the queue" }
+            }
+        }
+    };
+    Ok(layout::page_with_head("Waiting room", head, body).into_response())
+}
+
+/// The poll: the fragment again, or `HX-Redirect` once the buyer's turn has come (or the sale
+/// has nothing left for them).
+#[handler]
+pub async fn poll(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, FragmentError> {
+    let r = match status(&state, req, &code).await {
+        Ok(r) => r,
+        // A passing fault must not end the polling: the fragment keeps trying by itself.
+        Err(e) if e.is_unavailable() => {
+            let code: ReservationCode = code.parse()?;
+            return Ok(retry_later(
+                code,
+                query_value(req, "start").and_then(|s| s.parse().ok()),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if r.state != ReservationState::Waiting {
+        return Ok(redirect(req, &place_of(&r)));
+    }
+    let wait = eta::estimate(&state.sales, r.code.sale, r.position);
+    Ok(fragment(&r, start_of(req, r.position), &wait).into_response())
+}
+
+/// The live part of the waiting room; it replaces itself after `poll_after_ms`.
+fn fragment(r: &Reservation, start: u64, wait: &str) -> Markup {
+    let delay = poll_after_ms(r.state, r.position);
+    // Share of the way from where the buyer started to the head of the line.
+    let progress = if start <= 1 {
+        100
+    } else {
+        ((start - r.position) * 100 / (start - 1)).min(100)
+    };
+    html! {
+        div #queue.queue
+            hx-get={ "/wait/" (r.code) "/poll?start=" (start) }
+            hx-trigger={ "load delay:" (delay) "ms" }
+            hx-swap="outerHTML"
+            aria-live="polite"
+        {
+            p.position {
+                "You are number " strong.pos { (r.position) } " in line "
+                span.muted { "(" (r.waiting) " waiting)" }
+            }
+            progress max="100" value=(progress) { (progress) "%" }
+            p { "Estimated wait: " strong.eta { (wait) } }
+            p.muted {
+                "You asked for " (r.quantity) " ticket" @if r.quantity != 1 { "s" } ". "
+                "Keep this page open: it moves to checkout by itself when it is your turn."
+            }
+        }
+    }
+}
+
+/// Seconds until the next try after the queue could not be read.
+const RETRY_SECS: u64 = 5;
+
+/// The fragment when Redis does not answer: a 503 that HTMX still swaps in (see `app.js`),
+/// polling again a little later.
+fn retry_later(code: ReservationCode, start: Option<u64>) -> Response {
+    let start = start.map(|s| format!("?start={s}")).unwrap_or_default();
+    let body = html! {
+        div #queue.queue
+            hx-get={ "/wait/" (code) "/poll" (start) }
+            hx-trigger={ "load delay:" (RETRY_SECS * 1000) "ms" }
+            hx-swap="outerHTML"
+            aria-live="polite"
+        {
+            p.flash { "We cannot reach the queue right now; this page keeps trying." }
+        }
+    };
+    body.with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+        .with_header(poem::http::header::RETRY_AFTER, RETRY_SECS)
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_queue_keeps_the_poll_going() {
+        let code = ReservationCode::new(crate::sale::SaleId::new());
+        let resp = retry_later(code, Some(7));
+        assert_eq!(resp.status(), poem::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()["retry-after"], "5");
+    }
+}

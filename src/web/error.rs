@@ -1,0 +1,209 @@
+//! Errors rendered once, at the edge: as a page, as an HTMX fragment, or as the JSON the API
+//! promises (`{"error": code, "message": ...}`). Each gets the status its variant names; a
+//! passing fault (Redis or Postgres away) is a 503 with `Retry-After`; only a bug is a 500, and
+//! its cause is logged, never shown.
+
+use maud::html;
+use poem::error::ResponseError;
+use poem::http::{StatusCode, header};
+use poem::{IntoResponse, Response};
+
+use super::layout;
+use crate::sale::SaleError;
+
+/// Seconds a client should wait before retrying after a 503.
+const RETRY_AFTER_SECS: &str = "2";
+
+/// Everything a buyer-facing handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// The sale service's own errors, with their own statuses.
+    #[error(transparent)]
+    Sale(#[from] SaleError),
+    /// 503: the session store did not answer.
+    #[error("Your session cannot be read right now; please try again in a moment.")]
+    Session(#[from] tower_sessions::session::Error),
+    /// 404: nothing here, or nothing this session may see.
+    #[error("There is nothing here.")]
+    NotFound,
+}
+
+impl WebError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebError::Sale(e) => sale_status(e),
+            WebError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    /// The stable machine-readable name of the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WebError::Sale(e) => e.code(),
+            WebError::Session(_) => "unavailable",
+            WebError::NotFound => "not_found",
+        }
+    }
+
+    /// The message for people; never the cause of a 500.
+    pub fn message(&self) -> String {
+        match self {
+            WebError::Sale(SaleError::Protocol { .. }) => "Something went wrong on our side; please try again.".into(),
+            WebError::Sale(SaleError::InvalidBuyer(_)) => "Please check your details.".into(),
+            e => e.to_string(),
+        }
+    }
+
+    fn log(&self) {
+        let status = self.status();
+        if status.is_server_error() {
+            // The cause names no buyer: errors carry codes and states, never form values.
+            tracing::error!(error = %self, code = self.code(), "request failed");
+        }
+    }
+
+    fn finish(&self, mut resp: Response) -> Response {
+        resp.set_status(self.status());
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        resp
+    }
+}
+
+/// The status of each sale error, as its doc in `SaleError` names it.
+pub fn sale_status(e: &SaleError) -> StatusCode {
+    match e {
+        SaleError::BadQuantity { .. } | SaleError::InvalidBuyer(_) | SaleError::BadSaleState => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        SaleError::UnknownSale | SaleError::MalformedCode | SaleError::UnknownReservation => StatusCode::NOT_FOUND,
+        SaleError::Closed
+        | SaleError::NotOpenYet(_)
+        | SaleError::NotAdmitted(_)
+        | SaleError::SoldOut
+        | SaleError::ConfirmInProgress => StatusCode::CONFLICT,
+        SaleError::BadOwner => StatusCode::BAD_REQUEST,
+        SaleError::Redis(_) | SaleError::Postgres(_) => StatusCode::SERVICE_UNAVAILABLE,
+        SaleError::Protocol { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// An error shown as a whole page.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct PageError(#[from] pub WebError);
+
+impl From<SaleError> for PageError {
+    fn from(e: SaleError) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl From<tower_sessions::session::Error> for PageError {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl ResponseError for PageError {
+    fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn as_response(&self) -> Response {
+        self.0.log();
+        let title = match self.0.status() {
+            StatusCode::NOT_FOUND => "Not found",
+            s if s.is_server_error() => "Please try again",
+            _ => "Sorry",
+        };
+        let body = html! {
+            section.card.error {
+                h1 { (title) }
+                p.flash { (self.0.message()) }
+                p { a.button href="/" { "See upcoming events" } }
+            }
+        };
+        self.0.finish(layout::page(title, body).into_response())
+    }
+}
+
+/// An error inside an HTMX-swapped fragment of the waiting room.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct FragmentError(#[from] pub WebError);
+
+impl From<SaleError> for FragmentError {
+    fn from(e: SaleError) -> Self {
+        FragmentError(e.into())
+    }
+}
+
+impl ResponseError for FragmentError {
+    fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn as_response(&self) -> Response {
+        self.0.log();
+        let body = html! { div #queue.card.error role="status" { p.flash { (self.0.message()) } a href="/" { "Back to events" } } };
+        self.0.finish(body.into_response())
+    }
+}
+
+/// An error of the JSON API: `{"error": code, "message": ..., "fields": {...}}`.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ApiError(#[from] pub WebError);
+
+impl From<SaleError> for ApiError {
+    fn from(e: SaleError) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn as_response(&self) -> Response {
+        self.0.log();
+        let mut body = serde_json::json!({ "error": self.0.code(), "message": self.0.message() });
+        if let WebError::Sale(SaleError::InvalidBuyer(fields)) = &self.0 {
+            let fields: serde_json::Map<_, _> = fields.0.iter().map(|(f, m)| (f.to_string(), (*m).into())).collect();
+            body["fields"] = fields.into();
+        }
+        if let WebError::Sale(SaleError::NotAdmitted(state)) = &self.0 {
+            body["state"] = state.as_str().into();
+        }
+        self.0.finish(poem::web::Json(body).into_response())
+    }
+}
+
+/// Turns any error of the JSON API that is not already an [`ApiError`] (a body that is not
+/// JSON, an unknown path, a wrong method) into the same JSON shape, keeping its status.
+pub async fn api_catch_all(err: poem::Error) -> Response {
+    if err.is::<ApiError>() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if status.is_server_error() {
+        tracing::error!(error = %err, "API request failed");
+        "Something went wrong on our side; please try again.".to_string()
+    } else {
+        err.to_string()
+    };
+    poem::web::Json(serde_json::json!({ "error": code, "message": message }))
+        .with_status(status)
+        .into_response()
+}

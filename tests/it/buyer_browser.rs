@@ -1,0 +1,231 @@
+//! End to end in a real headless Chromium (Debian's `chromium` and `chromium-driver`, which
+//! `.ci/run` installs): buyer A takes the last tickets, buyer B waits and sees the position,
+//! A's hold lapses, B's page moves to checkout by itself, B buys and sees the confirmation.
+//! Screenshots of the waiting room and of checkout go to `target/screenshots/`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::support::TestApp;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver on a free port; stopped when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver() -> Driver {
+    for path in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            Path::new(path).exists(),
+            "{path} is missing: this test needs Debian's Chromium. Install it with \
+             `apt-get install -y chromium chromium-driver` (.ci/run does this)."
+        );
+    }
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    Driver { child, port }
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=900,1000",
+        &format!("--user-data-dir={}", profile.display()),
+    ];
+    let caps = json!({ "goog:chromeOptions": { "binary": CHROMIUM, "args": args } });
+    let caps = caps.as_object().unwrap().clone();
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => return c,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("chromedriver did not start a Chromium session: {e}"),
+        }
+    }
+}
+
+async fn screenshot(c: &Client, name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, c.screenshot().await.unwrap()).unwrap();
+    println!("screenshot: {}", path.display());
+    path
+}
+
+async fn wait_for_path(c: &Client, part: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let url = c.current_url().await.unwrap();
+        if url.path().contains(part) {
+            return url.path().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still at {url} after {within:?}, expected {part}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_buyer_moves_to_checkout_by_itself_and_buys() {
+    let driver = start_driver();
+    let profile = std::env::temp_dir().join(format!("bo-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let b = browser(&driver, &profile).await;
+    let result = scenario(&b).await;
+    let _ = b.close().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    result
+}
+
+async fn scenario(b: &Client) {
+    let app = TestApp::spawn().await;
+    // A's hold lasts 3 s; the sale's holds are made longer right after, so that B has time
+    // to fill the form once admitted.
+    let record = app.world.sale(2, 3).await;
+    let sale = record.sale_id();
+    let a = app.client();
+    let joined = a
+        .post(app.url(&format!("/api/v1/sales/{sale}/reservations")))
+        .json(&json!({"quantity": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(joined.status(), reqwest::StatusCode::CREATED);
+    sqlx::query("update ticket_sales set hold_secs = 120 where id = $1")
+        .bind(sale.0)
+        .execute(&app.world.db)
+        .await
+        .unwrap();
+    app.world.sales.sync(sale).await.unwrap();
+
+    // B finds the event and asks for one ticket: all are held, so B waits.
+    b.goto(&app.url("/")).await.unwrap();
+    screenshot(b, "events.png").await;
+    b.find(Locator::Css("a.title")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Css("select#quantity"))
+        .await
+        .unwrap()
+        .select_by_value("1")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form.buy button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(b, "/wait/", Duration::from_secs(5)).await;
+    let pos = b
+        .wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::Css(".pos"))
+        .await
+        .unwrap();
+    assert_eq!(pos.text().await.unwrap(), "1");
+    let text = b.find(Locator::Css(".position")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("You are number 1 in line"), "{text}");
+    screenshot(b, "waiting-room.png").await;
+
+    // A's hold lapses; B's poll admits B and HTMX moves the page to checkout.
+    wait_for_path(b, "/checkout/", Duration::from_secs(20)).await;
+    b.wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::Css("#countdown"))
+        .await
+        .unwrap();
+    let summary = b
+        .find(Locator::Css("table.summary"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(summary.contains("€25.00"), "{summary}");
+    screenshot(b, "checkout.png").await;
+
+    b.find(Locator::Css("#name"))
+        .await
+        .unwrap()
+        .send_keys("Barbara Liskov")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys("barbara@example.com")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#age"))
+        .await
+        .unwrap()
+        .send_keys("50")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#gender"))
+        .await
+        .unwrap()
+        .select_by_value("female")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form.details button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    wait_for_path(b, "/orders/", Duration::from_secs(10)).await;
+    let number = b
+        .wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::Css(".order-number"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(number.starts_with("BO-"), "{number}");
+    let page = b.source().await.unwrap();
+    assert!(page.contains("Barbara Liskov") && page.contains("The Few Tickets Tour"));
+    screenshot(b, "confirmation.png").await;
+    assert_eq!(app.world.pg_sold(sale).await, 1);
+}
