@@ -4,3 +4,8 @@
 
 mod sale_engine;
 mod support;
+mod admin_accounts;
+mod admin_api;
+mod admin_events;
+mod admin_sales;
+mod admin_support;
