@@ -334,7 +334,13 @@ impl AdminApi {
                     price_minor: Ok(b.price_minor),
                     currency: b.currency.as_deref(),
                 };
-                let draft = EventDraft::parse(fields, Utc::now()).map_err(AdminError::Invalid)?;
+                let draft = EventDraft::parse(fields, Utc::now()).map_err(|mut e| {
+                    // The API names the price by its unit.
+                    if let Some(m) = e.0.remove("price") {
+                        e.add("price_minor", m);
+                    }
+                    AdminError::Invalid(e)
+                })?;
                 Ok(events::create(&state.db, me, draft).await?.into())
             }
             .await,
