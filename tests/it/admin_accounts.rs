@@ -33,20 +33,34 @@ async fn sign_up_sign_out_and_sign_in_again() {
     let b = app.browser();
     let (email, password) = (email(), "a long enough password");
 
-    assert_eq!(location(&b.get("/admin").await), "/admin/sign-in", "signed out: to sign-in");
+    assert_eq!(
+        location(&b.get("/admin").await),
+        "/admin/sign-in",
+        "signed out: to sign-in"
+    );
     let form = b.get("/admin/sign-up").await;
     let before = session_cookie(&form).expect("the form starts a session for its CSRF token");
-    assert!(before.contains("HttpOnly") && before.contains("SameSite=Lax"), "{before}");
+    assert!(
+        before.contains("HttpOnly") && before.contains("SameSite=Lax"),
+        "{before}"
+    );
     assert!(!before.contains("Secure"), "plain http in tests: {before}");
     let token = csrf_in(&form.text().await.unwrap()).unwrap();
 
     let resp = b
-        .post("/admin/sign-up", &[("csrf", &token), ("email", &email), ("password", password)])
+        .post(
+            "/admin/sign-up",
+            &[("csrf", &token), ("email", &email), ("password", password)],
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&resp), "/admin");
     let after = session_cookie(&resp).expect("a renewed session at sign-in");
-    assert_ne!(cookie_id(&after), cookie_id(&before), "the session id changes at sign-in");
+    assert_ne!(
+        cookie_id(&after),
+        cookie_id(&before),
+        "the session id changes at sign-in"
+    );
     let (status, body) = b.page("/admin").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Your events") && body.contains("Sign out"));
@@ -75,7 +89,10 @@ async fn the_old_session_is_worthless_after_sign_out() {
     let visit = || copy.get(format!("{}/admin", app.base)).header("cookie", &cookie).send();
     assert_eq!(visit().await.unwrap().status(), StatusCode::OK);
     let token = b.csrf("/admin").await;
-    assert_eq!(b.post("/admin/sign-out", &[("csrf", &token)]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        b.post("/admin/sign-out", &[("csrf", &token)]).await.status(),
+        StatusCode::SEE_OTHER
+    );
     let resp = visit().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&resp), "/admin/sign-in");
@@ -157,7 +174,10 @@ async fn sign_in_attempts_per_account_are_limited() {
     let o = app.organizer().await;
     let b = app.browser();
     for _ in 0..PER_ACCOUNT_BURST {
-        assert_eq!(b.sign_in(&o.email, "wrong password").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            b.sign_in(&o.email, "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     // even the right password waits now, so guessing cannot go on
     let resp = b.sign_in(&o.email, PASSWORD).await;
@@ -180,12 +200,18 @@ async fn sign_in_attempts_per_client_are_limited() {
     let token = b.csrf("/admin/sign-in").await;
     for _ in 0..PER_CLIENT_BURST {
         let resp = b
-            .post("/admin/sign-in", &[("csrf", &token), ("email", &email()), ("password", "guess")])
+            .post(
+                "/admin/sign-in",
+                &[("csrf", &token), ("email", &email()), ("password", "guess")],
+            )
             .await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     }
     let resp = b
-        .post("/admin/sign-in", &[("csrf", &token), ("email", &email()), ("password", "guess")])
+        .post(
+            "/admin/sign-in",
+            &[("csrf", &token), ("email", &email()), ("password", "guess")],
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(resp.headers().contains_key("retry-after"));

@@ -20,14 +20,20 @@ async fn refused(
     message: &str,
 ) {
     let form = event_form(page);
-    let resp = o.browser.submit("/admin/events/new", "/admin/events/new", &pairs(&form)).await;
+    let resp = o
+        .browser
+        .submit("/admin/events/new", "/admin/events/new", &pairs(&form))
+        .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "page, {page_field}");
     let body = resp.text().await.unwrap();
     let error = field_error(&body, page_field).unwrap_or_default();
     assert!(error.contains(message), "page, {page_field}: {error:?}");
     for (name, value) in &form {
         if *name != "description" && !value.is_empty() {
-            assert!(body.contains(&format!("value=\"{value}\"")), "page keeps {name}={value}");
+            assert!(
+                body.contains(&format!("value=\"{value}\"")),
+                "page keeps {name}={value}"
+            );
         }
     }
 
@@ -43,7 +49,10 @@ async fn refused(
 async fn a_good_event_is_created_through_the_page_and_the_api() {
     let app = AdminApp::spawn().await;
     let o = app.organizer().await;
-    let id = o.browser.create_event(&pairs(&event_form(&[("price", Some("0"))]))).await;
+    let id = o
+        .browser
+        .create_event(&pairs(&event_form(&[("price", Some("0"))])))
+        .await;
     let (status, body) = o.browser.page(&format!("/admin/events/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("The Few Tickets Tour") && body.contains("0.00 EUR"));
@@ -51,7 +60,10 @@ async fn a_good_event_is_created_through_the_page_and_the_api() {
 
     let (status, e) = o.api.post("/events", event_json(json!({"currency": null}))).await;
     assert_eq!(status, StatusCode::CREATED, "{e}");
-    assert_eq!((e["capacity"].as_i64(), e["price_minor"].as_i64()), (Some(100), Some(2500)));
+    assert_eq!(
+        (e["capacity"].as_i64(), e["price_minor"].as_i64()),
+        (Some(100), Some(2500))
+    );
     assert_eq!(e["currency"], "EUR", "EUR by default");
     let (status, again) = o.api.get(&format!("/events/{}", e["id"].as_str().unwrap())).await;
     assert_eq!((status, &again["title"]), (StatusCode::OK, &e["title"]));
@@ -61,7 +73,16 @@ async fn a_good_event_is_created_through_the_page_and_the_api() {
 async fn the_title_is_required() {
     let app = AdminApp::spawn().await;
     let o = app.organizer().await;
-    refused(&app, &o, &[("title", Some("  "))], "title", json!({"title": null}), "title", "Required").await;
+    refused(
+        &app,
+        &o,
+        &[("title", Some("  "))],
+        "title",
+        json!({"title": null}),
+        "title",
+        "Required",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -77,14 +98,32 @@ async fn the_start_is_required() {
     let app = AdminApp::spawn().await;
     let o = app.organizer().await;
     let api = json!({"starts_at": null});
-    refused(&app, &o, &[("starts_at", Some(""))], "starts_at", api, "starts_at", "Required").await;
+    refused(
+        &app,
+        &o,
+        &[("starts_at", Some(""))],
+        "starts_at",
+        api,
+        "starts_at",
+        "Required",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn the_end_is_required() {
     let app = AdminApp::spawn().await;
     let o = app.organizer().await;
-    refused(&app, &o, &[("ends_at", None)], "ends_at", json!({"ends_at": null}), "ends_at", "Required").await;
+    refused(
+        &app,
+        &o,
+        &[("ends_at", None)],
+        "ends_at",
+        json!({"ends_at": null}),
+        "ends_at",
+        "Required",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -92,7 +131,16 @@ async fn the_capacity_is_required() {
     let app = AdminApp::spawn().await;
     let o = app.organizer().await;
     let api = json!({"capacity": null});
-    refused(&app, &o, &[("capacity", Some(""))], "capacity", api, "capacity", "Required").await;
+    refused(
+        &app,
+        &o,
+        &[("capacity", Some(""))],
+        "capacity",
+        api,
+        "capacity",
+        "Required",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -100,7 +148,16 @@ async fn the_price_is_required() {
     let app = AdminApp::spawn().await;
     let o = app.organizer().await;
     let api = json!({"price_minor": null});
-    refused(&app, &o, &[("price", Some(""))], "price", api, "price_minor", "Required").await;
+    refused(
+        &app,
+        &o,
+        &[("price", Some(""))],
+        "price",
+        api,
+        "price_minor",
+        "Required",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -132,9 +189,27 @@ async fn the_end_must_come_after_the_start() {
 async fn the_capacity_is_at_least_one() {
     let app = AdminApp::spawn().await;
     let o = app.organizer().await;
-    refused(&app, &o, &[("capacity", Some("0"))], "capacity", json!({"capacity": 0}), "capacity", "Between 1").await;
+    refused(
+        &app,
+        &o,
+        &[("capacity", Some("0"))],
+        "capacity",
+        json!({"capacity": 0}),
+        "capacity",
+        "Between 1",
+    )
+    .await;
     let page = [("capacity", Some("-5"))];
-    refused(&app, &o, &page, "capacity", json!({"capacity": -5}), "capacity", "Between 1").await;
+    refused(
+        &app,
+        &o,
+        &page,
+        "capacity",
+        json!({"capacity": -5}),
+        "capacity",
+        "Between 1",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -195,7 +270,10 @@ async fn only_title_and_description_can_change_after_creation() {
     let body = o.browser.page(&page).await.1;
     assert!(body.contains("New Title") && body.contains("New words."));
 
-    let resp = o.browser.submit(&page, &page, &[("title", ""), ("description", "Kept")]).await;
+    let resp = o
+        .browser
+        .submit(&page, &page, &[("title", ""), ("description", "Kept")])
+        .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = resp.text().await.unwrap();
     assert_eq!(field_error(&body, "title").as_deref(), Some("Required."));
@@ -203,7 +281,10 @@ async fn only_title_and_description_can_change_after_creation() {
 
     let (status, e) = o.api.patch(&format!("/events/{id}"), json!({"title": "By API"})).await;
     assert_eq!(status, StatusCode::OK, "{e}");
-    assert_eq!((e["title"].as_str(), e["description"].as_str()), (Some("By API"), Some("New words.")));
+    assert_eq!(
+        (e["title"].as_str(), e["description"].as_str()),
+        (Some("By API"), Some("New words."))
+    );
     for (field, value) in [
         ("capacity", json!(5)),
         ("price_minor", json!(1)),
@@ -213,10 +294,21 @@ async fn only_title_and_description_can_change_after_creation() {
     ] {
         let (status, answer) = o.api.patch(&format!("/events/{id}"), json!({ field: value })).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
-        assert!(answer["fields"][field].as_str().unwrap().contains("Only the title and description"));
+        assert!(
+            answer["fields"][field]
+                .as_str()
+                .unwrap()
+                .contains("Only the title and description")
+        );
     }
     let (status, answer) = o.api.patch(&format!("/events/{id}"), json!({"description": ""})).await;
-    assert_eq!((status, answer["fields"]["description"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("Required.")));
+    assert_eq!(
+        (status, answer["fields"]["description"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("Required."))
+    );
     let (_, e) = o.api.get(&format!("/events/{id}")).await;
-    assert_eq!((e["title"].as_str(), e["capacity"].as_i64()), (Some("By API"), Some(100)));
+    assert_eq!(
+        (e["title"].as_str(), e["capacity"].as_i64()),
+        (Some("By API"), Some(100))
+    );
 }

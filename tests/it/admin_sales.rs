@@ -10,7 +10,10 @@ use crate::admin_support::{AdminApp, Organizer, api_time, event_form, field_erro
 
 async fn event(o: &Organizer, capacity: &str) -> Uuid {
     o.browser
-        .create_event(&pairs(&event_form(&[("capacity", Some(capacity)), ("price", Some("30.00"))])))
+        .create_event(&pairs(&event_form(&[
+            ("capacity", Some(capacity)),
+            ("price", Some("30.00")),
+        ])))
         .await
 }
 
@@ -28,7 +31,15 @@ async fn a_sale_made_in_the_portal_is_joined_by_buyers_and_its_dashboard_moves()
     let event = event(&o, "10").await;
     let sale = o
         .browser
-        .create_sale(event, &[("capacity", "3"), ("opens_at", ""), ("hold_minutes", "8"), ("max_active", "0")])
+        .create_sale(
+            event,
+            &[
+                ("capacity", "3"),
+                ("opens_at", ""),
+                ("hold_minutes", "8"),
+                ("max_active", "0"),
+            ],
+        )
         .await;
     let (status, page) = o.browser.page(&format!("/admin/sales/{sale}")).await;
     assert_eq!(status, StatusCode::OK);
@@ -36,7 +47,12 @@ async fn a_sale_made_in_the_portal_is_joined_by_buyers_and_its_dashboard_moves()
     let figures = format!("/admin/sales/{sale}/figures");
     let f = o.browser.page(&figures).await.1;
     assert_eq!(
-        (figure(&f, "capacity"), figure(&f, "sold"), figure(&f, "held"), figure(&f, "waiting")),
+        (
+            figure(&f, "capacity"),
+            figure(&f, "sold"),
+            figure(&f, "held"),
+            figure(&f, "waiting")
+        ),
         ("3".into(), "0".into(), "0".into(), "0".into())
     );
 
@@ -61,7 +77,12 @@ async fn a_sale_made_in_the_portal_is_joined_by_buyers_and_its_dashboard_moves()
     assert_eq!(order.unit_price_minor, 3000, "the price came from the event");
     let f = o.browser.page(&figures).await.1;
     assert_eq!(
-        (figure(&f, "sold"), figure(&f, "held"), figure(&f, "revenue"), figure(&f, "orders")),
+        (
+            figure(&f, "sold"),
+            figure(&f, "held"),
+            figure(&f, "revenue"),
+            figure(&f, "orders")
+        ),
         ("2".into(), "0".into(), "60.00 EUR".into(), "1".into())
     );
 
@@ -73,7 +94,10 @@ async fn a_sale_made_in_the_portal_is_joined_by_buyers_and_its_dashboard_moves()
     let csv = resp.text().await.unwrap();
     let row = csv.lines().nth(1).unwrap();
     assert!(row.starts_with(&format!("{},", order.number)), "{row}");
-    assert!(row.contains(",\"'=HYPERLINK(\"\"http://evil\"\")\",ada@example.com,36,female"), "{row}");
+    assert!(
+        row.contains(",\"'=HYPERLINK(\"\"http://evil\"\")\",ada@example.com,36,female"),
+        "{row}"
+    );
 
     let (status, f) = o.api.get(&format!("/sales/{sale}")).await;
     assert_eq!(status, StatusCode::OK);
@@ -103,17 +127,34 @@ async fn orders_are_listed_newest_first_a_page_at_a_time() {
     let mut numbers = Vec::new();
     for _ in 0..27 {
         let owner = Owner::random();
-        let r = app.state.sales.join(id, &owner, app.state.sales.quantity(1).unwrap()).await.unwrap();
+        let r = app
+            .state
+            .sales
+            .join(id, &owner, app.state.sales.quantity(1).unwrap())
+            .await
+            .unwrap();
         numbers.push(app.state.sales.confirm(&r.code, &owner, &buyer).await.unwrap().number);
     }
     let first = o.browser.page(&format!("/admin/sales/{}", id)).await.1;
-    assert!(first.contains(&numbers[26]) && !first.contains(&numbers[1]), "newest first");
+    assert!(
+        first.contains(&numbers[26]) && !first.contains(&numbers[1]),
+        "newest first"
+    );
     assert!(first.contains("?page=2"));
     let second = o.browser.page(&format!("/admin/sales/{}?page=2", id)).await.1;
     assert!(second.contains(&numbers[0]) && !second.contains(&numbers[26]));
     let (_, api) = o.api.get(&format!("/sales/{}/orders?page=2&per_page=25", id)).await;
-    assert_eq!((api["total"].as_i64(), api["orders"].as_array().unwrap().len()), (Some(27), 2));
-    let csv = o.browser.get(&format!("/admin/sales/{}/orders.csv", id)).await.text().await.unwrap();
+    assert_eq!(
+        (api["total"].as_i64(), api["orders"].as_array().unwrap().len()),
+        (Some(27), 2)
+    );
+    let csv = o
+        .browser
+        .get(&format!("/admin/sales/{}/orders.csv", id))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(csv.lines().count(), 28, "a header and every order");
 }
 
@@ -122,21 +163,42 @@ async fn a_sale_copies_the_event_and_keeps_its_own_figures_when_the_event_change
     let app = AdminApp::spawn().await;
     let o = app.organizer().await;
     let event = event(&o, "50").await;
-    let (status, sale) = o.api.post(&format!("/events/{event}/sales"), json!({"capacity": 20})).await;
+    let (status, sale) = o
+        .api
+        .post(&format!("/events/{event}/sales"), json!({"capacity": 20}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{sale}");
-    assert_eq!((sale["capacity"].as_i64(), sale["price_minor"].as_i64()), (Some(20), Some(3000)));
-    assert_eq!((sale["hold_secs"].as_i64(), sale["max_active"].as_i64()), (Some(480), Some(0)), "defaults");
+    assert_eq!(
+        (sale["capacity"].as_i64(), sale["price_minor"].as_i64()),
+        (Some(20), Some(3000))
+    );
+    assert_eq!(
+        (sale["hold_secs"].as_i64(), sale["max_active"].as_i64()),
+        (Some(480), Some(0)),
+        "defaults"
+    );
     assert_eq!(sale["state"], "open");
 
     let default = o.browser.create_sale(event, &[]).await;
     let (_, d) = o.api.get(&format!("/sales/{default}")).await;
     assert_eq!(d["sale"]["capacity"], 50, "the event's capacity by default");
 
-    o.api.patch(&format!("/events/{event}"), json!({"title": "Renamed"})).await;
+    o.api
+        .patch(&format!("/events/{event}"), json!({"title": "Renamed"}))
+        .await;
     let (_, after) = o.api.get(&format!("/sales/{}", sale["id"].as_str().unwrap())).await;
-    assert_eq!((after["sale"]["capacity"].as_i64(), after["sale"]["price_minor"].as_i64()), (Some(20), Some(3000)));
+    assert_eq!(
+        (
+            after["sale"]["capacity"].as_i64(),
+            after["sale"]["price_minor"].as_i64()
+        ),
+        (Some(20), Some(3000))
+    );
     let page = o.browser.page(&format!("/admin/events/{event}")).await.1;
-    assert!(page.contains("Renamed") && page.contains("Dashboard"), "sales listed on the event page");
+    assert!(
+        page.contains("Renamed") && page.contains("Dashboard"),
+        "sales listed on the event page"
+    );
 }
 
 #[tokio::test]
@@ -169,12 +231,18 @@ async fn sale_fields_are_checked_through_the_page_and_the_api() {
             .post(&format!("/events/{event}/sales"), json!({ api_field: api_value }))
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{api_field}: {answer}");
-        assert!(answer["fields"][api_field].as_str().unwrap().contains(message), "{answer}");
+        assert!(
+            answer["fields"][api_field].as_str().unwrap().contains(message),
+            "{answer}"
+        );
     }
     assert_eq!(app.sale_count().await, 0);
     let (status, _) = o
         .api
-        .post(&format!("/events/{event}/sales"), json!({"opens_at": api_time(1, 0), "hold_secs": 60, "max_active": 5}))
+        .post(
+            &format!("/events/{event}/sales"),
+            json!({"opens_at": api_time(1, 0), "hold_secs": 60, "max_active": 5}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
 }
@@ -197,7 +265,11 @@ async fn a_sale_pauses_resumes_and_closes_for_good() {
     let owner = Owner::random();
     let q = app.state.sales.quantity(1).unwrap();
     let r = app.state.sales.join(SaleId(sale), &owner, q).await.unwrap();
-    assert_eq!(r.state, ReservationState::Waiting, "a paused sale queues but admits nobody");
+    assert_eq!(
+        r.state,
+        ReservationState::Waiting,
+        "a paused sale queues but admits nobody"
+    );
 
     let (status, s) = o.api.patch(&format!("/sales/{sale}"), json!({"state": "open"})).await;
     assert_eq!((status, s["state"].as_str()), (StatusCode::OK, Some("open")));
@@ -205,7 +277,10 @@ async fn a_sale_pauses_resumes_and_closes_for_good() {
     assert_eq!(r.state, ReservationState::Admitted, "resumed");
 
     let (status, answer) = o.api.patch(&format!("/sales/{sale}"), json!({"state": "sold"})).await;
-    assert_eq!((status, answer["fields"]["state"].is_string()), (StatusCode::UNPROCESSABLE_ENTITY, true));
+    assert_eq!(
+        (status, answer["fields"]["state"].is_string()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
 
     let resp = o
         .browser
@@ -216,7 +291,10 @@ async fn a_sale_pauses_resumes_and_closes_for_good() {
     assert_eq!(state(&body), "closed");
     assert!(body.contains("closed for good"));
     let (status, answer) = o.api.patch(&format!("/sales/{sale}"), json!({"state": "open"})).await;
-    assert_eq!((status, answer["error"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
     let resp = o
         .browser
         .submit(&dashboard, &format!("{dashboard}/state"), &[("state", "open")])

@@ -49,11 +49,12 @@ impl AdminApp {
             .unwrap()
             .unwrap()
             .id;
-        let token = boxoffice::admin::issue_token(&self.state.db, id, "tests").await.unwrap();
+        let token = boxoffice::admin::issue_token(&self.state.db, id, "tests")
+            .await
+            .unwrap();
         Organizer {
             browser,
             email,
-            id,
             api: Api {
                 base: self.base.clone(),
                 token,
@@ -79,9 +80,7 @@ impl AdminApp {
 
 pub struct Organizer {
     pub browser: Browser,
-    #[allow(dead_code)]
     pub email: String,
-    pub id: Uuid,
     pub api: Api,
 }
 
@@ -124,13 +123,21 @@ impl Browser {
     }
 
     pub async fn sign_up(&self, email: &str, password: &str) -> reqwest::Response {
-        self.submit("/admin/sign-up", "/admin/sign-up", &[("email", email), ("password", password)])
-            .await
+        self.submit(
+            "/admin/sign-up",
+            "/admin/sign-up",
+            &[("email", email), ("password", password)],
+        )
+        .await
     }
 
     pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
-        self.submit("/admin/sign-in", "/admin/sign-in", &[("email", email), ("password", password)])
-            .await
+        self.submit(
+            "/admin/sign-in",
+            "/admin/sign-in",
+            &[("email", email), ("password", password)],
+        )
+        .await
     }
 
     /// Creates an event through the new-event form; returns its id.

@@ -2,10 +2,10 @@
 //! own Postgres database and its own sales (random ids, so its own Redis keys): they run in
 //! parallel.
 
-mod sale_engine;
-mod support;
 mod admin_accounts;
 mod admin_api;
 mod admin_events;
 mod admin_sales;
 mod admin_support;
+mod sale_engine;
+mod support;
