@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use maud::{Markup, html};
 use poem::http::header;
 use poem::web::{Data, Path, Query};
-use poem::{Response, handler};
+use poem::{Request, Response, handler};
 use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
@@ -172,12 +172,23 @@ pub async fn show(
 pub async fn figures_part(
     state: Data<&AppState>,
     session: Data<&Session>,
+    req: &Request,
     Path(sale): Path<String>,
-) -> Result<Markup, AdminError> {
-    let me = organizer(&session).await?;
+) -> Result<Response, AdminError> {
+    let me = match organizer(&session).await {
+        // HTMX would follow a redirect and put the sign-in page inside the dashboard; this
+        // header makes it load the sign-in page as a whole instead.
+        Err(AdminError::Unauthenticated) if req.headers().contains_key("hx-request") => {
+            return Ok(Response::builder().header("HX-Redirect", "/admin/sign-in").finish());
+        }
+        other => other?,
+    };
     let sale = owned_sale(&state, me, &sale).await?;
     let f = figures(&state, &sale).await?;
-    Ok(figures_fragment(&sale, &f))
+    Ok(Response::builder()
+        .header(header::CACHE_CONTROL, "no-store")
+        .content_type("text/html; charset=utf-8")
+        .body(figures_fragment(&sale, &f).into_string()))
 }
 
 #[handler]

@@ -70,7 +70,10 @@ impl AdminError {
     /// Logs what the client does not see: the cause of a 5xx.
     pub fn log(&self) {
         if self.status().is_server_error() {
-            tracing::error!(error = ?self, "admin request failed");
+            // The cause's own message names the failing statement or command, never the
+            // values in it (no emails or names in logs).
+            let cause = std::error::Error::source(self).map(ToString::to_string);
+            tracing::error!(error = %self, cause, "admin request failed");
         }
     }
 }

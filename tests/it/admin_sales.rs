@@ -302,3 +302,25 @@ async fn a_sale_pauses_resumes_and_closes_for_good() {
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     assert_eq!(state(&o.browser.page(&dashboard).await.1), "closed");
 }
+
+#[tokio::test]
+async fn a_dashboard_polled_after_sign_out_sends_the_browser_to_sign_in() {
+    let app = AdminApp::spawn().await;
+    let o = app.organizer().await;
+    let event = event(&o, "5").await;
+    let sale = o.browser.create_sale(event, &[]).await;
+    let token = o.browser.csrf("/admin").await;
+    o.browser.post("/admin/sign-out", &[("csrf", &token)]).await;
+    let resp = o
+        .browser
+        .http
+        .get(format!("{}/admin/sales/{sale}/figures", app.base))
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["hx-redirect"], "/admin/sign-in");
+    let plain = o.browser.get(&format!("/admin/sales/{sale}/figures")).await;
+    assert_eq!(plain.status(), StatusCode::SEE_OTHER);
+}
