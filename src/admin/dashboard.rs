@@ -150,7 +150,7 @@ pub async fn show(
                 " · hold " (sale.hold_secs / 60) " min " (sale.hold_secs % 60) " s"
                 " · at checkout at once: " @if sale.max_active == 0 { "no limit" } @else { (sale.max_active) }
             }
-            p { (state_buttons(&token, sale.id, f.live.state)) }
+            div.actions { (state_buttons(&token, sale.id, f.live.state)) }
             (figures_fragment(&sale, &f))
             h2 { "Orders" }
             p { a href={ (base) "/orders.csv" } download { "Export all orders as CSV" } }

@@ -53,12 +53,15 @@ pub fn field(label: &str, name: &str, kind: &str, value: &str, errors: &FieldErr
         p.field.invalid[error.is_some()] {
             label for=(id) { (label) }
             @if kind == "textarea" {
-                textarea id=(id) name=(name) rows="5" { (value) }
+                textarea id=(id) name=(name) rows="5" aria-invalid=[error.is_some().then_some("true")]
+                    aria-describedby=[error.is_some().then(|| format!("{id}-error"))] { (value) }
             } @else {
-                input id=(id) type=(kind) name=(name) value=(value) step=[(kind == "number").then_some("any")];
+                input id=(id) type=(kind) name=(name) value=(value) step=[(kind == "number").then_some("1")]
+                    aria-invalid=[error.is_some().then_some("true")]
+                    aria-describedby=[error.is_some().then(|| format!("{id}-error"))];
             }
             @if let Some(hint) = hint { small.hint { (hint) } }
-            @if let Some(e) = error { strong.error role="alert" { (e) } }
+            @if let Some(e) = error { strong.error id={ (id) "-error" } role="alert" { (e) } }
         }
     }
 }

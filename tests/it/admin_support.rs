@@ -177,7 +177,7 @@ pub fn field_error(body: &str, name: &str) -> Option<String> {
     let at = body.find(&format!("name=\"{name}\""))?;
     let end = body[at..].find("</p>").map(|e| at + e)?;
     let part = &body[at..end];
-    let start = part.find("class=\"error\" role=\"alert\">")? + "class=\"error\" role=\"alert\">".len();
+    let start = part.find("role=\"alert\">")? + "role=\"alert\">".len();
     Some(part[start..].split('<').next()?.to_string())
 }
 
