@@ -347,6 +347,38 @@ impl AdminApi {
         )
     }
 
+    /// Your events, newest first.
+    #[oai(path = "/events", method = "get")]
+    async fn list_events(&self, state: Data<&AppState>, auth: OrganizerToken) -> Answer<Vec<AdminEvent>> {
+        answer(
+            async {
+                let me = who(&state, &auth).await?;
+                let events = db::events::list_for_organizer(&state.db, me).await?;
+                Ok(events.into_iter().map(Into::into).collect())
+            }
+            .await,
+        )
+    }
+
+    /// The ticket sales of one of your events, oldest first.
+    #[oai(path = "/events/:event/sales", method = "get")]
+    async fn list_sales(
+        &self,
+        state: Data<&AppState>,
+        auth: OrganizerToken,
+        event: Path<String>,
+    ) -> Answer<Vec<AdminSale>> {
+        answer(
+            async {
+                let me = who(&state, &auth).await?;
+                let event = events::owned(&state.db, me, events::parse_id(&event)?).await?;
+                let sales = db::sales::list_for_event(&state.db, event.id).await?;
+                Ok(sales.into_iter().map(Into::into).collect())
+            }
+            .await,
+        )
+    }
+
     /// One of your events.
     #[oai(path = "/events/:event", method = "get")]
     async fn get_event(&self, state: Data<&AppState>, auth: OrganizerToken, event: Path<String>) -> Answer<AdminEvent> {

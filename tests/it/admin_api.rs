@@ -76,6 +76,13 @@ async fn an_organizer_cannot_see_or_change_another_organizers_event_sale_dashboa
         assert_eq!(body["error"], "not_found");
     };
     not_found(api.get(&format!("/events/{event}")).await);
+    not_found(api.get(&format!("/events/{event}/sales")).await);
+    let (status, mine) = api.get("/events").await;
+    assert_eq!(
+        (status, mine.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0)),
+        "not in the other's list"
+    );
     not_found(api.patch(&format!("/events/{event}"), json!({"title": "Taken"})).await);
     not_found(api.post(&format!("/events/{event}/sales"), json!({})).await);
     not_found(api.get(&format!("/sales/{sale}")).await);
@@ -85,6 +92,10 @@ async fn an_organizer_cannot_see_or_change_another_organizers_event_sale_dashboa
     // Nothing changed.
     let (_, e) = owner.api.get(&format!("/events/{event}")).await;
     assert_eq!(e["title"], "The Few Tickets Tour");
+    let (_, listed) = owner.api.get("/events").await;
+    assert_eq!(listed[0]["id"].as_str(), Some(event.to_string().as_str()));
+    let (_, sales) = owner.api.get(&format!("/events/{event}/sales")).await;
+    assert_eq!(sales[0]["id"].as_str(), Some(sale.to_string().as_str()));
     let (_, s) = owner.api.get(&format!("/sales/{sale}")).await;
     assert_eq!((s["state"].as_str(), s["sold"].as_i64()), (Some("open"), Some(1)));
     assert_eq!(app.sale_count().await, 1);
