@@ -93,8 +93,18 @@ impl Default for SignInLimits {
     }
 }
 
+/// Past this many remembered keys, keys whose limit has fully recovered are dropped, so that
+/// attempts with ever new emails cannot grow the limiter without bound.
+const FORGET_ABOVE: usize = 10_000;
+
 impl SignInLimits {
     fn check_client(&self, ip: Option<IpAddr>) -> Result<(), AdminError> {
+        if self.per_client.len() > FORGET_ABOVE {
+            self.per_client.retain_recent();
+        }
+        if self.per_account.len() > FORGET_ABOVE {
+            self.per_account.retain_recent();
+        }
         let Some(ip) = ip else { return Ok(()) };
         self.per_client.check_key(&ip).map_err(|n| AdminError::RateLimited {
             retry_after: n.wait_time_from(DefaultClock::default().now()),
