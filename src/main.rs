@@ -1,4 +1,9 @@
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::Context;
+use boxoffice::admin::forms::{Email, NewPassword};
 use boxoffice::config::Settings;
+use boxoffice::db;
 use boxoffice::startup::Application;
 use clap::{Parser, Subcommand};
 
@@ -14,18 +19,87 @@ struct Cli {
 enum Command {
     /// Serve the shop (the default).
     Serve,
+    /// Manage organizer accounts (needs only `DATABASE_URL`).
+    #[command(subcommand)]
+    Organizer(OrganizerCommand),
+}
+
+#[derive(Subcommand)]
+enum OrganizerCommand {
+    /// Create an organizer account; the password comes from a prompt, or from the first line
+    /// of standard input when that is not a terminal.
+    Create {
+        #[arg(long)]
+        email: String,
+    },
+    /// Print a new API token for an organizer (shown this once; only its hash is kept).
+    Token {
+        #[arg(long)]
+        email: String,
+        /// A note to tell tokens apart in the portal.
+        #[arg(long, default_value = "command line")]
+        label: String,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    boxoffice::telemetry::init();
     let cli = Cli::parse();
     let settings = Settings::from_env()?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            boxoffice::telemetry::init();
             let app = Application::build(settings).await?;
             app.run_until_stopped(boxoffice::startup::shutdown_signal()).await?;
         }
+        // No logs here: standard output carries the token, for `$(boxoffice organizer token ...)`.
+        Command::Organizer(cmd) => organizer(cmd, &settings).await?,
     }
     Ok(())
+}
+
+async fn organizer(cmd: OrganizerCommand, settings: &Settings) -> anyhow::Result<()> {
+    let pool = db::connect_and_migrate(&settings.database_url)
+        .await
+        .context("Failed to connect to Postgres")?;
+    match cmd {
+        OrganizerCommand::Create { email } => {
+            let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
+            let password = read_password()?;
+            let password = NewPassword::parse(&password).map_err(anyhow::Error::msg)?;
+            boxoffice::admin::create_organizer(&pool, &email, &password)
+                .await
+                .map_err(|e| match e {
+                    boxoffice::admin::AdminError::Invalid(f) => {
+                        anyhow::anyhow!("{}", f.get("email").unwrap_or("invalid input"))
+                    }
+                    e => anyhow::Error::new(e).context("Failed to create the account"),
+                })?;
+            println!("Organizer account created; sign in at /admin.");
+        }
+        OrganizerCommand::Token { email, label } => {
+            let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
+            let account = db::organizers::find_by_email(&pool, email.as_str())
+                .await?
+                .context("There is no organizer with that email.")?;
+            let token = boxoffice::admin::issue_token(&pool, account.id, &label).await?;
+            println!("{token}");
+        }
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// A password from a prompt without echo on a terminal, else the first line of stdin.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password again: ")?;
+        anyhow::ensure!(first == again, "The two passwords differ.");
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    }
 }

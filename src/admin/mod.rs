@@ -1,16 +1,52 @@
 //! The organizer's portal under `/admin`: accounts, events, ticket sales, the live dashboard,
 //! and the organizer JSON API under `/api/v1/admin/`.
+//!
+//! # Layout
+//!
+//! - `auth` — sign-up, sign-in, sign-out, password hashing, sign-in rate limits.
+//! - `csrf` — the token every portal form carries.
+//! - `forms` — parsing of what organizers type, shared by pages and API.
+//! - `events`, `sales`, `dashboard`, `tokens` — pages and the operations behind them.
+//! - `api` — the JSON API over the same operations, with bearer tokens.
+//! - `error` — the one error type, rendered as a page here and as JSON in `api`.
+//!
+//! Another organizer's event, sale, dashboard or orders answer 404, exactly like missing
+//! ones, so ids cannot be probed.
 
-use poem::Route;
-use poem_openapi::OpenApi;
+mod api;
+mod auth;
+mod csrf;
+mod dashboard;
+mod error;
+mod events;
+pub mod forms;
+mod sales;
+mod tokens;
+mod views;
 
-/// Portal pages (mounted at `/admin`, inside the session middleware).
-pub fn pages() -> Route {
+use poem::{Endpoint, EndpointExt, Route, get, post};
+
+pub use api::AdminApi;
+pub use auth::{PER_ACCOUNT_BURST, PER_CLIENT_BURST, create_organizer};
+pub use error::AdminError;
+pub use tokens::issue as issue_token;
+
+/// Portal pages (mounted at `/admin`, inside the session middleware). The sign-in limits
+/// live here, one set per running app.
+pub fn pages() -> impl Endpoint {
     Route::new()
+        .at("/", get(events::list))
+        .at("/sign-up", get(auth::sign_up_form).post(auth::sign_up))
+        .at("/sign-in", get(auth::sign_in_form).post(auth::sign_in))
+        .at("/sign-out", post(auth::sign_out))
+        .at("/events/new", get(events::new_form).post(events::create_from_form))
+        .at("/events/:event", get(events::show).post(events::edit_from_form))
+        .at("/events/:event/sales", post(sales::create_from_form))
+        .at("/sales/:sale", get(dashboard::show))
+        .at("/sales/:sale/figures", get(dashboard::figures_part))
+        .at("/sales/:sale/state", post(sales::state_from_form))
+        .at("/sales/:sale/orders.csv", get(dashboard::orders_csv))
+        .at("/tokens", get(tokens::list).post(tokens::create))
+        .at("/tokens/:token/revoke", post(tokens::revoke))
+        .data(auth::SignInLimits::default())
 }
-
-/// The organizer JSON API under `/api/v1/admin/`.
-pub struct AdminApi;
-
-#[OpenApi]
-impl AdminApi {}

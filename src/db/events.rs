@@ -108,3 +108,46 @@ pub async fn listing_of_sale(db: &PgPool, sale: Uuid) -> Result<Option<Listing>,
     .fetch_optional(db)
     .await
 }
+
+/// The event `id` if `organizer` made it. Another organizer's event looks exactly like a
+/// missing one, so that ids of others cannot be probed.
+pub async fn find_owned(db: &PgPool, id: Uuid, organizer: Uuid) -> Result<Option<Event>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from events where id = $1 and organizer_id = $2"
+    )))
+    .bind(id)
+    .bind(organizer)
+    .fetch_optional(db)
+    .await
+}
+
+/// An organizer's events, newest first.
+pub async fn list_for_organizer(db: &PgPool, organizer: Uuid) -> Result<Vec<Event>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from events where organizer_id = $1 order by created_at desc, id"
+    )))
+    .bind(organizer)
+    .fetch_all(db)
+    .await
+}
+
+/// Changes the title and description, the only parts of an event that may change after it
+/// was made, and only by its organizer. `None` when there is no such event of theirs.
+pub async fn update_text(
+    db: &PgPool,
+    id: Uuid,
+    organizer: Uuid,
+    title: &str,
+    description: &str,
+) -> Result<Option<Event>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update events set title = $3, description = $4 where id = $1 and organizer_id = $2
+         returning {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(organizer)
+    .bind(title)
+    .bind(description)
+    .fetch_optional(db)
+    .await
+}

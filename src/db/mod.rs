@@ -1,6 +1,7 @@
 //! Postgres access: the durable record. One module per table family; each function is one
 //! query or one transaction, named for what it does.
 
+pub mod api_tokens;
 pub mod events;
 pub mod orders;
 pub mod organizers;

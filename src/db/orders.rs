@@ -160,3 +160,23 @@ mod tests {
         assert_ne!(a, b);
     }
 }
+
+/// Orders, tickets and revenue (minor units, in the sale's currency) of a sale so far.
+#[derive(Clone, Copy, Debug, Default, sqlx::FromRow)]
+pub struct SaleTotals {
+    pub orders: i64,
+    pub tickets: i64,
+    pub revenue_minor: i64,
+}
+
+pub async fn totals_for_sale(db: &PgPool, sale: SaleId) -> Result<SaleTotals, sqlx::Error> {
+    sqlx::query_as(
+        "select count(*) as orders,
+                coalesce(sum(quantity), 0)::bigint as tickets,
+                coalesce(sum(quantity::bigint * unit_price_minor), 0)::bigint as revenue_minor
+         from orders where sale_id = $1",
+    )
+    .bind(sale.0)
+    .fetch_one(db)
+    .await
+}

@@ -21,3 +21,16 @@ pub async fn insert(db: &PgPool, email: &str, password_hash: &str) -> Result<Org
     .fetch_one(db)
     .await
 }
+
+/// The organizer with this email (stored lowercased), if any.
+pub async fn find_by_email(db: &PgPool, email: &str) -> Result<Option<Organizer>, sqlx::Error> {
+    sqlx::query_as("select id, email, password_hash, created_at from organizers where email = $1")
+        .bind(email)
+        .fetch_optional(db)
+        .await
+}
+
+/// True when `e` is the refusal of a second account with an email already registered.
+pub fn is_duplicate_email(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+}

@@ -106,3 +106,28 @@ pub async fn set_state(db: &PgPool, id: SaleId, state: SaleState) -> Result<bool
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The sale `id` if it belongs to an event of `organizer`; another organizer's sale looks
+/// exactly like a missing one.
+pub async fn find_owned(db: &PgPool, id: SaleId, organizer: Uuid) -> Result<Option<SaleRecord>, sqlx::Error> {
+    sqlx::query_as(
+        "select s.id, s.event_id, s.capacity, s.price_minor, s.currency, s.sold, s.opens_at, s.state,
+                s.hold_secs, s.max_active
+         from ticket_sales s join events e on e.id = s.event_id
+         where s.id = $1 and e.organizer_id = $2",
+    )
+    .bind(id.0)
+    .bind(organizer)
+    .fetch_optional(db)
+    .await
+}
+
+/// The sales of an event, oldest first.
+pub async fn list_for_event(db: &PgPool, event: Uuid) -> Result<Vec<SaleRecord>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from ticket_sales where event_id = $1 order by created_at, id"
+    )))
+    .bind(event)
+    .fetch_all(db)
+    .await
+}

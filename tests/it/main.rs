@@ -2,6 +2,11 @@
 //! own Postgres database and its own sales (random ids, so its own Redis keys): they run in
 //! parallel.
 
+mod admin_accounts;
+mod admin_api;
+mod admin_events;
+mod admin_sales;
+mod admin_support;
 mod buyer_api;
 mod buyer_browser;
 mod buyer_pages;

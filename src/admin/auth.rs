@@ -1,0 +1,307 @@
+//! Organizer accounts: sign-up, sign-in, sign-out, password hashing, and the sign-in rate
+//! limits.
+//!
+//! The session holds the signed-in organizer's id; its id is renewed at sign-in (so a session
+//! id planted before cannot be used after) and the whole session is deleted at sign-out.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use maud::{Markup, html};
+use poem::http::{StatusCode, header};
+use poem::web::{Data, Form, RemoteAddr};
+use poem::{IntoResponse, Response, handler};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::forms::{Email, FieldErrors, NewPassword};
+use super::views::{admin_page, csrf_field, field, form_error};
+use super::{AdminError, csrf};
+use crate::db;
+use crate::startup::AppState;
+
+const ORGANIZER: &str = "organizer";
+
+/// The signed-in organizer of this session, or `Unauthenticated`.
+pub async fn organizer(session: &Session) -> Result<Uuid, AdminError> {
+    session.get::<Uuid>(ORGANIZER).await?.ok_or(AdminError::Unauthenticated)
+}
+
+/// Hashes a password with argon2id and a random salt (default parameters), off the async
+/// threads: it is meant to be slow.
+pub async fn hash_password(password: String) -> Result<String, AdminError> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| AdminError::Internal(format!("hashing a password: {e}")))
+    })
+    .await
+    .map_err(|e| AdminError::Internal(format!("hashing a password: {e}")))?
+}
+
+/// Checks a password against a stored hash; with no hash (no such account) it checks against
+/// a dummy, so that the answer takes as long whether the account exists or not.
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    tokio::task::spawn_blocking(move || {
+        let dummy = DUMMY.get_or_init(|| {
+            Argon2::default()
+                .hash_password(b"no such account")
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        });
+        let exists = hash.is_some();
+        let hash = hash.as_deref().unwrap_or(dummy);
+        Argon2::default().verify_password(password.as_bytes(), hash).is_ok() && exists
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Sign-in attempts allowed per client address and per account. Kept in this instance's
+/// memory: with N instances behind a balancer a client gets up to N times as many.
+#[derive(Clone)]
+pub struct SignInLimits {
+    per_client: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    per_account: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+/// 20 attempts at once per client, then one every 6 seconds (10 a minute).
+pub const PER_CLIENT_BURST: u32 = 20;
+/// 5 attempts at once per account, then one a minute.
+pub const PER_ACCOUNT_BURST: u32 = 5;
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        let nz = |n| NonZeroU32::new(n).expect("non-zero");
+        let client = Quota::with_period(Duration::from_secs(6))
+            .expect("non-zero period")
+            .allow_burst(nz(PER_CLIENT_BURST));
+        let account = Quota::per_minute(nz(1)).allow_burst(nz(PER_ACCOUNT_BURST));
+        SignInLimits {
+            per_client: Arc::new(RateLimiter::keyed(client)),
+            per_account: Arc::new(RateLimiter::keyed(account)),
+        }
+    }
+}
+
+/// Past this many remembered keys, keys whose limit has fully recovered are dropped, so that
+/// attempts with ever new emails cannot grow the limiter without bound.
+const FORGET_ABOVE: usize = 10_000;
+
+impl SignInLimits {
+    fn check_client(&self, ip: Option<IpAddr>) -> Result<(), AdminError> {
+        if self.per_client.len() > FORGET_ABOVE {
+            self.per_client.retain_recent();
+        }
+        if self.per_account.len() > FORGET_ABOVE {
+            self.per_account.retain_recent();
+        }
+        let Some(ip) = ip else { return Ok(()) };
+        self.per_client.check_key(&ip).map_err(|n| AdminError::RateLimited {
+            retry_after: n.wait_time_from(DefaultClock::default().now()),
+        })
+    }
+
+    fn check_account(&self, email: &Email) -> Result<(), AdminError> {
+        self.per_account
+            .check_key(&email.as_str().to_string())
+            .map_err(|n| AdminError::RateLimited {
+                retry_after: n.wait_time_from(DefaultClock::default().now()),
+            })
+    }
+}
+
+fn client_ip(remote: &RemoteAddr) -> Option<IpAddr> {
+    remote.as_socket_addr().map(|a| a.ip())
+}
+
+#[derive(Deserialize, Default)]
+pub struct Credentials {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn credentials_page(
+    new_account: bool,
+    token: &str,
+    email: &str,
+    errors: &FieldErrors,
+    message: Option<&str>,
+) -> Markup {
+    let (title, action, other) = if new_account {
+        (
+            "Create an organizer account",
+            "/admin/sign-up",
+            html! { "Have an account? " a href="/admin/sign-in" { "Sign in" } },
+        )
+    } else {
+        (
+            "Sign in",
+            "/admin/sign-in",
+            html! { "New here? " a href="/admin/sign-up" { "Create an account" } },
+        )
+    };
+    admin_page(
+        title,
+        None,
+        html! {
+            h1 { (title) }
+            (form_error(message))
+            form method="post" action=(action) {
+                (csrf_field(token))
+                (field("Email", "email", "email", email, errors, None))
+                (field("Password", "password", "password", "", errors, new_account.then_some("At least 10 characters.")))
+                button type="submit" { (title) }
+            }
+            p { (other) }
+        },
+    )
+}
+
+#[handler]
+pub async fn sign_in_form(session: Data<&Session>) -> Result<Markup, AdminError> {
+    let token = csrf::token(&session).await?;
+    Ok(credentials_page(false, &token, "", &FieldErrors::default(), None))
+}
+
+#[handler]
+pub async fn sign_up_form(session: Data<&Session>) -> Result<Markup, AdminError> {
+    let token = csrf::token(&session).await?;
+    Ok(credentials_page(true, &token, "", &FieldErrors::default(), None))
+}
+
+#[handler]
+pub async fn sign_in(
+    state: Data<&AppState>,
+    limits: Data<&SignInLimits>,
+    session: Data<&Session>,
+    remote: &RemoteAddr,
+    Form(form): Form<Credentials>,
+) -> Result<Response, AdminError> {
+    csrf::verify(&session, &form.csrf).await?;
+    limits.check_client(client_ip(remote))?;
+    let refuse = |token: &str| {
+        credentials_page(
+            false,
+            token,
+            &form.email,
+            &FieldErrors::default(),
+            Some("Wrong email or password."),
+        )
+        .with_status(StatusCode::UNAUTHORIZED)
+        .into_response()
+    };
+    let Ok(email) = Email::parse(&form.email) else {
+        return Ok(refuse(&csrf::token(&session).await?));
+    };
+    limits.check_account(&email)?;
+    let account = db::organizers::find_by_email(&state.db, email.as_str()).await?;
+    let hash = account.as_ref().map(|a| a.password_hash.clone());
+    match account {
+        Some(account) if verify_password(form.password.clone(), hash).await => {
+            start_session(&session, account.id).await?;
+            Ok(see_other("/admin"))
+        }
+        other => {
+            if other.is_none() {
+                // Spend the same time as a real check, so probing for accounts learns nothing.
+                verify_password(form.password.clone(), None).await;
+            }
+            Ok(refuse(&csrf::token(&session).await?))
+        }
+    }
+}
+
+#[handler]
+pub async fn sign_up(
+    state: Data<&AppState>,
+    limits: Data<&SignInLimits>,
+    session: Data<&Session>,
+    remote: &RemoteAddr,
+    Form(form): Form<Credentials>,
+) -> Result<Response, AdminError> {
+    csrf::verify(&session, &form.csrf).await?;
+    limits.check_client(client_ip(remote))?;
+    let mut errors = FieldErrors::default();
+    let email = Email::parse(&form.email).map_err(|m| errors.add("email", m)).ok();
+    let password = NewPassword::parse(&form.password)
+        .map_err(|m| errors.add("password", m))
+        .ok();
+    let organizer = match (email, password) {
+        (Some(email), Some(password)) => match create_organizer(&state.db, &email, &password).await {
+            Ok(o) => Some(o),
+            Err(AdminError::Invalid(e)) => {
+                errors = e;
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        _ => None,
+    };
+    match organizer {
+        Some(id) => {
+            start_session(&session, id).await?;
+            Ok(see_other("/admin"))
+        }
+        None => {
+            let token = csrf::token(&session).await?;
+            Ok(credentials_page(true, &token, &form.email, &errors, None)
+                .with_status(StatusCode::UNPROCESSABLE_ENTITY)
+                .into_response())
+        }
+    }
+}
+
+/// Makes an account; a second account with the same email is a field error.
+pub async fn create_organizer(db: &sqlx::PgPool, email: &Email, password: &NewPassword) -> Result<Uuid, AdminError> {
+    let hash = hash_password(password.as_str().to_string()).await?;
+    match db::organizers::insert(db, email.as_str(), &hash).await {
+        Ok(o) => Ok(o.id),
+        Err(e) if db::organizers::is_duplicate_email(&e) => Err(AdminError::Invalid(FieldErrors::one(
+            "email",
+            "An account with this email exists already.",
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn start_session(session: &Session, organizer: Uuid) -> Result<(), AdminError> {
+    session.cycle_id().await?;
+    session.insert(ORGANIZER, organizer).await?;
+    csrf::renew(session).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[handler]
+pub async fn sign_out(session: Data<&Session>, Form(form): Form<CsrfOnly>) -> Result<Response, AdminError> {
+    csrf::verify(&session, &form.csrf).await?;
+    session.flush().await?;
+    Ok(see_other("/admin/sign-in"))
+}
+
+/// The answer to a form that worked: go to `to` with a GET.
+pub fn see_other(to: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, to)
+        .finish()
+}

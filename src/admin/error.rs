@@ -1,0 +1,120 @@
+//! The one error type of the portal and the organizer API. Each variant's doc names its HTTP
+//! status; pages render it here, the API renders it as JSON in `api.rs`.
+
+use std::time::Duration;
+
+use poem::error::ResponseError;
+use poem::http::{StatusCode, header};
+use poem::{IntoResponse, Response};
+
+use super::forms::FieldErrors;
+use super::views;
+use crate::sale::SaleError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// 303 to the sign-in page (pages); 401 (API).
+    #[error("Please sign in.")]
+    Unauthenticated,
+    /// 403: a form without the session's CSRF token; nothing was changed.
+    #[error(
+        "This form has expired or was not sent from this site. Nothing was changed; please reload the page and try again."
+    )]
+    Csrf,
+    /// 404: no such thing, or another organizer's — the two look the same on purpose.
+    #[error("There is no such page.")]
+    NotFound,
+    /// 422: fields that do not pass, each with its message.
+    #[error("Please check the marked fields.")]
+    Invalid(FieldErrors),
+    /// 409: the request contradicts the current state (a closed sale cannot reopen).
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// 429: too many sign-in attempts from this client or for this account.
+    #[error("Too many sign-in attempts. Please wait {} seconds and try again.", retry_secs(*.retry_after))]
+    RateLimited { retry_after: Duration },
+    /// 503: Postgres did not answer; nothing changed.
+    #[error("The service is unavailable right now; please try again in a moment.")]
+    Postgres(#[from] sqlx::Error),
+    /// 503: the session store did not answer.
+    #[error("The service is unavailable right now; please try again in a moment.")]
+    Session(#[from] tower_sessions::session::Error),
+    /// The sale service's own errors, with their own statuses.
+    #[error("{0}")]
+    Sale(#[from] SaleError),
+    /// 500: hashing a password failed (it does not, short of running out of memory).
+    #[error("Something went wrong on our side.")]
+    Internal(String),
+}
+
+pub fn retry_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+impl AdminError {
+    /// A stable machine-readable name, for the JSON API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdminError::Unauthenticated => "unauthenticated",
+            AdminError::Csrf => "csrf",
+            AdminError::NotFound => "not_found",
+            AdminError::Invalid(_) => "invalid",
+            AdminError::Conflict(_) => "conflict",
+            AdminError::RateLimited { .. } => "rate_limited",
+            AdminError::Postgres(_) | AdminError::Session(_) => "unavailable",
+            AdminError::Sale(e) => e.code(),
+            AdminError::Internal(_) => "internal",
+        }
+    }
+
+    /// Logs what the client does not see: the cause of a 5xx.
+    pub fn log(&self) {
+        if self.status().is_server_error() {
+            // The cause's own message names the failing statement or command, never the
+            // values in it (no emails or names in logs).
+            let cause = std::error::Error::source(self).map(ToString::to_string);
+            tracing::error!(error = %self, cause, "admin request failed");
+        }
+    }
+}
+
+impl ResponseError for AdminError {
+    fn status(&self) -> StatusCode {
+        match self {
+            AdminError::Unauthenticated => StatusCode::SEE_OTHER,
+            AdminError::Csrf => StatusCode::FORBIDDEN,
+            AdminError::NotFound => StatusCode::NOT_FOUND,
+            AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AdminError::Conflict(_) => StatusCode::CONFLICT,
+            AdminError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AdminError::Postgres(_) | AdminError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Sale(e) => match e {
+                SaleError::UnknownSale => StatusCode::NOT_FOUND,
+                SaleError::Redis(_) | SaleError::Postgres(_) => StatusCode::SERVICE_UNAVAILABLE,
+                SaleError::Protocol { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+                SaleError::BadSaleState => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::CONFLICT,
+            },
+            AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn as_response(&self) -> Response {
+        self.log();
+        if let AdminError::Unauthenticated = self {
+            return Response::builder()
+                .status(StatusCode::SEE_OTHER)
+                .header(header::LOCATION, "/admin/sign-in")
+                .finish();
+        }
+        let status = self.status();
+        let mut resp = views::message_page(status.canonical_reason().unwrap_or("Error"), &self.to_string())
+            .with_status(status)
+            .into_response();
+        if let AdminError::RateLimited { retry_after } = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, retry_secs(*retry_after).into());
+        }
+        resp
+    }
+}

@@ -1,0 +1,595 @@
+//! What an organizer types in, parsed once into values that cannot be wrong. The portal's
+//! forms and the JSON API differ only in how they write times and prices; both hand their
+//! fields to the same checks here, so a rule holds alike on both paths.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+/// Messages by field name, shown next to their fields (pages) or in `fields` (API).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldErrors(pub BTreeMap<&'static str, String>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.entry(field).or_insert_with(|| message.into());
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn one(field: &'static str, message: impl Into<String>) -> Self {
+        let mut e = FieldErrors::default();
+        e.add(field, message);
+        e
+    }
+
+    /// `Ok(v)` when no field failed.
+    fn into_result<T>(self, v: impl FnOnce() -> T) -> Result<T, FieldErrors> {
+        if self.is_empty() { Ok(v()) } else { Err(self) }
+    }
+}
+
+/// A field as the edge read it: a value, missing, or present but unreadable (with why).
+pub type Parsed<T> = Result<Option<T>, &'static str>;
+
+pub const MAX_TITLE: usize = 200;
+pub const MAX_DESCRIPTION: usize = 5000;
+/// Far above any hall; keeps sums and Redis counters well inside their integer types.
+pub const MAX_CAPACITY: i64 = 1_000_000;
+/// 10 million in major units.
+pub const MAX_PRICE_MINOR: i64 = 1_000_000_000;
+
+/// An email address as organizers sign in with it: trimmed, lowercased, one `@` with text on
+/// both sides. Whether it receives mail is not this shop's business.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        let s = s.trim().to_lowercase();
+        let ok = (3..=254).contains(&s.len())
+            && !s.chars().any(char::is_whitespace)
+            && s.split_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        if ok {
+            Ok(Email(s))
+        } else {
+            Err("Enter an email address such as name@example.com.")
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: 10 to 128 characters. Long enough to resist guessing behind the rate
+/// limit, short enough that hashing it costs nothing unusual.
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        match s.chars().count() {
+            0..=9 => Err("Use at least 10 characters."),
+            10..=128 => Ok(NewPassword(s.to_string())),
+            _ => Err("Use at most 128 characters."),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An event's title and description: the part that may change after creation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventText {
+    pub title: String,
+    pub description: String,
+}
+
+impl EventText {
+    pub fn parse(title: Option<&str>, description: Option<&str>) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let title = title.map(str::trim).unwrap_or("");
+        let description = description.map(str::trim).unwrap_or("");
+        check_text(&mut errors, "title", title, MAX_TITLE);
+        check_text(&mut errors, "description", description, MAX_DESCRIPTION);
+        errors.into_result(|| EventText {
+            title: title.to_string(),
+            description: description.to_string(),
+        })
+    }
+}
+
+fn check_text(errors: &mut FieldErrors, field: &'static str, value: &str, max: usize) {
+    if value.is_empty() {
+        errors.add(field, "Required.");
+    } else if value.chars().count() > max {
+        errors.add(field, format!("At most {max} characters."));
+    }
+}
+
+/// The fields of a new event, each already read from its form or JSON representation.
+pub struct EventFields<'a> {
+    pub title: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub starts_at: Parsed<DateTime<Utc>>,
+    pub ends_at: Parsed<DateTime<Utc>>,
+    pub capacity: Parsed<i64>,
+    pub price_minor: Parsed<i64>,
+    pub currency: Option<&'a str>,
+}
+
+/// A new event that keeps every rule: all fields given, start not in the past, end after
+/// start, capacity at least 1, price not negative, a three-letter currency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventDraft {
+    pub text: EventText,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub capacity: i32,
+    pub price_minor: i64,
+    pub currency: String,
+}
+
+impl EventDraft {
+    pub fn parse(f: EventFields<'_>, now: DateTime<Utc>) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let text = EventText::parse(f.title, f.description).map_err(|e| errors = e).ok();
+        let starts_at = required(&mut errors, "starts_at", f.starts_at);
+        let ends_at = required(&mut errors, "ends_at", f.ends_at);
+        if let Some(start) = starts_at
+            && start < now
+        {
+            errors.add("starts_at", "The start cannot be in the past.");
+        }
+        if let (Some(start), Some(end)) = (starts_at, ends_at)
+            && end <= start
+        {
+            errors.add("ends_at", "The end must come after the start.");
+        }
+        let capacity = required(&mut errors, "capacity", f.capacity);
+        if let Some(c) = capacity
+            && !(1..=MAX_CAPACITY).contains(&c)
+        {
+            errors.add("capacity", format!("Between 1 and {MAX_CAPACITY}."));
+        }
+        let price = required(&mut errors, "price", f.price_minor);
+        if let Some(p) = price {
+            if p < 0 {
+                errors.add("price", "The price cannot be negative.");
+            } else if p > MAX_PRICE_MINOR {
+                errors.add("price", "That price is too high.");
+            }
+        }
+        let currency = Currency::parse(f.currency).map_err(|m| errors.add("currency", m)).ok();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(EventDraft {
+            text: text.expect("checked"),
+            starts_at: starts_at.expect("checked"),
+            ends_at: ends_at.expect("checked"),
+            capacity: capacity.expect("checked") as i32,
+            price_minor: price.expect("checked"),
+            currency: currency.expect("checked").0,
+        })
+    }
+}
+
+fn required<T>(errors: &mut FieldErrors, field: &'static str, v: Parsed<T>) -> Option<T> {
+    match v {
+        Ok(Some(v)) => Some(v),
+        Ok(None) => {
+            errors.add(field, "Required.");
+            None
+        }
+        Err(m) => {
+            errors.add(field, m);
+            None
+        }
+    }
+}
+
+/// Three uppercase letters; EUR when left out.
+pub struct Currency(pub String);
+
+impl Currency {
+    pub fn parse(s: Option<&str>) -> Result<Self, &'static str> {
+        match s.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(Currency("EUR".into())),
+            Some(s) if s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()) => Ok(Currency(s.into())),
+            Some(_) => Err("Three capital letters, such as EUR."),
+        }
+    }
+}
+
+/// The fields of a new ticket sale; what is left out takes its default from the event.
+pub struct SaleFields {
+    pub capacity: Parsed<i64>,
+    pub opens_at: Parsed<DateTime<Utc>>,
+    pub hold_secs: Parsed<i64>,
+    pub max_active: Parsed<i64>,
+}
+
+/// A new sale of an event: its own capacity (the event's by default, never more), opening
+/// time (now by default), hold time (the shop's default) and buyers at checkout at once (0:
+/// no limit). Its price is copied from the event by the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaleDraft {
+    pub capacity: i32,
+    pub opens_at: DateTime<Utc>,
+    pub hold_secs: i32,
+    pub max_active: i32,
+}
+
+pub const MAX_HOLD_SECS: i64 = 3600;
+
+impl SaleDraft {
+    pub fn parse(
+        f: SaleFields,
+        event_capacity: i32,
+        default_hold_secs: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let capacity = optional(&mut errors, "capacity", f.capacity).unwrap_or(i64::from(event_capacity));
+        if !(1..=i64::from(event_capacity)).contains(&capacity) {
+            errors.add(
+                "capacity",
+                format!("Between 1 and the event's capacity, {event_capacity}."),
+            );
+        }
+        let opens_at = optional(&mut errors, "opens_at", f.opens_at).unwrap_or(now);
+        let hold = optional(&mut errors, "hold_secs", f.hold_secs).unwrap_or(i64::from(default_hold_secs));
+        if !(1..=MAX_HOLD_SECS).contains(&hold) {
+            errors.add("hold_secs", "Between 1 second and 60 minutes.");
+        }
+        let max_active = optional(&mut errors, "max_active", f.max_active).unwrap_or(0);
+        if !(0..=MAX_CAPACITY).contains(&max_active) {
+            errors.add("max_active", "0 (no limit) or more.");
+        }
+        errors.into_result(|| SaleDraft {
+            capacity: capacity as i32,
+            opens_at,
+            hold_secs: hold as i32,
+            max_active: max_active as i32,
+        })
+    }
+}
+
+fn optional<T>(errors: &mut FieldErrors, field: &'static str, v: Parsed<T>) -> Option<T> {
+    v.map_err(|m| errors.add(field, m)).ok().flatten()
+}
+
+// Readers of the two representations.
+
+fn blank(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// An HTML `datetime-local` value, read as UTC (the form says so).
+pub fn form_time(s: Option<&str>) -> Parsed<DateTime<Utc>> {
+    let Some(s) = blank(s) else { return Ok(None) };
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|t| Some(t.and_utc()))
+        .ok_or("A date and time such as 2027-05-01T20:00.")
+}
+
+/// An RFC 3339 time, as the API takes them.
+pub fn api_time(s: Option<&str>) -> Parsed<DateTime<Utc>> {
+    let Some(s) = blank(s) else { return Ok(None) };
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|_| "An RFC 3339 time such as 2027-05-01T20:00:00Z.")
+}
+
+/// A whole number typed into a form.
+pub fn form_int(s: Option<&str>) -> Parsed<i64> {
+    let Some(s) = blank(s) else { return Ok(None) };
+    s.parse().map(Some).map_err(|_| "A whole number.")
+}
+
+/// A price typed as a decimal with at most two places (`25`, `25.5`, `25.00`), in minor units.
+pub fn form_price(s: Option<&str>) -> Parsed<i64> {
+    let Some(s) = blank(s) else { return Ok(None) };
+    const BAD: &str = "An amount such as 25.00.";
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 12 || frac.len() > 2 || !all_digits(whole) || !all_digits(frac) {
+        return Err(BAD);
+    }
+    let whole: i64 = whole.parse().map_err(|_| BAD)?;
+    let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| BAD)?;
+    let minor = whole * 100 + frac;
+    Ok(Some(if negative { -minor } else { minor }))
+}
+
+/// Minor units as a decimal with two places, for forms and tables.
+pub fn show_price(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let m = minor.unsigned_abs();
+    format!("{sign}{}.{:02}", m / 100, m % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2027-01-01T12:00:00Z".parse().unwrap()
+    }
+
+    fn fields<'a>() -> EventFields<'a> {
+        EventFields {
+            title: Some("Tour"),
+            description: Some("One night."),
+            starts_at: Ok(Some(now() + Duration::days(1))),
+            ends_at: Ok(Some(now() + Duration::days(1) + Duration::hours(2))),
+            capacity: Ok(Some(100)),
+            price_minor: Ok(Some(2500)),
+            currency: None,
+        }
+    }
+
+    fn err(f: EventFields<'_>, field: &str) -> String {
+        let e = EventDraft::parse(f, now()).expect_err("must be refused");
+        assert_eq!(e.0.len(), 1, "{e:?}");
+        e.get(field)
+            .unwrap_or_else(|| panic!("no error on {field}: {e:?}"))
+            .to_string()
+    }
+
+    #[test]
+    fn a_good_event_passes_with_eur_by_default() {
+        let d = EventDraft::parse(fields(), now()).unwrap();
+        assert_eq!((d.capacity, d.price_minor, d.currency.as_str()), (100, 2500, "EUR"));
+    }
+
+    #[test]
+    fn every_event_field_is_required() {
+        assert_eq!(
+            err(
+                EventFields {
+                    title: Some("  "),
+                    ..fields()
+                },
+                "title"
+            ),
+            "Required."
+        );
+        assert_eq!(
+            err(
+                EventFields {
+                    description: None,
+                    ..fields()
+                },
+                "description"
+            ),
+            "Required."
+        );
+        assert_eq!(
+            err(
+                EventFields {
+                    starts_at: Ok(None),
+                    ..fields()
+                },
+                "starts_at"
+            ),
+            "Required."
+        );
+        assert_eq!(
+            err(
+                EventFields {
+                    ends_at: Ok(None),
+                    ..fields()
+                },
+                "ends_at"
+            ),
+            "Required."
+        );
+        assert_eq!(
+            err(
+                EventFields {
+                    capacity: Ok(None),
+                    ..fields()
+                },
+                "capacity"
+            ),
+            "Required."
+        );
+        assert_eq!(
+            err(
+                EventFields {
+                    price_minor: Ok(None),
+                    ..fields()
+                },
+                "price"
+            ),
+            "Required."
+        );
+    }
+
+    #[test]
+    fn event_rules() {
+        let past = EventFields {
+            starts_at: Ok(Some(now() - Duration::minutes(1))),
+            ..fields()
+        };
+        assert!(err(past, "starts_at").contains("past"));
+        let same = EventFields {
+            ends_at: Ok(Some(now() + Duration::days(1))),
+            ..fields()
+        };
+        assert!(err(same, "ends_at").contains("after"));
+        assert!(
+            err(
+                EventFields {
+                    capacity: Ok(Some(0)),
+                    ..fields()
+                },
+                "capacity"
+            )
+            .contains("Between")
+        );
+        assert!(
+            err(
+                EventFields {
+                    price_minor: Ok(Some(-1)),
+                    ..fields()
+                },
+                "price"
+            )
+            .contains("negative")
+        );
+        assert_eq!(
+            EventDraft::parse(
+                EventFields {
+                    price_minor: Ok(Some(0)),
+                    ..fields()
+                },
+                now()
+            )
+            .unwrap()
+            .price_minor,
+            0
+        );
+        assert!(
+            err(
+                EventFields {
+                    currency: Some("eur"),
+                    ..fields()
+                },
+                "currency"
+            )
+            .contains("capital")
+        );
+        assert!(
+            err(
+                EventFields {
+                    title: Some(&"x".repeat(201)),
+                    ..fields()
+                },
+                "title"
+            )
+            .contains("200")
+        );
+    }
+
+    #[test]
+    fn several_errors_come_back_together() {
+        let f = EventFields {
+            title: None,
+            capacity: Err("A whole number."),
+            ..fields()
+        };
+        let e = EventDraft::parse(f, now()).unwrap_err();
+        assert_eq!(e.get("title"), Some("Required."));
+        assert_eq!(e.get("capacity"), Some("A whole number."));
+    }
+
+    #[test]
+    fn form_values_parse() {
+        assert_eq!(form_price(Some("25.00")), Ok(Some(2500)));
+        assert_eq!(form_price(Some("25.5")), Ok(Some(2550)));
+        assert_eq!(form_price(Some("7")), Ok(Some(700)));
+        assert_eq!(form_price(Some("-1")), Ok(Some(-100)));
+        assert_eq!(form_price(Some(" ")), Ok(None));
+        for bad in ["1.234", "abc", "1,50", ".5", "1e3", "9999999999999"] {
+            assert!(form_price(Some(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(show_price(2550), "25.50");
+        assert_eq!(show_price(5), "0.05");
+        assert_eq!(
+            form_time(Some("2027-05-01T20:00")),
+            Ok(Some("2027-05-01T20:00:00Z".parse().unwrap()))
+        );
+        assert!(form_time(Some("tomorrow")).is_err());
+        assert_eq!(
+            api_time(Some("2027-05-01T22:00:00+02:00")),
+            Ok(Some("2027-05-01T20:00:00Z".parse().unwrap()))
+        );
+        assert!(api_time(Some("2027-05-01 20:00")).is_err());
+        assert_eq!(form_int(Some("12")), Ok(Some(12)));
+        assert!(form_int(Some("1.5")).is_err());
+    }
+
+    #[test]
+    fn sale_defaults_and_rules() {
+        let none = || SaleFields {
+            capacity: Ok(None),
+            opens_at: Ok(None),
+            hold_secs: Ok(None),
+            max_active: Ok(None),
+        };
+        let d = SaleDraft::parse(none(), 50, 480, now()).unwrap();
+        assert_eq!((d.capacity, d.opens_at, d.hold_secs, d.max_active), (50, now(), 480, 0));
+        let e = |f: SaleFields| SaleDraft::parse(f, 50, 480, now()).unwrap_err();
+        assert!(
+            e(SaleFields {
+                capacity: Ok(Some(0)),
+                ..none()
+            })
+            .get("capacity")
+            .is_some()
+        );
+        assert!(
+            e(SaleFields {
+                capacity: Ok(Some(51)),
+                ..none()
+            })
+            .get("capacity")
+            .is_some()
+        );
+        assert!(
+            e(SaleFields {
+                hold_secs: Ok(Some(0)),
+                ..none()
+            })
+            .get("hold_secs")
+            .is_some()
+        );
+        assert!(
+            e(SaleFields {
+                hold_secs: Ok(Some(3601)),
+                ..none()
+            })
+            .get("hold_secs")
+            .is_some()
+        );
+        assert!(
+            e(SaleFields {
+                max_active: Ok(Some(-1)),
+                ..none()
+            })
+            .get("max_active")
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn emails_and_passwords() {
+        assert_eq!(Email::parse(" Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        for bad in ["", "ada", "@example.com", "ada@", "a b@example.com", "a@b@c"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+        assert!(NewPassword::parse("short").is_err());
+        assert!(NewPassword::parse("long enough pass").is_ok());
+        assert!(NewPassword::parse(&"x".repeat(129)).is_err());
+    }
+}
