@@ -5,13 +5,17 @@
 -- `{sale id}` so that one script touches one slot (Redis Cluster):
 --   KEYS[1] sale    hash   capacity, sold, held, hold_ms, grace_ms, max_active, state,
 --                          opens_ms, seq (arrival counter), admitted, lapsed, next_lapse
---                          (no hold expires before it: most polls skip looking at holds)
+--                          (no hold expires before it: most polls skip looking at holds),
+--                          abandon_ms, claim_ms, abandoned
 --   KEYS[2] queue   zset   waiting codes, score = arrival sequence (position = ZRANK + 1)
 --   KEYS[3] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
 --                          for a confirming code the deadline of its Postgres write
---   KEYS[4] res     hash   code -> "<state> <qty> <owner> [<hold expiry ms, while confirming>]"
+--   KEYS[4] res     hash   code -> "<state> <qty> <owner> [<extra>]"
 --                          state: w waiting, a admitted, c confirming, d done (sold),
---                                 s sold out, x expired, l left/released, z closed
+--                                 s sold out, x expired, l left/released, z closed,
+--                                 g gone (stopped polling while waiting)
+--                          extra: w the last poll in seconds; a present while unclaimed
+--                                 (admitted in the buyer's absence); c the hold's expiry
 --   KEYS[5] owners  hash   owner -> the owner's newest code (join is idempotent per owner)
 --   KEYS[6] done    set    codes confirmed in Redis; sync reconciles them with Postgres
 --
@@ -32,11 +36,12 @@ end
 -- The sale's figures, or nil when Redis has lost the sale (the caller syncs from Postgres).
 local function load_sale()
   local v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'hold_ms', 'grace_ms',
-    'max_active', 'state', 'opens_ms', 'next_lapse')
+    'max_active', 'state', 'opens_ms', 'next_lapse', 'abandon_ms', 'claim_ms')
   if not v[1] then return nil end
   return { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
            hold_ms = tonumber(v[4]), grace_ms = tonumber(v[5]), max_active = tonumber(v[6]),
-           state = v[7], opens_ms = tonumber(v[8]), next_lapse = tonumber(v[9]) or 0 }
+           state = v[7], opens_ms = tonumber(v[8]), next_lapse = tonumber(v[9]) or 0,
+           abandon_ms = tonumber(v[10]) or 90000, claim_ms = tonumber(v[11]) or 60000 }
 end
 
 -- Puts a code into holds until `expiry`, keeping S.next_lapse no later than it. The caller
@@ -97,6 +102,8 @@ end
 -- Admit from the head of the queue, in order, as long as the head's quantity fits the free
 -- tickets. A head that can never fit (it wants more than capacity - sold) is sold out and the
 -- next one is tried; a head that only waits for other holds to lapse stops the loop (FIFO).
+-- A head that stopped polling long ago (a closed tab) loses its place. A head admitted here,
+-- in its own absence, holds its tickets only for the short claim window until it shows up.
 -- Returns true when it admitted anybody.
 local function admit(S, now)
   if S.state ~= 'open' or now < S.opens_ms then return false end
@@ -113,10 +120,14 @@ local function admit(S, now)
     elseif S.capacity - S.sold < r.qty then
       set_res(head, 's', r.qty, r.owner)
       redis.call('ZREM', K.queue, head)
-    elseif S.capacity - S.sold - S.held >= r.qty and not active_shoppers_full(S) then
-      set_res(head, 'a', r.qty, r.owner)
+    elseif r.extra and now - r.extra * 1000 > S.abandon_ms then
+      set_res(head, 'g', r.qty, r.owner)
       redis.call('ZREM', K.queue, head)
-      add_hold(S, head, now + S.hold_ms)
+      redis.call('HINCRBY', K.sale, 'abandoned', 1)
+    elseif S.capacity - S.sold - S.held >= r.qty and not active_shoppers_full(S) then
+      set_res(head, 'a', r.qty, r.owner, 1)
+      redis.call('ZREM', K.queue, head)
+      add_hold(S, head, now + math.min(S.claim_ms, S.hold_ms))
       S.held = S.held + r.qty
       redis.call('HINCRBY', K.sale, 'admitted', 1)
       changed = true
@@ -132,7 +143,8 @@ end
 --   { state, code, qty, position, waiting, expires_ms, now_ms }
 -- state is one of waiting, admitted, confirming, confirmed, sold_out, expired, released, closed.
 local STATE_NAMES = { w = 'waiting', a = 'admitted', c = 'confirming', d = 'confirmed',
-                      s = 'sold_out', x = 'expired', l = 'released', z = 'closed' }
+                      s = 'sold_out', x = 'expired', l = 'released', z = 'closed',
+                      g = 'abandoned' }
 
 local function describe(S, code, r, now)
   local position, waiting, expires = 0, redis.call('ZCARD', K.queue), 0
@@ -158,4 +170,18 @@ local function settle_waiting(S, code, r)
     r.state = final
   end
   return r
+end
+
+-- The buyer of `code` is here (it polls or joins again): a waiting buyer's last poll is noted
+-- (at most every 5 s, or a quarter of the abandon time if shorter, to spare writes), and a
+-- hold admitted in its absence is claimed: the full hold time starts now.
+local function touch(S, code, r, now)
+  if r.state == 'w' then
+    local now_s = math.floor(now / 1000)
+    local every_s = math.min(5, S.abandon_ms / 4000)
+    if not r.extra or now_s - r.extra >= every_s then set_res(code, 'w', r.qty, r.owner, now_s) end
+  elseif r.state == 'a' and r.extra then
+    set_res(code, 'a', r.qty, r.owner)
+    redis.call('ZADD', K.holds, now + S.hold_ms, code)
+  end
 end

@@ -29,6 +29,7 @@ if existing then
   local r = get_res(existing)
   if r and (r.state == 'w' or r.state == 'a' or r.state == 'c') then
     r = settle_waiting(S, existing, r)
+    touch(S, existing, r, now)
     local reply = describe(S, existing, r, now)
     reply[8] = 0
     return reply
@@ -49,7 +50,7 @@ else
   r.state = 'w'
   redis.call('ZADD', K.queue, redis.call('HINCRBY', K.sale, 'seq', 1), code)
 end
-set_res(code, r.state, qty, owner)
+set_res(code, r.state, qty, owner, r.state == 'w' and math.floor(now / 1000) or nil)
 redis.call('HSET', K.owners, owner, code)
 
 local reply = describe(S, code, r, now)

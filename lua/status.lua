@@ -1,5 +1,6 @@
 -- status.lua: the poll of a buyer. Lapses holds whose time is up, admits from the head of
--- the queue while the head fits, then tells this code's state.
+-- the queue while the head fits, notes that this buyer is still here, then tells this code's
+-- state.
 --
 -- KEYS: the six sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
@@ -18,4 +19,5 @@ local now = now_ms()
 local lapsed = lapse(S, now)
 if admit(S, now) or lapsed then r = get_res(code) end
 r = settle_waiting(S, code, r)
+touch(S, code, r, now)
 return describe(S, code, r, now)

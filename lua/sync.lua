@@ -5,7 +5,9 @@
 -- KEYS: the six sale keys (see common.lua)
 -- ARGV[1] capacity     ARGV[2] sold in Postgres     ARGV[3] hold_ms    ARGV[4] grace_ms
 -- ARGV[5] max_active   ARGV[6] state (open|paused|closed)              ARGV[7] opens_ms
--- ARGV[8..] the reservation codes of every order of the sale in Postgres
+-- ARGV[8] abandon_ms: a waiting buyer silent this long loses its place at the head
+-- ARGV[9] claim_ms: how long a buyer admitted in its absence holds before it shows up
+-- ARGV[10..] the reservation codes of every order of the sale in Postgres
 -- Reply: { sold, held } as now kept in Redis.
 --
 -- Why sold is not simply Postgres's figure: an order may commit after the caller read
@@ -16,7 +18,7 @@
 
 local pg_sold = tonumber(ARGV[2])
 local in_pg = {}
-for i = 8, #ARGV do
+for i = 10, #ARGV do
   local code = ARGV[i]
   in_pg[code] = true
   local r = get_res(code)
@@ -56,7 +58,7 @@ end
 
 redis.call('HSET', K.sale, 'capacity', ARGV[1], 'sold', sold, 'held', held,
   'hold_ms', ARGV[3], 'grace_ms', ARGV[4], 'max_active', ARGV[5], 'state', ARGV[6],
-  'opens_ms', ARGV[7], 'next_lapse', 0)
+  'opens_ms', ARGV[7], 'next_lapse', 0, 'abandon_ms', ARGV[8], 'claim_ms', ARGV[9])
 redis.call('HSETNX', K.sale, 'seq', 0)
 
 local S = load_sale()

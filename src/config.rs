@@ -38,6 +38,12 @@ pub struct Settings {
     pub confirm_grace_secs: u32,
     /// `BOXOFFICE_RECONCILE_SECS`: how often every open sale is synced from Postgres.
     pub reconcile_every: Duration,
+    /// `BOXOFFICE_ABANDON_SECS`: a waiting buyer who has not polled for this long (a closed
+    /// tab) loses its place when it reaches the head. Must exceed the longest poll interval.
+    pub abandon_secs: u32,
+    /// `BOXOFFICE_CLAIM_SECS`: a buyer admitted while away holds its tickets this long; the
+    /// full hold starts when it shows up.
+    pub claim_secs: u32,
     /// `BOXOFFICE_COOKIE_SECURE`: mark cookies `Secure` (set it when served over TLS).
     pub cookie_secure: bool,
 }
@@ -54,6 +60,8 @@ impl Default for Settings {
             max_per_order: MAX_PER_ORDER_LIMIT,
             confirm_grace_secs: 30,
             reconcile_every: Duration::from_secs(10),
+            abandon_secs: 90,
+            claim_secs: 60,
             cookie_secure: false,
         }
     }
@@ -82,6 +90,8 @@ impl Settings {
                 "BOXOFFICE_RECONCILE_SECS",
                 d.reconcile_every.as_secs(),
             )?),
+            abandon_secs: parse(&lookup, "BOXOFFICE_ABANDON_SECS", d.abandon_secs)?,
+            claim_secs: parse(&lookup, "BOXOFFICE_CLAIM_SECS", d.claim_secs)?,
             cookie_secure: flag(&lookup, "BOXOFFICE_COOKIE_SECURE")?,
         };
         check(

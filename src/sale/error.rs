@@ -62,6 +62,7 @@ fn not_admitted_message(state: ReservationState) -> &'static str {
         ReservationState::SoldOut => "Sorry, this event is sold out.",
         ReservationState::Released => "You gave up this reservation.",
         ReservationState::Closed => "This ticket sale is closed.",
+        ReservationState::Abandoned => "You lost your place in line because your page stopped checking in.",
         ReservationState::Admitted | ReservationState::Confirming => "This reservation is at checkout.",
     }
 }

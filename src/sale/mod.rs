@@ -45,6 +45,8 @@ struct Inner {
     scripts: Scripts,
     max_per_order: u8,
     confirm_grace_ms: i64,
+    abandon_ms: i64,
+    claim_ms: i64,
     checkout_timeout: std::time::Duration,
     /// One lock per sale being rebuilt after Redis lost it.
     rebuilding: std::sync::Mutex<HashMap<SaleId, Arc<tokio::sync::Mutex<()>>>>,
@@ -65,6 +67,8 @@ impl TicketSales {
                 scripts,
                 max_per_order: settings.max_per_order,
                 confirm_grace_ms: i64::from(settings.confirm_grace_secs) * 1000,
+                abandon_ms: i64::from(settings.abandon_secs) * 1000,
+                claim_ms: i64::from(settings.claim_secs) * 1000,
                 checkout_timeout: settings.checkout_statement_timeout(),
                 rebuilding: Default::default(),
             }),
@@ -238,6 +242,8 @@ impl TicketSales {
             i64::from(record.max_active).into(),
             record.state.as_str().into(),
             record.opens_at.timestamp_millis().into(),
+            self.inner.abandon_ms.into(),
+            self.inner.claim_ms.into(),
         ];
         args.extend(codes.iter().map(|c| Value::from(c.simple().to_string())));
         let reply = self.call(&self.inner.scripts.sync, sale, args).await?;

@@ -159,6 +159,8 @@ pub enum ReservationState {
     Released,
     /// The sale closed while it waited.
     Closed,
+    /// It stopped polling while waiting (a closed tab) and lost its place.
+    Abandoned,
 }
 
 impl ReservationState {
@@ -173,6 +175,7 @@ impl ReservationState {
             "expired" => Expired,
             "released" => Released,
             "closed" => Closed,
+            "abandoned" => Abandoned,
             _ => return None,
         })
     }
@@ -188,6 +191,7 @@ impl ReservationState {
             Expired => "expired",
             Released => "released",
             Closed => "closed",
+            Abandoned => "abandoned",
         }
     }
 

@@ -582,3 +582,90 @@ impl SaleKeys for Pool {
             .collect()
     }
 }
+
+async fn world_with_short_presence(abandon_secs: u32, claim_secs: u32) -> World {
+    let settings = boxoffice::config::Settings {
+        abandon_secs,
+        claim_secs,
+        ..crate::support::test_settings()
+    };
+    World::with_settings(settings).await
+}
+
+#[tokio::test]
+async fn a_buyer_who_stopped_polling_loses_the_place_at_the_head() {
+    let w = world_with_short_presence(2, 60).await;
+    let sale = w.sale(1, 60).await.sale_id();
+    let (a, ghost, live) = (Owner::random(), Owner::random(), Owner::random());
+    let held = join(&w, sale, &a, 1).await;
+    let ghost_r = join(&w, sale, &ghost, 1).await;
+    let live_r = join(&w, sale, &live, 1).await;
+    assert_eq!(
+        (ghost_r.state, live_r.state),
+        (ReservationState::Waiting, ReservationState::Waiting)
+    );
+
+    // The ghost closed its tab; the live buyer keeps polling.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    assert_eq!(w.sales.status(&live_r.code, &live).await.unwrap().position, 2);
+    w.sales.release(&held.code, &a).await.unwrap();
+
+    // The ticket skipped the silent head and went to the buyer still here.
+    assert_eq!(
+        w.sales.status(&live_r.code, &live).await.unwrap().state,
+        ReservationState::Admitted
+    );
+    let back = w.sales.status(&ghost_r.code, &ghost).await.unwrap();
+    assert_eq!(back.state, ReservationState::Abandoned);
+    // Coming back later means joining again, at the back.
+    let rejoined = join(&w, sale, &ghost, 1).await;
+    assert!(rejoined.created);
+    assert_eq!(rejoined.state, ReservationState::Waiting);
+}
+
+#[tokio::test]
+async fn a_buyer_admitted_while_away_holds_only_for_the_claim_window() {
+    let w = world_with_short_presence(90, 1).await;
+    let sale = w.sale(1, 60).await.sale_id();
+    let (a, away, next) = (Owner::random(), Owner::random(), Owner::random());
+    let held = join(&w, sale, &a, 1).await;
+    let away_r = join(&w, sale, &away, 1).await;
+    let next_r = join(&w, sale, &next, 1).await;
+
+    // A gives up: the next in line is admitted in its absence, for the claim window only.
+    w.sales.release(&held.code, &a).await.unwrap();
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.held, f.waiting), (1, 1));
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+
+    // It never showed up: its hold lapsed and the ticket moved on.
+    assert_eq!(
+        w.sales.status(&next_r.code, &next).await.unwrap().state,
+        ReservationState::Admitted
+    );
+    assert_eq!(
+        w.sales.status(&away_r.code, &away).await.unwrap().state,
+        ReservationState::Expired
+    );
+}
+
+#[tokio::test]
+async fn showing_up_within_the_claim_window_starts_the_full_hold() {
+    let w = world_with_short_presence(90, 1).await;
+    let sale = w.sale(1, 60).await.sale_id();
+    let (a, b) = (Owner::random(), Owner::random());
+    let held = join(&w, sale, &a, 1).await;
+    let waiting = join(&w, sale, &b, 1).await;
+    w.sales.release(&held.code, &a).await.unwrap();
+
+    let claimed = w.sales.status(&waiting.code, &b).await.unwrap();
+    assert_eq!(claimed.state, ReservationState::Admitted);
+    let hold = (claimed.expires_at.unwrap() - claimed.server_now).num_milliseconds();
+    assert!(hold > 59_000, "full hold once claimed, got {hold} ms");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        w.sales.status(&waiting.code, &b).await.unwrap().state,
+        ReservationState::Admitted
+    );
+    w.sales.confirm(&waiting.code, &b, &buyer()).await.unwrap();
+}

@@ -58,6 +58,7 @@ pub enum Notice {
     SoldOut,
     Released,
     Closed,
+    Abandoned,
 }
 
 impl Notice {
@@ -67,13 +68,20 @@ impl Notice {
             Notice::SoldOut => "sold_out",
             Notice::Released => "released",
             Notice::Closed => "closed",
+            Notice::Abandoned => "abandoned",
         }
     }
 
     pub fn parse(s: &str) -> Option<Notice> {
-        [Notice::Expired, Notice::SoldOut, Notice::Released, Notice::Closed]
-            .into_iter()
-            .find(|n| n.as_str() == s)
+        [
+            Notice::Expired,
+            Notice::SoldOut,
+            Notice::Released,
+            Notice::Closed,
+            Notice::Abandoned,
+        ]
+        .into_iter()
+        .find(|n| n.as_str() == s)
     }
 
     pub fn message(self) -> &'static str {
@@ -82,6 +90,9 @@ impl Notice {
             Notice::SoldOut => "Sorry, this event is sold out.",
             Notice::Released => "You gave up your reservation; its tickets went back on sale.",
             Notice::Closed => "This ticket sale is closed.",
+            Notice::Abandoned => {
+                "You lost your place in line because your page stopped checking in. You may join again."
+            }
         }
     }
 
@@ -101,6 +112,7 @@ pub fn place_of(r: &Reservation) -> String {
         ReservationState::Expired => Notice::Expired.url(),
         ReservationState::Released => Notice::Released.url(),
         ReservationState::Closed => Notice::Closed.url(),
+        ReservationState::Abandoned => Notice::Abandoned.url(),
     }
 }
 
