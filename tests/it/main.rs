@@ -10,5 +10,7 @@ mod admin_support;
 mod buyer_api;
 mod buyer_browser;
 mod buyer_pages;
+mod fault_support;
+mod faults;
 mod sale_engine;
 mod support;

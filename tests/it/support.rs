@@ -165,7 +165,11 @@ pub struct TestApp {
 #[allow(dead_code)]
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        let world = World::new().await;
+        Self::spawn_with(test_settings()).await
+    }
+
+    pub async fn spawn_with(settings: Settings) -> TestApp {
+        let world = World::with_settings(settings).await;
         let state = boxoffice::startup::AppState {
             sales: world.sales.clone(),
             db: world.db.clone(),
