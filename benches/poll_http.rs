@@ -1,0 +1,292 @@
+//! The waiting buyer's poll over HTTP against a bare poem endpoint, measured in the same run,
+//! plus what one waiting buyer costs in Redis memory and how many waiting buyers one instance
+//! can serve at the adaptive poll interval.
+//!
+//! `cargo bench --bench poll_http` (Redis and Postgres on their local ports, or `REDIS_URL` /
+//! `BENCH_POSTGRES_URL`; give it a Redis server of its own for a clean memory figure). The app
+//! and the load run in this one process on the same cores, as a load generator on the same
+//! machine would. Endpoints take turns, round after round, so the machine's noise shifts them
+//! alike; the ratio printed is the median of the per-round ratios.
+//!
+//! `BENCH_WAITING` (default 20,000) buyers wait behind holds that do not lapse;
+//! `BENCH_CONCURRENCY` (default 32) connections poll random ones of them as fast as they can.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use boxoffice::config::Settings;
+use boxoffice::db;
+use boxoffice::db::events::NewEvent;
+use boxoffice::db::sales::NewSale;
+use boxoffice::sale::ReservationCode;
+use boxoffice::startup::Application;
+use boxoffice::web::session::{SESSION_COOKIE, owner_from_session_id};
+use chrono::Utc;
+use fred::prelude::*;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{Route, Server, get, handler};
+use uuid::Uuid;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[handler]
+fn bare() -> &'static str {
+    "ok"
+}
+
+/// One round: `tasks` connections request URLs from `target` for `secs`; returns requests per
+/// second and the latencies in microseconds.
+async fn round(
+    tasks: usize,
+    secs: f64,
+    target: Arc<dyn Fn(usize) -> (String, String) + Send + Sync>,
+) -> (f64, Vec<u32>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(tasks)
+        .build()
+        .unwrap();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let (stop, target, client) = (stop.clone(), target.clone(), client.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut i = t;
+                while !stop.load(Ordering::Relaxed) {
+                    let (url, cookie) = target(i);
+                    let start = Instant::now();
+                    let resp = client.get(&url).header("cookie", cookie).send().await.unwrap();
+                    assert!(resp.status().is_success(), "{url}: {}", resp.status());
+                    resp.bytes().await.unwrap();
+                    latencies.push(start.elapsed().as_micros() as u32);
+                    i = i.wrapping_add(tasks);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    (all.len() as f64 / start.elapsed().as_secs_f64(), all)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Polls per second that `waiting` buyers make at the interval the server asks for.
+fn polls_per_second(waiting: u64) -> f64 {
+    (1..=waiting)
+        .map(|p| 1000.0 / boxoffice::web::buyer::poll_after_ms(boxoffice::sale::ReservationState::Waiting, p) as f64)
+        .sum()
+}
+
+async fn used_memory(redis: &Pool) -> i64 {
+    let info: String = redis.next().info(Some(fred::types::InfoKind::Memory)).await.unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let waiting = env_or("BENCH_WAITING", 20_000);
+    let tasks = env_or("BENCH_CONCURRENCY", 32);
+    let rounds = env_or("BENCH_ROUNDS", 5);
+    let secs = 2.0;
+
+    let server = std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let db_name = format!("bo_bench_{}", Uuid::new_v4().simple());
+    let settings = Settings {
+        database_url: format!("{server}/{db_name}"),
+        redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        ..Settings::default()
+    };
+    let state = boxoffice::startup::connect(&settings)
+        .await
+        .expect("Redis and Postgres");
+    let (sales, pg, redis) = (state.sales.clone(), state.db.clone(), state.redis.clone());
+    let app = Application::with_state(state).await.unwrap();
+    let app_base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+
+    let bare_acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+    let bare_port = bare_acceptor.local_addr()[0].as_socket_addr().unwrap().port();
+    tokio::spawn(Server::new_with_acceptor(bare_acceptor).run(Route::new().at("/bare", get(bare))));
+
+    // A sale whose tickets are all held for an hour, so the queue behind them stands still.
+    let organizer = db::organizers::insert(&pg, "bench@example.com", "x").await.unwrap().id;
+    let event = db::events::insert(
+        &pg,
+        &NewEvent {
+            organizer_id: organizer,
+            title: "Bench".into(),
+            description: String::new(),
+            venue: String::new(),
+            starts_at: Utc::now() + chrono::Duration::days(1),
+            ends_at: Utc::now() + chrono::Duration::days(2),
+            capacity: 6,
+            price_minor: 1000,
+            currency: "EUR".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let sale = db::sales::insert(
+        &pg,
+        &NewSale {
+            event_id: event.id,
+            capacity: 6,
+            price_minor: 1000,
+            currency: "EUR".into(),
+            opens_at: Utc::now() - chrono::Duration::minutes(1),
+            hold_secs: 3600,
+            max_active: 0,
+        },
+    )
+    .await
+    .unwrap()
+    .sale_id();
+    let holder = owner_from_session_id(&Uuid::new_v4().simple().to_string());
+    sales.join(sale, &holder, sales.quantity(6).unwrap()).await.unwrap();
+
+    eprintln!("{waiting} buyers join…");
+    let before = used_memory(&redis).await;
+    let mut buyers: Vec<(ReservationCode, String)> = Vec::with_capacity(waiting);
+    for chunk in 0..waiting.div_ceil(500) {
+        let n = 500.min(waiting - chunk * 500);
+        let joined = futures::future::join_all((0..n).map(|_| {
+            let sales = sales.clone();
+            async move {
+                let session_id = Uuid::new_v4().simple().to_string();
+                let owner = owner_from_session_id(&session_id);
+                let r = sales.join(sale, &owner, sales.quantity(1).unwrap()).await.unwrap();
+                (r.code, session_id)
+            }
+        }))
+        .await;
+        buyers.extend(joined);
+    }
+    let per_buyer = (used_memory(&redis).await - before) as f64 / waiting as f64;
+    let buyers = Arc::new(buyers);
+
+    let bare_target: Arc<dyn Fn(usize) -> (String, String) + Send + Sync> = {
+        let url = format!("http://127.0.0.1:{bare_port}/bare");
+        Arc::new(move |_| (url.clone(), String::new()))
+    };
+    let target = |path: &'static str| -> Arc<dyn Fn(usize) -> (String, String) + Send + Sync> {
+        let (buyers, base) = (buyers.clone(), app_base.clone());
+        Arc::new(move |i| {
+            let (code, session) = &buyers[i.wrapping_mul(2_654_435_761) % buyers.len()];
+            (
+                path.replace("{base}", &base).replace("{code}", &code.to_string()),
+                format!("{SESSION_COOKIE}={session}"),
+            )
+        })
+    };
+    let endpoints = [
+        (
+            "poll, waiting room fragment `GET /wait/{code}/poll`",
+            target("{base}/wait/{code}/poll"),
+        ),
+        (
+            "poll, JSON API `GET /api/v1/reservations/{code}`",
+            target("{base}/api/v1/reservations/{code}"),
+        ),
+    ];
+
+    let mut bare_rps = Vec::new();
+    let mut bare_lat = Vec::new();
+    let mut results: Vec<(Vec<f64>, Vec<f64>, Vec<u32>)> = vec![Default::default(); endpoints.len()];
+    for _ in 0..rounds {
+        let (b, lat) = round(tasks, secs, bare_target.clone()).await;
+        bare_rps.push(b);
+        bare_lat.extend(lat);
+        for (i, (_, t)) in endpoints.iter().enumerate() {
+            let (v, lat) = round(tasks, secs, t.clone()).await;
+            results[i].0.push(v);
+            results[i].1.push(v / b);
+            results[i].2.extend(lat);
+        }
+    }
+
+    println!("| endpoint | requests/s (median of {rounds} rounds) | ratio to bare poem | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|");
+    bare_lat.sort_unstable();
+    println!(
+        "| bare poem endpoint (`\"ok\"`) | {:.0} | 1.00 | {:.2} | {:.2} |",
+        median(bare_rps.clone()),
+        percentile(&bare_lat, 0.5),
+        percentile(&bare_lat, 0.99)
+    );
+    let mut fragment_rps = 0.0;
+    for (i, (name, _)) in endpoints.iter().enumerate() {
+        let (rps, ratios, mut lat) = std::mem::take(&mut results[i]);
+        lat.sort_unstable();
+        let rps = median(rps);
+        if i == 0 {
+            fragment_rps = rps;
+        }
+        println!(
+            "| {name}, queue of {waiting} | {rps:.0} | {:.2} | {:.2} | {:.2} |",
+            median(ratios),
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99)
+        );
+    }
+    println!("\n{tasks} concurrent connections, {secs} s per round, app and load on the same cores.");
+
+    println!(
+        "\n| waiting buyers | polls/s they make at the interval the server asks | share of one instance's poll capacity |"
+    );
+    println!("|---|---|---|");
+    for n in [10_000u64, 100_000, 1_000_000] {
+        let rate = polls_per_second(n);
+        println!("| {n} | {rate:.0} | {:.0}% |", rate / fragment_rps * 100.0);
+    }
+    let mut lo = 1u64;
+    let mut hi = 100_000_000u64;
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if polls_per_second(mid) <= fragment_rps {
+            lo = mid
+        } else {
+            hi = mid - 1
+        }
+    }
+    println!("\nOne instance serves the polls of up to {lo} waiting buyers at the measured rate.");
+    println!(
+        "Redis memory per waiting buyer: {per_buyer:.0} bytes (used_memory before and after {waiting} joins); the app keeps nothing per waiting buyer."
+    );
+
+    // Clean up: the sale's keys, the sessions were never stored, the database.
+    let tag = sale.0.simple();
+    let keys: Vec<String> = ["sale", "queue", "holds", "res", "owners", "done"]
+        .iter()
+        .map(|p| format!("bo:{{{tag}}}:{p}"))
+        .collect();
+    let _: i64 = redis.del(keys).await.unwrap_or(0);
+    pg.close().await;
+    if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{server}/postgres")).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "drop database if exists {db_name} with (force)"
+        )))
+        .execute(&mut admin)
+        .await;
+    }
+}
