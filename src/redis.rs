@@ -85,7 +85,11 @@ mod tests {
 
     #[test]
     fn a_list_of_nodes_is_a_cluster() {
-        let c = config("redis://:secret@10.0.0.1:7000, 10.0.0.2:7001,redis://10.0.0.3:7002", false).unwrap();
+        let c = config(
+            "redis://:secret@10.0.0.1:7000, 10.0.0.2:7001,redis://10.0.0.3:7002",
+            false,
+        )
+        .unwrap();
         assert!(c.server.is_clustered());
         assert_eq!(nodes(&c), ["10.0.0.1:7000", "10.0.0.2:7001", "10.0.0.3:7002"]);
         assert_eq!(c.password.as_deref(), Some("secret"));

@@ -10,5 +10,7 @@ mod admin_support;
 mod buyer_api;
 mod buyer_browser;
 mod buyer_pages;
+mod cluster;
+mod redis_servers;
 mod sale_engine;
 mod support;
