@@ -90,9 +90,9 @@ async fn two_instances_on_a_three_shard_cluster_never_oversell_and_admit_in_orde
     while by_shard.len() < SHARDS {
         let sale = world.sale(CAPACITY, 120).await.sale_id();
         let (slot, node) = shard_of(&world.redis, sale).await;
-        if !by_shard.contains_key(&node) {
-            println!("sale {sale}: CLUSTER KEYSLOT {slot} -> primary {node}");
-            by_shard.insert(node, sale);
+        if let std::collections::hash_map::Entry::Vacant(e) = by_shard.entry(node) {
+            println!("sale {sale}: CLUSTER KEYSLOT {slot} -> primary {}", e.key());
+            e.insert(sale);
         }
     }
     let sales: Vec<SaleId> = by_shard.values().copied().collect();

@@ -11,6 +11,7 @@ mod buyer_api;
 mod buyer_browser;
 mod buyer_pages;
 mod cluster;
+mod operations;
 mod redis_servers;
 mod sale_engine;
 mod support;
