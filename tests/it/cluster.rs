@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use boxoffice::config::Settings;
-use boxoffice::sale::{SaleId, SaleState, TicketSales};
+use boxoffice::sale::{BuyerInput, Owner, ReservationState, SaleId, SaleState, TicketSales};
 use boxoffice::startup::{AppState, Application};
 use fred::prelude::*;
 use serde_json::{Value, json};
@@ -239,4 +239,68 @@ async fn two_instances_on_a_three_shard_cluster_never_oversell_and_admit_in_orde
         assert_eq!(world.sales.figures(sale).await.unwrap().sold, i64::from(CAPACITY));
         assert_eq!(sales_b.figures(sale).await.unwrap().sold, i64::from(CAPACITY));
     }
+}
+
+fn ada() -> boxoffice::sale::Buyer {
+    boxoffice::sale::Buyer::parse(&BuyerInput {
+        name: "Ada Lovelace".into(),
+        email: "ada@example.com".into(),
+        age: "36".into(),
+        gender: "female".into(),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_primary_that_restarts_empty_gets_its_scripts_and_sales_back() {
+    let cluster = Cluster::start();
+    let world = World::with_settings(Settings {
+        redis_url: cluster.url.clone(),
+        ..test_settings()
+    })
+    .await;
+    let sale = world.sale(5, 60).await.sale_id();
+    let (slot, node) = shard_of(&world.redis, sale).await;
+    let port: u16 = node.rsplit(':').next().unwrap().parse().unwrap();
+    println!("sale {sale}: CLUSTER KEYSLOT {slot} -> primary {node}");
+
+    let first = Owner::random();
+    let r = world
+        .sales
+        .join(sale, &first, world.sales.quantity(2).unwrap())
+        .await
+        .unwrap();
+    world.sales.confirm(&r.code, &first, &ada()).await.unwrap();
+
+    // The sale's primary comes back without its keys and without the scripts (a restart
+    // forgets them all).
+    cluster.restart(port);
+    assert_eq!(redis_cli(port, &["dbsize"]), "0");
+
+    // The client reconnects by itself; until then calls fail fast, and then the sale is
+    // rebuilt from Postgres on the first call and the scripts loaded again on NOSCRIPT.
+    let second = Owner::random();
+    let mut joined = None;
+    for _ in 0..50 {
+        match world.sales.join(sale, &second, world.sales.quantity(3).unwrap()).await {
+            Ok(r) => {
+                joined = Some(r);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+    let r = joined.expect("the sale answers again after its primary restarted");
+    assert_eq!(r.state, ReservationState::Admitted, "2 of 5 sold: 3 are free");
+    world.sales.confirm(&r.code, &second, &ada()).await.unwrap();
+
+    let third = Owner::random();
+    let r = world
+        .sales
+        .join(sale, &third, world.sales.quantity(1).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.state, ReservationState::SoldOut);
+    assert_eq!(world.pg_sold(sale).await, 5);
+    assert_eq!(world.sales.figures(sale).await.unwrap().sold, 5);
 }

@@ -68,6 +68,19 @@ impl Cluster {
     pub fn ports(&self) -> [u16; 3] {
         [self.first_port, self.first_port + 1, self.first_port + 2]
     }
+
+    /// Restarts one node as after a crash: empty, owning the same slots.
+    pub fn restart(&self, port: u16) {
+        let out = Command::new(script())
+            .args(["restart", self.dir.to_str().unwrap(), &port.to_string()])
+            .output()
+            .expect("scripts/redis-cluster runs");
+        assert!(
+            out.status.success(),
+            "scripts/redis-cluster restart failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 impl Drop for Cluster {
