@@ -10,11 +10,12 @@
 //! - [`redis`] — the Redis connection pool.
 //! - [`admin`] — the organizer's portal and API.
 //! - [`web`] — routes, views and error rendering at the edge; [`startup`] wires it all.
-//! - [`telemetry`] — logs.
+//! - [`telemetry`] — logs; [`metrics`] — what `/metrics` exports.
 
 pub mod admin;
 pub mod config;
 pub mod db;
+pub mod metrics;
 pub mod redis;
 pub mod sale;
 pub mod startup;

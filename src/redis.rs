@@ -1,4 +1,11 @@
 //! The Redis connection pool, to one server or to a cluster.
+//!
+//! `REDIS_URL` is one URL, or a comma-separated list of cluster nodes
+//! (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`; the scheme may be left out after the
+//! first). A list always means a cluster; `REDIS_CLUSTER=1` makes a single URL a cluster's
+//! seed node. On a cluster the client learns the slot map from any node it reaches and
+//! follows `MOVED`/`ASK` by itself: every sale script touches keys of one hash tag, so each
+//! call goes to the one primary that owns the sale.
 
 use fred::prelude::*;
 
@@ -7,12 +14,7 @@ use crate::config::Settings;
 /// Connects a pool of `settings.redis_pool_size` clients. The clients reconnect by themselves
 /// after Redis comes back; commands sent while it is away fail fast instead of piling up.
 pub async fn connect(settings: &Settings) -> Result<Pool, Error> {
-    let mut config = Config::from_url(&settings.redis_url)?;
-    if settings.redis_cluster
-        && let ServerConfig::Centralized { server } = &config.server
-    {
-        config.server = ServerConfig::new_clustered(vec![(server.host.to_string(), server.port)]);
-    }
+    let mut config = config(&settings.redis_url, settings.redis_cluster)?;
     config.fail_fast = true;
     let pool = Builder::from_config(config)
         .with_connection_config(|c| {
@@ -26,4 +28,75 @@ pub async fn connect(settings: &Settings) -> Result<Pool, Error> {
         .build_pool(settings.redis_pool_size)?;
     pool.init().await?;
     Ok(pool)
+}
+
+/// The client configuration for `REDIS_URL` and `REDIS_CLUSTER`. Credentials, TLS and the
+/// database index come from the first URL; the others only add nodes.
+pub fn config(redis_url: &str, cluster: bool) -> Result<Config, Error> {
+    let urls: Vec<String> = redis_url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            if u.contains("://") {
+                u.to_string()
+            } else {
+                format!("redis://{u}")
+            }
+        })
+        .collect();
+    let Some(first) = urls.first() else {
+        return Err(Error::new(ErrorKind::Config, "REDIS_URL is empty"));
+    };
+    let mut config = Config::from_url(first)?;
+    if urls.len() > 1 || cluster {
+        let mut nodes = Vec::new();
+        for url in &urls {
+            for server in Config::from_url(url)?.server.hosts() {
+                nodes.push((server.host.to_string(), server.port));
+            }
+        }
+        config.server = ServerConfig::new_clustered(nodes);
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(config: &Config) -> Vec<String> {
+        config
+            .server
+            .hosts()
+            .iter()
+            .map(|s| format!("{}:{}", s.host, s.port))
+            .collect()
+    }
+
+    #[test]
+    fn one_url_is_one_server_unless_told_it_is_a_cluster() {
+        let single = config("redis://127.0.0.1:6379", false).unwrap();
+        assert!(!single.server.is_clustered());
+        let seed = config("redis://127.0.0.1:7000", true).unwrap();
+        assert!(seed.server.is_clustered());
+        assert_eq!(nodes(&seed), ["127.0.0.1:7000"]);
+    }
+
+    #[test]
+    fn a_list_of_nodes_is_a_cluster() {
+        let c = config(
+            "redis://:secret@10.0.0.1:7000, 10.0.0.2:7001,redis://10.0.0.3:7002",
+            false,
+        )
+        .unwrap();
+        assert!(c.server.is_clustered());
+        assert_eq!(nodes(&c), ["10.0.0.1:7000", "10.0.0.2:7001", "10.0.0.3:7002"]);
+        assert_eq!(c.password.as_deref(), Some("secret"));
+    }
+
+    #[test]
+    fn an_empty_url_is_refused() {
+        assert!(config(" , ", false).is_err());
+    }
 }

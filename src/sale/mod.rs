@@ -101,7 +101,13 @@ impl TicketSales {
         match tag(&reply) {
             "!closed" => Err(SaleError::Closed),
             "!not_open" => Err(SaleError::NotOpenYet(millis_to_time(int_at(&reply, 1)))),
-            _ => reservation(sale, &reply, "join"),
+            _ => {
+                let r = reservation(sale, &reply, "join")?;
+                if r.created {
+                    crate::metrics::get().joined();
+                }
+                Ok(r)
+            }
         }
     }
 
@@ -166,6 +172,9 @@ impl TicketSales {
             self.inner.checkout_timeout,
         )
         .await;
+        if let Ok(Placement::Placed(_)) = &placement {
+            crate::metrics::get().ordered();
+        }
         match placement {
             Ok(Placement::Placed(order)) | Ok(Placement::AlreadyPlaced(order)) => {
                 // The order stands whatever happens now; if this call fails, sync settles it.
@@ -218,6 +227,20 @@ impl TicketSales {
             active: int_at(&reply, 8),
             server_now: millis_to_time(int_at(&reply, 9)),
         })
+    }
+
+    /// The figures of every sale that is not closed, for monitoring. A sale whose figures
+    /// cannot be read is left out rather than failing the whole reading.
+    pub async fn live_figures(&self) -> Result<Vec<(SaleId, SaleFigures)>, SaleError> {
+        let ids = db::sales::live_ids(&self.inner.db).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for sale in ids {
+            match self.figures(sale).await {
+                Ok(f) => out.push((sale, f)),
+                Err(e) => warn!(%sale, error = %e, "reading a sale's figures failed"),
+            }
+        }
+        Ok(out)
     }
 
     /// Opens, pauses or closes a sale: Postgres first, then Redis follows.
@@ -307,10 +330,14 @@ impl TicketSales {
     }
 
     async fn call(&self, script: &Script, sale: SaleId, args: Vec<Value>) -> Result<Reply, SaleError> {
-        let reply: Value = script
-            .evalsha_with_reload(self.inner.redis.next(), keys::sale_keys(sale), args)
-            .await?;
-        Ok(match reply {
+        // Timed here, at the one place every script call passes: the round trip as the app
+        // sees it, NOSCRIPT reloads included.
+        let started = std::time::Instant::now();
+        let reply = script
+            .evalsha_with_reload::<Value, _, _>(self.inner.redis.next(), keys::sale_keys(sale), args)
+            .await;
+        crate::metrics::get().script_call(self.inner.scripts.name_of(script), started.elapsed(), reply.is_ok());
+        Ok(match reply? {
             Value::Array(values) => values,
             other => vec![other],
         })

@@ -49,6 +49,25 @@ impl Scripts {
         ]
     }
 
+    /// The script's name, for metrics: compared by address, as every call passes one of
+    /// these eight.
+    pub fn name_of(&self, script: &Script) -> &'static str {
+        const NAMES: [&str; 8] = [
+            "join",
+            "status",
+            "confirm_begin",
+            "confirm_finish",
+            "confirm_abort",
+            "release",
+            "sync",
+            "peek",
+        ];
+        self.all()
+            .iter()
+            .position(|s| std::ptr::eq(*s, script))
+            .map_or("other", |i| NAMES[i])
+    }
+
     /// Loads every script on every primary, so the hot path never sees NOSCRIPT.
     pub async fn load(&self, client: &Client) -> Result<(), Error> {
         for script in self.all() {

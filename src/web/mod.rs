@@ -5,6 +5,8 @@ pub mod buyer;
 pub mod error;
 pub mod health;
 pub mod layout;
+pub mod metrics;
+pub mod request_id;
 pub mod session;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get};
@@ -31,6 +33,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     Route::new()
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
+        .at("/metrics", get(metrics::metrics))
         .at("/assets/:version/:file", get(assets::asset))
         .nest("/api/openapi.json", api.spec_endpoint())
         .nest("/api/docs", api.swagger_ui())
@@ -39,4 +42,6 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/api/v1", api.into_endpoint().catch_all_error(error::api_catch_all))
         .nest("/", pages)
         .data(state)
+        .with(metrics::TrackRequests)
+        .with(request_id::RequestId)
 }

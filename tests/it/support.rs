@@ -149,6 +149,17 @@ impl World {
         .unwrap()
     }
 
+    /// The state an app instance over this world runs on.
+    #[allow(dead_code)]
+    pub fn app_state(&self) -> boxoffice::startup::AppState {
+        boxoffice::startup::AppState {
+            sales: self.sales.clone(),
+            db: self.db.clone(),
+            redis: self.redis.clone(),
+            settings: std::sync::Arc::new(self.settings.clone()),
+        }
+    }
+
     pub async fn pg_sold(&self, sale: SaleId) -> i32 {
         db::sales::find(&self.db, sale).await.unwrap().unwrap().sold
     }
@@ -165,18 +176,17 @@ pub struct TestApp {
 #[allow(dead_code)]
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(test_settings()).await
+        Self::on(World::new().await).await
     }
 
+    /// The app over a fresh world with these settings (its own Redis, say).
     pub async fn spawn_with(settings: Settings) -> TestApp {
-        let world = World::with_settings(settings).await;
-        let state = boxoffice::startup::AppState {
-            sales: world.sales.clone(),
-            db: world.db.clone(),
-            redis: world.redis.clone(),
-            settings: std::sync::Arc::new(world.settings.clone()),
-        };
-        let app = boxoffice::startup::Application::with_state(state)
+        Self::on(World::with_settings(settings).await).await
+    }
+
+    /// The app over a given world.
+    pub async fn on(world: World) -> TestApp {
+        let app = boxoffice::startup::Application::with_state(world.app_state())
             .await
             .expect("the app binds port 0");
         let base = format!("http://127.0.0.1:{}", app.port());

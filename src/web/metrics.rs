@@ -1,0 +1,64 @@
+//! `/metrics` in the Prometheus text format, and the middleware that counts and times every
+//! request by its route template.
+
+use std::time::Instant;
+
+use poem::PathPattern;
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result, handler};
+
+use crate::startup::AppState;
+
+/// Reads the live sales' figures (one script call per live sale, on the scrape only, never on
+/// a buyer's request) and renders everything. When Redis or Postgres is away the per-sale
+/// figures are left out and the rest is still served.
+#[handler]
+pub async fn metrics(state: Data<&AppState>) -> impl IntoResponse {
+    let m = crate::metrics::get();
+    match state.sales.live_figures().await {
+        Ok(figures) => m.set_sales(&figures),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the live sales for /metrics failed");
+            m.set_sales(&[]);
+        }
+    }
+    m.render()
+        .with_content_type("text/plain; version=0.0.4; charset=utf-8")
+        .with_status(StatusCode::OK)
+}
+
+/// Counts and times requests. The route is the template poem matched (`/wait/:code/poll`;
+/// poem-openapi names its parameters `:param0` and so on), so codes and ids in paths never
+/// become label values; a path that matched nothing is `unmatched`.
+pub struct TrackRequests;
+
+impl<E: Endpoint> Middleware<E> for TrackRequests {
+    type Output = TrackEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        TrackEndpoint { inner: ep }
+    }
+}
+
+pub struct TrackEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for TrackEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let result = self.inner.call(req).await.map(IntoResponse::into_response);
+        let (route, status) = match &result {
+            Ok(resp) => (resp.data::<PathPattern>().map(|p| p.0.clone()), resp.status()),
+            Err(err) => (err.data::<PathPattern>().map(|p| p.0.clone()), err.status()),
+        };
+        // A path that only reached the catch-all nest of the pages has an empty template.
+        let route = route.as_deref().filter(|r| !r.is_empty()).unwrap_or("unmatched");
+        crate::metrics::get().http_request(route, method.as_str(), status.as_u16(), started.elapsed());
+        result
+    }
+}

@@ -1,0 +1,164 @@
+//! Redis servers of a test's own, on free loopback ports, stopped when the guard drops (a
+//! panicking test included). The machine's shared Redis is never restarted or flushed.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `count` ports from `base` up, each free along with its cluster bus port (+10000).
+fn free_ports(count: u16) -> u16 {
+    for _ in 0..200 {
+        let base = rand::random_range(20000..29000u16);
+        let all_free = (base..base + count)
+            .flat_map(|p| [p, p + 10000])
+            .all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+    panic!("no free loopback ports for a test Redis");
+}
+
+fn require_redis_server() {
+    let found = Command::new("redis-server").arg("--version").output().is_ok();
+    assert!(
+        found,
+        "redis-server is not installed; these tests start Redis servers of their own \
+         (apt-get install redis-server)"
+    );
+}
+
+fn temp_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bo-{what}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A three-primary Redis Cluster started by `scripts/redis-cluster`.
+pub struct Cluster {
+    dir: PathBuf,
+    pub first_port: u16,
+    /// The nodes as a `REDIS_URL` list.
+    pub url: String,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        require_redis_server();
+        let dir = temp_dir("cluster");
+        let first_port = free_ports(3);
+        let out = Command::new(script())
+            .args(["start", dir.to_str().unwrap(), &first_port.to_string()])
+            .output()
+            .expect("scripts/redis-cluster runs");
+        // The guard exists before the check, so a half-started cluster is stopped too.
+        let cluster = Cluster {
+            dir,
+            first_port,
+            url: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        };
+        assert!(
+            out.status.success(),
+            "scripts/redis-cluster start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cluster
+    }
+
+    pub fn ports(&self) -> [u16; 3] {
+        [self.first_port, self.first_port + 1, self.first_port + 2]
+    }
+
+    /// Restarts one node as after a crash: empty, owning the same slots.
+    pub fn restart(&self, port: u16) {
+        let out = Command::new(script())
+            .args(["restart", self.dir.to_str().unwrap(), &port.to_string()])
+            .output()
+            .expect("scripts/redis-cluster runs");
+        assert!(
+            out.status.success(),
+            "scripts/redis-cluster restart failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .args(["stop", self.dir.to_str().unwrap()])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/redis-cluster")
+}
+
+/// One plain Redis server that a test may stop to see how the app copes.
+pub struct Server {
+    dir: PathBuf,
+    pub port: u16,
+    pid: Option<u32>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        require_redis_server();
+        let dir = temp_dir("redis");
+        let port = free_ports(1);
+        let pidfile = dir.join("redis.pid");
+        let status = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--daemonize", "yes"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--dir", dir.to_str().unwrap()])
+            .args(["--pidfile", pidfile.to_str().unwrap()])
+            .status()
+            .expect("redis-server runs");
+        assert!(status.success(), "redis-server did not start on port {port}");
+        let mut server = Server { dir, port, pid: None };
+        for _ in 0..50 {
+            if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+                server.pid = pid.trim().parse().ok();
+                if server.pid.is_some() && redis_cli(port, &["ping"]) == "PONG" {
+                    return server;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("redis-server on port {port} did not answer");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server now, keeping nothing.
+    pub fn stop(&mut self) {
+        let Some(pid) = self.pid.take() else { return };
+        redis_cli(self.port, &["shutdown", "nosave"]);
+        // Still answering: our own process, stopped by its pid.
+        if redis_cli(self.port, &["ping"]) == "PONG" {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `redis-cli -p port args...` and returns its trimmed output.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
