@@ -1,5 +1,5 @@
-//! Faults on demand: a Redis server of the test's own that can die and come back, a TCP proxy
-//! in front of Postgres that can cut every connection, and app processes that can be killed.
+//! Faults on demand: a TCP proxy in front of Postgres that can cut every connection, and app
+//! processes that can be killed. (A Redis server that dies and comes back: `redis_servers`.)
 
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
@@ -13,69 +13,6 @@ use tokio::sync::watch;
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A Redis server on a port of its own, keeping nothing on disk: stopping and starting it is
-/// a Redis restart that loses everything. Stopped when dropped.
-pub struct OwnRedis {
-    pub port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    pub fn start() -> OwnRedis {
-        let mut redis = OwnRedis {
-            port: free_port(),
-            child: None,
-        };
-        redis.restart();
-        redis
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the server at once, as a crash would.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts an empty server on the same port and waits until it answers.
-    pub fn restart(&mut self) {
-        self.kill();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                std::env::temp_dir().to_str().unwrap(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed to run the fault tests");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server on port {} did not start", self.port);
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// A TCP proxy to `target` that can be switched off: while off it cuts every open connection

@@ -7,7 +7,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fault_support::{AppProcess, OwnRedis, Proxy};
+use crate::fault_support::{AppProcess, Proxy};
+use crate::redis_servers;
 use crate::support::{TestApp, World, test_settings};
 
 fn buyer_details() -> Value {
@@ -66,7 +67,7 @@ async fn assert_unavailable(resp: reqwest::Response, what: &str) {
 
 #[tokio::test]
 async fn redis_restarted_empty_mid_sale_recovers_without_losing_or_overselling() {
-    let mut redis = OwnRedis::start();
+    let mut redis = redis_servers::Server::start();
     let app = TestApp::spawn_with(boxoffice::config::Settings {
         redis_url: redis.url(),
         ..test_settings()
@@ -85,7 +86,7 @@ async fn redis_restarted_empty_mid_sale_recovers_without_losing_or_overselling()
     let held = json_of(join(&holder, &base, sale, 1).await).await;
     assert_eq!(held["state"], "admitted");
 
-    redis.kill();
+    redis.stop();
     assert_unavailable(
         app.client()
             .get(app.url(&format!("/api/v1/sales/{sale}")))

@@ -106,28 +106,44 @@ pub struct Server {
 impl Server {
     pub fn start() -> Server {
         require_redis_server();
-        let dir = temp_dir("redis");
-        let port = free_ports(1);
-        let pidfile = dir.join("redis.pid");
+        let mut server = Server {
+            dir: temp_dir("redis"),
+            port: free_ports(1),
+            pid: None,
+        };
+        server.launch();
+        server
+    }
+
+    /// Starts the server on its port, empty, and waits until it answers.
+    fn launch(&mut self) {
+        let port = self.port;
+        let pidfile = self.dir.join("redis.pid");
+        let _ = std::fs::remove_file(&pidfile);
         let status = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--daemonize", "yes"])
             .args(["--save", "", "--appendonly", "no"])
-            .args(["--dir", dir.to_str().unwrap()])
+            .args(["--dir", self.dir.to_str().unwrap()])
             .args(["--pidfile", pidfile.to_str().unwrap()])
             .status()
             .expect("redis-server runs");
         assert!(status.success(), "redis-server did not start on port {port}");
-        let mut server = Server { dir, port, pid: None };
         for _ in 0..50 {
             if let Ok(pid) = std::fs::read_to_string(&pidfile) {
-                server.pid = pid.trim().parse().ok();
-                if server.pid.is_some() && redis_cli(port, &["ping"]) == "PONG" {
-                    return server;
+                self.pid = pid.trim().parse().ok();
+                if self.pid.is_some() && redis_cli(port, &["ping"]) == "PONG" {
+                    return;
                 }
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         panic!("redis-server on port {port} did not answer");
+    }
+
+    /// A restart that loses everything: stopped, then started empty on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
     }
 
     pub fn url(&self) -> String {
