@@ -11,26 +11,20 @@
 //! `BENCH_WAITING` (default 20,000) buyers wait behind holds that do not lapse;
 //! `BENCH_CONCURRENCY` (default 32) connections poll random ones of them as fast as they can.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use boxoffice::config::Settings;
-use boxoffice::db;
-use boxoffice::db::events::NewEvent;
-use boxoffice::db::sales::NewSale;
 use boxoffice::sale::ReservationCode;
 use boxoffice::startup::Application;
 use boxoffice::web::session::{SESSION_COOKIE, owner_from_session_id};
-use chrono::Utc;
 use fred::prelude::*;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Route, Server, get, handler};
+use support::{env_or, median};
 use uuid::Uuid;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 #[handler]
 fn bare() -> &'static str {
@@ -82,11 +76,6 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 /// Polls per second that `waiting` buyers make at the interval the server asks for.
 fn polls_per_second(waiting: u64) -> f64 {
     (1..=waiting)
@@ -109,14 +98,8 @@ async fn main() {
     let rounds = env_or("BENCH_ROUNDS", 5);
     let secs = 2.0;
 
-    let server = std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let db_name = format!("bo_bench_{}", Uuid::new_v4().simple());
-    let settings = Settings {
-        database_url: format!("{server}/{db_name}"),
-        redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-        addr: "127.0.0.1:0".parse().unwrap(),
-        ..Settings::default()
-    };
+    let bench_db = support::BenchDb::new();
+    let settings = bench_db.settings.clone();
     let state = boxoffice::startup::connect(&settings)
         .await
         .expect("Redis and Postgres");
@@ -129,41 +112,8 @@ async fn main() {
     let bare_port = bare_acceptor.local_addr()[0].as_socket_addr().unwrap().port();
     tokio::spawn(Server::new_with_acceptor(bare_acceptor).run(Route::new().at("/bare", get(bare))));
 
-    // A sale whose tickets are all held for an hour, so the queue behind them stands still.
-    let organizer = db::organizers::insert(&pg, "bench@example.com", "x").await.unwrap().id;
-    let event = db::events::insert(
-        &pg,
-        &NewEvent {
-            organizer_id: organizer,
-            title: "Bench".into(),
-            description: String::new(),
-            venue: String::new(),
-            starts_at: Utc::now() + chrono::Duration::days(1),
-            ends_at: Utc::now() + chrono::Duration::days(2),
-            capacity: 6,
-            price_minor: 1000,
-            currency: "EUR".into(),
-        },
-    )
-    .await
-    .unwrap();
-    let sale = db::sales::insert(
-        &pg,
-        &NewSale {
-            event_id: event.id,
-            capacity: 6,
-            price_minor: 1000,
-            currency: "EUR".into(),
-            opens_at: Utc::now() - chrono::Duration::minutes(1),
-            hold_secs: 3600,
-            max_active: 0,
-        },
-    )
-    .await
-    .unwrap()
-    .sale_id();
     let holder = owner_from_session_id(&Uuid::new_v4().simple().to_string());
-    sales.join(sale, &holder, sales.quantity(6).unwrap()).await.unwrap();
+    let sale = support::stalled_sale(&pg, &sales, &holder).await;
 
     eprintln!("{waiting} buyers join…");
     let before = used_memory(&redis).await;
@@ -274,19 +224,6 @@ async fn main() {
         "Redis memory per waiting buyer: {per_buyer:.0} bytes (used_memory before and after {waiting} joins); the app keeps nothing per waiting buyer."
     );
 
-    // Clean up: the sale's keys, the sessions were never stored, the database.
-    let tag = sale.0.simple();
-    let keys: Vec<String> = ["sale", "queue", "holds", "res", "owners", "done"]
-        .iter()
-        .map(|p| format!("bo:{{{tag}}}:{p}"))
-        .collect();
-    let _: i64 = redis.del(keys).await.unwrap_or(0);
-    pg.close().await;
-    if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{server}/postgres")).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "drop database if exists {db_name} with (force)"
-        )))
-        .execute(&mut admin)
-        .await;
-    }
+    // The sessions were never stored: nothing else to clean.
+    bench_db.clean_up(&redis, pg, &[sale]).await;
 }

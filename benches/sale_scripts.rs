@@ -12,23 +12,17 @@
 //!   (default 200,000) buyers behind holds that do not lapse;
 //! - `join (new buyer)`: a new buyer joining the back of that queue.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use boxoffice::config::Settings;
 use boxoffice::db;
-use boxoffice::db::events::NewEvent;
-use boxoffice::db::sales::NewSale;
 use boxoffice::sale::{Owner, ReservationCode, TicketSales};
-use chrono::Utc;
 use fred::prelude::*;
 use fred::types::scripts::Script;
-use uuid::Uuid;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+use support::{env_or, median};
 
 /// Runs `op` from `tasks` concurrent tasks for `secs` seconds; returns operations per second.
 async fn throughput<F, Fut>(tasks: usize, secs: f64, op: F) -> f64
@@ -85,11 +79,6 @@ async fn evalsha_usec_per_call(redis: &Pool) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 #[tokio::main]
 async fn main() {
     let tasks = env_or("BENCH_CONCURRENCY", 64);
@@ -97,54 +86,15 @@ async fn main() {
     let rounds = env_or("BENCH_ROUNDS", 5);
     let secs = 2.0;
 
-    let server = std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let db_name = format!("bo_bench_{}", Uuid::new_v4().simple());
-    let settings = Settings {
-        database_url: format!("{server}/{db_name}"),
-        redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-        ..Settings::default()
-    };
+    let bench_db = support::BenchDb::new();
+    let settings = bench_db.settings.clone();
     let pg = db::connect_and_migrate(&settings.database_url).await.expect("Postgres");
     let redis = boxoffice::redis::connect(&settings).await.expect("Redis");
     let sales = TicketSales::new(redis.clone(), pg.clone(), &settings)
         .await
         .expect("sale service");
-
-    // A sale whose few tickets are all held for an hour, so the queue behind them stands still.
-    let organizer = db::organizers::insert(&pg, "bench@example.com", "x").await.unwrap().id;
-    let event = db::events::insert(
-        &pg,
-        &NewEvent {
-            organizer_id: organizer,
-            title: "Bench".into(),
-            description: String::new(),
-            venue: String::new(),
-            starts_at: Utc::now() + chrono::Duration::days(1),
-            ends_at: Utc::now() + chrono::Duration::days(2),
-            capacity: 6,
-            price_minor: 1000,
-            currency: "EUR".into(),
-        },
-    )
-    .await
-    .unwrap();
-    let new_sale = || NewSale {
-        event_id: event.id,
-        capacity: 6,
-        price_minor: 1000,
-        currency: "EUR".into(),
-        opens_at: Utc::now() - chrono::Duration::minutes(1),
-        hold_secs: 3600,
-        max_active: 0,
-    };
-    let sale = db::sales::insert(&pg, &new_sale()).await.unwrap().sale_id();
-    let join_sale = db::sales::insert(&pg, &new_sale()).await.unwrap().sale_id();
-    for s in [sale, join_sale] {
-        sales
-            .join(s, &Owner::random(), sales.quantity(6).unwrap())
-            .await
-            .unwrap();
-    }
+    let sale = support::stalled_sale(&pg, &sales, &Owner::random()).await;
+    let join_sale = support::stalled_sale(&pg, &sales, &Owner::random()).await;
 
     eprintln!("filling a queue of {queue} buyers…");
     let waiting: Arc<Vec<(ReservationCode, Owner)>> = {
@@ -252,21 +202,5 @@ async fn main() {
         settings.redis_pool_size
     );
 
-    // Clean up: the sales' Redis keys and the database.
-    for s in [sale, join_sale] {
-        let tag = s.0.simple();
-        let keys: Vec<String> = ["sale", "queue", "holds", "res", "owners", "done"]
-            .iter()
-            .map(|p| format!("bo:{{{tag}}}:{p}"))
-            .collect();
-        let _: i64 = redis.del(keys).await.unwrap_or(0);
-    }
-    pg.close().await;
-    if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{server}/postgres")).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "drop database if exists {db_name} with (force)"
-        )))
-        .execute(&mut admin)
-        .await;
-    }
+    bench_db.clean_up(&redis, pg, &[sale, join_sale]).await;
 }

@@ -1,0 +1,104 @@
+//! What both benchmarks need: a database of their own, sales whose queue stands still, and
+//! cleaning up after themselves.
+
+use boxoffice::config::Settings;
+use boxoffice::db;
+use boxoffice::db::events::NewEvent;
+use boxoffice::db::sales::NewSale;
+use boxoffice::sale::{Owner, SaleId, TicketSales};
+use chrono::Utc;
+use fred::prelude::*;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Settings for a bench run: a fresh database (`BENCH_POSTGRES_URL` names the server) and
+/// `REDIS_URL`.
+pub struct BenchDb {
+    pub settings: Settings,
+    server: String,
+    name: String,
+}
+
+impl BenchDb {
+    pub fn new() -> BenchDb {
+        let server =
+            std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let name = format!("bo_bench_{}", Uuid::new_v4().simple());
+        let settings = Settings {
+            database_url: format!("{server}/{name}"),
+            redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            addr: "127.0.0.1:0".parse().unwrap(),
+            ..Settings::default()
+        };
+        BenchDb { settings, server, name }
+    }
+
+    /// Deletes the sales' Redis keys and drops the database.
+    pub async fn clean_up(self, redis: &Pool, pg: PgPool, sales: &[SaleId]) {
+        for sale in sales {
+            let tag = sale.0.simple();
+            let keys: Vec<String> = ["sale", "queue", "holds", "res", "owners", "done"]
+                .iter()
+                .map(|p| format!("bo:{{{tag}}}:{p}"))
+                .collect();
+            let _: i64 = redis.del(keys).await.unwrap_or(0);
+        }
+        pg.close().await;
+        let admin = format!("{}/postgres", self.server);
+        if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
+            let drop = format!("drop database if exists {} with (force)", self.name);
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await;
+        }
+    }
+}
+
+/// A sale of six tickets all held for an hour by `holder`, so that every later buyer waits
+/// in a queue that stands still.
+pub async fn stalled_sale(pg: &PgPool, sales: &TicketSales, holder: &Owner) -> SaleId {
+    let organizer = db::organizers::insert(pg, &format!("bench-{}@example.com", Uuid::new_v4().simple()), "x")
+        .await
+        .unwrap()
+        .id;
+    let event = db::events::insert(
+        pg,
+        &NewEvent {
+            organizer_id: organizer,
+            title: "Bench".into(),
+            description: String::new(),
+            venue: String::new(),
+            starts_at: Utc::now() + chrono::Duration::days(1),
+            ends_at: Utc::now() + chrono::Duration::days(2),
+            capacity: 6,
+            price_minor: 1000,
+            currency: "EUR".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let sale = db::sales::insert(
+        pg,
+        &NewSale {
+            event_id: event.id,
+            capacity: 6,
+            price_minor: 1000,
+            currency: "EUR".into(),
+            opens_at: Utc::now() - chrono::Duration::minutes(1),
+            hold_secs: 3600,
+            max_active: 0,
+        },
+    )
+    .await
+    .unwrap()
+    .sale_id();
+    sales.join(sale, holder, sales.quantity(6).unwrap()).await.unwrap();
+    sale
+}
