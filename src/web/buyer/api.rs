@@ -235,11 +235,7 @@ impl BuyerApi {
         .and_then(|n| state.sales.quantity(n))
         .map_err(fail)?;
         // An unknown sale must not cost a session.
-        if db::sales::find(&state.db, sale)
-            .await
-            .map_err(|e| fail(SaleError::from(e)))?
-            .is_none()
-        {
+        if !state.sales.sale_exists(sale).await.map_err(fail)? {
             return Err(fail(SaleError::UnknownSale));
         }
         let store = RedisStore::new(state.redis.clone());
