@@ -2,6 +2,7 @@
 //! own Postgres database and its own sales (random ids, so its own Redis keys): they run in
 //! parallel.
 
+mod abuse;
 mod admin_accounts;
 mod admin_api;
 mod admin_events;

@@ -165,7 +165,14 @@ pub struct TestApp {
 #[allow(dead_code)]
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        let world = World::new().await;
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// The app with settings of the test's choosing (tiny rate limits, say).
+    pub async fn spawn_with(change: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = test_settings();
+        change(&mut settings);
+        let world = World::with_settings(settings).await;
         let state = boxoffice::startup::AppState {
             sales: world.sales.clone(),
             db: world.db.clone(),

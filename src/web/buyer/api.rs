@@ -19,6 +19,7 @@ use crate::db::orders::Order;
 use crate::sale::{BuyerInput, Reservation, ReservationCode, ReservationState, SaleError, SaleId};
 use crate::startup::AppState;
 use crate::web::error::{ApiError, WebError};
+use crate::web::rate_limit::BuyerLimits;
 use crate::web::session;
 
 /// The buyer JSON API under `/api/v1/`.
@@ -184,6 +185,10 @@ fn as_text(v: Option<serde_json::Value>) -> String {
     }
 }
 
+fn rate_limited(retry_after: std::time::Duration) -> poem::Error {
+    fail(WebError::RateLimited { retry_after })
+}
+
 fn reservation_code(code: &str) -> ApiResult<ReservationCode> {
     code.parse().map_err(fail)
 }
@@ -221,10 +226,12 @@ impl BuyerApi {
     async fn join(
         &self,
         state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
         req: &Request,
         sale: Path<String>,
         body: Json<JoinRequest>,
     ) -> ApiResult<JoinResponse> {
+        limits.check_join(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let max = state.sales.max_per_order();
         let quantity = match &body.0.quantity {
@@ -260,9 +267,11 @@ impl BuyerApi {
     async fn reservation(
         &self,
         state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<Json<ReservationView>> {
+        limits.check_poll(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         let r = state.sales.status(&code, &owner).await.map_err(fail)?;
