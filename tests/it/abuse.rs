@@ -443,3 +443,30 @@ async fn every_response_carries_the_security_headers() {
     assert_eq!(docs.status(), StatusCode::OK);
     assert_security_headers(&docs, DOCS_CSP);
 }
+
+#[tokio::test]
+async fn fields_the_api_sends_as_null_are_nullable_in_its_document() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client()
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let reservation = schemas
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(name, _)| name.contains("ReservationView"))
+        .map(|(_, s)| s)
+        .expect("the reservation schema");
+    assert_eq!(reservation["properties"]["expires_at"]["nullable"], true);
+    assert_eq!(
+        schemas["AdminSaleFigures"]["properties"]["admitted_per_minute"]["nullable"],
+        true
+    );
+}

@@ -73,7 +73,8 @@ struct ReservationView {
     position: u64,
     /// Buyers waiting in this sale's queue.
     waiting: u64,
-    /// When the hold at checkout lapses (admitted or confirming).
+    /// When the hold at checkout lapses (admitted or confirming); null otherwise.
+    #[oai(nullable)]
     expires_at: Option<DateTime<Utc>>,
     /// The server's clock when this was read.
     server_now: DateTime<Utc>,
