@@ -88,7 +88,7 @@ fn bad_request<T: ToJSON>(err: poem::Error) -> Answer<T> {
     }
     Answer::BadRequest(Json(AdminProblem {
         error: "bad_request".into(),
-        message: err.to_string(),
+        message: crate::web::error::parser_message(&err),
         fields: None,
     }))
 }

@@ -217,9 +217,38 @@ pub async fn api_catch_all(err: poem::Error) -> Response {
         tracing::error!(error = %err, "API request failed");
         "Something went wrong on our side; please try again.".to_string()
     } else {
-        err.to_string()
+        parser_message(&err)
     };
     poem::web::Json(serde_json::json!({ "error": code, "message": message }))
         .with_status(status)
         .into_response()
+}
+
+/// The message of a request the parser refused, fit to send back: a parser quotes what the
+/// client sent, so angle brackets become `‹ ›` (an echoed `<script>` never reads as markup,
+/// whatever a client does with the body) and a long message is cut (a 100 kB value is not
+/// sent back whole).
+pub fn parser_message(err: &poem::Error) -> String {
+    const MAX_CHARS: usize = 300;
+    let text = err.to_string().replace('<', "‹").replace('>', "›");
+    match text.char_indices().nth(MAX_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_value_comes_back_neither_as_markup_nor_whole() {
+        let err = poem::Error::from_string(
+            format!("found \"<script>alert(1)</script>{}\"", "9".repeat(100_000)),
+            StatusCode::BAD_REQUEST,
+        );
+        let m = parser_message(&err);
+        assert!(m.starts_with("found \"‹script›alert(1)‹/script›999"), "{m}");
+        assert!(m.chars().count() <= 301, "{}", m.len());
+    }
 }

@@ -8,6 +8,7 @@ mod admin_api;
 mod admin_events;
 mod admin_sales;
 mod admin_support;
+mod bad_input;
 mod buyer_api;
 mod buyer_browser;
 mod buyer_pages;
