@@ -125,6 +125,18 @@ async fn polls_beyond_the_limit_get_429_fragments_that_keep_polling_and_json() {
         "{body}"
     );
 
+    // Reloading the waiting room (how a browser without JavaScript polls) counts too: the
+    // page says so and reloads itself after the wait, the place in line kept.
+    let page = c.get(app.url(&format!("/wait/{code}"))).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait = page.headers()["retry-after"].to_str().unwrap().to_string();
+    let body = page.text().await.unwrap();
+    assert!(body.contains("Too many requests") && body.contains("<html"), "{body}");
+    assert!(
+        body.contains(&format!(r#"http-equiv="refresh" content="{wait}""#)),
+        "{body}"
+    );
+
     // The API poll shares the client's allowance.
     let api = c
         .get(app.url(&format!("/api/v1/reservations/{code}")))

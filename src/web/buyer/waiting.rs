@@ -32,7 +32,16 @@ fn start_of(req: &Request, position: u64) -> u64 {
 }
 
 #[handler]
-pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, PageError> {
+pub async fn page(
+    state: Data<&AppState>,
+    limits: Data<&BuyerLimits>,
+    req: &Request,
+    Path(code): Path<String>,
+) -> Result<Response, PageError> {
+    // Reloading this page is how a browser without JavaScript polls: it counts as a poll.
+    if let Err(wait) = limits.check_poll(req) {
+        return Ok(slow_down_page(wait));
+    }
     let r = status(&state, req, &code).await?;
     if r.state != ReservationState::Waiting {
         return Ok(redirect(req, &place_of(&r)));
@@ -58,6 +67,23 @@ pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String
         }
     };
     Ok(layout::page_with_head("Waiting room", head, body).into_response())
+}
+
+/// Too many reloads: says so, and reloads itself once the wait is over.
+fn slow_down_page(wait: std::time::Duration) -> Response {
+    let secs = rate_limit::retry_secs(wait);
+    let head = html! { meta http-equiv="refresh" content=(secs); };
+    let body = html! {
+        section.card.waiting {
+            h1 { "Waiting room" }
+            p.flash role="status" { (WebError::RateLimited { retry_after: wait }.message()) }
+            p.muted { "This page reloads by itself; your place in line is kept." }
+        }
+    };
+    layout::page_with_head("Waiting room", head, body)
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_header(poem::http::header::RETRY_AFTER, secs)
+        .into_response()
 }
 
 /// The poll: the fragment again, or `HX-Redirect` once the buyer's turn has come (or the sale
