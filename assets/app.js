@@ -2,13 +2,14 @@
 // the app's own scripts).
 
 // The waiting room's poll answers 503 with a fragment that keeps polling when the queue cannot
-// be read for a moment, and 404 with a message when the reservation is not this browser's:
+// be read for a moment, 429 with one that polls again more slowly after too many polls, and 404 with a message when the reservation is not this browser's:
 // swap both in, so the page never keeps showing a place in line that is no longer true.
 if (window.htmx) {
   htmx.config.responseHandling = [
     { code: "204", swap: false },
     { code: "[23]..", swap: true },
     { code: "503", swap: true },
+    { code: "429", swap: true },
     { code: "404", swap: true },
     { code: "[45]..", swap: false, error: true },
     { code: "...", swap: false },

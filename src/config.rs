@@ -46,6 +46,12 @@ pub struct Settings {
     pub claim_secs: u32,
     /// `BOXOFFICE_COOKIE_SECURE`: mark cookies `Secure` (set it when served over TLS).
     pub cookie_secure: bool,
+    /// `BOXOFFICE_RATE_JOIN_PER_MIN`: joins per client address and minute (as a burst, then
+    /// refilled evenly); 0 turns the limit off.
+    pub rate_join_per_min: u32,
+    /// `BOXOFFICE_RATE_POLL_PER_MIN`: waiting-room and API polls per client address and minute
+    /// (as a burst, then refilled evenly); 0 turns the limit off.
+    pub rate_poll_per_min: u32,
 }
 
 impl Default for Settings {
@@ -63,6 +69,10 @@ impl Default for Settings {
             abandon_secs: 90,
             claim_secs: 60,
             cookie_secure: false,
+            // A buyer joins a handful of times and polls every 2 s or slower; these leave
+            // room for a few dozen buyers behind one shared address (an office, a carrier NAT).
+            rate_join_per_min: 60,
+            rate_poll_per_min: 600,
         }
     }
 }
@@ -93,6 +103,8 @@ impl Settings {
             abandon_secs: parse(&lookup, "BOXOFFICE_ABANDON_SECS", d.abandon_secs)?,
             claim_secs: parse(&lookup, "BOXOFFICE_CLAIM_SECS", d.claim_secs)?,
             cookie_secure: flag(&lookup, "BOXOFFICE_COOKIE_SECURE")?,
+            rate_join_per_min: parse(&lookup, "BOXOFFICE_RATE_JOIN_PER_MIN", d.rate_join_per_min)?,
+            rate_poll_per_min: parse(&lookup, "BOXOFFICE_RATE_POLL_PER_MIN", d.rate_poll_per_min)?,
         };
         check(
             s.hold_secs >= 1 && s.hold_secs <= 3600,
@@ -198,5 +210,12 @@ mod tests {
         assert!(settings(&[("BOXOFFICE_HOLD_SECS", "0")]).is_err());
         assert!(settings(&[("REDIS_CLUSTER", "yes")]).is_err());
         assert!(settings(&[("REDIS_CLUSTER", "1")]).unwrap().redis_cluster);
+        assert!(settings(&[("BOXOFFICE_RATE_POLL_PER_MIN", "-1")]).is_err());
+        assert_eq!(
+            settings(&[("BOXOFFICE_RATE_JOIN_PER_MIN", "0")])
+                .unwrap()
+                .rate_join_per_min,
+            0
+        );
     }
 }

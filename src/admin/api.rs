@@ -88,7 +88,7 @@ fn bad_request<T: ToJSON>(err: poem::Error) -> Answer<T> {
     }
     Answer::BadRequest(Json(AdminProblem {
         error: "bad_request".into(),
-        message: err.to_string(),
+        message: crate::web::error::parser_message(&err),
         fields: None,
     }))
 }
@@ -258,7 +258,9 @@ pub struct AdminSaleFigures {
     waiting: i64,
     /// Buyers admitted to checkout since the sale's live state was built.
     admitted: i64,
-    /// Over about the last minute, once this instance has two readings some seconds apart.
+    /// Over about the last minute, once this instance has two readings some seconds apart;
+    /// null until then.
+    #[oai(nullable)]
     admitted_per_minute: Option<f64>,
     orders: i64,
     revenue_minor: i64,

@@ -6,13 +6,12 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::Quota;
 use maud::{Markup, html};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Form, RemoteAddr};
@@ -26,6 +25,7 @@ use super::views::{admin_page, csrf_field, field, form_error};
 use super::{AdminError, csrf};
 use crate::db;
 use crate::startup::AppState;
+use crate::web::rate_limit::{KeyedLimit, client_key};
 
 const ORGANIZER: &str = "organizer";
 
@@ -67,11 +67,13 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
 }
 
 /// Sign-in attempts allowed per client address and per account. Kept in this instance's
-/// memory: with N instances behind a balancer a client gets up to N times as many.
+/// memory: with N instances behind a balancer a client gets up to N times as many. The shared
+/// [`KeyedLimit`] drops recovered keys now and then, so attempts with ever new emails cannot
+/// grow it without bound.
 #[derive(Clone)]
 pub struct SignInLimits {
-    per_client: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    per_account: Arc<DefaultKeyedRateLimiter<String>>,
+    per_client: KeyedLimit<IpAddr>,
+    per_account: KeyedLimit<String>,
 }
 
 /// 20 attempts at once per client, then one every 6 seconds (10 a minute).
@@ -87,41 +89,25 @@ impl Default for SignInLimits {
             .allow_burst(nz(PER_CLIENT_BURST));
         let account = Quota::per_minute(nz(1)).allow_burst(nz(PER_ACCOUNT_BURST));
         SignInLimits {
-            per_client: Arc::new(RateLimiter::keyed(client)),
-            per_account: Arc::new(RateLimiter::keyed(account)),
+            per_client: KeyedLimit::new(client),
+            per_account: KeyedLimit::new(account),
         }
     }
 }
 
-/// Past this many remembered keys, keys whose limit has fully recovered are dropped, so that
-/// attempts with ever new emails cannot grow the limiter without bound.
-const FORGET_ABOVE: usize = 10_000;
-
 impl SignInLimits {
-    fn check_client(&self, ip: Option<IpAddr>) -> Result<(), AdminError> {
-        if self.per_client.len() > FORGET_ABOVE {
-            self.per_client.retain_recent();
-        }
-        if self.per_account.len() > FORGET_ABOVE {
-            self.per_account.retain_recent();
-        }
-        let Some(ip) = ip else { return Ok(()) };
-        self.per_client.check_key(&ip).map_err(|n| AdminError::RateLimited {
-            retry_after: n.wait_time_from(DefaultClock::default().now()),
-        })
+    fn check_client(&self, remote: &RemoteAddr) -> Result<(), AdminError> {
+        let Some(ip) = client_key(remote) else { return Ok(()) };
+        self.per_client
+            .check(&ip)
+            .map_err(|retry_after| AdminError::RateLimited { retry_after })
     }
 
     fn check_account(&self, email: &Email) -> Result<(), AdminError> {
         self.per_account
-            .check_key(&email.as_str().to_string())
-            .map_err(|n| AdminError::RateLimited {
-                retry_after: n.wait_time_from(DefaultClock::default().now()),
-            })
+            .check(&email.as_str().to_string())
+            .map_err(|retry_after| AdminError::RateLimited { retry_after })
     }
-}
-
-fn client_ip(remote: &RemoteAddr) -> Option<IpAddr> {
-    remote.as_socket_addr().map(|a| a.ip())
 }
 
 #[derive(Deserialize, Default)]
@@ -192,7 +178,7 @@ pub async fn sign_in(
     Form(form): Form<Credentials>,
 ) -> Result<Response, AdminError> {
     csrf::verify(&session, &form.csrf).await?;
-    limits.check_client(client_ip(remote))?;
+    limits.check_client(remote)?;
     let refuse = |token: &str| {
         credentials_page(
             false,
@@ -234,7 +220,7 @@ pub async fn sign_up(
     Form(form): Form<Credentials>,
 ) -> Result<Response, AdminError> {
     csrf::verify(&session, &form.csrf).await?;
-    limits.check_client(client_ip(remote))?;
+    limits.check_client(remote)?;
     let mut errors = FieldErrors::default();
     let email = Email::parse(&form.email).map_err(|m| errors.add("email", m)).ok();
     let password = NewPassword::parse(&form.password)

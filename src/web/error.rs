@@ -8,7 +8,10 @@ use poem::error::ResponseError;
 use poem::http::{StatusCode, header};
 use poem::{IntoResponse, Response};
 
+use std::time::Duration;
+
 use super::layout;
+use super::rate_limit::retry_secs;
 use crate::sale::SaleError;
 
 /// Seconds a client should wait before retrying after a 503.
@@ -26,6 +29,9 @@ pub enum WebError {
     /// 404: nothing here, or nothing this session may see.
     #[error("There is nothing here.")]
     NotFound,
+    /// 429 with `Retry-After`: this client asked too often (see `rate_limit`).
+    #[error("Too many requests from your address. Please wait {} seconds and try again.", retry_secs(*.retry_after))]
+    RateLimited { retry_after: Duration },
 }
 
 impl WebError {
@@ -34,6 +40,7 @@ impl WebError {
             WebError::Sale(e) => sale_status(e),
             WebError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -43,6 +50,7 @@ impl WebError {
             WebError::Sale(e) => e.code(),
             WebError::Session(_) => "unavailable",
             WebError::NotFound => "not_found",
+            WebError::RateLimited { .. } => "rate_limited",
         }
     }
 
@@ -65,9 +73,16 @@ impl WebError {
 
     fn finish(&self, mut resp: Response) -> Response {
         resp.set_status(self.status());
-        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static(RETRY_AFTER_SECS));
+        match self {
+            WebError::RateLimited { retry_after } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, retry_secs(*retry_after).into());
+            }
+            _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static(RETRY_AFTER_SECS));
+            }
+            _ => {}
         }
         resp
     }
@@ -117,6 +132,7 @@ impl ResponseError for PageError {
         self.0.log();
         let title = match self.0.status() {
             StatusCode::NOT_FOUND => "Not found",
+            StatusCode::TOO_MANY_REQUESTS => "Slow down",
             s if s.is_server_error() => "Please try again",
             _ => "Sorry",
         };
@@ -201,9 +217,38 @@ pub async fn api_catch_all(err: poem::Error) -> Response {
         tracing::error!(error = %err, "API request failed");
         "Something went wrong on our side; please try again.".to_string()
     } else {
-        err.to_string()
+        parser_message(&err)
     };
     poem::web::Json(serde_json::json!({ "error": code, "message": message }))
         .with_status(status)
         .into_response()
+}
+
+/// The message of a request the parser refused, fit to send back: a parser quotes what the
+/// client sent, so angle brackets become `‹ ›` (an echoed `<script>` never reads as markup,
+/// whatever a client does with the body) and a long message is cut (a 100 kB value is not
+/// sent back whole).
+pub fn parser_message(err: &poem::Error) -> String {
+    const MAX_CHARS: usize = 300;
+    let text = err.to_string().replace('<', "‹").replace('>', "›");
+    match text.char_indices().nth(MAX_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_value_comes_back_neither_as_markup_nor_whole() {
+        let err = poem::Error::from_string(
+            format!("found \"<script>alert(1)</script>{}\"", "9".repeat(100_000)),
+            StatusCode::BAD_REQUEST,
+        );
+        let m = parser_message(&err);
+        assert!(m.starts_with("found \"‹script›alert(1)‹/script›999"), "{m}");
+        assert!(m.chars().count() <= 301, "{}", m.len());
+    }
 }

@@ -18,6 +18,8 @@ pub fn page_with_head(title: &str, head: Markup, body: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // HTMX would otherwise inject a <style> of its own, which the CSP refuses.
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false}"#;
                 title { (title) " · boxoffice" }
                 link rel="stylesheet" href=(assets::url("style.css"));
                 script src=(assets::url("htmx.min.js")) defer {}

@@ -6,7 +6,9 @@ pub mod error;
 pub mod health;
 pub mod layout;
 pub mod metrics;
+pub mod rate_limit;
 pub mod request_id;
+pub mod security;
 pub mod session;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get};
@@ -17,7 +19,8 @@ use crate::admin;
 use crate::startup::AppState;
 
 /// The whole application. Only the page routes run inside the session middleware: the hot
-/// poll and the health checks never touch the session store.
+/// poll and the health checks never touch the session store. Every response carries the
+/// security headers; joins and polls are rate-limited per client in their handlers.
 pub fn app(state: AppState) -> impl Endpoint {
     let api = OpenApiService::new(
         (buyer::BuyerApi, admin::AdminApi),
@@ -36,12 +39,14 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/metrics", get(metrics::metrics))
         .at("/assets/:version/:file", get(assets::asset))
         .nest("/api/openapi.json", api.spec_endpoint())
-        .nest("/api/docs", api.swagger_ui())
+        .nest("/api/docs", api.swagger_ui().with(security::SecurityHeaders::docs()))
         // The hot poll of the waiting room: outside the session middleware on purpose.
         .at("/wait/:code/poll", get(buyer::waiting::poll))
         .nest("/api/v1", api.into_endpoint().catch_all_error(error::api_catch_all))
         .nest("/", pages)
+        .data(rate_limit::BuyerLimits::from_settings(&state.settings))
         .data(state)
         .with(metrics::TrackRequests)
         .with(request_id::RequestId)
+        .with(security::SecurityHeaders::app())
 }

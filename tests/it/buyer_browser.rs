@@ -1,13 +1,15 @@
 //! End to end in a real headless Chromium (Debian's `chromium` and `chromium-driver`, which
 //! `.ci/run` installs): buyer A takes the last tickets, buyer B waits and sees the position,
 //! A's hold lapses, B's page moves to checkout by itself, B buys and sees the confirmation.
-//! Screenshots of the waiting room and of checkout go to `target/screenshots/`.
+//! Screenshots of the waiting room and of checkout go to `target/screenshots/`. The browser's
+//! console must show no Content-Security-Policy refusal on the way.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -60,7 +62,11 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
         "--window-size=900,1000",
         &format!("--user-data-dir={}", profile.display()),
     ];
-    let caps = json!({ "goog:chromeOptions": { "binary": CHROMIUM, "args": args } });
+    // The console log, read at the end to find what the Content-Security-Policy refused.
+    let caps = json!({
+        "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        "goog:loggingPrefs": { "browser": "ALL" },
+    });
     let caps = caps.as_object().unwrap().clone();
     let url = format!("http://127.0.0.1:{}", driver.port);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -79,6 +85,35 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
             Err(e) => panic!("chromedriver did not start a Chromium session: {e}"),
         }
     }
+}
+
+/// chromedriver's console log of the page(s) so far (its own command, outside W3C WebDriver).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"type": "browser"}).to_string()))
+    }
+}
+
+/// Console messages in which Chromium reports a Content-Security-Policy refusal.
+async fn csp_violations(c: &Client) -> Vec<String> {
+    let log = c
+        .issue_cmd(BrowserLog)
+        .await
+        .expect("chromedriver returns the console log");
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry["message"].as_str())
+        .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
+        .map(str::to_string)
+        .collect()
 }
 
 async fn screenshot(c: &Client, name: &str) -> PathBuf {
@@ -118,10 +153,21 @@ async fn a_waiting_buyer_moves_to_checkout_by_itself_and_buys() {
 
 async fn scenario(b: &Client) {
     let app = TestApp::spawn().await;
-    // A's hold lasts 3 s; the sale's holds are made longer right after, so that B has time
-    // to fill the form once admitted.
+    // A's hold lasts 3 s; the sale's holds are made longer right after A joins, so that B has
+    // time to fill the form once admitted.
     let record = app.world.sale(2, 3).await;
     let sale = record.sale_id();
+    // B finds the event and asks for one ticket: all are held by then, so B waits.
+    b.goto(&app.url("/")).await.unwrap();
+    screenshot(b, "events.png").await;
+    b.find(Locator::Css("a.title")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Css("select#quantity"))
+        .await
+        .unwrap()
+        .select_by_value("1")
+        .await
+        .unwrap();
+    // A takes both tickets only now, so that a slow browser start cannot eat A's short hold.
     let a = app.client();
     let joined = a
         .post(app.url(&format!("/api/v1/sales/{sale}/reservations")))
@@ -137,16 +183,6 @@ async fn scenario(b: &Client) {
         .unwrap();
     app.world.sales.sync(sale).await.unwrap();
 
-    // B finds the event and asks for one ticket: all are held, so B waits.
-    b.goto(&app.url("/")).await.unwrap();
-    screenshot(b, "events.png").await;
-    b.find(Locator::Css("a.title")).await.unwrap().click().await.unwrap();
-    b.find(Locator::Css("select#quantity"))
-        .await
-        .unwrap()
-        .select_by_value("1")
-        .await
-        .unwrap();
     b.find(Locator::Css("form.buy button"))
         .await
         .unwrap()
@@ -228,4 +264,31 @@ async fn scenario(b: &Client) {
     assert!(page.contains("Barbara Liskov") && page.contains("The Few Tickets Tour"));
     screenshot(b, "confirmation.png").await;
     assert_eq!(app.world.pg_sold(sale).await, 1);
+
+    // The whole way ran under the app's Content-Security-Policy without a refusal: no inline
+    // script or style, HTMX's own indicator styles switched off.
+    let refused = csp_violations(b).await;
+    assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
+}
+
+/// The Swagger UI at `/api/docs` runs under its own, relaxed policy: it renders the API's
+/// operations with no refusal in the console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_docs_render_under_their_policy() {
+    let driver = start_driver();
+    let profile = std::env::temp_dir().join(format!("bo-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let b = browser(&driver, &profile).await;
+    let app = TestApp::spawn().await;
+    b.goto(&app.url("/api/docs")).await.unwrap();
+    let found = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".opblock"))
+        .await
+        .map(|_| ());
+    let refused = csp_violations(&b).await;
+    let _ = b.close().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(found.is_ok(), "the Swagger UI shows no operations");
+    assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
 }

@@ -68,11 +68,7 @@ async fn assert_unavailable(resp: reqwest::Response, what: &str) {
 #[tokio::test]
 async fn redis_restarted_empty_mid_sale_recovers_without_losing_or_overselling() {
     let mut redis = redis_servers::Server::start();
-    let app = TestApp::spawn_with(boxoffice::config::Settings {
-        redis_url: redis.url(),
-        ..test_settings()
-    })
-    .await;
+    let app = TestApp::spawn_with(|s| s.redis_url = redis.url()).await;
     let sale = app.world.sale(4, 60).await.sale_id();
     let base = app.base.clone();
 
@@ -159,9 +155,11 @@ async fn postgres_down_at_checkout_keeps_the_hold_for_a_retry() {
     let through_proxy = direct
         .database_url
         .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
-    let app = TestApp::spawn_with(boxoffice::config::Settings {
-        database_url: through_proxy,
-        ..direct.clone()
+    let app = TestApp::spawn_with(|s| {
+        *s = boxoffice::config::Settings {
+            database_url: through_proxy,
+            ..direct.clone()
+        }
     })
     .await;
     let sale = app.world.sale(2, 60).await.sale_id();

@@ -2,11 +2,13 @@
 //! own Postgres database and its own sales (random ids, so its own Redis keys): they run in
 //! parallel.
 
+mod abuse;
 mod admin_accounts;
 mod admin_api;
 mod admin_events;
 mod admin_sales;
 mod admin_support;
+mod bad_input;
 mod buyer_api;
 mod buyer_browser;
 mod buyer_pages;

@@ -176,11 +176,13 @@ pub struct TestApp {
 #[allow(dead_code)]
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        Self::on(World::new().await).await
+        Self::spawn_with(|_| {}).await
     }
 
-    /// The app over a fresh world with these settings (its own Redis, say).
-    pub async fn spawn_with(settings: Settings) -> TestApp {
+    /// The app with settings of the test's choosing (tiny rate limits, its own Redis, say).
+    pub async fn spawn_with(change: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = test_settings();
+        change(&mut settings);
         Self::on(World::with_settings(settings).await).await
     }
 

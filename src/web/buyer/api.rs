@@ -19,6 +19,7 @@ use crate::db::orders::Order;
 use crate::sale::{BuyerInput, Reservation, ReservationCode, ReservationState, SaleError, SaleId};
 use crate::startup::AppState;
 use crate::web::error::{ApiError, WebError};
+use crate::web::rate_limit::BuyerLimits;
 use crate::web::session;
 
 /// The buyer JSON API under `/api/v1/`.
@@ -72,7 +73,8 @@ struct ReservationView {
     position: u64,
     /// Buyers waiting in this sale's queue.
     waiting: u64,
-    /// When the hold at checkout lapses (admitted or confirming).
+    /// When the hold at checkout lapses (admitted or confirming); null otherwise.
+    #[oai(nullable)]
     expires_at: Option<DateTime<Utc>>,
     /// The server's clock when this was read.
     server_now: DateTime<Utc>,
@@ -184,6 +186,10 @@ fn as_text(v: Option<serde_json::Value>) -> String {
     }
 }
 
+fn rate_limited(retry_after: std::time::Duration) -> poem::Error {
+    fail(WebError::RateLimited { retry_after })
+}
+
 fn reservation_code(code: &str) -> ApiResult<ReservationCode> {
     code.parse().map_err(fail)
 }
@@ -221,10 +227,12 @@ impl BuyerApi {
     async fn join(
         &self,
         state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
         req: &Request,
         sale: Path<String>,
         body: Json<JoinRequest>,
     ) -> ApiResult<JoinResponse> {
+        limits.check_join(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let max = state.sales.max_per_order();
         let quantity = match &body.0.quantity {
@@ -256,9 +264,11 @@ impl BuyerApi {
     async fn reservation(
         &self,
         state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<Json<ReservationView>> {
+        limits.check_poll(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         let r = state.sales.status(&code, &owner).await.map_err(fail)?;

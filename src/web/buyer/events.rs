@@ -13,8 +13,9 @@ use crate::db;
 use crate::db::events::Listing;
 use crate::sale::{Quantity, SaleError, SaleFigures, SaleId, SaleState};
 use crate::startup::AppState;
-use crate::web::error::PageError;
+use crate::web::error::{PageError, WebError};
 use crate::web::layout;
+use crate::web::rate_limit::BuyerLimits;
 use crate::web::session;
 
 /// Most events the list shows.
@@ -148,10 +149,16 @@ pub struct JoinForm {
 #[handler]
 pub async fn join(
     state: Data<&AppState>,
+    limits: Data<&BuyerLimits>,
     session: Data<&Session>,
+    req: &Request,
     Path(sale): Path<String>,
     Form(form): Form<JoinForm>,
 ) -> Result<Response, PageError> {
+    // First, before the session or anything else is read.
+    limits
+        .check_join(req)
+        .map_err(|retry_after| WebError::RateLimited { retry_after })?;
     let (sale, l) = listing(&state, &sale).await?;
     let quantity = match Quantity::parse(&form.quantity, state.sales.max_per_order()) {
         Ok(q) => q,

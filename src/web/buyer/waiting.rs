@@ -5,6 +5,7 @@
 //! which both checks that the code belongs to this session and admits buyers from the head.
 
 use maud::{Markup, html};
+use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, handler};
 
@@ -12,7 +13,8 @@ use super::{eta, place_of, poll_after_ms, query_value, redirect};
 use crate::db;
 use crate::sale::{Reservation, ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
-use crate::web::error::{FragmentError, PageError};
+use crate::web::error::{FragmentError, PageError, WebError};
+use crate::web::rate_limit::{self, BuyerLimits};
 use crate::web::{layout, session};
 
 async fn status(state: &AppState, req: &Request, code: &str) -> Result<Reservation, SaleError> {
@@ -30,7 +32,16 @@ fn start_of(req: &Request, position: u64) -> u64 {
 }
 
 #[handler]
-pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, PageError> {
+pub async fn page(
+    state: Data<&AppState>,
+    limits: Data<&BuyerLimits>,
+    req: &Request,
+    Path(code): Path<String>,
+) -> Result<Response, PageError> {
+    // Reloading this page is how a browser without JavaScript polls: it counts as a poll.
+    if let Err(wait) = limits.check_poll(req) {
+        return Ok(slow_down_page(wait));
+    }
     let r = status(&state, req, &code).await?;
     if r.state != ReservationState::Waiting {
         return Ok(redirect(req, &place_of(&r)));
@@ -58,10 +69,40 @@ pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String
     Ok(layout::page_with_head("Waiting room", head, body).into_response())
 }
 
+/// Too many reloads: says so, and reloads itself once the wait is over.
+fn slow_down_page(wait: std::time::Duration) -> Response {
+    let secs = rate_limit::retry_secs(wait);
+    let head = html! { meta http-equiv="refresh" content=(secs); };
+    let body = html! {
+        section.card.waiting {
+            h1 { "Waiting room" }
+            p.flash role="status" { (WebError::RateLimited { retry_after: wait }.message()) }
+            p.muted { "This page reloads by itself; your place in line is kept." }
+        }
+    };
+    layout::page_with_head("Waiting room", head, body)
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_header(poem::http::header::RETRY_AFTER, secs)
+        .into_response()
+}
+
 /// The poll: the fragment again, or `HX-Redirect` once the buyer's turn has come (or the sale
 /// has nothing left for them).
 #[handler]
-pub async fn poll(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, FragmentError> {
+pub async fn poll(
+    state: Data<&AppState>,
+    limits: Data<&BuyerLimits>,
+    req: &Request,
+    Path(code): Path<String>,
+) -> Result<Response, FragmentError> {
+    let start = query_value(req, "start").and_then(|s| s.parse().ok());
+    if let Err(wait) = limits.check_poll(req) {
+        // Too fast: the fragment says so and keeps polling, slower, by itself.
+        let code: ReservationCode = code.parse()?;
+        let secs = rate_limit::retry_secs(wait);
+        let message = WebError::RateLimited { retry_after: wait }.message();
+        return Ok(retry_later(code, start, StatusCode::TOO_MANY_REQUESTS, secs, &message));
+    }
     let r = match status(&state, req, &code).await {
         Ok(r) => r,
         // A passing fault must not end the polling: the fragment keeps trying by itself.
@@ -69,7 +110,10 @@ pub async fn poll(state: Data<&AppState>, req: &Request, Path(code): Path<String
             let code: ReservationCode = code.parse()?;
             return Ok(retry_later(
                 code,
-                query_value(req, "start").and_then(|s| s.parse().ok()),
+                start,
+                StatusCode::SERVICE_UNAVAILABLE,
+                RETRY_SECS,
+                "We cannot reach the queue right now; this page keeps trying.",
             ));
         }
         Err(e) => return Err(e.into()),
@@ -114,22 +158,22 @@ fn fragment(r: &Reservation, start: u64, wait: &str) -> Markup {
 /// Seconds until the next try after the queue could not be read.
 const RETRY_SECS: u64 = 5;
 
-/// The fragment when Redis does not answer: a 503 that HTMX still swaps in (see `app.js`),
-/// polling again a little later.
-fn retry_later(code: ReservationCode, start: Option<u64>) -> Response {
+/// The fragment when the poll cannot be answered now (Redis away: 503; too many polls: 429):
+/// HTMX still swaps it in (see `app.js`), and it polls again after `secs`.
+fn retry_later(code: ReservationCode, start: Option<u64>, status: StatusCode, secs: u64, message: &str) -> Response {
     let start = start.map(|s| format!("?start={s}")).unwrap_or_default();
     let body = html! {
         div #queue.queue
             hx-get={ "/wait/" (code) "/poll" (start) }
-            hx-trigger={ "load delay:" (RETRY_SECS * 1000) "ms" }
+            hx-trigger={ "load delay:" (secs * 1000) "ms" }
             hx-swap="outerHTML"
             aria-live="polite"
         {
-            p.flash { "We cannot reach the queue right now; this page keeps trying." }
+            p.flash { (message) }
         }
     };
-    body.with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
-        .with_header(poem::http::header::RETRY_AFTER, RETRY_SECS)
+    body.with_status(status)
+        .with_header(poem::http::header::RETRY_AFTER, secs)
         .into_response()
 }
 
@@ -140,7 +184,7 @@ mod tests {
     #[test]
     fn an_unreachable_queue_keeps_the_poll_going() {
         let code = ReservationCode::new(crate::sale::SaleId::new());
-        let resp = retry_later(code, Some(7));
+        let resp = retry_later(code, Some(7), StatusCode::SERVICE_UNAVAILABLE, RETRY_SECS, "later");
         assert_eq!(resp.status(), poem::http::StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(resp.headers()["retry-after"], "5");
     }
