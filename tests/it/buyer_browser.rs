@@ -140,15 +140,28 @@ async fn wait_for_path(c: &Client, part: &str, within: Duration) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiting_buyer_moves_to_checkout_by_itself_and_buys() {
+/// Runs `test` in a fresh headless Chromium and always closes it afterwards, a failing test
+/// included: a browser left open would outlive the test run.
+async fn with_browser<F, Fut>(test: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let driver = start_driver();
     let profile = std::env::temp_dir().join(format!("bo-chromium-{}", uuid::Uuid::new_v4().simple()));
     let b = browser(&driver, &profile).await;
-    let result = scenario(&b).await;
+    let outcome = tokio::spawn(test(b.clone())).await;
     let _ = b.close().await;
+    drop(driver);
     let _ = std::fs::remove_dir_all(&profile);
-    result
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_buyer_moves_to_checkout_by_itself_and_buys() {
+    with_browser(|b| async move { scenario(&b).await }).await;
 }
 
 async fn scenario(b: &Client) {
@@ -275,20 +288,18 @@ async fn scenario(b: &Client) {
 /// operations with no refusal in the console.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_docs_render_under_their_policy() {
-    let driver = start_driver();
-    let profile = std::env::temp_dir().join(format!("bo-chromium-{}", uuid::Uuid::new_v4().simple()));
-    let b = browser(&driver, &profile).await;
-    let app = TestApp::spawn().await;
-    b.goto(&app.url("/api/docs")).await.unwrap();
-    let found = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(".opblock"))
-        .await
-        .map(|_| ());
-    let refused = csp_violations(&b).await;
-    let _ = b.close().await;
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(found.is_ok(), "the Swagger UI shows no operations");
-    assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
+    with_browser(|b| async move {
+        let app = TestApp::spawn().await;
+        b.goto(&app.url("/api/docs")).await.unwrap();
+        let found = b
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(".opblock"))
+            .await
+            .map(|_| ());
+        assert!(found.is_ok(), "the Swagger UI shows no operations");
+        let refused = csp_violations(&b).await;
+        assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
+    })
+    .await;
 }
