@@ -54,7 +54,8 @@ status=0
 BOXOFFICE_TOKEN="$token" "$bin/loadtest" \
   --host "http://127.0.0.1:$port" \
   --buyers "$BUYERS" --capacity "$CAPACITY" --quantity 1-2 \
-  --hold-secs 2 --poll-scale 0.05 --abandon-share 0.15 --leave-share 0.1 --max-wait-secs 120 \
+  --hold-secs 2 --max-active 10 --poll-scale 0.05 --abandon-share 0.15 --leave-share 0.1 \
+  --max-wait-secs 120 \
   --report-file target/loadtest-report.html --summary-file target/loadtest-summary.md \
   --quiet --no-print-metrics || status=$?
 if [ "$status" -ne 0 ]; then
