@@ -3,14 +3,28 @@
 # a free port with a database of its own, make an organizer and a token with the CLI, run a few
 # hundred buyers with short holds and compressed polling, then stop the server by its PID and
 # drop the database. Exits non-zero when the load test fails.
+#
+# Arguments, when given, replace CI's load test options (the host and token are set here), and
+# LOADTEST_PROFILE=release builds and runs both in release, e.g. for BENCHMARKS.md:
+#   LOADTEST_PROFILE=release loadtests/ci.sh --buyers 2000 --capacity 100 --report-file r.html
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUYERS=${LOADTEST_BUYERS:-300}
-CAPACITY=${LOADTEST_CAPACITY:-40}
+if [ $# -eq 0 ]; then
+  set -- --buyers 300 --capacity 40 --quantity 1-2 \
+    --hold-secs 2 --max-active 10 --poll-scale 0.05 --abandon-share 0.15 --leave-share 0.1 \
+    --max-wait-secs 120 \
+    --report-file target/loadtest-report.html --summary-file target/loadtest-summary.md \
+    --quiet --no-print-metrics
+fi
 
-cargo build -p boxoffice -p boxoffice-loadtest
-bin=target/debug
+profile=${LOADTEST_PROFILE:-debug}
+if [ "$profile" = release ]; then
+  cargo build --release -p boxoffice -p boxoffice-loadtest
+else
+  cargo build -p boxoffice -p boxoffice-loadtest
+fi
+bin=target/$profile
 
 suffix="$(date +%s)_$RANDOM$RANDOM"
 db="bo_ci_loadtest_$suffix"
@@ -51,13 +65,7 @@ if [ -z "$ready" ]; then
 fi
 
 status=0
-BOXOFFICE_TOKEN="$token" "$bin/loadtest" \
-  --host "http://127.0.0.1:$port" \
-  --buyers "$BUYERS" --capacity "$CAPACITY" --quantity 1-2 \
-  --hold-secs 2 --max-active 10 --poll-scale 0.05 --abandon-share 0.15 --leave-share 0.1 \
-  --max-wait-secs 120 \
-  --report-file target/loadtest-report.html --summary-file target/loadtest-summary.md \
-  --quiet --no-print-metrics || status=$?
+BOXOFFICE_TOKEN="$token" "$bin/loadtest" --host "http://127.0.0.1:$port" "$@" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "load test: failed (exit $status); server log:" >&2
   tail -n 50 "$work/server.log" >&2
