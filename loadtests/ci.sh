@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# A small load test run for CI: build the server and the load test (debug), start the server on
+# a free port with a database of its own, make an organizer and a token with the CLI, run a few
+# hundred buyers with short holds and compressed polling, then stop the server by its PID and
+# drop the database. Exits non-zero when the load test fails.
+#
+# Arguments, when given, replace CI's load test options (the host and token are set here), and
+# LOADTEST_PROFILE=release builds and runs both in release, e.g. for BENCHMARKS.md:
+#   LOADTEST_PROFILE=release loadtests/ci.sh --buyers 2000 --capacity 100 --report-file r.html
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ $# -eq 0 ]; then
+  set -- --buyers 300 --capacity 40 --quantity 1-2 \
+    --hold-secs 2 --max-active 10 --poll-scale 0.05 --abandon-share 0.15 --leave-share 0.1 \
+    --max-wait-secs 120 \
+    --report-file target/loadtest-report.html --summary-file target/loadtest-summary.md \
+    --quiet --no-print-metrics
+fi
+
+profile=${LOADTEST_PROFILE:-debug}
+if [ "$profile" = release ]; then
+  cargo build --release -p boxoffice -p boxoffice-loadtest
+else
+  cargo build -p boxoffice -p boxoffice-loadtest
+fi
+bin=target/$profile
+
+suffix="$(date +%s)_$RANDOM$RANDOM"
+db="bo_ci_loadtest_$suffix"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+work=$(mktemp -d)
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+server_pid=""
+
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+  fi
+  psql -h 127.0.0.1 -U postgres -d postgres -q -c "drop database if exists \"$db\" with (force)" >/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The server creates its database and runs its migrations on start; the CLI does the same.
+echo "load test: organizer account in $db"
+echo "loadtest-password-$suffix" | "$bin/boxoffice" organizer create --email "loadtest@example.com" >/dev/null
+token=$("$bin/boxoffice" organizer token --email "loadtest@example.com" --label "ci load test")
+
+echo "load test: server on 127.0.0.1:$port"
+# The whole crowd comes from this one address: the per-client limits are off for the run.
+BOXOFFICE_ADDR="127.0.0.1:$port" BOXOFFICE_RATE_JOIN_PER_MIN=0 BOXOFFICE_RATE_POLL_PER_MIN=0 RUST_LOG=warn \
+  "$bin/boxoffice" serve >"$work/server.log" 2>&1 &
+server_pid=$!
+ready=""
+for _ in $(seq 100); do
+  if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ready=1; break; fi
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.2
+done
+if [ -z "$ready" ]; then
+  echo "load test: the server did not become ready" >&2
+  cat "$work/server.log" >&2
+  exit 1
+fi
+
+status=0
+BOXOFFICE_TOKEN="$token" "$bin/loadtest" --host "http://127.0.0.1:$port" "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "load test: failed (exit $status); server log:" >&2
+  tail -n 50 "$work/server.log" >&2
+fi
+exit "$status"

@@ -1,0 +1,194 @@
+//! The promises the run checks once the crowd is done. Any failed check makes the load test
+//! exit non-zero.
+//!
+//! ## The FIFO rule
+//!
+//! Every answer of the buyer API carries `server_now`, Redis's clock (milliseconds) read inside
+//! the script that made the answer; Redis runs one script at a time, so these times order the
+//! scripts across all buyers and app instances. For two buyers A and B **who want the same
+//! quantity**, where A's join ran at a strictly earlier millisecond than B's, the check fails if
+//! B was seen admitted at server time `tB` and A was seen still waiting at a strictly later time
+//! `tA > tB`: then, at `tA`, B had been admitted (at or before `tB`) while A, ahead of B in the
+//! line, still waited. Pairs whose joins fall in the same millisecond are not decidable and are
+//! skipped, as are pairs of different quantities (a shop may let a small order pass a large one
+//! that does not fit). The rule assumes Redis's clock does not step backwards during the run.
+
+use std::collections::BTreeMap;
+
+use crate::organizer::{Figures, OrderRow, PRICE_MINOR};
+use crate::record::{BuyerRecord, Outcome};
+
+/// One check's verdict.
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// Nothing sold beyond capacity: not by the live state, the sale's row, or the orders.
+pub fn capacity(figures: &Figures, orders: &[OrderRow]) -> Check {
+    let in_orders: i64 = orders.iter().map(|o| o.quantity).sum();
+    let capacity = figures.sale.capacity;
+    let most = figures.sold.max(figures.sale.sold).max(in_orders);
+    Check {
+        name: "not oversold",
+        passed: most <= capacity && figures.capacity == capacity,
+        detail: format!(
+            "capacity {capacity}; sold {} (dashboard), {} (sale row), {in_orders} (sum of orders); \
+             at the end {} held, {} waiting",
+            figures.sold, figures.sale.sold, figures.held, figures.waiting
+        ),
+    }
+}
+
+/// Postgres (the orders, summed) and the dashboard figures agree, and no order a buyer was
+/// given is missing.
+pub fn agreement(figures: &Figures, orders: &[OrderRow], buyers: &[BuyerRecord]) -> Check {
+    let tickets: i64 = orders.iter().map(|o| o.quantity).sum();
+    let revenue: i64 = orders.iter().map(|o| o.total_minor).sum();
+    let told: Vec<i64> = buyers
+        .iter()
+        .filter_map(|b| match b.outcome {
+            Outcome::Bought { quantity } => Some(quantity),
+            _ => None,
+        })
+        .collect();
+    let mut wrong = Vec::new();
+    if figures.sold != tickets {
+        wrong.push(format!("dashboard sold {} ≠ {tickets} in orders", figures.sold));
+    }
+    if figures.sale.sold != tickets {
+        wrong.push(format!("sale row sold {} ≠ {tickets} in orders", figures.sale.sold));
+    }
+    if figures.orders != orders.len() as i64 {
+        wrong.push(format!("dashboard orders {} ≠ {} listed", figures.orders, orders.len()));
+    }
+    if figures.revenue_minor != revenue {
+        wrong.push(format!(
+            "dashboard revenue {} ≠ {revenue} in orders",
+            figures.revenue_minor
+        ));
+    }
+    if revenue != tickets * PRICE_MINOR {
+        wrong.push(format!("revenue {revenue} ≠ {tickets} tickets × {PRICE_MINOR}"));
+    }
+    if (told.len() as i64) > figures.orders {
+        wrong.push(format!(
+            "buyers got {} orders, Postgres has {}",
+            told.len(),
+            figures.orders
+        ));
+    }
+    Check {
+        name: "Postgres and dashboard agree",
+        passed: wrong.is_empty(),
+        detail: if wrong.is_empty() {
+            format!(
+                "{} orders, {tickets} tickets, revenue {revenue}; buyers were given {} orders",
+                orders.len(),
+                told.len()
+            )
+        } else {
+            wrong.join("; ")
+        },
+    }
+}
+
+/// Admission in the order of joining (the rule in this module's documentation).
+pub fn fifo(buyers: &[BuyerRecord]) -> Check {
+    let mut by_quantity: BTreeMap<u8, Vec<&BuyerRecord>> = BTreeMap::new();
+    for b in buyers.iter().filter(|b| b.join_server_ms.is_some()) {
+        by_quantity.entry(b.quantity).or_default().push(b);
+    }
+    let mut violations = Vec::new();
+    let mut admitted_compared = 0usize;
+    for group in by_quantity.values_mut() {
+        group.sort_by_key(|b| b.join_server_ms);
+        // The latest "still waiting" among buyers who joined strictly earlier, and who.
+        let mut latest_wait: Option<(i64, usize)> = None;
+        let mut i = 0;
+        while i < group.len() {
+            let joined = group[i].join_server_ms;
+            let same_ms = group[i..].iter().take_while(|b| b.join_server_ms == joined).count();
+            let tie = &group[i..i + same_ms];
+            for b in tie {
+                if let (Some(admitted), Some((waited, a))) = (b.admitted_server_ms, latest_wait) {
+                    admitted_compared += 1;
+                    if admitted < waited {
+                        violations.push(format!(
+                            "buyer {} (joined earlier) was waiting at {waited} ms, after buyer {} was admitted at {admitted} ms",
+                            a, b.index
+                        ));
+                    }
+                }
+            }
+            for b in tie {
+                if let Some(w) = b.last_waiting_server_ms
+                    && latest_wait.is_none_or(|(t, _)| w > t)
+                {
+                    latest_wait = Some((w, b.index));
+                }
+            }
+            i += same_ms;
+        }
+    }
+    Check {
+        name: "admitted in FIFO order",
+        passed: violations.is_empty(),
+        detail: if violations.is_empty() {
+            format!("{admitted_compared} admitted buyers compared with everyone of their quantity who joined earlier")
+        } else {
+            format!(
+                "{} violations, first: {}",
+                violations.len(),
+                violations.first().map(String::as_str).unwrap_or("")
+            )
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Role;
+
+    fn buyer(index: usize, join: i64, last_wait: Option<i64>, admitted: Option<i64>) -> BuyerRecord {
+        let mut b = BuyerRecord::new(index, Role::Buyer, 1);
+        b.join_server_ms = Some(join);
+        b.last_waiting_server_ms = last_wait;
+        b.admitted_server_ms = admitted;
+        b
+    }
+
+    #[test]
+    fn fifo_passes_when_the_earlier_buyer_is_admitted_first() {
+        let a = buyer(0, 10, Some(20), Some(30));
+        let b = buyer(1, 11, Some(30), Some(40));
+        assert!(fifo(&[a, b]).passed);
+    }
+
+    #[test]
+    fn fifo_fails_when_a_later_buyer_is_admitted_while_an_earlier_one_waits() {
+        let a = buyer(0, 10, Some(50), None);
+        let b = buyer(1, 11, None, Some(30));
+        let check = fifo(&[a, b]);
+        assert!(!check.passed, "{}", check.detail);
+    }
+
+    #[test]
+    fn fifo_skips_pairs_it_cannot_decide() {
+        // Joined in the same millisecond: either could be first.
+        let a = buyer(0, 10, Some(50), None);
+        let b = buyer(1, 10, None, Some(30));
+        assert!(fifo(&[a, b]).passed);
+        // Different quantities.
+        let a = buyer(0, 10, Some(50), None);
+        let mut b = buyer(1, 11, None, Some(30));
+        b.quantity = 2;
+        assert!(fifo(&[a, b]).passed);
+        // Seen waiting in the same millisecond as the other's admission.
+        let a = buyer(0, 10, Some(30), None);
+        let b = buyer(1, 11, None, Some(30));
+        assert!(fifo(&[a, b]).passed);
+    }
+}

@@ -1,0 +1,121 @@
+//! `loadtest`: a flash crowd of simulated buyers against one new sale of a running boxoffice
+//! instance, for capacity planners and CI.
+//!
+//! ## Layout
+//!
+//! - `options`: the command line (goose's own options flattened in);
+//! - `organizer`: the organizer API: make the event and sale, read the sale back;
+//! - `scenario`: the buyers (goose users): join, poll, check out, abandon or leave;
+//! - `record`: what the buyers saw, per buyer and per endpoint;
+//! - `checks`: not oversold, Postgres and the dashboard agree, FIFO admission;
+//! - `report`: the markdown summary.
+//!
+//! Exit status: 0 when every check passes, 1 when a check fails, 2 when the run itself could
+//! not be made (no server, a bad token, bad options).
+
+mod checks;
+mod options;
+mod organizer;
+mod record;
+mod report;
+mod scenario;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use goose::GooseAttack;
+use tokio::sync::Barrier;
+
+use options::Options;
+use organizer::{Organizer, SalePlan};
+use scenario::Crowd;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("LOAD TEST FAILED: a check did not pass (see Checks above).");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("LOAD TEST COULD NOT RUN: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the crowd and the checks; `Ok(false)` when a check failed.
+async fn run() -> anyhow::Result<bool> {
+    let options = Options::parse();
+    options.validate()?;
+    let host = options.goose.host.clone().unwrap_or_default();
+    let organizer = Organizer::new(&host, &options.token)?;
+    let sale = organizer
+        .create_sale(&SalePlan {
+            capacity: options.capacity,
+            hold_secs: options.hold_secs,
+            max_active: options.max_active,
+        })
+        .await?;
+    eprintln!("sale {sale} opened; {} buyers on their way", options.buyers);
+
+    let crowd = scenario::install(Crowd {
+        sale: sale.clone(),
+        quantity: options.quantity,
+        poll_scale: options.poll_scale,
+        abandon_share: options.abandon_share,
+        leave_share: options.leave_share,
+        max_wait: Duration::from_secs(options.max_wait_secs),
+        start: Barrier::new(options.buyers),
+        recorder: Default::default(),
+    });
+
+    let mut goose = options.goose.clone();
+    // One goose user per buyer, all launched within about a second, each walking its
+    // journey once; they wait for each other at the barrier and join together.
+    goose.users = Some(options.buyers);
+    goose.increase_rate = Some(options.buyers.to_string());
+    goose.iterations = Some(1);
+    // No telnet controller: nothing listens on a port the run did not ask for.
+    goose.no_telnet = true;
+    GooseAttack::initialize_with_config(goose)?
+        .register_scenario(scenario::buyers())
+        .execute()
+        .await
+        .context("The goose attack failed")?;
+
+    let (buyers, endpoints) = crowd.recorder.take();
+    let figures = organizer.figures(&sale).await?;
+    let orders = organizer.orders(&sale).await?;
+    if let Err(e) = organizer.close(&sale).await {
+        eprintln!("warning: {e:#}");
+    }
+
+    let checks = [
+        checks::capacity(&figures, &orders),
+        checks::agreement(&figures, &orders, &buyers),
+        checks::fifo(&buyers),
+    ];
+    let info = report::RunInfo {
+        host: &host,
+        sale: &sale,
+        buyers: options.buyers,
+        capacity: options.capacity,
+        hold_secs: options.hold_secs,
+        quantity: match options.quantity {
+            q if q.min == q.max => q.min.to_string(),
+            q => format!("{}–{}", q.min, q.max),
+        },
+        poll_scale: options.poll_scale,
+        abandon_share: options.abandon_share,
+        leave_share: options.leave_share,
+    };
+    let summary = report::summary(&info, &buyers, &endpoints, &checks);
+    println!("{summary}");
+    std::fs::write(&options.summary_file, &summary)
+        .with_context(|| format!("Failed to write {}", options.summary_file.display()))?;
+    Ok(checks.iter().all(|c| c.passed))
+}

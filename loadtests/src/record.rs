@@ -1,0 +1,155 @@
+//! What the simulated buyers saw, gathered while they run and read once they are done: one
+//! record per buyer, and the latency of every request per endpoint.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What a buyer sets out to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Waits, and buys when admitted.
+    Buyer,
+    /// Waits, is admitted, and never confirms: the hold lapses.
+    Abandoner,
+    /// Gives up after the first wait: leaves the queue (or releases the hold).
+    Leaver,
+}
+
+/// How a buyer's run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Bought {
+        quantity: i64,
+    },
+    Abandoned,
+    Left,
+    /// The server said sold out (at join, or at the head of the queue).
+    SoldOut,
+    /// The hold lapsed or the reservation ended otherwise before an order.
+    Ended(String),
+    /// Still waiting after `--max-wait-secs`.
+    TimedOut,
+    /// An answer the buyer could not use (an error status, a broken body, no answer).
+    Failed(String),
+}
+
+/// One buyer's path through the sale. Server times are the `server_now` of the answers: Redis's
+/// clock in milliseconds, the same clock for every buyer and every app instance.
+#[derive(Clone, Debug)]
+pub struct BuyerRecord {
+    pub index: usize,
+    pub role: Role,
+    pub quantity: u8,
+    /// When the join request was sent (this machine's clock).
+    pub join_sent: Option<Instant>,
+    /// Server time of the join.
+    pub join_server_ms: Option<i64>,
+    /// Place in the queue the join answer gave (0: admitted at once).
+    pub first_position: Option<u64>,
+    /// Server time of the last answer that said "waiting".
+    pub last_waiting_server_ms: Option<i64>,
+    /// Server time of the first answer that said "admitted".
+    pub admitted_server_ms: Option<i64>,
+    /// When that answer arrived (this machine's clock).
+    pub admitted_at: Option<Instant>,
+    /// When the order answer arrived (this machine's clock).
+    pub ordered_at: Option<Instant>,
+    pub polls: u32,
+    pub outcome: Outcome,
+}
+
+impl BuyerRecord {
+    pub fn new(index: usize, role: Role, quantity: u8) -> BuyerRecord {
+        BuyerRecord {
+            index,
+            role,
+            quantity,
+            join_sent: None,
+            join_server_ms: None,
+            first_position: None,
+            last_waiting_server_ms: None,
+            admitted_server_ms: None,
+            admitted_at: None,
+            ordered_at: None,
+            polls: 0,
+            outcome: Outcome::Failed("did not finish".into()),
+        }
+    }
+
+    /// Time from sending the join to seeing "admitted".
+    pub fn join_to_admission(&self) -> Option<Duration> {
+        Some(self.admitted_at?.duration_since(self.join_sent?))
+    }
+}
+
+/// The endpoints of the buyer API, as named in the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Endpoint {
+    Join,
+    Poll,
+    Order,
+    Leave,
+}
+
+impl Endpoint {
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Join => "join",
+            Endpoint::Poll => "poll",
+            Endpoint::Order => "order",
+            Endpoint::Leave => "leave",
+        }
+    }
+
+    pub fn route(self) -> &'static str {
+        match self {
+            Endpoint::Join => "POST /api/v1/sales/{sale}/reservations",
+            Endpoint::Poll => "GET /api/v1/reservations/{code}",
+            Endpoint::Order => "POST /api/v1/reservations/{code}/order",
+            Endpoint::Leave => "DELETE /api/v1/reservations/{code}",
+        }
+    }
+}
+
+/// Latencies and outcomes of one endpoint's requests.
+#[derive(Default)]
+pub struct EndpointLog {
+    pub latencies: Vec<Duration>,
+    pub errors: u64,
+    pub first: Option<Instant>,
+    pub last: Option<Instant>,
+}
+
+/// Everything the buyers record; shared by all of them behind one lock (held for a push).
+#[derive(Default)]
+pub struct Recorder {
+    buyers: Mutex<Vec<BuyerRecord>>,
+    endpoints: Mutex<BTreeMap<Endpoint, EndpointLog>>,
+}
+
+impl Recorder {
+    pub fn request(&self, endpoint: Endpoint, started: Instant, latency: Duration, ok: bool) {
+        let mut map = self.endpoints.lock().expect("recorder lock");
+        let log = map.entry(endpoint).or_default();
+        log.latencies.push(latency);
+        if !ok {
+            log.errors += 1;
+        }
+        log.first = Some(log.first.map_or(started, |f| f.min(started)));
+        let done = started + latency;
+        log.last = Some(log.last.map_or(done, |l| l.max(done)));
+    }
+
+    pub fn buyer(&self, record: BuyerRecord) {
+        self.buyers.lock().expect("recorder lock").push(record);
+    }
+
+    /// The buyers' records, ordered by buyer index, and the endpoint logs.
+    pub fn take(&self) -> (Vec<BuyerRecord>, BTreeMap<Endpoint, EndpointLog>) {
+        let mut buyers = std::mem::take(&mut *self.buyers.lock().expect("recorder lock"));
+        buyers.sort_by_key(|b| b.index);
+        let endpoints = std::mem::take(&mut *self.endpoints.lock().expect("recorder lock"));
+        (buyers, endpoints)
+    }
+}

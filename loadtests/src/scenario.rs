@@ -1,0 +1,256 @@
+//! The flash crowd: each goose user is one buyer with its own cookie jar (goose gives every
+//! user its own HTTP client). All buyers wait at a barrier until the last one is launched,
+//! then join at the same moment, poll as often as the server asks, and check out, abandon or
+//! leave according to their role. Each runs its journey once.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+use goose::prelude::*;
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+use crate::options::QuantitySpec;
+use crate::record::{BuyerRecord, Endpoint, Outcome, Recorder, Role};
+
+/// What every buyer shares: the sale, the crowd's settings, the start line and the recorder.
+pub struct Crowd {
+    pub sale: String,
+    pub quantity: QuantitySpec,
+    pub poll_scale: f64,
+    pub abandon_share: f64,
+    pub leave_share: f64,
+    pub max_wait: Duration,
+    pub start: Barrier,
+    pub recorder: Recorder,
+}
+
+impl Crowd {
+    /// The role of buyer `index`. The golden-ratio sequence spreads each role evenly over the
+    /// crowd (and so over the queue), the same way in every run.
+    pub fn role_of(&self, index: usize) -> Role {
+        let u = (index as f64 * 0.618_033_988_749_895).fract();
+        if u < self.abandon_share {
+            Role::Abandoner
+        } else if u < self.abandon_share + self.leave_share {
+            Role::Leaver
+        } else {
+            Role::Buyer
+        }
+    }
+}
+
+/// Goose's transactions are plain functions without captures, so the crowd lives here.
+static CROWD: OnceLock<Arc<Crowd>> = OnceLock::new();
+
+/// Makes `crowd` the one the buyers use; once per process.
+pub fn install(crowd: Crowd) -> Arc<Crowd> {
+    let crowd = Arc::new(crowd);
+    assert!(CROWD.set(crowd.clone()).is_ok(), "the crowd is installed once");
+    crowd
+}
+
+fn crowd() -> Arc<Crowd> {
+    CROWD.get().expect("the crowd is installed before the attack").clone()
+}
+
+/// The goose scenario: one transaction, the buyer's whole journey.
+pub fn buyers() -> Scenario {
+    scenario!("buyers").register_transaction(transaction!(journey).set_name("journey"))
+}
+
+async fn journey(user: &mut GooseUser) -> TransactionResult {
+    let crowd = crowd();
+    let index = user.weighted_users_index;
+    let mut record = BuyerRecord::new(index, crowd.role_of(index), crowd.quantity.for_buyer(index));
+    crowd.start.wait().await;
+    let result = walk(user, &crowd, &mut record).await;
+    crowd.recorder.buyer(record);
+    result
+}
+
+/// Where a reservation stands, as the join and the poll answer.
+struct View {
+    code: String,
+    state: String,
+    position: u64,
+    poll_after_ms: u64,
+    server_ms: i64,
+}
+
+impl View {
+    fn parse(body: &Value) -> Option<View> {
+        Some(View {
+            code: body["code"].as_str()?.to_string(),
+            state: body["state"].as_str()?.to_string(),
+            position: body["position"].as_u64()?,
+            poll_after_ms: body["poll_after_ms"].as_u64()?,
+            server_ms: DateTime::parse_from_rfc3339(body["server_now"].as_str()?)
+                .ok()?
+                .timestamp_millis(),
+        })
+    }
+}
+
+async fn walk(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord) -> TransactionResult {
+    rec.join_sent = Some(Instant::now());
+    let path = format!("/api/v1/sales/{}/reservations", crowd.sale);
+    let answer = call(
+        user,
+        crowd,
+        Endpoint::Join,
+        &path,
+        Some(json!({"quantity": rec.quantity})),
+    )
+    .await?;
+    let Some(mut view) = answer.view() else {
+        rec.outcome = answer.failure();
+        return Ok(());
+    };
+    rec.join_server_ms = Some(view.server_ms);
+    rec.first_position = Some(view.position);
+    let deadline = Instant::now() + crowd.max_wait;
+    let poll_path = format!("/api/v1/reservations/{}", view.code);
+    let mut waited = false;
+    loop {
+        match view.state.as_str() {
+            "waiting" => {
+                rec.last_waiting_server_ms = Some(view.server_ms);
+                if Instant::now() >= deadline {
+                    rec.outcome = Outcome::TimedOut;
+                    // Step out of the line, so the buyers behind are not held up by a ghost.
+                    call(user, crowd, Endpoint::Leave, &poll_path, None).await?;
+                    return Ok(());
+                }
+                let pause = Duration::from_millis(view.poll_after_ms).mul_f64(crowd.poll_scale);
+                tokio::time::sleep(pause).await;
+                waited = true;
+                if rec.role == Role::Leaver {
+                    return leave(user, crowd, rec, &poll_path).await;
+                }
+                let answer = call(user, crowd, Endpoint::Poll, &poll_path, None).await?;
+                rec.polls += 1;
+                match answer.view() {
+                    Some(v) => view = v,
+                    None => {
+                        rec.outcome = answer.failure();
+                        return Ok(());
+                    }
+                }
+            }
+            "admitted" => {
+                rec.admitted_server_ms = Some(view.server_ms);
+                rec.admitted_at = Some(Instant::now());
+                return match rec.role {
+                    Role::Abandoner => {
+                        rec.outcome = Outcome::Abandoned;
+                        Ok(())
+                    }
+                    // A leaver admitted at once gives up at checkout instead of in the queue.
+                    Role::Leaver if !waited => leave(user, crowd, rec, &poll_path).await,
+                    _ => check_out(user, crowd, rec, &view.code).await,
+                };
+            }
+            "sold_out" => {
+                rec.outcome = Outcome::SoldOut;
+                return Ok(());
+            }
+            other => {
+                rec.outcome = Outcome::Ended(other.to_string());
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn leave(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord, path: &str) -> TransactionResult {
+    let answer = call(user, crowd, Endpoint::Leave, path, None).await?;
+    rec.outcome = if answer.ok() { Outcome::Left } else { answer.failure() };
+    Ok(())
+}
+
+async fn check_out(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord, code: &str) -> TransactionResult {
+    let path = format!("/api/v1/reservations/{code}/order");
+    let details = json!({
+        "name": format!("Buyer {}", rec.index),
+        "email": format!("buyer{}@example.com", rec.index),
+        "age": 30,
+        "gender": "unspecified",
+    });
+    let answer = call(user, crowd, Endpoint::Order, &path, Some(details)).await?;
+    rec.ordered_at = Some(Instant::now());
+    rec.outcome = match answer.body.as_ref().and_then(|b| b["order"]["quantity"].as_i64()) {
+        Some(quantity) if answer.ok() => Outcome::Bought { quantity },
+        _ => answer.failure(),
+    };
+    Ok(())
+}
+
+/// An answer of the buyer API: its status (0 when none came) and JSON body.
+struct Answer {
+    status: u16,
+    body: Option<Value>,
+}
+
+impl Answer {
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    fn view(&self) -> Option<View> {
+        if self.ok() {
+            View::parse(self.body.as_ref()?)
+        } else {
+            None
+        }
+    }
+
+    fn failure(&self) -> Outcome {
+        let error = self.body.as_ref().and_then(|b| b["error"].as_str()).unwrap_or("");
+        match self.status {
+            0 => Outcome::Failed("no answer".into()),
+            s => Outcome::Failed(format!("{s} {error}").trim_end().to_string()),
+        }
+    }
+}
+
+/// Sends one request through goose (so it appears in goose's report under the endpoint's
+/// name, not under each reservation's own URL) and records its latency, body read included.
+async fn call(
+    user: &mut GooseUser,
+    crowd: &Crowd,
+    endpoint: Endpoint,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Answer, Box<TransactionError>> {
+    let method = match (endpoint, &body) {
+        (Endpoint::Leave, _) => GooseMethod::Delete,
+        (_, Some(_)) => GooseMethod::Post,
+        (_, None) => GooseMethod::Get,
+    };
+    let mut builder = user.get_request_builder(&method, path)?;
+    if let Some(body) = &body {
+        builder = builder.json(body);
+    }
+    let request = GooseRequest::builder()
+        .method(method)
+        .path(path)
+        .name(endpoint.name())
+        .set_request_builder(builder)
+        .build();
+    let started = Instant::now();
+    let goose = user.request(request).await?;
+    let (status, text) = match goose.response {
+        Ok(response) => (response.status().as_u16(), response.text().await.ok()),
+        Err(_) => (0, None),
+    };
+    let answer = Answer {
+        status,
+        body: text.and_then(|t| serde_json::from_str(&t).ok()),
+    };
+    crowd
+        .recorder
+        .request(endpoint, started, started.elapsed(), answer.ok());
+    Ok(answer)
+}
