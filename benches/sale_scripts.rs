@@ -10,7 +10,9 @@
 //! - `evalsha return 1`: the baseline, one trivial script call;
 //! - `status (queue of N)`: the poll of a random waiting buyer in a queue of `BENCH_QUEUE`
 //!   (default 200,000) buyers behind holds that do not lapse;
-//! - `join (new buyer)`: a new buyer joining the back of that queue.
+//! - `join (new buyer)`: a new buyer joining the back of that queue;
+//! - `checkout`: a new buyer joining a sale with room and confirming (Postgres in the loop),
+//!   against a trivial Postgres round trip (`select 1`).
 
 mod support;
 
@@ -19,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use boxoffice::db;
-use boxoffice::sale::{Owner, ReservationCode, TicketSales};
+use boxoffice::sale::{Buyer, BuyerInput, Owner, ReservationCode, TicketSales};
 use fred::prelude::*;
 use fred::types::scripts::Script;
 use support::{env_or, median};
@@ -196,11 +198,65 @@ async fn main() {
             median(cpu)
         );
     }
+
+    // Checkout with Postgres in the loop: a new buyer joins a sale with room (admitted at once)
+    // and confirms; against a trivial Postgres round trip in the same rounds.
+    let checkout_sale = support::open_sale(&pg, &sales, 100_000_000).await;
+    let buyer = Buyer::parse(&BuyerInput {
+        name: "Bench Buyer".into(),
+        email: "bench@example.com".into(),
+        age: "30".into(),
+        gender: "unspecified".into(),
+    })
+    .unwrap();
+    let checkout = {
+        let (sales, buyer) = (sales.clone(), buyer.clone());
+        move |_i: u64| {
+            let (sales, buyer) = (sales.clone(), buyer.clone());
+            async move {
+                let owner = Owner::random();
+                let r = sales
+                    .join(checkout_sale, &owner, sales.quantity(1).unwrap())
+                    .await
+                    .unwrap();
+                sales.confirm(&r.code, &owner, &buyer).await.unwrap();
+            }
+        }
+    };
+    let select_one = {
+        let pg = pg.clone();
+        move |_i: u64| {
+            let pg = pg.clone();
+            async move {
+                sqlx::query("select 1").execute(&pg).await.unwrap();
+            }
+        }
+    };
+    let (mut pg_base, mut checkouts, mut checkout_ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let b = throughput(tasks, secs, select_one.clone()).await;
+        let v = throughput(tasks, secs, checkout.clone()).await;
+        pg_base.push(b);
+        checkouts.push(v);
+        checkout_ratios.push(v / b);
+    }
+    println!("\n| workload | per second (median of {rounds} rounds) | ratio to `select 1` |");
+    println!("|---|---|---|");
+    println!(
+        "| trivial Postgres round trip (`select 1`) | {:.0} | 1.00 |",
+        median(pg_base)
+    );
+    println!(
+        "| checkout: join + confirm (3 script calls, 1 Postgres transaction) | {:.0} | {:.2} |",
+        median(checkouts),
+        median(checkout_ratios)
+    );
+
     println!(
         "\n{tasks} concurrent tasks, one pool of {} connections, {secs} s per round. Redis CPU per call \
          comes from INFO commandstats; it is exact only on a Redis server of its own.",
         settings.redis_pool_size
     );
 
-    bench_db.clean_up(&redis, pg, &[sale, join_sale]).await;
+    bench_db.clean_up(&redis, pg, &[sale, join_sale, checkout_sale]).await;
 }

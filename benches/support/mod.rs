@@ -33,14 +33,15 @@ impl BenchDb {
         let server =
             std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
         let name = format!("bo_bench_{}", Uuid::new_v4().simple());
+        // The environment's settings (REDIS_URL, BOXOFFICE_REDIS_POOL, ...), on a database of
+        // the bench's own.
         let settings = Settings {
             database_url: format!("{server}/{name}"),
-            redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             addr: "127.0.0.1:0".parse().unwrap(),
             // One client makes all the load: the limits stay in the path but never bite.
             rate_join_per_min: 1_000_000_000,
             rate_poll_per_min: 1_000_000_000,
-            ..Settings::default()
+            ..Settings::from_env().expect("settings from the environment")
         };
         BenchDb { settings, server, name }
     }
@@ -67,6 +68,13 @@ impl BenchDb {
 /// A sale of six tickets all held for an hour by `holder`, so that every later buyer waits
 /// in a queue that stands still.
 pub async fn stalled_sale(pg: &PgPool, sales: &TicketSales, holder: &Owner) -> SaleId {
+    let sale = open_sale(pg, sales, 6).await;
+    sales.join(sale, holder, sales.quantity(6).unwrap()).await.unwrap();
+    sale
+}
+
+/// An open sale of `capacity` tickets, holds of an hour, known to Redis.
+pub async fn open_sale(pg: &PgPool, sales: &TicketSales, capacity: i32) -> SaleId {
     let organizer = db::organizers::insert(pg, &format!("bench-{}@example.com", Uuid::new_v4().simple()), "x")
         .await
         .unwrap()
@@ -80,7 +88,7 @@ pub async fn stalled_sale(pg: &PgPool, sales: &TicketSales, holder: &Owner) -> S
             venue: String::new(),
             starts_at: Utc::now() + chrono::Duration::days(1),
             ends_at: Utc::now() + chrono::Duration::days(2),
-            capacity: 6,
+            capacity,
             price_minor: 1000,
             currency: "EUR".into(),
         },
@@ -91,7 +99,7 @@ pub async fn stalled_sale(pg: &PgPool, sales: &TicketSales, holder: &Owner) -> S
         pg,
         &NewSale {
             event_id: event.id,
-            capacity: 6,
+            capacity,
             price_minor: 1000,
             currency: "EUR".into(),
             opens_at: Utc::now() - chrono::Duration::minutes(1),
@@ -102,6 +110,6 @@ pub async fn stalled_sale(pg: &PgPool, sales: &TicketSales, holder: &Owner) -> S
     .await
     .unwrap()
     .sale_id();
-    sales.join(sale, holder, sales.quantity(6).unwrap()).await.unwrap();
+    sales.sync(sale).await.unwrap();
     sale
 }
