@@ -4,24 +4,28 @@
 FROM rust:1-bookworm AS builder
 WORKDIR /app
 
-# Dependencies first, in a layer of their own: it is rebuilt only when Cargo.toml or
-# Cargo.lock change, not on every edit of the code.
+# Dependencies first, in a layer of their own: it is rebuilt only when a Cargo.toml or
+# Cargo.lock changes, not on every edit of the code. The workspace's manifests must all be
+# there, with stand-ins for the targets they name; only the server is built.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches \
+COPY loadtests/Cargo.toml loadtests/Cargo.toml
+RUN mkdir -p src benches loadtests/src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && echo 'fn main() {}' > benches/sale_scripts.rs \
-    && cargo build --release --locked --bin boxoffice \
-    && rm -rf src benches
+    && for bench in sale_scripts poll_http; do echo 'fn main() {}' > "benches/$bench.rs"; done \
+    && echo 'fn main() {}' > loadtests/src/main.rs \
+    && cargo build --release --locked -p boxoffice --bin boxoffice \
+    && rm -rf src benches loadtests/src
 
 # The code, and what it embeds at build time (scripts, migrations, assets).
 COPY src src
 COPY benches benches
+COPY loadtests/src loadtests/src
 COPY lua lua
 COPY migrations migrations
 COPY assets assets
 # The stand-in files above are newer than the copied sources; touching makes cargo rebuild.
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin boxoffice
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked -p boxoffice --bin boxoffice
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -42,7 +42,8 @@ pub struct Settings {
     /// tab) loses its place when it reaches the head. Must exceed the longest poll interval.
     pub abandon_secs: u32,
     /// `BOXOFFICE_CLAIM_SECS`: a buyer admitted while away holds its tickets this long; the
-    /// full hold starts when it shows up.
+    /// full hold starts when it shows up. Must exceed the longest poll interval, or a buyer far
+    /// back who has just polled could lose a hold it never saw.
     pub claim_secs: u32,
     /// `BOXOFFICE_COOKIE_SECURE`: mark cookies `Secure` (set it when served over TLS).
     pub cookie_secure: bool,
@@ -67,7 +68,7 @@ impl Default for Settings {
             confirm_grace_secs: 30,
             reconcile_every: Duration::from_secs(10),
             abandon_secs: 90,
-            claim_secs: 60,
+            claim_secs: 90,
             cookie_secure: false,
             // A buyer joins a handful of times and polls every 2 s or slower; these leave
             // room for a few dozen buyers behind one shared address (an office, a carrier NAT).
