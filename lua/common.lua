@@ -6,7 +6,8 @@
 --   KEYS[1] sale    hash   capacity, sold, held, hold_ms, grace_ms, max_active, state,
 --                          opens_ms, seq (arrival counter), admitted, lapsed, next_lapse
 --                          (no hold expires before it: most polls skip looking at holds),
---                          abandon_ms, claim_ms, abandoned
+--                          abandon_ms, claim_ms, abandoned, waiting (ZCARD of queue, kept
+--                          here so that a poll need not ask)
 --   KEYS[2] queue   zset   waiting codes, score = arrival sequence (position = ZRANK + 1)
 --   KEYS[3] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
 --                          for a confirming code the deadline of its Postgres write
@@ -36,12 +37,25 @@ end
 -- The sale's figures, or nil when Redis has lost the sale (the caller syncs from Postgres).
 local function load_sale()
   local v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'hold_ms', 'grace_ms',
-    'max_active', 'state', 'opens_ms', 'next_lapse', 'abandon_ms', 'claim_ms')
+    'max_active', 'state', 'opens_ms', 'next_lapse', 'abandon_ms', 'claim_ms', 'waiting')
   if not v[1] then return nil end
   return { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
            hold_ms = tonumber(v[4]), grace_ms = tonumber(v[5]), max_active = tonumber(v[6]),
            state = v[7], opens_ms = tonumber(v[8]), next_lapse = tonumber(v[9]) or 0,
-           abandon_ms = tonumber(v[10]) or 90000, claim_ms = tonumber(v[11]) or 60000 }
+           abandon_ms = tonumber(v[10]) or 90000, claim_ms = tonumber(v[11]) or 90000,
+           waiting = tonumber(v[12]) or redis.call('ZCARD', K.queue) }
+end
+
+-- Every change to the queue goes through these two, so the count in the sale hash stays true.
+local function enqueue(S, code)
+  redis.call('ZADD', K.queue, redis.call('HINCRBY', K.sale, 'seq', 1), code)
+  S.waiting = redis.call('HINCRBY', K.sale, 'waiting', 1)
+end
+
+local function dequeue(S, code)
+  if redis.call('ZREM', K.queue, code) == 1 then
+    S.waiting = redis.call('HINCRBY', K.sale, 'waiting', -1)
+  end
 end
 
 -- Puts a code into holds until `expiry`, keeping S.next_lapse no later than it. The caller
@@ -116,17 +130,17 @@ local function admit(S, now)
     if not head then break end
     local r = get_res(head)
     if not r or r.state ~= 'w' then
-      redis.call('ZREM', K.queue, head)
+      dequeue(S, head)
     elseif S.capacity - S.sold < r.qty then
       set_res(head, 's', r.qty, r.owner)
-      redis.call('ZREM', K.queue, head)
+      dequeue(S, head)
     elseif r.extra and now - r.extra * 1000 > S.abandon_ms then
       set_res(head, 'g', r.qty, r.owner)
-      redis.call('ZREM', K.queue, head)
+      dequeue(S, head)
       redis.call('HINCRBY', K.sale, 'abandoned', 1)
     elseif S.capacity - S.sold - S.held >= r.qty and not active_shoppers_full(S) then
       set_res(head, 'a', r.qty, r.owner, 1)
-      redis.call('ZREM', K.queue, head)
+      dequeue(S, head)
       add_hold(S, head, now + math.min(S.claim_ms, S.hold_ms))
       S.held = S.held + r.qty
       redis.call('HINCRBY', K.sale, 'admitted', 1)
@@ -147,7 +161,7 @@ local STATE_NAMES = { w = 'waiting', a = 'admitted', c = 'confirming', d = 'conf
                       g = 'abandoned' }
 
 local function describe(S, code, r, now)
-  local position, waiting, expires = 0, redis.call('ZCARD', K.queue), 0
+  local position, waiting, expires = 0, S.waiting, 0
   if r.state == 'w' then
     position = redis.call('ZRANK', K.queue, code) + 1
   elseif r.state == 'a' then
@@ -165,7 +179,7 @@ local function settle_waiting(S, code, r)
   if S.state == 'closed' then final = 'z'
   elseif S.capacity - S.sold < r.qty then final = 's' end
   if final then
-    redis.call('ZREM', K.queue, code)
+    dequeue(S, code)
     set_res(code, final, r.qty, r.owner)
     r.state = final
   end

@@ -37,7 +37,7 @@ if existing then
 end
 
 local r = { qty = qty, owner = owner }
-if S.state == 'open' and redis.call('ZCARD', K.queue) == 0
+if S.state == 'open' and S.waiting == 0
     and S.capacity - S.sold - S.held >= qty and not active_shoppers_full(S) then
   r.state = 'a'
   add_hold(S, code, now + S.hold_ms)
@@ -48,7 +48,7 @@ elseif S.capacity - S.sold < qty then
   r.state = 's'
 else
   r.state = 'w'
-  redis.call('ZADD', K.queue, redis.call('HINCRBY', K.sale, 'seq', 1), code)
+  enqueue(S, code)
 end
 set_res(code, r.state, qty, owner, r.state == 'w' and math.floor(now / 1000) or nil)
 redis.call('HSET', K.owners, owner, code)

@@ -12,5 +12,5 @@ local now = now_ms()
 lapse(S, now)
 admit(S, now)
 local extra = redis.call('HMGET', K.sale, 'admitted', 'lapsed')
-return { S.capacity, S.sold, S.held, redis.call('ZCARD', K.queue), S.state, S.opens_ms,
+return { S.capacity, S.sold, S.held, S.waiting, S.state, S.opens_ms,
          tonumber(extra[1]) or 0, tonumber(extra[2]) or 0, redis.call('ZCARD', K.holds), now }

@@ -18,7 +18,7 @@ if r.state == 'c' then return { '!bad_state', 'confirming' } end
 
 local now = now_ms()
 if r.state == 'w' then
-  redis.call('ZREM', K.queue, code)
+  dequeue(S, code)
   r.state = 'l'
 elseif r.state == 'a' then
   redis.call('ZREM', K.holds, code)

@@ -58,7 +58,8 @@ end
 
 redis.call('HSET', K.sale, 'capacity', ARGV[1], 'sold', sold, 'held', held,
   'hold_ms', ARGV[3], 'grace_ms', ARGV[4], 'max_active', ARGV[5], 'state', ARGV[6],
-  'opens_ms', ARGV[7], 'next_lapse', 0, 'abandon_ms', ARGV[8], 'claim_ms', ARGV[9])
+  'opens_ms', ARGV[7], 'next_lapse', 0, 'abandon_ms', ARGV[8], 'claim_ms', ARGV[9],
+  'waiting', redis.call('ZCARD', K.queue))
 redis.call('HSETNX', K.sale, 'seq', 0)
 
 local S = load_sale()

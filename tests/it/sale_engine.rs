@@ -102,7 +102,13 @@ async fn busy_sale_admits_in_the_order_buyers_joined() {
                 assert_eq!(s.position as usize, i - round);
             }
         }
+        assert_waiting_count_is_true(&w, sale).await;
     }
+    // Leaving the queue counts too.
+    let (o, c) = &waiters[7];
+    w.sales.release(c, o).await.unwrap();
+    assert_eq!(w.sales.figures(sale).await.unwrap().waiting, 4);
+    assert_waiting_count_is_true(&w, sale).await;
 }
 
 #[tokio::test]
@@ -261,6 +267,7 @@ async fn flash_crowd_of_2000_never_oversells() {
     assert_eq!(i64::from(w.pg_sold(sale).await), CAPACITY);
     let f = w.sales.figures(sale).await.unwrap();
     assert_eq!((f.sold, f.held, f.waiting), (CAPACITY, 0, 0));
+    assert_waiting_count_is_true(&w, sale).await;
 }
 
 #[tokio::test]
@@ -621,6 +628,14 @@ async fn a_buyer_who_stopped_polling_loses_the_place_at_the_head() {
     let rejoined = join(&w, sale, &ghost, 1).await;
     assert!(rejoined.created);
     assert_eq!(rejoined.state, ReservationState::Waiting);
+    assert_waiting_count_is_true(&w, sale).await;
+}
+
+/// The queue length kept in the sale's hash (what polls report) equals the queue itself.
+async fn assert_waiting_count_is_true(w: &World, sale: SaleId) {
+    let queue = format!("bo:{{{}}}:queue", sale.0.simple());
+    let actual: i64 = w.redis.zcard(&queue).await.unwrap();
+    assert_eq!(w.sales.figures(sale).await.unwrap().waiting, actual);
 }
 
 #[tokio::test]
