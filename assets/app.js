@@ -16,6 +16,22 @@ if (window.htmx) {
   ];
 }
 
+// Any other failure of the poll (a network error, a proxy's 502 during a deploy, a 500) swaps
+// nothing in, and the fragment's one-shot trigger would never fire again: the page would go on
+// showing a place in line it no longer checks, and the buyer would lose that place for not
+// polling. Reload the waiting room after a pause instead; it polls again from there.
+document.addEventListener("DOMContentLoaded", function () {
+  if (!document.getElementById("queue")) return;
+  var retrying = false;
+  function retryLater() {
+    if (retrying) return;
+    retrying = true;
+    setTimeout(function () { window.location.reload(); }, 5000);
+  }
+  document.body.addEventListener("htmx:sendError", retryLater);
+  document.body.addEventListener("htmx:responseError", retryLater);
+});
+
 // Checkout countdown. The server says how many milliseconds the hold has left (Redis's clock
 // is the truth); the page counts down from when it arrived and, when time is up, reloads
 // checkout, which sends the buyer to the event list with "Your reservation expired".

@@ -137,13 +137,28 @@ impl Settings {
             0,
             "must be at least 1",
         )?;
+        // A live buyer far back polls once a minute: shorter would drop buyers still there.
+        check(
+            s.abandon_secs >= 60,
+            "BOXOFFICE_ABANDON_SECS",
+            s.abandon_secs,
+            "must be at least 60",
+        )?;
+        check(
+            s.claim_secs >= 60,
+            "BOXOFFICE_CLAIM_SECS",
+            s.claim_secs,
+            "must be at least 60",
+        )?;
         Ok(s)
     }
 
-    /// The longest a checkout's Postgres statements may run: well inside the confirm grace,
-    /// so that a confirming hold past its deadline has certainly not committed.
+    /// The longest each Postgres statement of a checkout may run. A checkout runs four (the
+    /// timeouts, the look for an earlier order, the insert, the commit), so a fifth of the
+    /// confirm grace keeps the whole inside it: a confirming hold past its deadline has
+    /// certainly not committed.
     pub fn checkout_statement_timeout(&self) -> Duration {
-        Duration::from_secs(u64::from(self.confirm_grace_secs) / 3)
+        Duration::from_millis(u64::from(self.confirm_grace_secs) * 1000 / 5)
     }
 }
 

@@ -113,6 +113,12 @@ fn check_text(errors: &mut FieldErrors, field: &'static str, value: &str, max: u
         errors.add(field, "Required.");
     } else if value.chars().count() > max {
         errors.add(field, format!("At most {max} characters."));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        // Postgres refuses a NUL in text; no other control character belongs in a title either.
+        errors.add(field, "Only plain text, please: no control characters.");
     }
 }
 

@@ -46,9 +46,11 @@ pub async fn create(
         },
     )
     .await?;
-    // Were Redis down now, the sale is still recorded and the next reconciliation (or the
-    // first buyer) builds its live state; so this failure is reported but undoes nothing.
-    state.sales.sync(sale.sale_id()).await?;
+    // The sale is recorded: were Redis down now, the first buyer or the next reconciliation
+    // builds its live state. Failing here would invite a retry that opens a second sale.
+    if let Err(e) = state.sales.sync(sale.sale_id()).await {
+        tracing::warn!(sale = %sale.id, error = %e, "a new sale is not in Redis yet; it will be built on first use");
+    }
     Ok((event, sale))
 }
 
@@ -64,13 +66,21 @@ pub async fn owned_sale(state: &AppState, organizer: Uuid, id: &str) -> Result<S
 pub async fn set_state(state: &AppState, organizer: Uuid, id: &str, want: SaleState) -> Result<SaleRecord, AdminError> {
     let sale = owned_sale(state, organizer, id).await?;
     let current = sale.sale_state();
-    if current == want {
-        return Ok(sale);
-    }
-    if current == SaleState::Closed {
+    if current == SaleState::Closed && want != SaleState::Closed {
         return Err(AdminError::Conflict("A closed sale cannot be opened again."));
     }
-    state.sales.set_state(sale.sale_id(), want).await?;
+    if current == want {
+        // Already so in Postgres; Redis may have missed it (it was away): tell it again.
+        state.sales.sync(sale.sale_id()).await?;
+        return Ok(sale);
+    }
+    match state.sales.set_state(sale.sale_id(), want).await {
+        // Closed in the meantime by another request: closing is final.
+        Err(crate::sale::SaleError::UnknownSale) => {
+            return Err(AdminError::Conflict("A closed sale cannot be opened again."));
+        }
+        other => other?,
+    }
     Ok(SaleRecord {
         state: want.as_str().to_string(),
         ..sale

@@ -26,10 +26,12 @@ pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Makes a token for `organizer` and returns it; this is the only time it is seen.
+/// Makes a token for `organizer` and returns it; this is the only time it is seen. The label
+/// is kept as plain text of at most 100 characters, whoever gives it (portal or command line).
 pub async fn issue(db: &PgPool, organizer: Uuid, label: &str) -> Result<String, AdminError> {
     let token = new_token();
-    db::api_tokens::insert(db, organizer, &digest(&token), label).await?;
+    let label: String = label.trim().chars().filter(|c| !c.is_control()).take(100).collect();
+    db::api_tokens::insert(db, organizer, &digest(&token), &label).await?;
     Ok(token)
 }
 
@@ -105,8 +107,7 @@ pub async fn create(
 ) -> Result<Markup, AdminError> {
     let me = organizer(&session).await?;
     csrf::verify(&session, &f.csrf).await?;
-    let label: String = f.label.trim().chars().take(100).collect();
-    let fresh = issue(&state.db, me, &label).await?;
+    let fresh = issue(&state.db, me, &f.label).await?;
     page(&state, &session, Some(&fresh)).await
 }
 

@@ -90,16 +90,22 @@ pub async fn find_with_order_codes(db: &PgPool, id: SaleId) -> Result<Option<(Sa
     Ok(row.map(|r| (r.sale, r.codes)))
 }
 
-/// Sales whose Redis state must be kept in step: every sale not closed.
+/// Sales whose Redis state must be kept in step: those of events that have not ended (a day
+/// ago at the latest), closed ones included, so that a close Redis missed still reaches it.
 pub async fn live_ids(db: &PgPool) -> Result<Vec<SaleId>, sqlx::Error> {
-    let ids: Vec<Uuid> = sqlx::query_scalar("select id from ticket_sales where state <> 'closed'")
-        .fetch_all(db)
-        .await?;
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "select s.id from ticket_sales s join events e on e.id = s.event_id
+         where e.ends_at > now() - interval '1 day'",
+    )
+    .fetch_all(db)
+    .await?;
     Ok(ids.into_iter().map(SaleId).collect())
 }
 
+/// Moves a sale to `state`, unless it is closed: closing is final, whatever raced with it.
+/// False when no open or paused sale `id` exists.
 pub async fn set_state(db: &PgPool, id: SaleId, state: SaleState) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("update ticket_sales set state = $2 where id = $1")
+    let done = sqlx::query("update ticket_sales set state = $2 where id = $1 and state <> 'closed'")
         .bind(id.0)
         .bind(state.as_str())
         .execute(db)

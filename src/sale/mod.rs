@@ -290,8 +290,9 @@ impl TicketSales {
         Ok(())
     }
 
-    /// Syncs every sale that is not closed; run at start-up and periodically, so that a
-    /// checkout interrupted between Postgres and Redis is settled within one period.
+    /// Syncs every sale of an event not long over (closed ones too, so that a close Redis
+    /// missed reaches it); run at start-up and periodically, so that a checkout interrupted
+    /// between Postgres and Redis is settled within one period.
     pub async fn sync_live_sales(&self) -> Result<usize, SaleError> {
         let ids = db::sales::live_ids(&self.inner.db).await?;
         for &sale in &ids {

@@ -6,7 +6,7 @@ use poem::web::Path;
 use poem::{IntoResponse, Response, handler};
 
 /// Bump with any change to a file in `assets/`.
-pub const VERSION: &str = "7";
+pub const VERSION: &str = "8";
 
 pub fn url(file: &str) -> String {
     format!("/assets/{VERSION}/{file}")

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use poem::PathPattern;
-use poem::http::StatusCode;
+use poem::http::{Method, StatusCode};
 use poem::web::Data;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result, handler};
 
@@ -50,7 +50,18 @@ impl<E: Endpoint> Endpoint for TrackEndpoint<E> {
 
     async fn call(&self, req: Request) -> Result<Response> {
         let started = Instant::now();
-        let method = req.method().clone();
+        // Any token is a valid method: only the standard ones get a label of their own, so a
+        // client cannot grow the number of series.
+        let method = match *req.method() {
+            Method::GET => "GET",
+            Method::HEAD => "HEAD",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::PATCH => "PATCH",
+            Method::DELETE => "DELETE",
+            Method::OPTIONS => "OPTIONS",
+            _ => "other",
+        };
         let result = self.inner.call(req).await.map(IntoResponse::into_response);
         let (route, status) = match &result {
             Ok(resp) => (resp.data::<PathPattern>().map(|p| p.0.clone()), resp.status()),
@@ -58,7 +69,7 @@ impl<E: Endpoint> Endpoint for TrackEndpoint<E> {
         };
         // A path that only reached the catch-all nest of the pages has an empty template.
         let route = route.as_deref().filter(|r| !r.is_empty()).unwrap_or("unmatched");
-        crate::metrics::get().http_request(route, method.as_str(), status.as_u16(), started.elapsed());
+        crate::metrics::get().http_request(route, method, status.as_u16(), started.elapsed());
         result
     }
 }

@@ -11,12 +11,20 @@ pub mod request_id;
 pub mod security;
 pub mod session;
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get};
+use std::sync::Arc;
+
+use poem::http::{Method, StatusCode, header};
+use poem::{Body, Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, get};
 use poem_openapi::OpenApiService;
+use tokio::io::AsyncReadExt;
 use tower_sessions_redis_store::RedisStore;
 
 use crate::admin;
 use crate::startup::AppState;
+
+/// The largest request body read: ample for every form and API call (a 100 kB field still
+/// gets its own clear error), small enough that bodies cannot exhaust memory.
+const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The whole application. Only the page routes run inside the session middleware: the hot
 /// poll and the health checks never touch the session store. Every response carries the
@@ -49,4 +57,25 @@ pub fn app(state: AppState) -> impl Endpoint {
         .with(metrics::TrackRequests)
         .with(request_id::RequestId)
         .with(security::SecurityHeaders::app())
+        .around(limit_body)
+}
+
+/// Forms and JSON bodies are read whole: a declared length beyond the bound is refused with
+/// 413, and a body without one (chunked) is cut at the bound, so its parse fails with a 4xx.
+async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES => return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response()),
+        Some(_) => {}
+        None if matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) => {
+            let body = req.take_body().into_async_read().take(MAX_BODY_BYTES as u64);
+            req.set_body(Body::from_async_read(body));
+        }
+        None => {}
+    }
+    Ok(ep.call(req).await?.into_response())
 }

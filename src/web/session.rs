@@ -128,13 +128,17 @@ pub fn owner_from_cookie(req: &Request) -> Option<Owner> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        // the last one, as the session layer reads it, so pages and poll agree
+        .rfind(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
         .map(|(_, value)| owner_from_session_id(value.trim_matches('"')))
 }
 
 /// The owner of a session, saving the session first if it is new (a new session has no id
 /// until it is stored).
 pub async fn owner_of(session: &Session) -> Result<Owner, tower_sessions::session::Error> {
+    // Reading loads the record: a cookie whose session the store no longer has loses its id
+    // here, and must not bind a reservation to a session that will never come back.
+    session.get::<i64>("since").await?;
     if session.id().is_none() {
         session.insert("since", chrono::Utc::now().timestamp()).await?;
         session.save().await?;

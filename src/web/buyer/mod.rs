@@ -88,7 +88,7 @@ impl Notice {
         match self {
             Notice::Expired => "Your reservation expired.",
             Notice::SoldOut => "Sorry, this event is sold out.",
-            Notice::Released => "You gave up your reservation; its tickets went back on sale.",
+            Notice::Released => "You gave up your reservation.",
             Notice::Closed => "This ticket sale is closed.",
             Notice::Abandoned => {
                 "You lost your place in line because your page stopped checking in. You may join again."

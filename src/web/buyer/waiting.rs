@@ -132,7 +132,7 @@ fn fragment(r: &Reservation, start: u64, wait: &str) -> Markup {
     let progress = if start <= 1 {
         100
     } else {
-        ((start - r.position) * 100 / (start - 1)).min(100)
+        ((start - r.position).saturating_mul(100) / (start - 1)).min(100)
     };
     html! {
         div #queue.queue
