@@ -7,7 +7,8 @@
 --                          opens_ms, seq (arrival counter), admitted, lapsed, next_lapse
 --                          (no hold expires before it: most polls skip looking at holds),
 --                          abandon_ms, claim_ms, abandoned, waiting (ZCARD of queue, kept
---                          here so that a poll need not ask)
+--                          here so that a poll need not ask), revision (of the Postgres row
+--                          the settings came from: an older sync does not undo a newer one)
 --   KEYS[2] queue   zset   waiting codes, score = arrival sequence (position = ZRANK + 1)
 --   KEYS[3] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
 --                          for a confirming code the deadline of its Postgres write
@@ -18,7 +19,10 @@
 --                          extra: w the last poll in seconds; a present while unclaimed
 --                                 (admitted in the buyer's absence); c the hold's expiry
 --   KEYS[5] owners  hash   owner -> the owner's newest code (join is idempotent per owner)
---   KEYS[6] done    set    codes confirmed in Redis; sync reconciles them with Postgres
+--   KEYS[6] done    hash   code -> quantity of every order known to be committed, whether
+--                          confirm_finish or sync learnt it first; never shrinks while the
+--                          sale lives, so a sync working from an older read of Postgres still
+--                          counts the orders that committed after that read
 --
 -- Invariant kept by every script: 0 <= sold + held <= capacity, where held is the sum of the
 -- quantities of the codes in `holds`. The clock is Redis's TIME, never the caller's.
@@ -193,9 +197,13 @@ local function touch(S, code, r, now)
   if r.state == 'w' then
     local now_s = math.floor(now / 1000)
     local every_s = math.min(5, S.abandon_ms / 4000)
-    if not r.extra or now_s - r.extra >= every_s then set_res(code, 'w', r.qty, r.owner, now_s) end
+    if not r.extra or now_s - r.extra >= every_s then
+      set_res(code, 'w', r.qty, r.owner, now_s)
+      r.extra = now_s
+    end
   elseif r.state == 'a' and r.extra then
     set_res(code, 'a', r.qty, r.owner)
+    r.extra = nil
     redis.call('ZADD', K.holds, now + S.hold_ms, code)
   end
 end

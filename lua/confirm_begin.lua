@@ -21,7 +21,12 @@ if S.state == 'closed' then return { '!closed' } end
 local now = now_ms()
 lapse(S, now)
 r = get_res(code)
-if r.state == 'c' then return { 'confirming', code, r.qty } end
+if r.state == 'c' then
+  -- A retry (the first attempt's instance may be gone): the deadline starts again.
+  local deadline = tonumber(redis.call('ZSCORE', K.holds, code)) or 0
+  redis.call('ZADD', K.holds, math.max(deadline, now + S.grace_ms), code)
+  return { 'confirming', code, r.qty }
+end
 if r.state ~= 'a' then return { '!bad_state', STATE_NAMES[r.state] } end
 
 -- The deadline gives Postgres grace_ms to commit even when the hold is about to lapse.

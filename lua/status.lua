@@ -16,6 +16,8 @@ local r = get_res(code)
 if not r or r.owner ~= owner then return { '!not_found' } end
 
 local now = now_ms()
+-- Here before anything else: a head that polls is present, even after a long silence.
+if r.state == 'w' then touch(S, code, r, now) end
 local lapsed = lapse(S, now)
 if admit(S, now) or lapsed then r = get_res(code) end
 r = settle_waiting(S, code, r)

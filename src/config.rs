@@ -126,10 +126,10 @@ impl Settings {
             "must be at least 1",
         )?;
         check(
-            s.confirm_grace_secs >= 10,
+            s.confirm_grace_secs >= 15,
             "BOXOFFICE_CONFIRM_GRACE_SECS",
             s.confirm_grace_secs,
-            "must be at least 10",
+            "must be at least 15",
         )?;
         check(
             !s.reconcile_every.is_zero(),
@@ -153,12 +153,13 @@ impl Settings {
         Ok(s)
     }
 
-    /// The longest each Postgres statement of a checkout may run. A checkout runs four (the
-    /// timeouts, the look for an earlier order, the insert, the commit), so a fifth of the
-    /// confirm grace keeps the whole inside it: a confirming hold past its deadline has
-    /// certainly not committed.
+    /// The longest each Postgres statement of a checkout may run. A checkout waits for a
+    /// connection (at most 3 s) and runs five statements (the timeouts, the look for an earlier
+    /// order, the event's seats, the insert, the commit), so a seventh of the confirm grace
+    /// each keeps the whole inside it: a confirming hold past its deadline has certainly not
+    /// committed.
     pub fn checkout_statement_timeout(&self) -> Duration {
-        Duration::from_millis(u64::from(self.confirm_grace_secs) * 1000 / 5)
+        Duration::from_millis(u64::from(self.confirm_grace_secs) * 1000 / 7)
     }
 }
 

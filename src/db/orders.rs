@@ -46,8 +46,9 @@ const COLUMNS: &str = "number, sale_id, reservation_code, quantity, unit_price_m
                        buyer_name, buyer_email, buyer_age, buyer_gender, created_at";
 
 /// Writes the order of a reservation and counts its tickets as sold, in one transaction. The
-/// statement that counts them refuses to go beyond the sale's capacity, and the unit price is
-/// the sale's price as that statement reads it.
+/// statement that counts them refuses to go beyond the sale's capacity, the event's seats are
+/// checked under a lock (an event's sales share them), and the unit price is the sale's price
+/// as that statement reads it.
 pub async fn place(
     db: &PgPool,
     sale: SaleId,
@@ -68,6 +69,25 @@ pub async fn place(
 
     if let Some(order) = find_by_reservation_in(&mut tx, reservation).await? {
         return Ok(Placement::AlreadyPlaced(order));
+    }
+
+    // An event's sales share its seats: the event row is locked while its seats are counted,
+    // so orders in two sales of one event cannot both take the last seat.
+    let event_seats_left: Option<i64> = sqlx::query_scalar(
+        "with event as (
+             select id, capacity from events
+             where id = (select event_id from ticket_sales where id = $1)
+             for update
+         )
+         select (capacity - (select coalesce(sum(sold), 0) from ticket_sales where event_id = event.id))::bigint
+         from event",
+    )
+    .bind(sale.0)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if event_seats_left.is_some_and(|left| left < i64::from(quantity)) {
+        tx.rollback().await?;
+        return Ok(Placement::SoldOut);
     }
 
     let placed: Option<Order> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -42,6 +42,10 @@ pub struct NewSale {
 }
 
 const COLUMNS: &str = "id, event_id, capacity, price_minor, currency, sold, opens_at, state, hold_secs, max_active";
+/// The same, for a statement that joins the events (which have columns of the same names).
+const QUALIFIED_COLUMNS: &str = "ticket_sales.id, ticket_sales.event_id, ticket_sales.capacity, \
+     ticket_sales.price_minor, ticket_sales.currency, ticket_sales.sold, ticket_sales.opens_at, \
+     ticket_sales.state, ticket_sales.hold_secs, ticket_sales.max_active";
 
 pub async fn insert(db: &PgPool, s: &NewSale) -> Result<SaleRecord, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -70,24 +74,44 @@ pub async fn find(db: &PgPool, id: SaleId) -> Result<Option<SaleRecord>, sqlx::E
     .await
 }
 
-/// A sale together with the reservation codes of all its orders, read in one statement so that
-/// `sold` and the codes come from the same snapshot.
-pub async fn find_with_order_codes(db: &PgPool, id: SaleId) -> Result<Option<(SaleRecord, Vec<Uuid>)>, sqlx::Error> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        sale: SaleRecord,
-        codes: Vec<Uuid>,
+/// What the live state of a sale is rebuilt from, read in one statement so that every part
+/// comes from the same snapshot.
+#[derive(Debug, sqlx::FromRow)]
+pub struct SaleSnapshot {
+    #[sqlx(flatten)]
+    pub sale: SaleRecord,
+    /// Raised by every change of the sale's state.
+    pub revision: i64,
+    /// The event's seats not yet sold by any of its sales.
+    pub event_seats_left: i64,
+    pub event_ends_at: DateTime<Utc>,
+    /// Every order of the sale: its reservation code and quantity, pairwise.
+    pub order_codes: Vec<Uuid>,
+    pub order_quantities: Vec<i16>,
+}
+
+impl SaleSnapshot {
+    /// The most tickets the sale may still count as sold or held: its own capacity, less what
+    /// the event's other sales took of the event's seats.
+    pub fn live_capacity(&self) -> i64 {
+        i64::from(self.sale.capacity).min(i64::from(self.sale.sold) + self.event_seats_left.max(0))
     }
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS},
-                array(select reservation_code from orders where sale_id = ticket_sales.id) as codes
-         from ticket_sales where id = $1"
+}
+
+pub async fn snapshot(db: &PgPool, id: SaleId) -> Result<Option<SaleSnapshot>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {QUALIFIED_COLUMNS}, ticket_sales.revision,
+                (e.capacity - (select coalesce(sum(x.sold), 0) from ticket_sales x where x.event_id = e.id))::bigint
+                    as event_seats_left,
+                e.ends_at as event_ends_at,
+                array(select reservation_code from orders where sale_id = ticket_sales.id order by id) as order_codes,
+                array(select quantity from orders where sale_id = ticket_sales.id order by id) as order_quantities
+         from ticket_sales join events e on e.id = ticket_sales.event_id
+         where ticket_sales.id = $1"
     )))
     .bind(id.0)
     .fetch_optional(db)
-    .await?;
-    Ok(row.map(|r| (r.sale, r.codes)))
+    .await
 }
 
 /// Sales whose Redis state must be kept in step: those of events that have not ended (a day
@@ -105,11 +129,12 @@ pub async fn live_ids(db: &PgPool) -> Result<Vec<SaleId>, sqlx::Error> {
 /// Moves a sale to `state`, unless it is closed: closing is final, whatever raced with it.
 /// False when no open or paused sale `id` exists.
 pub async fn set_state(db: &PgPool, id: SaleId, state: SaleState) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("update ticket_sales set state = $2 where id = $1 and state <> 'closed'")
-        .bind(id.0)
-        .bind(state.as_str())
-        .execute(db)
-        .await?;
+    let done =
+        sqlx::query("update ticket_sales set state = $2, revision = revision + 1 where id = $1 and state <> 'closed'")
+            .bind(id.0)
+            .bind(state.as_str())
+            .execute(db)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

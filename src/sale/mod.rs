@@ -181,29 +181,48 @@ impl TicketSales {
         }
         match placement {
             Ok(Placement::Placed(order)) | Ok(Placement::AlreadyPlaced(order)) => {
-                // The order stands whatever happens now; if this call fails, sync settles it.
-                if let Err(e) = self.call(&s.confirm_finish, sale, vec![code.member().into()]).await {
-                    warn!(%sale, error = %e, "confirm_finish failed; sync will count the order");
-                }
+                self.finish_confirm(code, &order).await;
                 Ok(order)
             }
             Ok(Placement::SoldOut) => {
-                // Redis admitted more than Postgres can sell: bring Redis back in step.
+                // Redis admitted more than Postgres can sell: bring Redis back in step. The
+                // answer stays "sold out" even if that fails; the reconciler retries.
                 warn!(%sale, "Postgres refused an order beyond capacity; syncing the sale");
                 self.abort_confirm(code, "sold_out").await;
-                self.sync(sale).await?;
+                self.sync_or_log(sale).await;
                 Err(SaleError::SoldOut)
             }
             Ok(Placement::SaleClosed) => {
                 self.abort_confirm(code, "closed").await;
-                self.sync(sale).await?;
+                self.sync_or_log(sale).await;
                 Err(SaleError::Closed)
             }
             Err(e) => {
+                // The commit may have happened although its answer was lost: look before
+                // giving the hold back, or the buyer would be told "not saved" of a saved order.
+                if let Ok(Some(order)) = db::orders::find_by_reservation(&self.inner.db, code.token).await {
+                    self.finish_confirm(code, &order).await;
+                    return Ok(order);
+                }
                 warn!(%sale, error = %e, "writing an order failed; the hold goes back to the buyer");
                 self.abort_confirm(code, "retry").await;
                 Err(SaleError::Postgres(e))
             }
+        }
+    }
+
+    /// Counts a committed order as sold in Redis. The order stands whatever happens here; if
+    /// this call fails, the next sync counts it.
+    async fn finish_confirm(&self, code: &ReservationCode, order: &Order) {
+        let args = vec![code.member().into(), i64::from(order.quantity).into()];
+        if let Err(e) = self.call(&self.inner.scripts.confirm_finish, code.sale, args).await {
+            warn!(sale = %code.sale, error = %e, "confirm_finish failed; sync will count the order");
+        }
+    }
+
+    async fn sync_or_log(&self, sale: SaleId) {
+        if let Err(e) = self.sync(sale).await {
+            warn!(%sale, error = %e, "syncing the sale failed; the reconciler will retry");
         }
     }
 
@@ -270,11 +289,13 @@ impl TicketSales {
     /// Makes the sale's Redis state agree with Postgres (see `lua/sync.lua`). Creates it when
     /// Redis has lost it.
     pub async fn sync(&self, sale: SaleId) -> Result<(), SaleError> {
-        let (record, codes) = db::sales::find_with_order_codes(&self.inner.db, sale)
+        let snap = db::sales::snapshot(&self.inner.db, sale)
             .await?
             .ok_or(SaleError::UnknownSale)?;
+        let record = &snap.sale;
+        let keys_expire_at = (snap.event_ends_at + chrono::Duration::days(1)).timestamp();
         let mut args: Vec<Value> = vec![
-            i64::from(record.capacity).into(),
+            snap.live_capacity().into(),
             i64::from(record.sold).into(),
             (i64::from(record.hold_secs) * 1000).into(),
             self.inner.confirm_grace_ms.into(),
@@ -283,8 +304,13 @@ impl TicketSales {
             record.opens_at.timestamp_millis().into(),
             self.inner.abandon_ms.into(),
             self.inner.claim_ms.into(),
+            snap.revision.into(),
+            keys_expire_at.into(),
         ];
-        args.extend(codes.iter().map(|c| Value::from(c.simple().to_string())));
+        for (code, quantity) in snap.order_codes.iter().zip(&snap.order_quantities) {
+            args.push(Value::from(code.simple().to_string()));
+            args.push(Value::from(i64::from(*quantity)));
+        }
         let reply = self.call(&self.inner.scripts.sync, sale, args).await?;
         info!(%sale, redis_sold = int_at(&reply, 0), held = int_at(&reply, 1), pg_sold = record.sold, "sale synced");
         Ok(())

@@ -684,3 +684,106 @@ async fn showing_up_within_the_claim_window_starts_the_full_hold() {
     );
     w.sales.confirm(&waiting.code, &b, &buyer()).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_sales_of_one_event_share_its_seats() {
+    let w = World::new().await;
+    let presale = w.sale(3, 60).await;
+    let general = w.another_sale_of(&presale, 3).await;
+    let (presale, general_id) = (presale.sale_id(), general.sale_id());
+    // Redis learns of the general sale before the presale sells: it thinks 3 are left there.
+    w.sales.figures(general_id).await.unwrap();
+    let fan = Owner::random();
+    let r = join(&w, presale, &fan, 2).await;
+    w.sales.confirm(&r.code, &fan, &buyer()).await.unwrap();
+
+    // Postgres knows only one seat is left: two more are refused and Redis is put right.
+    let late = Owner::random();
+    let r = join(&w, general_id, &late, 2).await;
+    assert_eq!(
+        r.state,
+        ReservationState::Admitted,
+        "Redis had not heard of the presale"
+    );
+    let err = w.sales.confirm(&r.code, &late, &buyer()).await.unwrap_err();
+    assert!(matches!(err, SaleError::SoldOut), "{err:?}");
+    assert_eq!(w.sales.figures(general_id).await.unwrap().capacity, 1);
+    let last = Owner::random();
+    let r = join(&w, general_id, &last, 1).await;
+    w.sales.confirm(&r.code, &last, &buyer()).await.unwrap();
+    assert_eq!(w.pg_sold(presale).await + w.pg_sold(general_id).await, 3);
+    assert_eq!(
+        join(&w, general_id, &Owner::random(), 1).await.state,
+        ReservationState::SoldOut
+    );
+}
+
+#[tokio::test]
+async fn closing_a_sale_ends_the_holds_at_checkout() {
+    let w = World::new().await;
+    let sale = w.sale(2, 60).await.sale_id();
+    let (a, b) = (Owner::random(), Owner::random());
+    let held = join(&w, sale, &a, 2).await;
+    let waiting = join(&w, sale, &b, 1).await;
+    w.sales.set_state(sale, SaleState::Closed).await.unwrap();
+    assert_eq!(
+        w.sales.status(&held.code, &a).await.unwrap().state,
+        ReservationState::Closed
+    );
+    assert_eq!(
+        w.sales.status(&waiting.code, &b).await.unwrap().state,
+        ReservationState::Closed
+    );
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.held, f.waiting), (0, 0));
+    // Closing is final.
+    assert!(matches!(
+        w.sales.set_state(sale, SaleState::Open).await,
+        Err(SaleError::UnknownSale)
+    ));
+}
+
+#[tokio::test]
+async fn a_silent_head_that_polls_again_is_still_there() {
+    let w = world_with_short_presence(2, 60).await;
+    let sale = w.sale(1, 2).await.sale_id();
+    let (a, b) = (Owner::random(), Owner::random());
+    join(&w, sale, &a, 1).await;
+    let waiting = join(&w, sale, &b, 1).await;
+    // B says nothing for longer than the abandon time while A's hold lapses; nobody else calls.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    // B's own poll shows B is here: B is admitted, not passed over.
+    assert_eq!(
+        w.sales.status(&waiting.code, &b).await.unwrap().state,
+        ReservationState::Admitted
+    );
+}
+
+#[tokio::test]
+async fn a_sync_that_read_postgres_before_an_order_still_counts_it() {
+    let w = World::new().await;
+    let sale = w.sale(5, 60).await.sale_id();
+    let first = Owner::random();
+    let r = join(&w, sale, &first, 2).await;
+    // An order commits and is counted by confirm_finish...
+    w.sales.confirm(&r.code, &first, &buyer()).await.unwrap();
+    // ...while a sync built from an older reading of Postgres (sold 0, no orders) lands late:
+    // it must not forget the order.
+    let keys: Vec<String> = w.redis.keys_like_sale(sale).await;
+    let sync = (
+        format!(
+            "{}\n{}",
+            include_str!("../../lua/common.lua"),
+            include_str!("../../lua/sync.lua")
+        ),
+        keys,
+    );
+    let far = chrono::Utc::now().timestamp() + 86_400;
+    let args: Vec<String> = ["5", "0", "60000", "15000", "0", "open", "0", "90000", "90000", "0"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([far.to_string()])
+        .collect();
+    let _: fred::types::Value = w.redis.next().eval(sync.0, sync.1, args).await.unwrap();
+    assert_eq!(w.sales.figures(sale).await.unwrap().sold, 2);
+}

@@ -40,7 +40,7 @@ pub fn test_settings() -> Settings {
         database_url: format!("{}/{name}", server_url()),
         redis_url: redis_url(),
         addr: "127.0.0.1:0".parse().unwrap(),
-        confirm_grace_secs: 10,
+        confirm_grace_secs: 15,
         ..Settings::default()
     }
 }
@@ -143,6 +143,26 @@ impl World {
                 opens_at,
                 hold_secs,
                 max_active,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A second sale of the same event as `sale`, of `capacity` tickets (an event's sales
+    /// share its seats).
+    #[allow(dead_code)]
+    pub async fn another_sale_of(&self, sale: &SaleRecord, capacity: i32) -> SaleRecord {
+        db::sales::insert(
+            &self.db,
+            &NewSale {
+                event_id: sale.event_id,
+                capacity,
+                price_minor: sale.price_minor,
+                currency: sale.currency.clone(),
+                opens_at: sale.opens_at,
+                hold_secs: sale.hold_secs,
+                max_active: 0,
             },
         )
         .await
