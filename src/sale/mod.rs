@@ -48,9 +48,6 @@ struct Inner {
     abandon_ms: i64,
     claim_ms: i64,
     checkout_timeout: std::time::Duration,
-    /// Sales known to exist in Postgres; sales are never deleted, so this only grows with
-    /// the number of sales, and spares the join of a new client a Postgres query.
-    known_sales: std::sync::RwLock<std::collections::HashSet<SaleId>>,
     /// One lock per sale being rebuilt after Redis lost it.
     rebuilding: std::sync::Mutex<HashMap<SaleId, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -74,7 +71,6 @@ impl TicketSales {
                 claim_ms: i64::from(settings.claim_secs) * 1000,
                 checkout_timeout: settings.checkout_statement_timeout(),
                 rebuilding: Default::default(),
-                known_sales: Default::default(),
             }),
         })
     }
@@ -232,18 +228,6 @@ impl TicketSales {
         if let Err(e) = self.call(&self.inner.scripts.confirm_abort, code.sale, args).await {
             warn!(sale = %code.sale, error = %e, "confirm_abort failed; sync will settle the hold");
         }
-    }
-
-    /// Whether Postgres has this sale (the answer is remembered once it is yes).
-    pub async fn sale_exists(&self, sale: SaleId) -> Result<bool, SaleError> {
-        if self.inner.known_sales.read().expect("known sales lock").contains(&sale) {
-            return Ok(true);
-        }
-        let exists = db::sales::find(&self.inner.db, sale).await?.is_some();
-        if exists {
-            self.inner.known_sales.write().expect("known sales lock").insert(sale);
-        }
-        Ok(exists)
     }
 
     /// A sale's live figures.

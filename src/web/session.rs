@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use poem::http::header::COOKIE;
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response, ResponseParts};
+use poem::{Endpoint, Middleware, Request, Response, ResponseParts};
 use sha2::{Digest, Sha256};
 use tower::{Layer, ServiceExt};
 use tower_sessions::cookie::SameSite;
@@ -77,10 +77,23 @@ impl<E: Endpoint + 'static, S: SessionStore + Clone> Endpoint for SessionEndpoin
                     .expect("request slot")
                     .take()
                     .expect("the request runs once");
-                if let Some(session) = probe.extensions().get::<Session>() {
+                let session = probe.extensions().get::<Session>().cloned();
+                if let Some(session) = &session {
                     req.extensions_mut().insert(session.clone());
                 }
-                let (parts, body) = inner.get_response(req).await.into_parts();
+                let mut answer = inner.get_response(req).await;
+                // The layer would save a changed session after the handler and answer a failed
+                // save with a bare 500. Saving here first turns that into the clear "try again"
+                // every other passing fault gets (the layer's own save then finds it done).
+                if let Some(session) = session
+                    && session.is_modified()
+                    && !session.is_empty().await
+                    && let Err(e) = session.save().await
+                {
+                    tracing::error!(error = %e, "saving the session failed");
+                    answer = store_unavailable();
+                }
+                let (parts, body) = answer.into_parts();
                 let mut resp = http::Response::new(body);
                 *resp.status_mut() = parts.status;
                 *resp.version_mut() = parts.version;
@@ -93,7 +106,7 @@ impl<E: Endpoint + 'static, S: SessionStore + Clone> Endpoint for SessionEndpoin
             Ok(resp) => resp,
             Err(e) => {
                 tracing::error!(error = %e, "session store failed");
-                return Ok(poem::http::StatusCode::SERVICE_UNAVAILABLE.into_response());
+                return Ok(store_unavailable());
             }
         };
         let (parts, body) = resp.into_parts();
@@ -107,6 +120,15 @@ impl<E: Endpoint + 'static, S: SessionStore + Clone> Endpoint for SessionEndpoin
             body,
         ))
     }
+}
+
+/// The answer when the session store does not answer: nothing was lost, try again shortly.
+fn store_unavailable() -> Response {
+    Response::builder()
+        .status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+        .header(poem::http::header::RETRY_AFTER, "2")
+        .content_type("text/plain; charset=utf-8")
+        .body("The service is unavailable right now; please try again in a moment.")
 }
 
 /// The owner a reservation is bound to, derived from the session id alone: the hot poll reads
@@ -151,18 +173,13 @@ pub async fn owner_of(session: &Session) -> Result<Owner, tower_sessions::sessio
 /// the API.
 const SESSION_DAYS: i64 = 1;
 
-/// The owner for a request outside the session middleware (the JSON API), minting a session
-/// when the client has none yet: an empty record created in the store exactly as the layer
-/// would, so that the pages of the same browser find it. Returns the `Set-Cookie` value to
-/// send along when a session was minted. A request that already carries a cookie costs no
-/// store access.
-pub async fn owner_or_mint<S: SessionStore>(
-    req: &Request,
-    store: &S,
-    secure: bool,
-) -> Result<(Owner, Option<String>), tower_sessions::session::Error> {
+/// The owner for a request outside the session middleware (the JSON API). A client without a
+/// session cookie gets a new session whose id, and so whose owner, is known at once but which
+/// is stored only by [`NewSession::keep`], once the request has succeeded: a refused request
+/// leaves nothing behind in the store. A request that carries a cookie costs no store access.
+pub fn owner_or_new(req: &Request) -> (Owner, Option<NewSession>) {
     if let Some(owner) = owner_from_cookie(req) {
-        return Ok((owner, None));
+        return (owner, None);
     }
     let expiry = tower_sessions::cookie::time::OffsetDateTime::now_utc()
         + tower_sessions::cookie::time::Duration::days(SESSION_DAYS);
@@ -173,22 +190,49 @@ pub async fn owner_or_mint<S: SessionStore>(
     )]
     .into_iter()
     .collect();
-    let mut record = tower_sessions::session::Record {
+    let record = tower_sessions::session::Record {
         id: tower_sessions::session::Id::default(),
         data,
         expiry_date: expiry,
     };
-    store
-        .create(&mut record)
-        .await
-        .map_err(tower_sessions::session::Error::Store)?;
-    let id = record.id.to_string();
-    let cookie = tower_sessions::cookie::Cookie::build((SESSION_COOKIE, id.clone()))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .path("/")
-        .expires(expiry)
-        .build();
-    Ok((owner_from_session_id(&id), Some(cookie.to_string())))
+    (
+        owner_from_session_id(&record.id.to_string()),
+        Some(NewSession { record }),
+    )
+}
+
+/// A session started by the API, not stored yet.
+pub struct NewSession {
+    record: tower_sessions::session::Record,
+}
+
+impl NewSession {
+    /// Stores the session exactly as the layer would, so that the pages of the same browser
+    /// find it, and returns the `Set-Cookie` value to send. The id is already bound to what
+    /// the request made; a store that had to change it (an id taken, never seen with 128
+    /// random bits) is an error rather than a session bound to nothing.
+    pub async fn keep<S: SessionStore>(
+        mut self,
+        store: &S,
+        secure: bool,
+    ) -> Result<String, tower_sessions::session::Error> {
+        let id = self.record.id;
+        store
+            .create(&mut self.record)
+            .await
+            .map_err(tower_sessions::session::Error::Store)?;
+        if self.record.id != id {
+            return Err(tower_sessions::session::Error::Store(
+                tower_sessions::session_store::Error::Backend("a new session id was taken".into()),
+            ));
+        }
+        let cookie = tower_sessions::cookie::Cookie::build((SESSION_COOKIE, self.record.id.to_string()))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(secure)
+            .path("/")
+            .expires(self.record.expiry_date)
+            .build();
+        Ok(cookie.to_string())
+    }
 }

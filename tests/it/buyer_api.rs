@@ -198,7 +198,7 @@ async fn bad_input_gets_a_json_error_and_changes_nothing() {
     .await;
     assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
     for bad in [SaleId::new().to_string(), "nope".to_string()] {
-        let (s, e, _) = call(
+        let (s, e, headers) = call(
             c.post(app.url(&format!("/api/v1/sales/{bad}/reservations")))
                 .json(&json!({"quantity": 1})),
         )
@@ -208,6 +208,7 @@ async fn bad_input_gets_a_json_error_and_changes_nothing() {
             (StatusCode::NOT_FOUND, Some("unknown_sale")),
             "{bad}"
         );
+        assert!(!headers.contains_key("set-cookie"), "a refused join starts no session");
         let (s, _, _) = call(c.get(app.url(&format!("/api/v1/sales/{bad}")))).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
     }

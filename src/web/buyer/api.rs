@@ -242,15 +242,17 @@ impl BuyerApi {
         }
         .and_then(|n| state.sales.quantity(n))
         .map_err(fail)?;
-        // An unknown sale must not cost a session.
-        if !state.sales.sale_exists(sale).await.map_err(fail)? {
-            return Err(fail(SaleError::UnknownSale));
-        }
-        let store = RedisStore::new(state.redis.clone());
-        let (owner, cookie) = session::owner_or_mint(req, &store, state.settings.cookie_secure)
-            .await
-            .map_err(|e| fail(WebError::from(e)))?;
+        // A refused join (unknown sale, closed, ...) stores no session.
+        let (owner, new_session) = session::owner_or_new(req);
         let r = state.sales.join(sale, &owner, quantity).await.map_err(fail)?;
+        let cookie = match new_session {
+            Some(s) => {
+                let store = RedisStore::new(state.redis.clone());
+                let cookie = s.keep(&store, state.settings.cookie_secure).await;
+                Some(cookie.map_err(|e| fail(WebError::from(e)))?)
+            }
+            None => None,
+        };
         let view = Json(ReservationView::from(&r));
         Ok(if r.created {
             JoinResponse::Created(view, cookie)
