@@ -48,6 +48,8 @@ struct Inner {
     abandon_ms: i64,
     claim_ms: i64,
     checkout_timeout: std::time::Duration,
+    /// Figures recently read, for pages that list many sales (see `recent_figures`).
+    recent: std::sync::Mutex<HashMap<SaleId, (std::time::Instant, SaleFigures)>>,
     /// One lock per sale being rebuilt after Redis lost it.
     rebuilding: std::sync::Mutex<HashMap<SaleId, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -71,6 +73,7 @@ impl TicketSales {
                 claim_ms: i64::from(settings.claim_secs) * 1000,
                 checkout_timeout: settings.checkout_statement_timeout(),
                 rebuilding: Default::default(),
+                recent: Default::default(),
             }),
         })
     }
@@ -228,6 +231,23 @@ impl TicketSales {
         if let Err(e) = self.call(&self.inner.scripts.confirm_abort, code.sale, args).await {
             warn!(sale = %code.sale, error = %e, "confirm_abort failed; sync will settle the hold");
         }
+    }
+
+    /// A sale's figures at most `max_age` old: for a page that lists many sales, so that a
+    /// crowd reloading it costs Redis one call per sale and period, not one per visitor.
+    pub async fn recent_figures(&self, sale: SaleId, max_age: std::time::Duration) -> Result<SaleFigures, SaleError> {
+        if let Some((at, f)) = self.inner.recent.lock().expect("recent figures lock").get(&sale)
+            && at.elapsed() < max_age
+        {
+            return Ok(f.clone());
+        }
+        let f = self.figures(sale).await?;
+        self.inner
+            .recent
+            .lock()
+            .expect("recent figures lock")
+            .insert(sale, (std::time::Instant::now(), f.clone()));
+        Ok(f)
     }
 
     /// A sale's live figures.

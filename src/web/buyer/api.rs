@@ -66,7 +66,8 @@ struct JoinRequest {
 struct ReservationView {
     /// The reservation code: keep it, with the cookie jar, to poll, confirm or release.
     code: String,
-    /// waiting, admitted, confirming, confirmed, sold_out, expired, released or closed.
+    /// waiting, admitted, confirming, confirmed, sold_out, expired, released, closed or
+    /// abandoned (the client stopped polling while waiting and lost its place).
     state: String,
     quantity: u8,
     /// 1-based place in the queue while waiting, else 0.

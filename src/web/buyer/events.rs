@@ -20,6 +20,8 @@ use crate::web::session;
 
 /// Most events the list shows.
 const LIST_LIMIT: i64 = 50;
+/// How stale the availability on the list may be: a second, against a crowd reloading it.
+const LIST_FIGURES_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[handler]
 pub async fn list(state: Data<&AppState>, req: &Request) -> Result<Markup, PageError> {
@@ -28,7 +30,10 @@ pub async fn list(state: Data<&AppState>, req: &Request) -> Result<Markup, PageE
         .map_err(SaleError::from)?;
     let mut rows = Vec::with_capacity(listings.len());
     for l in listings {
-        let figures = state.sales.figures(SaleId(l.sale_id)).await?;
+        let figures = state
+            .sales
+            .recent_figures(SaleId(l.sale_id), LIST_FIGURES_MAX_AGE)
+            .await?;
         rows.push((l, figures));
     }
     let notice = query_value(req, "notice").and_then(Notice::parse);
