@@ -17,7 +17,8 @@ use poem::http::{StatusCode, header};
 use poem::web::{Data, Form, RemoteAddr};
 use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
-use tower_sessions::Session;
+use tower_sessions::cookie::time;
+use tower_sessions::{Expiry, Session};
 use uuid::Uuid;
 
 use super::forms::{Email, FieldErrors, NewPassword};
@@ -74,12 +75,20 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
 pub struct SignInLimits {
     per_client: KeyedLimit<IpAddr>,
     per_account: KeyedLimit<String>,
+    /// Views of the sign-in and sign-up forms: each starts a session (for its CSRF token), so
+    /// unlimited views could fill the session store.
+    forms_per_client: KeyedLimit<IpAddr>,
 }
 
 /// 20 attempts at once per client, then one every 6 seconds (10 a minute).
 pub const PER_CLIENT_BURST: u32 = 20;
 /// 5 attempts at once per account, then one a minute.
 pub const PER_ACCOUNT_BURST: u32 = 5;
+/// Views of the sign-in and sign-up forms per client: 60 at once, then one a second.
+pub const FORMS_PER_MINUTE: u32 = 60;
+/// A session started by an anonymous form view lives this long without use; signing in
+/// gives it the full day.
+const ANONYMOUS_SESSION_MINUTES: i64 = 30;
 
 impl Default for SignInLimits {
     fn default() -> Self {
@@ -91,6 +100,7 @@ impl Default for SignInLimits {
         SignInLimits {
             per_client: KeyedLimit::new(client),
             per_account: KeyedLimit::new(account),
+            forms_per_client: KeyedLimit::per_minute(FORMS_PER_MINUTE),
         }
     }
 }
@@ -99,6 +109,13 @@ impl SignInLimits {
     fn check_client(&self, remote: &RemoteAddr) -> Result<(), AdminError> {
         let Some(ip) = client_key(remote) else { return Ok(()) };
         self.per_client
+            .check(&ip)
+            .map_err(|retry_after| AdminError::RateLimited { retry_after })
+    }
+
+    fn check_form_view(&self, remote: &RemoteAddr) -> Result<(), AdminError> {
+        let Some(ip) = client_key(remote) else { return Ok(()) };
+        self.forms_per_client
             .check(&ip)
             .map_err(|retry_after| AdminError::RateLimited { retry_after })
     }
@@ -158,14 +175,36 @@ fn credentials_page(
 }
 
 #[handler]
-pub async fn sign_in_form(session: Data<&Session>) -> Result<Markup, AdminError> {
-    let token = csrf::token(&session).await?;
+pub async fn sign_in_form(
+    limits: Data<&SignInLimits>,
+    session: Data<&Session>,
+    remote: &RemoteAddr,
+) -> Result<Markup, AdminError> {
+    let token = form_token(&limits, &session, remote).await?;
     Ok(credentials_page(false, &token, "", &FieldErrors::default(), None))
 }
 
+/// The CSRF token of a sign-in or sign-up form. A session that starts here belongs to nobody
+/// yet, so it lives only half an hour without use (a buyer's session keeps its own life).
+async fn form_token(limits: &SignInLimits, session: &Session, remote: &RemoteAddr) -> Result<String, AdminError> {
+    limits.check_form_view(remote)?;
+    // Loading first: a cookie whose session the store lost counts as no session.
+    session.get::<Uuid>(ORGANIZER).await?;
+    if session.id().is_none() {
+        session.set_expiry(Some(Expiry::OnInactivity(time::Duration::minutes(
+            ANONYMOUS_SESSION_MINUTES,
+        ))));
+    }
+    csrf::token(session).await
+}
+
 #[handler]
-pub async fn sign_up_form(session: Data<&Session>) -> Result<Markup, AdminError> {
-    let token = csrf::token(&session).await?;
+pub async fn sign_up_form(
+    limits: Data<&SignInLimits>,
+    session: Data<&Session>,
+    remote: &RemoteAddr,
+) -> Result<Markup, AdminError> {
+    let token = form_token(&limits, &session, remote).await?;
     Ok(credentials_page(true, &token, "", &FieldErrors::default(), None))
 }
 
@@ -266,6 +305,7 @@ pub async fn create_organizer(db: &sqlx::PgPool, email: &Email, password: &NewPa
 
 async fn start_session(session: &Session, organizer: Uuid) -> Result<(), AdminError> {
     session.cycle_id().await?;
+    session.set_expiry(Some(Expiry::OnInactivity(time::Duration::days(1))));
     session.insert(ORGANIZER, organizer).await?;
     csrf::renew(session).await?;
     Ok(())

@@ -27,7 +27,7 @@ mod views;
 use poem::{Endpoint, EndpointExt, Route, get, post};
 
 pub use api::AdminApi;
-pub use auth::{PER_ACCOUNT_BURST, PER_CLIENT_BURST, create_organizer};
+pub use auth::{FORMS_PER_MINUTE, PER_ACCOUNT_BURST, PER_CLIENT_BURST, create_organizer};
 pub use error::AdminError;
 pub use tokens::issue as issue_token;
 

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use boxoffice::admin::{PER_ACCOUNT_BURST, PER_CLIENT_BURST};
+use boxoffice::admin::{FORMS_PER_MINUTE, PER_ACCOUNT_BURST, PER_CLIENT_BURST};
 use reqwest::StatusCode;
 use uuid::Uuid;
 
@@ -215,6 +215,19 @@ async fn sign_in_attempts_per_client_are_limited() {
         .await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(resp.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn views_of_the_sign_in_form_are_limited_per_client() {
+    // Each view starts a session for its CSRF token: unlimited views would fill the store.
+    let app = AdminApp::spawn().await;
+    for _ in 0..FORMS_PER_MINUTE {
+        assert_eq!(app.browser().page("/admin/sign-in").await.0, StatusCode::OK);
+    }
+    assert_eq!(
+        app.browser().page("/admin/sign-up").await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[tokio::test]
