@@ -202,31 +202,25 @@ pub async fn orders_csv(
     let mut out = String::from(
         "number,placed_at,quantity,unit_price,total,currency,buyer_name,buyer_email,buyer_age,buyer_gender\r\n",
     );
-    const CHUNK: i64 = 1000;
-    let mut offset = 0;
-    loop {
-        let orders = db::orders::list_for_sale(&state.db, sale.sale_id(), CHUNK, offset).await?;
-        for o in &orders {
-            let row = [
-                o.number.clone(),
-                super::events::rfc3339(o.created_at),
-                o.quantity.to_string(),
-                show_price(o.unit_price_minor),
-                show_price(o.total_minor()),
-                o.currency.clone(),
-                o.buyer_name.clone(),
-                o.buyer_email.clone(),
-                o.buyer_age.to_string(),
-                o.buyer_gender.clone(),
-            ];
-            let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
-            out.push_str(&cells.join(","));
-            out.push_str("\r\n");
-        }
-        if (orders.len() as i64) < CHUNK {
-            break;
-        }
-        offset += CHUNK;
+    // One statement, one snapshot: orders arriving meanwhile cannot shift rows between pages
+    // and repeat them. The file is built in memory anyway, and a sale has few orders.
+    let orders = db::orders::list_for_sale(&state.db, sale.sale_id(), i64::MAX, 0).await?;
+    for o in &orders {
+        let row = [
+            o.number.clone(),
+            super::events::rfc3339(o.created_at),
+            o.quantity.to_string(),
+            show_price(o.unit_price_minor),
+            show_price(o.total_minor()),
+            o.currency.clone(),
+            o.buyer_name.clone(),
+            o.buyer_email.clone(),
+            o.buyer_age.to_string(),
+            o.buyer_gender.clone(),
+        ];
+        let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
     }
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
