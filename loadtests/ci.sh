@@ -30,7 +30,9 @@ suffix="$(date +%s)_$RANDOM$RANDOM"
 db="bo_ci_loadtest_$suffix"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 work=$(mktemp -d)
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+# The Postgres server, as the tests name it (TEST_POSTGRES_URL), without a database.
+pg=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+export DATABASE_URL="$pg/$db"
 server_pid=""
 
 cleanup() {
@@ -39,7 +41,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$server_pid" 2>/dev/null || true
   fi
-  psql -h 127.0.0.1 -U postgres -d postgres -q -c "drop database if exists \"$db\" with (force)" >/dev/null || true
+  psql "$pg/postgres" -q -c "drop database if exists \"$db\" with (force)" >/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
