@@ -1,7 +1,7 @@
 //! Ownership across pages and API, bearer tokens, and the organizer API in the OpenAPI
 //! document.
 
-use boxoffice::sale::{Buyer, BuyerInput, Owner, SaleId};
+use boxoffice::sale::{Owner, SaleId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -14,13 +14,7 @@ async fn an_organizer_cannot_see_or_change_another_organizers_event_sale_dashboa
     let other = app.organizer().await;
     let event = owner.browser.create_event(&pairs(&event_form(&[]))).await;
     let sale = owner.browser.create_sale(event, &[]).await;
-    let buyer = Buyer::parse(&BuyerInput {
-        name: "Ada".into(),
-        email: "ada@example.com".into(),
-        age: "36".into(),
-        gender: "female".into(),
-    })
-    .unwrap();
+    let buyer = crate::support::ada();
     let o = Owner::random();
     let r = app
         .state

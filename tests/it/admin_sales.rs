@@ -117,13 +117,7 @@ async fn orders_are_listed_newest_first_a_page_at_a_time() {
     let event = event(&o, "40").await;
     let (_, sale) = o.api.post(&format!("/events/{event}/sales"), json!({})).await;
     let id = SaleId(sale["id"].as_str().unwrap().parse().unwrap());
-    let buyer = Buyer::parse(&BuyerInput {
-        name: "Ada".into(),
-        email: "ada@example.com".into(),
-        age: "36".into(),
-        gender: "female".into(),
-    })
-    .unwrap();
+    let buyer = crate::support::ada();
     let mut numbers = Vec::new();
     for _ in 0..27 {
         let owner = Owner::random();

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use boxoffice::config::Settings;
-use boxoffice::sale::{BuyerInput, Owner, ReservationState, SaleId, SaleState, TicketSales};
+use boxoffice::sale::{Owner, ReservationState, SaleId, SaleState, TicketSales};
 use boxoffice::startup::{AppState, Application};
 use fred::prelude::*;
 use serde_json::{Value, json};
@@ -241,16 +241,6 @@ async fn two_instances_on_a_three_shard_cluster_never_oversell_and_admit_in_orde
     }
 }
 
-fn ada() -> boxoffice::sale::Buyer {
-    boxoffice::sale::Buyer::parse(&BuyerInput {
-        name: "Ada Lovelace".into(),
-        email: "ada@example.com".into(),
-        age: "36".into(),
-        gender: "female".into(),
-    })
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_primary_that_restarts_empty_gets_its_scripts_and_sales_back() {
     let cluster = Cluster::start();
@@ -270,7 +260,11 @@ async fn a_primary_that_restarts_empty_gets_its_scripts_and_sales_back() {
         .join(sale, &first, world.sales.quantity(2).unwrap())
         .await
         .unwrap();
-    world.sales.confirm(&r.code, &first, &ada()).await.unwrap();
+    world
+        .sales
+        .confirm(&r.code, &first, &crate::support::ada())
+        .await
+        .unwrap();
 
     // The sale's primary comes back without its keys and without the scripts (a restart
     // forgets them all).
@@ -292,7 +286,11 @@ async fn a_primary_that_restarts_empty_gets_its_scripts_and_sales_back() {
     }
     let r = joined.expect("the sale answers again after its primary restarted");
     assert_eq!(r.state, ReservationState::Admitted, "2 of 5 sold: 3 are free");
-    world.sales.confirm(&r.code, &second, &ada()).await.unwrap();
+    world
+        .sales
+        .confirm(&r.code, &second, &crate::support::ada())
+        .await
+        .unwrap();
 
     let third = Owner::random();
     let r = world

@@ -7,20 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use boxoffice::db;
-use boxoffice::sale::{Buyer, BuyerInput, Owner, ReservationCode, ReservationState, SaleError, SaleId, SaleState};
+use boxoffice::sale::{Buyer, Owner, ReservationCode, ReservationState, SaleError, SaleId, SaleState};
 use fred::prelude::*;
 use rand::RngExt;
 
 use crate::support::World;
 
 fn buyer() -> Buyer {
-    Buyer::parse(&BuyerInput {
-        name: "Ada Lovelace".into(),
-        email: "ada@example.com".into(),
-        age: "36".into(),
-        gender: "female".into(),
-    })
-    .unwrap()
+    crate::support::ada()
 }
 
 async fn join(w: &World, sale: SaleId, owner: &Owner, qty: i64) -> boxoffice::sale::Reservation {

@@ -230,3 +230,15 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 }
+
+/// A buyer with valid details, for tests that need one to confirm.
+#[allow(dead_code)] // each test file uses a part
+pub fn ada() -> boxoffice::sale::Buyer {
+    boxoffice::sale::Buyer::parse(&boxoffice::sale::BuyerInput {
+        name: "Ada Lovelace".into(),
+        email: "ada@example.com".into(),
+        age: "36".into(),
+        gender: "female".into(),
+    })
+    .unwrap()
+}
