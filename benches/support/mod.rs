@@ -48,13 +48,8 @@ impl BenchDb {
 
     /// Deletes the sales' Redis keys and drops the database.
     pub async fn clean_up(self, redis: &Pool, pg: PgPool, sales: &[SaleId]) {
-        for sale in sales {
-            let tag = sale.0.simple();
-            let keys: Vec<String> = ["sale", "queue", "holds", "res", "owners", "done"]
-                .iter()
-                .map(|p| format!("bo:{{{tag}}}:{p}"))
-                .collect();
-            let _: i64 = redis.del(keys).await.unwrap_or(0);
+        for &sale in sales {
+            let _: i64 = redis.del(boxoffice::sale::sale_keys(sale)).await.unwrap_or(0);
         }
         pg.close().await;
         let admin = format!("{}/postgres", self.server);

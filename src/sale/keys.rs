@@ -3,8 +3,10 @@
 
 use super::model::SaleId;
 
-/// The six keys every sale script takes, in the order `lua/common.lua` names them.
-pub(crate) fn sale_keys(sale: SaleId) -> Vec<String> {
+/// The six keys every sale script takes, in the order `lua/common.lua` names them. Public
+/// for tools that must find a sale's live state (tests, benchmarks clearing up after
+/// themselves).
+pub fn sale_keys(sale: SaleId) -> Vec<String> {
     let tag = sale.0.simple();
     ["sale", "queue", "holds", "res", "owners", "done"]
         .iter()

@@ -27,6 +27,7 @@ use tracing::{info, warn};
 
 pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender};
 pub use error::SaleError;
+pub use keys::sale_keys;
 pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState};
 
 use crate::db;

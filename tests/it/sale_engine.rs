@@ -278,7 +278,7 @@ async fn redis_losing_the_sale_loses_no_order_and_does_not_oversell() {
     assert_eq!(held.state, ReservationState::Admitted);
 
     // Redis forgets everything about the sale, as after a restart.
-    let keys: Vec<String> = w.redis.keys_like_sale(sale).await;
+    let keys = boxoffice::sale::sale_keys(sale);
     let deleted: i64 = w.redis.del(keys.clone()).await.unwrap();
     assert!(deleted >= 4, "sale, holds, res, owners and done existed");
     let left: i64 = w.redis.exists(keys).await.unwrap();
@@ -569,21 +569,6 @@ async fn a_released_hold_goes_back_at_once() {
     assert!(again.created);
 }
 
-/// Lists a sale's keys without KEYS, by the names the sale uses.
-trait SaleKeys {
-    async fn keys_like_sale(&self, sale: SaleId) -> Vec<String>;
-}
-
-impl SaleKeys for Pool {
-    async fn keys_like_sale(&self, sale: SaleId) -> Vec<String> {
-        let tag = sale.0.simple();
-        ["sale", "queue", "holds", "res", "owners", "done"]
-            .iter()
-            .map(|p| format!("bo:{{{tag}}}:{p}"))
-            .collect()
-    }
-}
-
 async fn world_with_short_presence(abandon_secs: u32, claim_secs: u32) -> World {
     let settings = boxoffice::config::Settings {
         abandon_secs,
@@ -763,7 +748,7 @@ async fn a_sync_that_read_postgres_before_an_order_still_counts_it() {
     w.sales.confirm(&r.code, &first, &buyer()).await.unwrap();
     // ...while a sync built from an older reading of Postgres (sold 0, no orders) lands late:
     // it must not forget the order.
-    let keys: Vec<String> = w.redis.keys_like_sale(sale).await;
+    let keys = boxoffice::sale::sale_keys(sale);
     let sync = (
         format!(
             "{}\n{}",
