@@ -46,9 +46,8 @@ const COLUMNS: &str = "number, sale_id, reservation_code, quantity, unit_price_m
                        buyer_name, buyer_email, buyer_age, buyer_gender, created_at";
 
 /// Writes the order of a reservation and counts its tickets as sold, in one transaction. The
-/// statement that counts them refuses to go beyond the sale's capacity, the event's seats are
-/// checked under a lock (an event's sales share them), and the unit price is the sale's price
-/// as that statement reads it.
+/// statements that count them refuse to go beyond the event's seats (shared by its sales) and
+/// the sale's capacity, and the unit price is the sale's price as that statement reads it.
 pub async fn place(
     db: &PgPool,
     sale: SaleId,
@@ -71,23 +70,22 @@ pub async fn place(
         return Ok(Placement::AlreadyPlaced(order));
     }
 
-    // An event's sales share its seats: the event row is locked while its seats are counted,
-    // so orders in two sales of one event cannot both take the last seat.
-    let event_seats_left: Option<i64> = sqlx::query_scalar(
-        "with event as (
-             select id, capacity from events
-             where id = (select event_id from ticket_sales where id = $1)
-             for update
-         )
-         select (capacity - (select coalesce(sum(sold), 0) from ticket_sales where event_id = event.id))::bigint
-         from event",
+    // An event's sales share its seats: the event's counter goes up first, in one statement
+    // whose predicate Postgres re-checks on the newest row version after waiting for a
+    // concurrent order, so two sales of one event can never both take its last seat.
+    let event_seats_taken = sqlx::query(
+        "update events set sold = sold + $2
+         where id = (select event_id from ticket_sales where id = $1) and sold + $2 <= capacity",
     )
     .bind(sale.0)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if event_seats_left.is_some_and(|left| left < i64::from(quantity)) {
+    .bind(i32::from(quantity))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !event_seats_taken {
         tx.rollback().await?;
-        return Ok(Placement::SoldOut);
+        return classify_refusal(db, sale, reservation).await;
     }
 
     let placed: Option<Order> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -119,6 +117,11 @@ pub async fn place(
     }
     // Nothing written: a twin request placed it first, the sale closed, or it is sold out.
     tx.rollback().await?;
+    classify_refusal(db, sale, reservation).await
+}
+
+/// Why an order was not written, read after its transaction rolled back.
+async fn classify_refusal(db: &PgPool, sale: SaleId, reservation: Uuid) -> Result<Placement, sqlx::Error> {
     if let Some(order) = find_by_reservation(db, reservation).await? {
         return Ok(Placement::AlreadyPlaced(order));
     }

@@ -101,7 +101,7 @@ impl SaleSnapshot {
 pub async fn snapshot(db: &PgPool, id: SaleId) -> Result<Option<SaleSnapshot>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {QUALIFIED_COLUMNS}, ticket_sales.revision,
-                (e.capacity - (select coalesce(sum(x.sold), 0) from ticket_sales x where x.event_id = e.id))::bigint
+                (e.capacity - e.sold)::bigint
                     as event_seats_left,
                 e.ends_at as event_ends_at,
                 array(select reservation_code from orders where sale_id = ticket_sales.id order by id) as order_codes,
