@@ -19,16 +19,26 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
 use crate::sale::Owner;
+use crate::startup::AppState;
 
-/// The cookie that carries the session id.
+/// The cookie that carries the session id over plain HTTP.
 pub const SESSION_COOKIE: &str = "bo_session";
+/// The cookie that carries the session id with `BOXOFFICE_COOKIE_SECURE=1`. Browsers accept a
+/// `__Host-` cookie only with `Secure`, `Path=/` and no `Domain`, so neither a plain-HTTP page
+/// nor a sibling subdomain can plant one (a session fixed in advance, say).
+pub const SECURE_SESSION_COOKIE: &str = "__Host-bo_session";
 
-/// Builds the session layer: HttpOnly, SameSite=Lax, `Secure` when configured, and sessions
-/// that end after a day without use.
+/// The name of the session cookie: one rule for the pages, the API and the hot poll.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure { SECURE_SESSION_COOKIE } else { SESSION_COOKIE }
+}
+
+/// Builds the session layer: HttpOnly, SameSite=Lax, `Secure` and `__Host-` when configured,
+/// Path=/ without a Domain, and sessions that end after a day without use.
 pub fn layer<S: SessionStore + Clone>(store: S, secure: bool) -> SessionLayer<S> {
     SessionLayer {
         layer: SessionManagerLayer::new(store)
-            .with_name(SESSION_COOKIE)
+            .with_name(cookie_name(secure))
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(secure)
@@ -142,8 +152,10 @@ pub fn owner_from_session_id(session_id: &str) -> Owner {
 
 /// The owner of the request's session cookie, if it has one; no store access. Reads the
 /// `Cookie` header itself: `Request::cookie` needs poem's cookie middleware, which the hot poll
-/// does without.
+/// does without. The cookie's name follows the app's settings: with `Secure` cookies a plain
+/// `bo_session` (which anyone on the way could have set) is no session at all.
 pub fn owner_from_cookie(req: &Request) -> Option<Owner> {
+    let name = cookie_name(req.data::<AppState>().is_some_and(|s| s.settings.cookie_secure));
     req.headers()
         .get_all(COOKIE)
         .iter()
@@ -151,7 +163,7 @@ pub fn owner_from_cookie(req: &Request) -> Option<Owner> {
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         // the last one, as the session layer reads it, so pages and poll agree
-        .rfind(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .rfind(|(n, value)| *n == name && !value.is_empty())
         .map(|(_, value)| owner_from_session_id(value.trim_matches('"')))
 }
 
@@ -226,7 +238,7 @@ impl NewSession {
                 tower_sessions::session_store::Error::Backend("a new session id was taken".into()),
             ));
         }
-        let cookie = tower_sessions::cookie::Cookie::build((SESSION_COOKIE, self.record.id.to_string()))
+        let cookie = tower_sessions::cookie::Cookie::build((cookie_name(secure), self.record.id.to_string()))
             .http_only(true)
             .same_site(SameSite::Lax)
             .secure(secure)

@@ -13,6 +13,7 @@ mod buyer_api;
 mod buyer_browser;
 mod buyer_pages;
 mod cluster;
+mod cookies;
 mod event_seats;
 mod fault_support;
 mod faults;
