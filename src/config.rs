@@ -53,6 +53,37 @@ pub struct Settings {
     /// `BOXOFFICE_RATE_POLL_PER_MIN`: waiting-room and API polls per client address and minute
     /// (as a burst, then refilled evenly); 0 turns the limit off.
     pub rate_poll_per_min: u32,
+    /// `BOXOFFICE_SIGNUP`: who may make an organizer account in the portal.
+    pub signup: SignUp,
+    /// `BOXOFFICE_MAX_LIVE_EVENTS`: events one organizer may have that have not ended yet.
+    pub max_live_events: u32,
+    /// `BOXOFFICE_MAX_SALES_PER_EVENT`: ticket sales one event may have, closed ones included
+    /// (each keeps its Redis keys until a day after the event).
+    pub max_sales_per_event: u32,
+}
+
+/// Who may make an organizer account at `/admin/sign-up`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignUp {
+    /// Nobody: accounts come from `boxoffice organizer create` alone.
+    Closed,
+    /// Whoever holds a one-time invite link that an organizer made.
+    Invite,
+    /// Anyone.
+    Open,
+}
+
+impl FromStr for SignUp {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "closed" => Ok(SignUp::Closed),
+            "invite" => Ok(SignUp::Invite),
+            "open" => Ok(SignUp::Open),
+            _ => Err(()),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -74,6 +105,11 @@ impl Default for Settings {
             // room for a few dozen buyers behind one shared address (an office, a carrier NAT).
             rate_join_per_min: 60,
             rate_poll_per_min: 600,
+            signup: SignUp::Invite,
+            // Generous for a promoter, small enough that one account cannot crowd the home
+            // page or fill Redis.
+            max_live_events: 50,
+            max_sales_per_event: 10,
         }
     }
 }
@@ -106,6 +142,9 @@ impl Settings {
             cookie_secure: flag(&lookup, "BOXOFFICE_COOKIE_SECURE")?,
             rate_join_per_min: parse(&lookup, "BOXOFFICE_RATE_JOIN_PER_MIN", d.rate_join_per_min)?,
             rate_poll_per_min: parse(&lookup, "BOXOFFICE_RATE_POLL_PER_MIN", d.rate_poll_per_min)?,
+            signup: parse(&lookup, "BOXOFFICE_SIGNUP", d.signup)?,
+            max_live_events: parse(&lookup, "BOXOFFICE_MAX_LIVE_EVENTS", d.max_live_events)?,
+            max_sales_per_event: parse(&lookup, "BOXOFFICE_MAX_SALES_PER_EVENT", d.max_sales_per_event)?,
         };
         check(
             s.hold_secs >= 1 && s.hold_secs <= 3600,
@@ -149,6 +188,18 @@ impl Settings {
             "BOXOFFICE_CLAIM_SECS",
             s.claim_secs,
             "must be at least 60",
+        )?;
+        check(
+            s.max_live_events >= 1,
+            "BOXOFFICE_MAX_LIVE_EVENTS",
+            s.max_live_events,
+            "must be at least 1",
+        )?;
+        check(
+            s.max_sales_per_event >= 1,
+            "BOXOFFICE_MAX_SALES_PER_EVENT",
+            s.max_sales_per_event,
+            "must be at least 1",
         )?;
         Ok(s)
     }
@@ -234,5 +285,9 @@ mod tests {
                 .rate_join_per_min,
             0
         );
+        assert_eq!(settings(&[]).unwrap().signup, SignUp::Invite);
+        assert_eq!(settings(&[("BOXOFFICE_SIGNUP", "open")]).unwrap().signup, SignUp::Open);
+        assert!(settings(&[("BOXOFFICE_SIGNUP", "yes")]).is_err());
+        assert!(settings(&[("BOXOFFICE_MAX_LIVE_EVENTS", "0")]).is_err());
     }
 }

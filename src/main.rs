@@ -40,6 +40,13 @@ enum OrganizerCommand {
         #[arg(long, default_value = "command line")]
         label: String,
     },
+    /// Print a one-time invite link path (`/admin/sign-up?invite=…`) from an organizer, for
+    /// `BOXOFFICE_SIGNUP=invite`; it works once, for 7 days.
+    Invite {
+        /// The organizer the invite comes from.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[tokio::main]
@@ -78,16 +85,26 @@ async fn organizer(cmd: OrganizerCommand, settings: &Settings) -> anyhow::Result
             println!("Organizer account created; sign in at /admin.");
         }
         OrganizerCommand::Token { email, label } => {
-            let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
-            let account = db::organizers::find_by_email(&pool, email.as_str())
-                .await?
-                .context("There is no organizer with that email.")?;
+            let account = find_organizer(&pool, &email).await?;
             let token = boxoffice::admin::issue_token(&pool, account.id, &label).await?;
             println!("{token}");
+        }
+        OrganizerCommand::Invite { email } => {
+            let account = find_organizer(&pool, &email).await?;
+            let link = boxoffice::admin::issue_invite(&pool, account.id).await?;
+            println!("{link}");
         }
     }
     pool.close().await;
     Ok(())
+}
+
+/// The organizer with this email, or an error that says there is none.
+async fn find_organizer(pool: &sqlx::PgPool, email: &str) -> anyhow::Result<db::organizers::Organizer> {
+    let email = Email::parse(email).map_err(anyhow::Error::msg)?;
+    db::organizers::find_by_email(pool, email.as_str())
+        .await?
+        .context("There is no organizer with that email.")
 }
 
 /// A password from a prompt without echo on a terminal, else the first line of stdin.

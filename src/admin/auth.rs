@@ -1,6 +1,9 @@
 //! Organizer accounts: sign-up, sign-in, sign-out, password hashing, and the sign-in rate
 //! limits.
 //!
+//! Who may sign up is `BOXOFFICE_SIGNUP`: nobody (accounts come from the command line), holders
+//! of an invite link (`invites`), or anyone.
+//!
 //! The session holds the signed-in organizer's id; its id is renewed at sign-in (so a session
 //! id planted before cannot be used after) and the whole session is deleted at sign-out.
 
@@ -14,7 +17,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use governor::Quota;
 use maud::{Markup, html};
 use poem::http::{StatusCode, header};
-use poem::web::{Data, Form, RemoteAddr};
+use poem::web::{Data, Form, Query, RemoteAddr};
 use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
 use tower_sessions::cookie::time;
@@ -23,7 +26,8 @@ use uuid::Uuid;
 
 use super::forms::{Email, FieldErrors, NewPassword};
 use super::views::{admin_page, csrf_field, field, form_error};
-use super::{AdminError, csrf};
+use super::{AdminError, csrf, invites};
+use crate::config::SignUp;
 use crate::db;
 use crate::startup::AppState;
 use crate::web::rate_limit::{KeyedLimit, client_key};
@@ -74,7 +78,9 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
 #[derive(Clone)]
 pub struct SignInLimits {
     per_client: KeyedLimit<IpAddr>,
-    per_account: KeyedLimit<String>,
+    /// Keyed by client and account together: guessing one account's password from one
+    /// address is slowed, while its owner, elsewhere, still signs in.
+    per_account: KeyedLimit<(Option<IpAddr>, String)>,
     /// Views of the sign-in and sign-up forms: each starts a session (for its CSRF token), so
     /// unlimited views could fill the session store.
     forms_per_client: KeyedLimit<IpAddr>,
@@ -82,7 +88,7 @@ pub struct SignInLimits {
 
 /// 20 attempts at once per client, then one every 6 seconds (10 a minute).
 pub const PER_CLIENT_BURST: u32 = 20;
-/// 5 attempts at once per account, then one a minute.
+/// 5 attempts at once per account and client, then one a minute.
 pub const PER_ACCOUNT_BURST: u32 = 5;
 /// Views of the sign-in and sign-up forms per client: 60 at once, then one a second.
 pub const FORMS_PER_MINUTE: u32 = 60;
@@ -120,9 +126,9 @@ impl SignInLimits {
             .map_err(|retry_after| AdminError::RateLimited { retry_after })
     }
 
-    fn check_account(&self, email: &Email) -> Result<(), AdminError> {
+    fn check_account(&self, remote: &RemoteAddr, email: &Email) -> Result<(), AdminError> {
         self.per_account
-            .check(&email.as_str().to_string())
+            .check(&(client_key(remote), email.as_str().to_string()))
             .map_err(|retry_after| AdminError::RateLimited { retry_after })
     }
 }
@@ -135,15 +141,23 @@ pub struct Credentials {
     password: String,
     #[serde(default)]
     csrf: String,
+    /// The secret of the invite link the sign-up form came from, if any.
+    #[serde(default)]
+    invite: String,
 }
 
-fn credentials_page(
-    new_account: bool,
-    token: &str,
-    email: &str,
-    errors: &FieldErrors,
-    message: Option<&str>,
-) -> Markup {
+/// What a credentials page shows besides its fields.
+#[derive(Default)]
+struct PageText<'a> {
+    /// The invite a sign-up form carries on.
+    invite: &'a str,
+    /// An error about the whole form (a wrong password).
+    error: Option<&'a str>,
+    /// A notice (after sign-up).
+    notice: Option<&'a str>,
+}
+
+fn credentials_page(new_account: bool, token: &str, email: &str, errors: &FieldErrors, text: PageText) -> Markup {
     let (title, action, other) = if new_account {
         (
             "Create an organizer account",
@@ -162,9 +176,11 @@ fn credentials_page(
         None,
         html! {
             h1 { (title) }
-            (form_error(message))
+            @if let Some(n) = text.notice { p.notice role="status" { (n) } }
+            (form_error(text.error))
             form method="post" action=(action) {
                 (csrf_field(token))
+                @if !text.invite.is_empty() { input type="hidden" name="invite" value=(text.invite); }
                 (field("Email", "email", "email", email, errors, None))
                 (field("Password", "password", "password", "", errors, new_account.then_some("At least 10 characters.")))
                 button type="submit" { (title) }
@@ -174,14 +190,30 @@ fn credentials_page(
     )
 }
 
+/// The sign-in page after a sign-up. It says the same whether the email was new or not, so
+/// that sign-up does not tell who has an account.
+const AFTER_SIGN_UP: &str = "If this email had no account, it has one now: sign in with it. \
+    If it had one already, nothing was changed: sign in with that account's password.";
+
+#[derive(Deserialize, Default)]
+pub struct SignInQuery {
+    #[serde(default, rename = "signed-up")]
+    signed_up: Option<String>,
+}
+
 #[handler]
 pub async fn sign_in_form(
     limits: Data<&SignInLimits>,
     session: Data<&Session>,
     remote: &RemoteAddr,
+    Query(q): Query<SignInQuery>,
 ) -> Result<Markup, AdminError> {
     let token = form_token(&limits, &session, remote).await?;
-    Ok(credentials_page(false, &token, "", &FieldErrors::default(), None))
+    let text = PageText {
+        notice: q.signed_up.is_some().then_some(AFTER_SIGN_UP),
+        ..PageText::default()
+    };
+    Ok(credentials_page(false, &token, "", &FieldErrors::default(), text))
 }
 
 /// The CSRF token of a sign-in or sign-up form. A session that starts here belongs to nobody
@@ -198,14 +230,46 @@ async fn form_token(limits: &SignInLimits, session: &Session, remote: &RemoteAdd
     csrf::token(session).await
 }
 
+const SIGN_UP_CLOSED: &str = "New organizer accounts are made by the operator of this shop; please ask them.";
+const INVITE_NEEDED: &str = "A new organizer account needs an invite link from an organizer of this shop.";
+const INVITE_SPENT: &str = "This invite link has been used or has expired; please ask for a new one.";
+
+/// Whether `BOXOFFICE_SIGNUP` lets this sign-up go ahead at all. Whether the invite still
+/// works is decided when the account is made.
+fn sign_up_allowed(mode: SignUp, invite: &str) -> Result<(), AdminError> {
+    match mode {
+        SignUp::Closed => Err(AdminError::Forbidden(SIGN_UP_CLOSED)),
+        SignUp::Invite if invite.is_empty() => Err(AdminError::Forbidden(INVITE_NEEDED)),
+        SignUp::Invite | SignUp::Open => Ok(()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct SignUpQuery {
+    #[serde(default)]
+    invite: String,
+}
+
 #[handler]
 pub async fn sign_up_form(
+    state: Data<&AppState>,
     limits: Data<&SignInLimits>,
     session: Data<&Session>,
     remote: &RemoteAddr,
+    Query(q): Query<SignUpQuery>,
 ) -> Result<Markup, AdminError> {
+    let mode = state.settings.signup;
+    sign_up_allowed(mode, &q.invite)?;
+    if mode == SignUp::Invite && !invites::is_usable(&state.db, &q.invite).await? {
+        return Err(AdminError::Forbidden(INVITE_SPENT));
+    }
     let token = form_token(&limits, &session, remote).await?;
-    Ok(credentials_page(true, &token, "", &FieldErrors::default(), None))
+    let invite = if mode == SignUp::Invite { q.invite.as_str() } else { "" };
+    let text = PageText {
+        invite,
+        ..PageText::default()
+    };
+    Ok(credentials_page(true, &token, "", &FieldErrors::default(), text))
 }
 
 #[handler]
@@ -219,20 +283,27 @@ pub async fn sign_in(
     csrf::verify(&session, &form.csrf).await?;
     limits.check_client(remote)?;
     let refuse = |token: &str| {
-        credentials_page(
-            false,
-            token,
-            &form.email,
-            &FieldErrors::default(),
-            Some("Wrong email or password."),
-        )
-        .with_status(StatusCode::UNAUTHORIZED)
-        .into_response()
+        let text = PageText {
+            error: Some("Wrong email or password."),
+            ..PageText::default()
+        };
+        credentials_page(false, token, &form.email, &FieldErrors::default(), text)
+            .with_status(StatusCode::UNAUTHORIZED)
+            .into_response()
     };
-    let Ok(email) = Email::parse(&form.email) else {
-        return Ok(refuse(&csrf::token(&session).await?));
+    let email = match Email::parse(&form.email) {
+        Ok(email) => email,
+        Err(message) => {
+            let token = csrf::token(&session).await?;
+            let errors = FieldErrors::one("email", message);
+            return Ok(
+                credentials_page(false, &token, &form.email, &errors, PageText::default())
+                    .with_status(StatusCode::UNPROCESSABLE_ENTITY)
+                    .into_response(),
+            );
+        }
     };
-    limits.check_account(&email)?;
+    limits.check_account(remote, &email)?;
     let account = db::organizers::find_by_email(&state.db, email.as_str()).await?;
     let hash = account.as_ref().map(|a| a.password_hash.clone());
     match account {
@@ -250,6 +321,10 @@ pub async fn sign_in(
     }
 }
 
+/// Makes the account and sends the browser to sign in. Whether the email had an account
+/// already changes nothing in the answer (the same redirect, no session, the password hashed
+/// either way), so sign-up cannot be used to find out who has one. With invites, the invite is
+/// used in the same transaction, whatever became of the email.
 #[handler]
 pub async fn sign_up(
     state: Data<&AppState>,
@@ -260,34 +335,31 @@ pub async fn sign_up(
 ) -> Result<Response, AdminError> {
     csrf::verify(&session, &form.csrf).await?;
     limits.check_client(remote)?;
+    let mode = state.settings.signup;
+    sign_up_allowed(mode, &form.invite)?;
     let mut errors = FieldErrors::default();
     let email = Email::parse(&form.email).map_err(|m| errors.add("email", m)).ok();
     let password = NewPassword::parse(&form.password)
         .map_err(|m| errors.add("password", m))
         .ok();
-    let organizer = match (email, password) {
-        (Some(email), Some(password)) => match create_organizer(&state.db, &email, &password).await {
-            Ok(o) => Some(o),
-            Err(AdminError::Invalid(e)) => {
-                errors = e;
-                None
-            }
-            Err(e) => return Err(e),
-        },
-        _ => None,
+    let (Some(email), Some(password)) = (email, password) else {
+        let token = csrf::token(&session).await?;
+        let text = PageText {
+            invite: if mode == SignUp::Invite { &form.invite } else { "" },
+            ..PageText::default()
+        };
+        return Ok(credentials_page(true, &token, &form.email, &errors, text)
+            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .into_response());
     };
-    match organizer {
-        Some(id) => {
-            start_session(&session, id).await?;
-            Ok(see_other("/admin"))
-        }
-        None => {
-            let token = csrf::token(&session).await?;
-            Ok(credentials_page(true, &token, &form.email, &errors, None)
-                .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-                .into_response())
-        }
+    let hash = hash_password(password.as_str().to_string()).await?;
+    let mut tx = state.db.begin().await?;
+    if mode == SignUp::Invite && !invites::consume(&mut tx, &form.invite).await? {
+        return Err(AdminError::Forbidden(INVITE_SPENT));
     }
+    db::organizers::insert_if_new(&mut *tx, email.as_str(), &hash).await?;
+    tx.commit().await?;
+    Ok(see_other("/admin/sign-in?signed-up"))
 }
 
 /// Makes an account; a second account with the same email is a field error.

@@ -30,6 +30,13 @@ pub enum AdminError {
     /// 409: the request contradicts the current state (a closed sale cannot reopen).
     #[error("{0}")]
     Conflict(&'static str),
+    /// 409: the organizer has as many events or sales as one account may have.
+    #[error("{0}")]
+    LimitReached(String),
+    /// 403: not allowed to anyone in this situation (sign-up closed, an invite that no longer
+    /// works); nothing was changed.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 429: too many sign-in attempts from this client or for this account.
     #[error("Too many sign-in attempts. Please wait {} seconds and try again.", retry_secs(*.retry_after))]
     RateLimited { retry_after: Duration },
@@ -60,6 +67,8 @@ impl AdminError {
             AdminError::NotFound => "not_found",
             AdminError::Invalid(_) => "invalid",
             AdminError::Conflict(_) => "conflict",
+            AdminError::LimitReached(_) => "limit_reached",
+            AdminError::Forbidden(_) => "forbidden",
             AdminError::RateLimited { .. } => "rate_limited",
             AdminError::Postgres(_) | AdminError::Session(_) => "unavailable",
             AdminError::Sale(e) => e.code(),
@@ -85,7 +94,8 @@ impl ResponseError for AdminError {
             AdminError::Csrf => StatusCode::FORBIDDEN,
             AdminError::NotFound => StatusCode::NOT_FOUND,
             AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AdminError::Conflict(_) => StatusCode::CONFLICT,
+            AdminError::Conflict(_) | AdminError::LimitReached(_) => StatusCode::CONFLICT,
+            AdminError::Forbidden(_) => StatusCode::FORBIDDEN,
             AdminError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AdminError::Postgres(_) | AdminError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Sale(e) => match e {

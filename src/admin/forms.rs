@@ -54,7 +54,9 @@ impl Email {
     pub fn parse(s: &str) -> Result<Self, &'static str> {
         let s = s.trim().to_lowercase();
         let ok = (3..=254).contains(&s.len())
-            && !s.chars().any(char::is_whitespace)
+            // Whitespace and control characters have no place in an address, and Postgres
+            // refuses a NUL outright: refused here, they never reach it.
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
             && s.split_once('@')
                 .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
         if ok {
@@ -591,7 +593,17 @@ mod tests {
     #[test]
     fn emails_and_passwords() {
         assert_eq!(Email::parse(" Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "@example.com", "ada@", "a b@example.com", "a@b@c"] {
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "a b@example.com",
+            "a@b@c",
+            "ada\0@example.com",
+            "ada@exam\u{7}ple.com",
+            "ada@example.com\u{9b}",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
         assert!(NewPassword::parse("short").is_err());

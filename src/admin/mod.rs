@@ -6,6 +6,7 @@
 //! - `auth` — sign-up, sign-in, sign-out, password hashing, sign-in rate limits.
 //! - `csrf` — the token every portal form carries.
 //! - `forms` — parsing of what organizers type, shared by pages and API.
+//! - `invites` — the one-time links that let someone make an account.
 //! - `events`, `sales`, `dashboard`, `tokens` — pages and the operations behind them.
 //! - `api` — the JSON API over the same operations, with bearer tokens.
 //! - `error` — the one error type, rendered as a page here and as JSON in `api`.
@@ -20,6 +21,7 @@ mod dashboard;
 mod error;
 mod events;
 pub mod forms;
+mod invites;
 mod sales;
 mod tokens;
 mod views;
@@ -29,6 +31,7 @@ use poem::{Endpoint, EndpointExt, Route, get, post};
 pub use api::AdminApi;
 pub use auth::{FORMS_PER_MINUTE, PER_ACCOUNT_BURST, PER_CLIENT_BURST, create_organizer};
 pub use error::AdminError;
+pub use invites::issue as issue_invite;
 pub use tokens::issue as issue_token;
 
 /// Portal pages (mounted at `/admin`, inside the session middleware). The sign-in limits
@@ -48,5 +51,6 @@ pub fn pages() -> impl Endpoint {
         .at("/sales/:sale/orders.csv", get(dashboard::orders_csv))
         .at("/tokens", get(tokens::list).post(tokens::create))
         .at("/tokens/:token/revoke", post(tokens::revoke))
+        .at("/invites", get(invites::list).post(invites::create))
         .data(auth::SignInLimits::default())
 }

@@ -17,9 +17,10 @@ use super::{AdminError, csrf};
 use crate::db;
 use crate::startup::AppState;
 
-/// A new token: `bo_` and 244 random bits (two v4 UUIDs) in hex.
-fn new_token() -> String {
-    format!("bo_{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+/// A new secret: `prefix` and 244 random bits (two v4 UUIDs) in hex. API tokens and invite
+/// links are made of it.
+pub fn new_secret(prefix: &str) -> String {
+    format!("{prefix}{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
 pub fn digest(token: &str) -> [u8; 32] {
@@ -29,7 +30,7 @@ pub fn digest(token: &str) -> [u8; 32] {
 /// Makes a token for `organizer` and returns it; this is the only time it is seen. The label
 /// is kept as plain text of at most 100 characters, whoever gives it (portal or command line).
 pub async fn issue(db: &PgPool, organizer: Uuid, label: &str) -> Result<String, AdminError> {
-    let token = new_token();
+    let token = new_secret("bo_");
     let label: String = label.trim().chars().filter(|c| !c.is_control()).take(100).collect();
     db::api_tokens::insert(db, organizer, &digest(&token), &label).await?;
     Ok(token)

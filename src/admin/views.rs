@@ -17,6 +17,7 @@ pub fn admin_page(title: &str, signed_in_csrf: Option<&str>, body: Markup) -> Ma
                 @if let Some(token) = signed_in_csrf {
                     " · " a href="/admin/events/new" { "New event" }
                     " · " a href="/admin/tokens" { "API tokens" }
+                    " · " a href="/admin/invites" { "Invites" }
                     form.inline method="post" action="/admin/sign-out" {
                         (csrf_field(token))
                         button type="submit" { "Sign out" }

@@ -3,6 +3,7 @@
 
 pub mod api_tokens;
 pub mod events;
+pub mod invites;
 pub mod orders;
 pub mod organizers;
 pub mod sales;

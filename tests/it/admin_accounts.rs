@@ -6,9 +6,13 @@ use std::process::{Command, Stdio};
 
 use boxoffice::admin::{FORMS_PER_MINUTE, PER_ACCOUNT_BURST, PER_CLIENT_BURST};
 use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::admin_support::{AdminApp, PASSWORD, csrf_in, field_error, location};
+use boxoffice::config::{Settings, SignUp};
+
+use crate::admin_support::{AdminApp, Browser, PASSWORD, csrf_in, field_error, location};
+use crate::support::test_settings;
 
 fn email() -> String {
     format!("{}@example.com", Uuid::new_v4().simple())
@@ -54,6 +58,18 @@ async fn sign_up_sign_out_and_sign_in_again() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&resp), "/admin/sign-in?signed-up");
+    assert_eq!(
+        location(&b.get("/admin").await),
+        "/admin/sign-in",
+        "sign-up does not sign in"
+    );
+    let (status, body) = b.page("/admin/sign-in?signed-up").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("If this email had no account, it has one now"), "{body}");
+
+    let resp = b.sign_in(&email, password).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&resp), "/admin");
     let after = session_cookie(&resp).expect("a renewed session at sign-in");
     assert_ne!(
@@ -79,7 +95,9 @@ async fn sign_up_sign_out_and_sign_in_again() {
 async fn the_old_session_is_worthless_after_sign_out() {
     let app = AdminApp::spawn().await;
     let b = app.browser();
-    let resp = b.sign_up(&email(), PASSWORD).await;
+    let email = email();
+    b.sign_up(&email, PASSWORD).await;
+    let resp = b.sign_in(&email, PASSWORD).await;
     let cookie = cookie_id(&session_cookie(&resp).unwrap());
     // a client that copied the cookie
     let copy = reqwest::Client::builder()
@@ -116,12 +134,10 @@ async fn a_wrong_password_or_unknown_account_is_refused_alike() {
 #[tokio::test]
 async fn sign_up_checks_its_fields() {
     let app = AdminApp::spawn().await;
-    let o = app.organizer().await;
     let b = app.browser();
     for (email, password, field, message) in [
         ("not-an-email", PASSWORD, "email", "Enter an email address"),
         ("ada@example.com", "short", "password", "at least 10"),
-        (o.email.as_str(), PASSWORD, "email", "exists already"),
     ] {
         let resp = b.sign_up(email, password).await;
         assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -133,7 +149,60 @@ async fn sign_up_checks_its_fields() {
         .fetch_one(&app.state.db)
         .await
         .unwrap();
-    assert_eq!(accounts, 1);
+    assert_eq!(accounts, 0);
+}
+
+#[tokio::test]
+async fn sign_up_answers_the_same_whether_or_not_the_email_has_an_account() {
+    let app = AdminApp::spawn().await;
+    let o = app.organizer().await;
+    let answer = |resp: reqwest::Response| async move {
+        let status = resp.status();
+        let to = resp.headers().get("location").map(|l| l.to_str().unwrap().to_string());
+        let cookie = session_cookie(&resp).is_some();
+        (status, to, cookie, resp.text().await.unwrap())
+    };
+    let taken = answer(app.browser().sign_up(&o.email, "another long password").await).await;
+    let free = answer(app.browser().sign_up(&email(), "another long password").await).await;
+    assert_eq!(taken, free, "the same status, page and cookies");
+    assert_eq!(taken.0, StatusCode::SEE_OTHER);
+    // the existing account is untouched: its password still works, the new one does not
+    assert_eq!(
+        app.browser().sign_in(&o.email, "another long password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.browser().sign_in(&o.email, PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn emails_with_control_characters_are_refused_with_a_422() {
+    let app = AdminApp::spawn().await;
+    for bad in ["ada\0@example.com", "ada@exam\u{7}ple.com", "ada@example.com\u{1b}[0m"] {
+        let b = app.browser();
+        for resp in [b.sign_up(bad, PASSWORD).await, b.sign_in(bad, PASSWORD).await] {
+            assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+            let body = resp.text().await.unwrap();
+            let error = field_error(&body, "email").unwrap_or_default();
+            assert!(error.contains("Enter an email address"), "{bad:?}: {error:?}");
+        }
+    }
+    let accounts: i64 = sqlx::query_scalar("select count(*) from organizers")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0);
+    // (a NUL cannot even be a command-line argument; a bell or an escape can)
+    for command in ["create", "token", "invite"] {
+        for bad in ["ada\u{7}@example.com", "ada@example.com\u{1b}[0m"] {
+            let out = run_cli(&app, &["organizer", command, "--email", bad], &format!("{PASSWORD}\n"));
+            assert!(!out.status.success(), "{command}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("Enter an email address"), "{command}: {err}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -172,7 +241,8 @@ async fn a_form_without_the_right_csrf_token_is_refused_and_changes_nothing() {
 async fn sign_in_attempts_per_account_are_limited() {
     let app = AdminApp::spawn().await;
     let o = app.organizer().await;
-    let b = app.browser();
+    // (the organizer signed in from 127.0.0.1; this client starts afresh)
+    let b = app.browser_from("127.0.0.2".parse().unwrap());
     for _ in 0..PER_ACCOUNT_BURST {
         assert_eq!(
             b.sign_in(&o.email, "wrong password").await.status(),
@@ -191,6 +261,31 @@ async fn sign_in_attempts_per_account_are_limited() {
         app.browser().sign_in(&other.email, PASSWORD).await.status(),
         StatusCode::SEE_OTHER
     );
+}
+
+#[tokio::test]
+async fn an_attackers_failures_do_not_lock_the_owner_out_from_elsewhere() {
+    let app = AdminApp::spawn().await;
+    let o = app.organizer().await;
+    let attacker = app.browser_from("127.0.0.2".parse().unwrap());
+    for _ in 0..PER_ACCOUNT_BURST {
+        assert_eq!(
+            attacker.sign_in(&o.email, "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attacker.sign_in(&o.email, "another guess").await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the attacker is slowed"
+    );
+    let owner = app.browser_from("127.0.0.3".parse().unwrap());
+    assert_eq!(
+        owner.sign_in(&o.email, PASSWORD).await.status(),
+        StatusCode::SEE_OTHER,
+        "the owner, at another address, signs in"
+    );
+    assert_eq!(owner.page("/admin").await.0, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -234,18 +329,7 @@ async fn views_of_the_sign_in_form_are_limited_per_client() {
 async fn the_first_account_comes_from_the_command_line() {
     let app = AdminApp::spawn().await;
     let email = email();
-    let run = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-            .args(args)
-            .env("DATABASE_URL", &app.state.settings.database_url)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = |args: &[&str], stdin: &str| run_cli(&app, args, stdin);
     let out = run(&["organizer", "create", "--email", &email], &format!("{PASSWORD}\n"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let again = run(&["organizer", "create", "--email", &email], &format!("{PASSWORD}\n"));
@@ -266,4 +350,221 @@ async fn the_first_account_comes_from_the_command_line() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND, "the token is accepted");
+}
+
+/// Runs the `boxoffice` command against the app's database with `stdin` as its input.
+fn run_cli(app: &AdminApp, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .args(args)
+        .env("DATABASE_URL", &app.state.settings.database_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The command may refuse its arguments before reading its input: a closed pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn closed_sign_up_makes_no_account_and_the_command_line_still_does() {
+    let app = AdminApp::spawn_with(Settings {
+        signup: SignUp::Closed,
+        ..test_settings()
+    })
+    .await;
+    let (status, body) = app.browser().page("/admin/sign-up").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("made by the operator"), "{body}");
+    // a form posted anyway, with a session's CSRF token from the sign-in page
+    let b = app.browser();
+    let token = b.csrf("/admin/sign-in").await;
+    let resp = b
+        .post(
+            "/admin/sign-up",
+            &[("csrf", &token), ("email", &email()), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // an invite does not open it either
+    let resp = b
+        .post(
+            "/admin/sign-up",
+            &[
+                ("csrf", &token),
+                ("email", &email()),
+                ("password", PASSWORD),
+                ("invite", "inv_x"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(organizer_count(&app).await, 0);
+
+    let email = email();
+    let out = run_cli(
+        &app,
+        &["organizer", "create", "--email", &email],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(b.sign_in(&email, PASSWORD).await.status(), StatusCode::SEE_OTHER);
+}
+
+/// The app as it runs by default: sign-up by invite.
+async fn invite_only_app() -> AdminApp {
+    let settings = test_settings();
+    assert_eq!(settings.signup, SignUp::Invite, "the default");
+    AdminApp::spawn_with(settings).await
+}
+
+async fn organizer_count(app: &AdminApp) -> i64 {
+    sqlx::query_scalar("select count(*) from organizers")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap()
+}
+
+/// Signs up through the invite link's form.
+async fn sign_up_with(b: &Browser, link: &str, email: &str) -> reqwest::Response {
+    let token = b.csrf(link).await;
+    let invite = link.split_once("invite=").unwrap().1;
+    b.post(
+        "/admin/sign-up",
+        &[
+            ("csrf", &token),
+            ("email", email),
+            ("password", PASSWORD),
+            ("invite", invite),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn by_default_sign_up_needs_an_invite_link_that_works_once() {
+    let app = invite_only_app().await;
+    let (status, body) = app.browser().page("/admin/sign-up").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no invite");
+    assert!(body.contains("needs an invite link"), "{body}");
+    let (status, _) = app.browser().page("/admin/sign-up?invite=inv_forged").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a forged invite");
+
+    // the first organizer from the command line; it makes an invite in the portal
+    let first = email();
+    let out = run_cli(
+        &app,
+        &["organizer", "create", "--email", &first],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success());
+    let o = app.browser();
+    assert_eq!(o.sign_in(&first, PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    let token = o.csrf("/admin/invites").await;
+    let resp = o.post("/admin/invites", &[("csrf", &token)]).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.text().await.unwrap();
+    let start = body.find("/admin/sign-up?invite=").expect("the link is shown");
+    let link = body[start..].split(['<', '"']).next().unwrap().to_string();
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("select token_sha256 from organizer_invites")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    let secret = link.split_once("invite=").unwrap().1;
+    assert_eq!(
+        stored,
+        vec![Sha256::digest(secret.as_bytes()).to_vec()],
+        "only its hash is kept"
+    );
+
+    let newcomer = email();
+    let b = app.browser();
+    let resp = sign_up_with(&b, &link, &newcomer).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(b.sign_in(&newcomer, PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    // used: the link works no more, neither its form nor a form posted with it
+    let (status, body) = app.browser().page(&link).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("has been used or has expired"), "{body}");
+    let b = app.browser();
+    let token = b.csrf("/admin/sign-in").await;
+    let invite = link.split_once("invite=").unwrap().1;
+    let resp = b
+        .post(
+            "/admin/sign-up",
+            &[
+                ("csrf", &token),
+                ("email", &email()),
+                ("password", PASSWORD),
+                ("invite", invite),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(organizer_count(&app).await, 2);
+
+    // an expired invite, made on the command line
+    let out = run_cli(&app, &["organizer", "invite", "--email", &first], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(link.starts_with("/admin/sign-up?invite="), "{link}");
+    assert_eq!(
+        app.browser().page(&link).await.0,
+        StatusCode::OK,
+        "a fresh invite works"
+    );
+    sqlx::query("update organizer_invites set expires_at = now() - interval '1 second' where used_at is null")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(app.browser().page(&link).await.0, StatusCode::FORBIDDEN, "expired");
+    assert_eq!(organizer_count(&app).await, 2);
+}
+
+#[tokio::test]
+async fn two_sign_ups_at_once_with_one_invite_make_one_account() {
+    let app = invite_only_app().await;
+    let first = email();
+    let out = run_cli(
+        &app,
+        &["organizer", "create", "--email", &first],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success());
+    for round in 0..3 {
+        let out = run_cli(&app, &["organizer", "invite", "--email", &first], "");
+        let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let invite = link.split_once("invite=").unwrap().1.to_string();
+        // each browser has its form and token first, then all post at the same moment
+        let mut ready = Vec::new();
+        for _ in 0..4 {
+            let b = app.browser();
+            let token = b.csrf(&link).await;
+            ready.push((b, token, email()));
+        }
+        let answers = futures::future::join_all(ready.iter().map(|(b, token, email)| async {
+            let form = [
+                ("csrf", token.as_str()),
+                ("email", email.as_str()),
+                ("password", PASSWORD),
+                ("invite", invite.as_str()),
+            ];
+            b.post("/admin/sign-up", &form).await
+        }))
+        .await;
+        let statuses: Vec<StatusCode> = answers.iter().map(|r| r.status()).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == StatusCode::SEE_OTHER).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+        assert!(
+            statuses
+                .iter()
+                .all(|s| *s == StatusCode::SEE_OTHER || *s == StatusCode::FORBIDDEN),
+            "{statuses:?}"
+        );
+        assert_eq!(organizer_count(&app).await, 2 + round);
+    }
 }

@@ -1,6 +1,9 @@
 //! The running app for the portal's tests: started on port 0 against a fresh database, and a
 //! browser-like client (cookies kept, redirects not followed) per organizer.
 
+use std::net::IpAddr;
+
+use boxoffice::config::{Settings, SignUp};
 use boxoffice::db;
 use boxoffice::startup::{AppState, Application};
 use chrono::{Duration, Utc};
@@ -18,8 +21,16 @@ pub struct AdminApp {
 }
 
 impl AdminApp {
+    /// The app with sign-up open to anyone, so that tests make organizers through the pages.
     pub async fn spawn() -> AdminApp {
-        let settings = test_settings();
+        Self::spawn_with(Settings {
+            signup: SignUp::Open,
+            ..test_settings()
+        })
+        .await
+    }
+
+    pub async fn spawn_with(settings: Settings) -> AdminApp {
         let state = boxoffice::startup::connect(&settings).await.expect("app state");
         let app = Application::with_state(state.clone()).await.expect("listen");
         let base = format!("http://127.0.0.1:{}", app.port());
@@ -28,22 +39,31 @@ impl AdminApp {
     }
 
     pub fn browser(&self) -> Browser {
+        self.browser_from("127.0.0.1".parse().unwrap())
+    }
+
+    /// A browser whose connections come from `address` (any of 127.0.0.0/8), so that tests
+    /// can play clients at different addresses.
+    pub fn browser_from(&self, address: IpAddr) -> Browser {
         Browser {
             base: self.base.clone(),
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(address)
                 .build()
                 .unwrap(),
         }
     }
 
-    /// A new organizer, signed up and signed in through the pages.
+    /// A new organizer, signed up and then signed in through the pages.
     pub async fn organizer(&self) -> Organizer {
         let browser = self.browser();
         let email = format!("{}@example.com", Uuid::new_v4().simple());
         let resp = browser.sign_up(&email, PASSWORD).await;
         assert_eq!(resp.status(), StatusCode::SEE_OTHER, "sign-up");
+        let resp = browser.sign_in(&email, PASSWORD).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "sign-in");
         let id = db::organizers::find_by_email(&self.state.db, &email)
             .await
             .unwrap()
