@@ -343,7 +343,7 @@ impl AdminApi {
                     }
                     AdminError::Invalid(e)
                 })?;
-                Ok(events::create(&state.db, me, draft).await?.into())
+                Ok(events::create(&state, me, draft).await?.into())
             }
             .await,
         )

@@ -19,10 +19,20 @@ use crate::db;
 use crate::db::events::{Event, NewEvent};
 use crate::startup::AppState;
 
-/// Creates an event for `organizer`.
-pub async fn create(db: &PgPool, organizer: Uuid, d: EventDraft) -> Result<Event, AdminError> {
-    Ok(db::events::insert(
-        db,
+/// Creates an event for `organizer`, unless it has `BOXOFFICE_MAX_LIVE_EVENTS` events that
+/// have not ended: the count and the insert hold the organizer's lock, so concurrent requests
+/// cannot pass the limit together.
+pub async fn create(state: &AppState, organizer: Uuid, d: EventDraft) -> Result<Event, AdminError> {
+    let limit = state.settings.max_live_events;
+    let mut tx = state.db.begin().await?;
+    db::organizers::lock(&mut *tx, organizer).await?;
+    if db::events::count_live_of_organizer(&mut *tx, organizer).await? >= i64::from(limit) {
+        return Err(AdminError::LimitReached(format!(
+            "An account may have {limit} events that have not ended yet; this one has as many."
+        )));
+    }
+    let event = db::events::insert(
+        &mut *tx,
         &NewEvent {
             organizer_id: organizer,
             title: d.text.title,
@@ -35,7 +45,9 @@ pub async fn create(db: &PgPool, organizer: Uuid, d: EventDraft) -> Result<Event
             currency: d.currency,
         },
     )
-    .await?)
+    .await?;
+    tx.commit().await?;
+    Ok(event)
 }
 
 /// The organizer's own event; anyone else's is `NotFound`.
@@ -172,7 +184,7 @@ pub async fn create_from_form(
     };
     match EventDraft::parse(fields, Utc::now()) {
         Ok(draft) => {
-            let event = create(&state.db, me, draft).await?;
+            let event = create(&state, me, draft).await?;
             Ok(see_other(&format!("/admin/events/{}", event.id)))
         }
         Err(errors) => {

@@ -33,8 +33,18 @@ pub async fn create(
     let event = owned(&state.db, organizer, event).await?;
     let draft =
         SaleDraft::parse(fields, event.capacity, state.settings.hold_secs, Utc::now()).map_err(AdminError::Invalid)?;
+    // As for events: count and insert under the organizer's lock, so concurrent requests
+    // cannot pass the limit together.
+    let limit = state.settings.max_sales_per_event;
+    let mut tx = state.db.begin().await?;
+    db::organizers::lock(&mut *tx, organizer).await?;
+    if db::sales::count_for_event(&mut *tx, event.id).await? >= i64::from(limit) {
+        return Err(AdminError::LimitReached(format!(
+            "An event may have {limit} ticket sales, closed ones included; this one has as many."
+        )));
+    }
     let sale = db::sales::insert(
-        &state.db,
+        &mut *tx,
         &NewSale {
             event_id: event.id,
             capacity: draft.capacity,
@@ -46,6 +56,7 @@ pub async fn create(
         },
     )
     .await?;
+    tx.commit().await?;
     // The sale is recorded: were Redis down now, the first buyer or the next reconciliation
     // builds its live state. Failing here would invite a retry that opens a second sale.
     if let Err(e) = state.sales.sync(sale.sale_id()).await {

@@ -33,7 +33,7 @@ pub struct NewEvent {
 const COLUMNS: &str =
     "id, organizer_id, title, description, venue, starts_at, ends_at, capacity, price_minor, currency";
 
-pub async fn insert(db: &PgPool, e: &NewEvent) -> Result<Event, sqlx::Error> {
+pub async fn insert(db: impl sqlx::PgExecutor<'_>, e: &NewEvent) -> Result<Event, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into events (id, organizer_id, title, description, venue, starts_at, ends_at, capacity, price_minor, currency)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -51,6 +51,14 @@ pub async fn insert(db: &PgPool, e: &NewEvent) -> Result<Event, sqlx::Error> {
     .bind(&e.currency)
     .fetch_one(db)
     .await
+}
+
+/// How many of the organizer's events have not ended yet.
+pub async fn count_live_of_organizer(db: impl sqlx::PgExecutor<'_>, organizer: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from events where organizer_id = $1 and ends_at > now()")
+        .bind(organizer)
+        .fetch_one(db)
+        .await
 }
 
 pub async fn find(db: &PgPool, id: Uuid) -> Result<Option<Event>, sqlx::Error> {

@@ -47,7 +47,7 @@ const QUALIFIED_COLUMNS: &str = "ticket_sales.id, ticket_sales.event_id, ticket_
      ticket_sales.price_minor, ticket_sales.currency, ticket_sales.sold, ticket_sales.opens_at, \
      ticket_sales.state, ticket_sales.hold_secs, ticket_sales.max_active";
 
-pub async fn insert(db: &PgPool, s: &NewSale) -> Result<SaleRecord, sqlx::Error> {
+pub async fn insert(db: impl sqlx::PgExecutor<'_>, s: &NewSale) -> Result<SaleRecord, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into ticket_sales (id, event_id, capacity, price_minor, currency, opens_at, hold_secs, max_active)
          values ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -63,6 +63,14 @@ pub async fn insert(db: &PgPool, s: &NewSale) -> Result<SaleRecord, sqlx::Error>
     .bind(s.max_active)
     .fetch_one(db)
     .await
+}
+
+/// How many sales the event has, closed ones included.
+pub async fn count_for_event(db: impl sqlx::PgExecutor<'_>, event: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from ticket_sales where event_id = $1")
+        .bind(event)
+        .fetch_one(db)
+        .await
 }
 
 pub async fn find(db: &PgPool, id: SaleId) -> Result<Option<SaleRecord>, sqlx::Error> {

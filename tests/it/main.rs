@@ -18,6 +18,7 @@ mod event_seats;
 mod fault_support;
 mod faults;
 mod operations;
+mod organizer_limits;
 mod redis_servers;
 mod sale_engine;
 mod support;
