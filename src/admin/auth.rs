@@ -208,7 +208,8 @@ pub async fn sign_in_form(
     remote: &RemoteAddr,
     Query(q): Query<SignInQuery>,
 ) -> Result<Markup, AdminError> {
-    let token = form_token(&limits, &session, remote).await?;
+    limits.check_form_view(remote)?;
+    let token = form_token(&session).await?;
     let text = PageText {
         notice: q.signed_up.is_some().then_some(AFTER_SIGN_UP),
         ..PageText::default()
@@ -216,10 +217,10 @@ pub async fn sign_in_form(
     Ok(credentials_page(false, &token, "", &FieldErrors::default(), text))
 }
 
-/// The CSRF token of a sign-in or sign-up form. A session that starts here belongs to nobody
-/// yet, so it lives only half an hour without use (a buyer's session keeps its own life).
-async fn form_token(limits: &SignInLimits, session: &Session, remote: &RemoteAddr) -> Result<String, AdminError> {
-    limits.check_form_view(remote)?;
+/// The CSRF token of a sign-in or sign-up form, once the view has passed the per-client limit
+/// of form views. A session that starts here belongs to nobody yet, so it lives only half an
+/// hour without use (a buyer's session keeps its own life).
+async fn form_token(session: &Session) -> Result<String, AdminError> {
     // Loading first: a cookie whose session the store lost counts as no session.
     session.get::<Uuid>(ORGANIZER).await?;
     if session.id().is_none() {
@@ -260,10 +261,12 @@ pub async fn sign_up_form(
 ) -> Result<Markup, AdminError> {
     let mode = state.settings.signup;
     sign_up_allowed(mode, &q.invite)?;
+    // Limited before the invite is looked up: forged links cost Postgres no more than views.
+    limits.check_form_view(remote)?;
     if mode == SignUp::Invite && !invites::is_usable(&state.db, &q.invite).await? {
         return Err(AdminError::Forbidden(INVITE_SPENT));
     }
-    let token = form_token(&limits, &session, remote).await?;
+    let token = form_token(&session).await?;
     let invite = if mode == SignUp::Invite { q.invite.as_str() } else { "" };
     let text = PageText {
         invite,
@@ -386,7 +389,7 @@ async fn start_session(session: &Session, organizer: Uuid) -> Result<(), AdminEr
 #[derive(Deserialize)]
 pub struct CsrfOnly {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 #[handler]

@@ -8,12 +8,11 @@ use maud::{Markup, html};
 use poem::http::header;
 use poem::web::{Data, Form};
 use poem::{Request, handler};
-use serde::Deserialize;
 use sqlx::PgPool;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::auth::organizer;
+use super::auth::{CsrfOnly, organizer};
 use super::events::show_time;
 use super::tokens::{digest, new_secret};
 use super::views::{admin_page, csrf_field};
@@ -101,18 +100,12 @@ pub async fn list(state: Data<&AppState>, session: Data<&Session>) -> Result<Mar
     page(&state, &session, None).await
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 #[handler]
 pub async fn create(
     state: Data<&AppState>,
     session: Data<&Session>,
     req: &Request,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<CsrfOnly>,
 ) -> Result<Markup, AdminError> {
     let me = organizer(&session).await?;
     csrf::verify(&session, &f.csrf).await?;

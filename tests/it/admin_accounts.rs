@@ -380,35 +380,14 @@ async fn closed_sign_up_makes_no_account_and_the_command_line_still_does() {
     // a form posted anyway, with a session's CSRF token from the sign-in page
     let b = app.browser();
     let token = b.csrf("/admin/sign-in").await;
-    let resp = b
-        .post(
-            "/admin/sign-up",
-            &[("csrf", &token), ("email", &email()), ("password", PASSWORD)],
-        )
-        .await;
+    let resp = post_sign_up(&b, &token, &email(), "").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     // an invite does not open it either
-    let resp = b
-        .post(
-            "/admin/sign-up",
-            &[
-                ("csrf", &token),
-                ("email", &email()),
-                ("password", PASSWORD),
-                ("invite", "inv_x"),
-            ],
-        )
-        .await;
+    let resp = post_sign_up(&b, &token, &email(), "inv_x").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(organizer_count(&app).await, 0);
 
-    let email = email();
-    let out = run_cli(
-        &app,
-        &["organizer", "create", "--email", &email],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let email = first_organizer(&app);
     assert_eq!(b.sign_in(&email, PASSWORD).await.status(), StatusCode::SEE_OTHER);
 }
 
@@ -429,17 +408,33 @@ async fn organizer_count(app: &AdminApp) -> i64 {
 /// Signs up through the invite link's form.
 async fn sign_up_with(b: &Browser, link: &str, email: &str) -> reqwest::Response {
     let token = b.csrf(link).await;
-    let invite = link.split_once("invite=").unwrap().1;
-    b.post(
-        "/admin/sign-up",
-        &[
-            ("csrf", &token),
-            ("email", email),
-            ("password", PASSWORD),
-            ("invite", invite),
-        ],
-    )
-    .await
+    post_sign_up(b, &token, email, invite_in(link)).await
+}
+
+/// Posts the sign-up form with a CSRF token the browser has, and `invite` unless it is empty.
+async fn post_sign_up(b: &Browser, token: &str, email: &str, invite: &str) -> reqwest::Response {
+    let mut form = vec![("csrf", token), ("email", email), ("password", PASSWORD)];
+    if !invite.is_empty() {
+        form.push(("invite", invite));
+    }
+    b.post("/admin/sign-up", &form).await
+}
+
+/// The secret of an invite link.
+fn invite_in(link: &str) -> &str {
+    link.split_once("invite=").unwrap().1
+}
+
+/// The first organizer, made on the command line as on a fresh install; its email.
+fn first_organizer(app: &AdminApp) -> String {
+    let email = email();
+    let out = run_cli(
+        app,
+        &["organizer", "create", "--email", &email],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    email
 }
 
 #[tokio::test]
@@ -452,13 +447,7 @@ async fn by_default_sign_up_needs_an_invite_link_that_works_once() {
     assert_eq!(status, StatusCode::FORBIDDEN, "a forged invite");
 
     // the first organizer from the command line; it makes an invite in the portal
-    let first = email();
-    let out = run_cli(
-        &app,
-        &["organizer", "create", "--email", &first],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(out.status.success());
+    let first = first_organizer(&app);
     let o = app.browser();
     assert_eq!(o.sign_in(&first, PASSWORD).await.status(), StatusCode::SEE_OTHER);
     let token = o.csrf("/admin/invites").await;
@@ -471,7 +460,7 @@ async fn by_default_sign_up_needs_an_invite_link_that_works_once() {
         .fetch_all(&app.state.db)
         .await
         .unwrap();
-    let secret = link.split_once("invite=").unwrap().1;
+    let secret = invite_in(&link);
     assert_eq!(
         stored,
         vec![Sha256::digest(secret.as_bytes()).to_vec()],
@@ -489,18 +478,7 @@ async fn by_default_sign_up_needs_an_invite_link_that_works_once() {
     assert!(body.contains("has been used or has expired"), "{body}");
     let b = app.browser();
     let token = b.csrf("/admin/sign-in").await;
-    let invite = link.split_once("invite=").unwrap().1;
-    let resp = b
-        .post(
-            "/admin/sign-up",
-            &[
-                ("csrf", &token),
-                ("email", &email()),
-                ("password", PASSWORD),
-                ("invite", invite),
-            ],
-        )
-        .await;
+    let resp = post_sign_up(&b, &token, &email(), invite_in(&link)).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(organizer_count(&app).await, 2);
 
@@ -525,17 +503,10 @@ async fn by_default_sign_up_needs_an_invite_link_that_works_once() {
 #[tokio::test]
 async fn two_sign_ups_at_once_with_one_invite_make_one_account() {
     let app = invite_only_app().await;
-    let first = email();
-    let out = run_cli(
-        &app,
-        &["organizer", "create", "--email", &first],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(out.status.success());
+    let first = first_organizer(&app);
     for round in 0..3 {
         let out = run_cli(&app, &["organizer", "invite", "--email", &first], "");
         let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let invite = link.split_once("invite=").unwrap().1.to_string();
         // each browser has its form and token first, then all post at the same moment
         let mut ready = Vec::new();
         for _ in 0..4 {
@@ -543,15 +514,11 @@ async fn two_sign_ups_at_once_with_one_invite_make_one_account() {
             let token = b.csrf(&link).await;
             ready.push((b, token, email()));
         }
-        let answers = futures::future::join_all(ready.iter().map(|(b, token, email)| async {
-            let form = [
-                ("csrf", token.as_str()),
-                ("email", email.as_str()),
-                ("password", PASSWORD),
-                ("invite", invite.as_str()),
-            ];
-            b.post("/admin/sign-up", &form).await
-        }))
+        let answers = futures::future::join_all(
+            ready
+                .iter()
+                .map(|(b, token, email)| post_sign_up(b, token, email, invite_in(&link))),
+        )
         .await;
         let statuses: Vec<StatusCode> = answers.iter().map(|r| r.status()).collect();
         assert_eq!(
