@@ -68,7 +68,8 @@ pub enum Answer<T: ToJSON> {
     /// No such event or sale of yours.
     #[oai(status = 404)]
     NotFound(Json<AdminProblem>),
-    /// Not possible in the current state (a closed sale cannot reopen).
+    /// Not possible in the current state (a closed sale cannot reopen), or beyond what one
+    /// account may create (`limit_reached`).
     #[oai(status = 409)]
     Conflict(Json<AdminProblem>),
     /// Fields that do not pass; see `fields`.
