@@ -199,12 +199,16 @@ fn reservation_code(code: &str) -> ApiResult<ReservationCode> {
 impl BuyerApi {
     /// A sale's public state: capacity, sold, held, waiting, price, state, opening time.
     #[oai(path = "/sales/:sale", method = "get")]
-    async fn sale(&self, state: Data<&AppState>, sale: Path<String>) -> ApiResult<Json<SaleView>> {
+    async fn sale(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        sale: Path<String>,
+    ) -> ApiResult<Json<SaleView>> {
+        limits.check_request(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
-        let listing = db::events::listing_of_sale(&state.db, sale.0)
-            .await
-            .map_err(|e| fail(SaleError::from(e)))?
-            .ok_or_else(|| fail(SaleError::UnknownSale))?;
+        let listing = state.sales.listing(sale).await.map_err(fail)?;
         let f = state.sales.figures(sale).await.map_err(fail)?;
         Ok(Json(SaleView {
             id: sale.to_string(),
@@ -283,10 +287,12 @@ impl BuyerApi {
     async fn order(
         &self,
         state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
         body: Json<OrderRequest>,
     ) -> ApiResult<OrderResponse> {
+        limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         let body = body.0;
@@ -313,7 +319,14 @@ impl BuyerApi {
 
     /// Give up: leave the queue, or release held tickets at once.
     #[oai(path = "/reservations/:code", method = "delete")]
-    async fn release(&self, state: Data<&AppState>, req: &Request, code: Path<String>) -> ApiResult<ReleaseResponse> {
+    async fn release(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        code: Path<String>,
+    ) -> ApiResult<ReleaseResponse> {
+        limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         state.sales.release(&code, &owner).await.map_err(fail)?;
