@@ -16,6 +16,7 @@ mod cluster;
 mod event_seats;
 mod fault_support;
 mod faults;
+mod hostile_clients;
 mod operations;
 mod redis_servers;
 mod sale_engine;
