@@ -14,6 +14,7 @@ mod buyer;
 mod error;
 mod keys;
 mod model;
+mod presence;
 mod scripts;
 
 use std::collections::HashMap;

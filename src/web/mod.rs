@@ -7,6 +7,7 @@ pub mod error;
 pub mod health;
 pub mod layout;
 pub mod metrics;
+pub mod presence;
 pub mod rate_limit;
 pub mod request_id;
 pub mod security;
@@ -55,6 +56,10 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", pages)
         .data(rate_limit::BuyerLimits::from_settings(&state.settings))
         .data(state.settings.trusted_proxies.clone())
+        .data(presence::Presence::start(
+            state.sales.clone(),
+            state.settings.abandon_secs,
+        ))
         .data(state)
         .with(metrics::TrackRequests)
         .with(request_id::RequestId)

@@ -93,7 +93,7 @@ async fn sweep<K: Hash + Eq + Clone + Send + Sync + 'static>(limiter: Weak<Defau
 }
 
 /// The IPv6 network polls and most requests are counted by.
-const HOST_PREFIX: u8 = 64;
+pub const HOST_PREFIX: u8 = 64;
 /// The IPv6 network joins are counted by.
 const SUBSCRIBER_PREFIX: u8 = 56;
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use boxoffice::sale::{ReservationCode, SaleId};
+use boxoffice::sale::{Owner, ReservationCode, ReservationState, SaleId};
 use fred::prelude::*;
 use futures::StreamExt;
 use reqwest::StatusCode;
@@ -178,6 +178,60 @@ async fn every_buyer_route_is_limited_per_client_and_a_real_checkout_goes_throug
         assert!(n.load(Ordering::Relaxed) > 50, "route {route} was not limited");
     }
     assert_eq!(app.world.pg_sold(sale).await, 1);
+}
+
+// ---- presence ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_buyer_whose_polls_are_refused_as_too_fast_keeps_its_place() {
+    // One poll a minute: every poll after the first is refused for the whole test.
+    let app = TestApp::spawn_with(|s| {
+        s.rate_poll_per_min = 1;
+        s.abandon_secs = 2;
+        s.claim_secs = 60;
+    })
+    .await;
+    let w = &app.world;
+    let sale = w.sale(1, 60).await.sale_id();
+    let (holder, other) = (Owner::random(), Owner::random());
+    let held = w.sales.join(sale, &holder, w.sales.quantity(1).unwrap()).await.unwrap();
+
+    let c = app.client();
+    let joined = api_join(&app, &c, sale).await;
+    let cookie = session_cookie(&joined).unwrap();
+    let body: Value = joined.json().await.unwrap();
+    assert_eq!(body["state"], "waiting");
+    let code: ReservationCode = body["code"].as_str().unwrap().parse().unwrap();
+    let me = boxoffice::web::session::owner_from_session_id(&cookie);
+
+    // The page keeps polling, through the waiting room and the API, for three abandon windows;
+    // all but the first poll are refused.
+    let mut refused = 0;
+    for i in 0..24 {
+        let path = if i % 2 == 0 {
+            format!("/wait/{code}/poll?start=1")
+        } else {
+            format!("/api/v1/reservations/{code}")
+        };
+        let resp = c.get(app.url(&path)).header("HX-Request", "true").send().await.unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(refused >= 23, "{refused}");
+
+    // The ticket comes free; another buyer's poll admits from the head of the line.
+    w.sales.release(&held.code, &holder).await.unwrap();
+    let later = w.sales.join(sale, &other, w.sales.quantity(1).unwrap()).await.unwrap();
+    w.sales.status(&later.code, &other).await.unwrap();
+    let peek = w.sales.figures(sale).await.unwrap();
+    assert_eq!(peek.held, 1, "the ticket went to the head of the line");
+    assert_eq!(
+        w.sales.status(&code, &me).await.unwrap().state,
+        ReservationState::Admitted,
+        "the buyer who kept polling lost its place"
+    );
 }
 
 // ---- the client address --------------------------------------------------------------------

@@ -19,6 +19,7 @@ use crate::db::orders::Order;
 use crate::sale::{BuyerInput, Reservation, ReservationCode, ReservationState, SaleError, SaleId};
 use crate::startup::AppState;
 use crate::web::error::{ApiError, WebError};
+use crate::web::presence::Presence;
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::session;
 
@@ -272,10 +273,15 @@ impl BuyerApi {
         &self,
         state: Data<&AppState>,
         limits: Data<&BuyerLimits>,
+        presence: Data<&Presence>,
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<Json<ReservationView>> {
-        limits.check_poll(req).map_err(rate_limited)?;
+        if let Err(wait) = limits.check_poll(req) {
+            // A waiting client polling too fast is still here: it keeps its place.
+            presence.note_refused_poll(req, &code.0);
+            return Err(rate_limited(wait));
+        }
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         let r = state.sales.status(&code, &owner).await.map_err(fail)?;
