@@ -359,3 +359,48 @@ async fn a_refused_join_leaves_only_a_short_lived_session() {
     let ttl: i64 = app.world.redis.ttl(id.as_str()).await.unwrap();
     assert!(ttl > 23 * 3600, "a session with a reservation lives {ttl} s");
 }
+
+#[tokio::test]
+async fn the_default_limits_let_a_buyer_walk_the_whole_path_with_reloads() {
+    let app = TestApp::spawn().await;
+    let sale = app.world.sale(5, 60).await.sale_id();
+    let c = app.client();
+    let ok = |resp: reqwest::Response, want: StatusCode| {
+        assert_eq!(resp.status(), want, "{}", resp.url());
+    };
+    for _ in 0..10 {
+        ok(c.get(app.url("/")).send().await.unwrap(), StatusCode::OK);
+        ok(
+            c.get(app.url(&format!("/sales/{sale}"))).send().await.unwrap(),
+            StatusCode::OK,
+        );
+        ok(
+            c.get(app.url(&format!("/api/v1/sales/{sale}"))).send().await.unwrap(),
+            StatusCode::OK,
+        );
+    }
+    let joined = c
+        .post(app.url(&format!("/sales/{sale}")))
+        .form(&[("quantity", "2")])
+        .send()
+        .await
+        .unwrap();
+    let to = joined.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/checkout/"), "{to}");
+    for _ in 0..10 {
+        ok(c.get(app.url(&to)).send().await.unwrap(), StatusCode::OK);
+    }
+    for _ in 0..5 {
+        let invalid = c.post(app.url(&to)).form(&[("name", "Ada")]).send().await.unwrap();
+        ok(invalid, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let confirmed = c.post(app.url(&to)).form(&buyer_form()).send().await.unwrap();
+    ok(confirmed, StatusCode::SEE_OTHER);
+    let code = to.trim_start_matches("/checkout/");
+    for _ in 0..10 {
+        ok(
+            c.get(app.url(&format!("/orders/{code}"))).send().await.unwrap(),
+            StatusCode::OK,
+        );
+    }
+}
