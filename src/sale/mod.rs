@@ -389,7 +389,7 @@ impl TicketSales {
     /// rebuild instead of each asking Postgres (a crowd arrives all at once after a restart).
     /// An id Postgres does not know is remembered for a while and refused without asking again.
     async fn rebuild_if_missing(&self, sale: SaleId) -> Result<(), SaleError> {
-        if self.inner.unknown.lock().expect("unknown sales lock").contains(sale) {
+        if self.known_unknown(sale) {
             return Err(SaleError::UnknownSale);
         }
         let lock = self
@@ -417,7 +417,7 @@ impl TicketSales {
             .expect("rebuild lock poisoned")
             .remove(&sale);
         if let Err(SaleError::UnknownSale) = rebuilt {
-            self.inner.unknown.lock().expect("unknown sales lock").insert(sale);
+            self.note_unknown(sale);
         }
         rebuilt
     }
@@ -425,16 +425,25 @@ impl TicketSales {
     /// The public listing of a sale; an id Postgres recently did not know is refused from the
     /// negative cache without asking again.
     pub async fn listing(&self, sale: SaleId) -> Result<db::events::Listing, SaleError> {
-        if self.inner.unknown.lock().expect("unknown sales lock").contains(sale) {
+        if self.known_unknown(sale) {
             return Err(SaleError::UnknownSale);
         }
         match db::events::listing_of_sale(&self.inner.db, sale.0).await? {
             Some(listing) => Ok(listing),
             None => {
-                self.inner.unknown.lock().expect("unknown sales lock").insert(sale);
+                self.note_unknown(sale);
                 Err(SaleError::UnknownSale)
             }
         }
+    }
+
+    /// Postgres said recently that it does not know this sale id.
+    fn known_unknown(&self, sale: SaleId) -> bool {
+        self.inner.unknown.lock().expect("unknown sales lock").contains(sale)
+    }
+
+    fn note_unknown(&self, sale: SaleId) {
+        self.inner.unknown.lock().expect("unknown sales lock").insert(sale);
     }
 
     /// Rebuilds in progress in this process, for tests that check nothing is left behind.

@@ -16,7 +16,9 @@ use crate::web::error::{PageError, WebError};
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::{layout, session};
 
-fn parse(code: &str, req: &Request) -> Result<(ReservationCode, crate::sale::Owner), SaleError> {
+/// Counts the request against its client's limit, then reads the code and its owner.
+fn parse(limits: &BuyerLimits, code: &str, req: &Request) -> Result<(ReservationCode, crate::sale::Owner), PageError> {
+    count_request(limits, req)?;
     let code: ReservationCode = code.parse()?;
     let owner = session::owner_from_cookie(req).ok_or(SaleError::UnknownReservation)?;
     Ok((code, owner))
@@ -36,8 +38,7 @@ pub async fn page(
     req: &Request,
     Path(code): Path<String>,
 ) -> Result<Response, PageError> {
-    count_request(&limits, req)?;
-    let (code, owner) = parse(&code, req)?;
+    let (code, owner) = parse(&limits, &code, req)?;
     let r = state.sales.status(&code, &owner).await?;
     if !matches!(r.state, ReservationState::Admitted | ReservationState::Confirming) {
         return Ok(see_other(&place_of(&r)));
@@ -57,8 +58,7 @@ pub async fn confirm(
     Path(code): Path<String>,
     Form(input): Form<BuyerInput>,
 ) -> Result<Response, PageError> {
-    count_request(&limits, req)?;
-    let (code, owner) = parse(&code, req)?;
+    let (code, owner) = parse(&limits, &code, req)?;
     let buyer = match Buyer::parse(&input) {
         Ok(b) => b,
         Err(errors) => {
@@ -92,8 +92,7 @@ pub async fn release(
     req: &Request,
     Path(code): Path<String>,
 ) -> Result<Response, PageError> {
-    count_request(&limits, req)?;
-    let (code, owner) = parse(&code, req)?;
+    let (code, owner) = parse(&limits, &code, req)?;
     let r = state.sales.release(&code, &owner).await?;
     Ok(see_other(&place_of(&r)))
 }
