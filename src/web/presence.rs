@@ -68,26 +68,34 @@ impl Presence {
             return;
         };
         let client = client_addr(req).map(|ip| key_of(ip, HOST_PREFIX));
-        let mut p = self.pending.lock().expect("presence lock");
-        if p.total >= MAX_PENDING {
-            return;
+        self.pending.lock().expect("presence lock").note(client, code, owner);
+    }
+}
+
+impl Pending {
+    /// Notes `code` unless its client or the whole buffer is full; `false` if it was dropped.
+    fn note(&mut self, client: Option<IpAddr>, code: ReservationCode, owner: Owner) -> bool {
+        if self.total >= MAX_PENDING {
+            return false;
         }
         if let Some(client) = client
-            && p.per_client.get(&client).copied().unwrap_or(0) >= MAX_PER_CLIENT
+            && self.per_client.get(&client).copied().unwrap_or(0) >= MAX_PER_CLIENT
         {
-            return;
+            return false;
         }
-        if p.by_sale
+        if self
+            .by_sale
             .entry(code.sale)
             .or_default()
             .insert(code.token, owner)
             .is_none()
         {
-            p.total += 1;
+            self.total += 1;
             if let Some(client) = client {
-                *p.per_client.entry(client).or_default() += 1;
+                *self.per_client.entry(client).or_default() += 1;
             }
         }
+        true
     }
 }
 
@@ -115,6 +123,36 @@ async fn report_forever(sales: TicketSales, pending: Weak<Mutex<Pending>>, every
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_client_cannot_crowd_out_the_others() {
+        let mut p = Pending::default();
+        let flooder: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let sale = SaleId::new();
+        let noted = (0..1000)
+            .filter(|_| p.note(Some(flooder), ReservationCode::new(sale), Owner::random()))
+            .count();
+        assert_eq!(noted, MAX_PER_CLIENT);
+        assert!(p.note(Some(other), ReservationCode::new(sale), Owner::random()));
+        // The same code again takes no second place.
+        let code = ReservationCode::new(sale);
+        assert!(p.note(Some(other), code, Owner::random()));
+        assert!(p.note(Some(other), code, Owner::random()));
+        assert_eq!(p.total, MAX_PER_CLIENT + 2);
+    }
+
+    #[test]
+    fn the_notes_are_bounded_in_all() {
+        let mut p = Pending::default();
+        let sale = SaleId::new();
+        for i in 0..MAX_PENDING as u32 {
+            let client = IpAddr::from(i.to_be_bytes());
+            assert!(p.note(Some(client), ReservationCode::new(sale), Owner::random()));
+        }
+        assert!(!p.note(None, ReservationCode::new(sale), Owner::random()));
+        assert_eq!(p.total, MAX_PENDING);
+    }
 
     #[test]
     fn reports_come_several_times_per_abandon_window() {

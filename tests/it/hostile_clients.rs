@@ -234,6 +234,35 @@ async fn a_buyer_whose_polls_are_refused_as_too_fast_keeps_its_place() {
     );
 }
 
+#[tokio::test]
+async fn a_presence_report_notes_only_waiting_codes_of_their_own_owner() {
+    let w = crate::support::World::new().await;
+    let sale = w.sale(1, 60).await.sale_id();
+    let one = w.sales.quantity(1).unwrap();
+    let (holder, waiter) = (Owner::random(), Owner::random());
+    let held = w.sales.join(sale, &holder, one).await.unwrap();
+    let waiting = w.sales.join(sale, &waiter, one).await.unwrap();
+    let forged = ReservationCode::new(sale);
+    let report = [
+        (waiting.code, Owner::random()),                       // someone else's cookie
+        (held.code, holder.clone()),                           // not waiting
+        (forged, waiter.clone()),                              // no such code
+        (ReservationCode::new(SaleId::new()), waiter.clone()), // another sale
+    ];
+    assert_eq!(w.sales.keep_present(sale, &report).await.unwrap(), 0);
+    assert_eq!(w.sales.keep_present(sale, &[(waiting.code, waiter)]).await.unwrap(), 1);
+    // A sale Redis does not have is not rebuilt for a report.
+    let unknown = SaleId::new();
+    assert_eq!(
+        w.sales
+            .keep_present(unknown, &[(ReservationCode::new(unknown), holder)])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(w.sales.rebuilds_in_progress(), 0);
+}
+
 // ---- the client address --------------------------------------------------------------------
 
 #[tokio::test]
