@@ -369,6 +369,12 @@ async fn a_refused_join_leaves_only_a_short_lived_session() {
         .await
         .sale_id();
     let c = app.client();
+    // Looking stores nothing.
+    for path in ["/".to_string(), format!("/sales/{later}")] {
+        let resp = c.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(session_cookie(&resp), None, "{path} started a session");
+    }
     let refused = c
         .post(app.url(&format!("/sales/{later}")))
         .form(&[("quantity", "1")])
