@@ -53,7 +53,7 @@ token=$("$bin/boxoffice" organizer token --email "loadtest@example.com" --label 
 
 echo "load test: server on 127.0.0.1:$port"
 # The whole crowd comes from this one address: the per-client limits are off for the run.
-BOXOFFICE_ADDR="127.0.0.1:$port" BOXOFFICE_RATE_JOIN_PER_MIN=0 BOXOFFICE_RATE_POLL_PER_MIN=0 RUST_LOG=warn \
+BOXOFFICE_ADDR="127.0.0.1:$port" BOXOFFICE_RATE_JOIN_PER_MIN=0 BOXOFFICE_RATE_POLL_PER_MIN=0 BOXOFFICE_RATE_BUYER_PER_MIN=0 RUST_LOG=warn \
   "$bin/boxoffice" serve >"$work/server.log" 2>&1 &
 server_pid=$!
 ready=""

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::web::client::TrustedProxies;
+
 /// The most tickets one order may hold; the database enforces the same bound.
 pub const MAX_PER_ORDER_LIMIT: u8 = 6;
 
@@ -53,6 +55,13 @@ pub struct Settings {
     /// `BOXOFFICE_RATE_POLL_PER_MIN`: waiting-room and API polls per client address and minute
     /// (as a burst, then refilled evenly); 0 turns the limit off.
     pub rate_poll_per_min: u32,
+    /// `BOXOFFICE_RATE_BUYER_PER_MIN`: every other buyer request (the event list and pages,
+    /// checkout, orders, giving up, the API's sale reads) per client address and minute (as a
+    /// burst, then refilled evenly); 0 turns the limit off.
+    pub rate_buyer_per_min: u32,
+    /// `BOXOFFICE_TRUSTED_PROXIES`: comma-separated networks of the reverse proxies whose
+    /// `X-Forwarded-For` or `Forwarded` names the client; empty: none.
+    pub trusted_proxies: TrustedProxies,
     /// `BOXOFFICE_SIGNUP`: who may make an organizer account in the portal.
     pub signup: SignUp,
     /// `BOXOFFICE_MAX_LIVE_EVENTS`: events one organizer may have that have not ended yet.
@@ -110,6 +119,10 @@ impl Default for Settings {
             // page or fill Redis.
             max_live_events: 50,
             max_sales_per_event: 10,
+            // A buyer's whole path (list, event page, checkout, a few invalid submits, the
+            // order page) is a dozen requests; this leaves room for reloads and a shared address.
+            rate_buyer_per_min: 300,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -145,6 +158,15 @@ impl Settings {
             signup: parse(&lookup, "BOXOFFICE_SIGNUP", d.signup)?,
             max_live_events: parse(&lookup, "BOXOFFICE_MAX_LIVE_EVENTS", d.max_live_events)?,
             max_sales_per_event: parse(&lookup, "BOXOFFICE_MAX_SALES_PER_EVENT", d.max_sales_per_event)?,
+            rate_buyer_per_min: parse(&lookup, "BOXOFFICE_RATE_BUYER_PER_MIN", d.rate_buyer_per_min)?,
+            trusted_proxies: match lookup("BOXOFFICE_TRUSTED_PROXIES") {
+                None => d.trusted_proxies,
+                Some(value) => value.parse().map_err(|message| ConfigError {
+                    name: "BOXOFFICE_TRUSTED_PROXIES",
+                    value,
+                    message,
+                })?,
+            },
         };
         check(
             s.hold_secs >= 1 && s.hold_secs <= 3600,
@@ -279,6 +301,8 @@ mod tests {
         assert!(settings(&[("REDIS_CLUSTER", "yes")]).is_err());
         assert!(settings(&[("REDIS_CLUSTER", "1")]).unwrap().redis_cluster);
         assert!(settings(&[("BOXOFFICE_RATE_POLL_PER_MIN", "-1")]).is_err());
+        assert!(settings(&[("BOXOFFICE_TRUSTED_PROXIES", "10.0.0.0/40")]).is_err());
+        assert!(settings(&[("BOXOFFICE_TRUSTED_PROXIES", "10.0.0.0/8,::1")]).is_ok());
         assert_eq!(
             settings(&[("BOXOFFICE_RATE_JOIN_PER_MIN", "0")])
                 .unwrap()

@@ -41,6 +41,7 @@ impl BenchDb {
             // One client makes all the load: the limits stay in the path but never bite.
             rate_join_per_min: 1_000_000_000,
             rate_poll_per_min: 1_000_000_000,
+            rate_buyer_per_min: 1_000_000_000,
             ..Settings::from_env().expect("settings from the environment")
         };
         BenchDb { settings, server, name }

@@ -17,7 +17,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use governor::Quota;
 use maud::{Markup, html};
 use poem::http::{StatusCode, header};
-use poem::web::{Data, Form, Query, RemoteAddr};
+use poem::web::{Data, Form, Query};
 use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
 use tower_sessions::cookie::time;
@@ -30,7 +30,8 @@ use super::{AdminError, csrf, invites};
 use crate::config::SignUp;
 use crate::db;
 use crate::startup::AppState;
-use crate::web::rate_limit::{KeyedLimit, client_key};
+use crate::web::client::ClientKey;
+use crate::web::rate_limit::KeyedLimit;
 
 const ORGANIZER: &str = "organizer";
 
@@ -112,23 +113,23 @@ impl Default for SignInLimits {
 }
 
 impl SignInLimits {
-    fn check_client(&self, remote: &RemoteAddr) -> Result<(), AdminError> {
-        let Some(ip) = client_key(remote) else { return Ok(()) };
+    fn check_client(&self, client: ClientKey) -> Result<(), AdminError> {
+        let Some(ip) = client.0 else { return Ok(()) };
         self.per_client
             .check(&ip)
             .map_err(|retry_after| AdminError::RateLimited { retry_after })
     }
 
-    fn check_form_view(&self, remote: &RemoteAddr) -> Result<(), AdminError> {
-        let Some(ip) = client_key(remote) else { return Ok(()) };
+    fn check_form_view(&self, client: ClientKey) -> Result<(), AdminError> {
+        let Some(ip) = client.0 else { return Ok(()) };
         self.forms_per_client
             .check(&ip)
             .map_err(|retry_after| AdminError::RateLimited { retry_after })
     }
 
-    fn check_account(&self, remote: &RemoteAddr, email: &Email) -> Result<(), AdminError> {
+    fn check_account(&self, client: ClientKey, email: &Email) -> Result<(), AdminError> {
         self.per_account
-            .check(&(client_key(remote), email.as_str().to_string()))
+            .check(&(client.0, email.as_str().to_string()))
             .map_err(|retry_after| AdminError::RateLimited { retry_after })
     }
 }
@@ -205,10 +206,10 @@ pub struct SignInQuery {
 pub async fn sign_in_form(
     limits: Data<&SignInLimits>,
     session: Data<&Session>,
-    remote: &RemoteAddr,
+    client: ClientKey,
     Query(q): Query<SignInQuery>,
 ) -> Result<Markup, AdminError> {
-    limits.check_form_view(remote)?;
+    limits.check_form_view(client)?;
     let token = form_token(&session).await?;
     let text = PageText {
         notice: q.signed_up.is_some().then_some(AFTER_SIGN_UP),
@@ -256,13 +257,13 @@ pub async fn sign_up_form(
     state: Data<&AppState>,
     limits: Data<&SignInLimits>,
     session: Data<&Session>,
-    remote: &RemoteAddr,
+    client: ClientKey,
     Query(q): Query<SignUpQuery>,
 ) -> Result<Markup, AdminError> {
     let mode = state.settings.signup;
     sign_up_allowed(mode, &q.invite)?;
     // Limited before the invite is looked up: forged links cost Postgres no more than views.
-    limits.check_form_view(remote)?;
+    limits.check_form_view(client)?;
     if mode == SignUp::Invite && !invites::is_usable(&state.db, &q.invite).await? {
         return Err(AdminError::Forbidden(INVITE_SPENT));
     }
@@ -280,11 +281,11 @@ pub async fn sign_in(
     state: Data<&AppState>,
     limits: Data<&SignInLimits>,
     session: Data<&Session>,
-    remote: &RemoteAddr,
+    client: ClientKey,
     Form(form): Form<Credentials>,
 ) -> Result<Response, AdminError> {
     csrf::verify(&session, &form.csrf).await?;
-    limits.check_client(remote)?;
+    limits.check_client(client)?;
     let refuse = |token: &str| {
         let text = PageText {
             error: Some("Wrong email or password."),
@@ -306,7 +307,7 @@ pub async fn sign_in(
             );
         }
     };
-    limits.check_account(remote, &email)?;
+    limits.check_account(client, &email)?;
     let account = db::organizers::find_by_email(&state.db, email.as_str()).await?;
     let hash = account.as_ref().map(|a| a.password_hash.clone());
     match account {
@@ -333,11 +334,11 @@ pub async fn sign_up(
     state: Data<&AppState>,
     limits: Data<&SignInLimits>,
     session: Data<&Session>,
-    remote: &RemoteAddr,
+    client: ClientKey,
     Form(form): Form<Credentials>,
 ) -> Result<Response, AdminError> {
     csrf::verify(&session, &form.csrf).await?;
-    limits.check_client(remote)?;
+    limits.check_client(client)?;
     let mode = state.settings.signup;
     sign_up_allowed(mode, &form.invite)?;
     let mut errors = FieldErrors::default();

@@ -14,6 +14,7 @@ mod buyer;
 mod error;
 mod keys;
 mod model;
+mod presence;
 mod scripts;
 
 use std::collections::HashMap;
@@ -51,8 +52,39 @@ struct Inner {
     checkout_timeout: std::time::Duration,
     /// Figures recently read, for pages that list many sales (see `recent_figures`).
     recent: std::sync::Mutex<HashMap<SaleId, (std::time::Instant, SaleFigures)>>,
-    /// One lock per sale being rebuilt after Redis lost it.
+    /// One lock per sale being rebuilt after Redis lost it; an entry lives only while its
+    /// rebuild runs, whatever its outcome.
     rebuilding: std::sync::Mutex<HashMap<SaleId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Sale ids Postgres recently said do not exist (see [`UnknownSales`]).
+    unknown: std::sync::Mutex<UnknownSales>,
+}
+
+/// A negative cache: sale ids Postgres said it does not know, each remembered for
+/// [`UnknownSales::TTL`], at most [`UnknownSales::MAX`] of them, so that a client repeating a
+/// forged id costs one Redis call and no Postgres query. Sale ids are random UUIDs minted when
+/// the sale is created, so an id cannot be unknown first and exist a moment later.
+#[derive(Default)]
+struct UnknownSales(HashMap<SaleId, std::time::Instant>);
+
+impl UnknownSales {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(60);
+    const MAX: usize = 10_000;
+
+    fn contains(&self, sale: SaleId) -> bool {
+        self.0.get(&sale).is_some_and(|at| at.elapsed() < Self::TTL)
+    }
+
+    fn insert(&mut self, sale: SaleId) {
+        if self.0.len() >= Self::MAX {
+            self.0.retain(|_, at| at.elapsed() < Self::TTL);
+        }
+        if self.0.len() >= Self::MAX {
+            // Still full of fresh ids: a flood of distinct forged ids, which the cache cannot
+            // help against (the rate limits do). Start over rather than grow.
+            self.0.clear();
+        }
+        self.0.insert(sale, std::time::Instant::now());
+    }
 }
 
 /// One script's raw reply.
@@ -74,6 +106,7 @@ impl TicketSales {
                 claim_ms: i64::from(settings.claim_secs) * 1000,
                 checkout_timeout: settings.checkout_statement_timeout(),
                 rebuilding: Default::default(),
+                unknown: Default::default(),
                 recent: Default::default(),
             }),
         })
@@ -354,7 +387,11 @@ impl TicketSales {
 
     /// Rebuilds a sale Redis has lost. Concurrent callers of one instance wait for a single
     /// rebuild instead of each asking Postgres (a crowd arrives all at once after a restart).
+    /// An id Postgres does not know is remembered for a while and refused without asking again.
     async fn rebuild_if_missing(&self, sale: SaleId) -> Result<(), SaleError> {
+        if self.known_unknown(sale) {
+            return Err(SaleError::UnknownSale);
+        }
         let lock = self
             .inner
             .rebuilding
@@ -363,18 +400,56 @@ impl TicketSales {
             .entry(sale)
             .or_default()
             .clone();
-        let _guard = lock.lock().await;
-        let exists: i64 = self.inner.redis.exists(keys::sale_keys(sale).swap_remove(0)).await?;
-        if exists == 0 {
-            info!(%sale, "sale missing in Redis; rebuilding it from Postgres");
-            self.sync(sale).await?;
+        let rebuilt = async {
+            let _guard = lock.lock().await;
+            let exists: i64 = self.inner.redis.exists(keys::sale_keys(sale).swap_remove(0)).await?;
+            if exists == 0 {
+                info!(%sale, "sale missing in Redis; rebuilding it from Postgres");
+                self.sync(sale).await?;
+            }
+            Ok(())
         }
+        .await;
+        // Whatever the outcome: an entry left behind by a failed rebuild would stay for good.
         self.inner
             .rebuilding
             .lock()
             .expect("rebuild lock poisoned")
             .remove(&sale);
-        Ok(())
+        if let Err(SaleError::UnknownSale) = rebuilt {
+            self.note_unknown(sale);
+        }
+        rebuilt
+    }
+
+    /// The public listing of a sale; an id Postgres recently did not know is refused from the
+    /// negative cache without asking again.
+    pub async fn listing(&self, sale: SaleId) -> Result<db::events::Listing, SaleError> {
+        if self.known_unknown(sale) {
+            return Err(SaleError::UnknownSale);
+        }
+        match db::events::listing_of_sale(&self.inner.db, sale.0).await? {
+            Some(listing) => Ok(listing),
+            None => {
+                self.note_unknown(sale);
+                Err(SaleError::UnknownSale)
+            }
+        }
+    }
+
+    /// Postgres said recently that it does not know this sale id.
+    fn known_unknown(&self, sale: SaleId) -> bool {
+        self.inner.unknown.lock().expect("unknown sales lock").contains(sale)
+    }
+
+    fn note_unknown(&self, sale: SaleId) {
+        self.inner.unknown.lock().expect("unknown sales lock").insert(sale);
+    }
+
+    /// Rebuilds in progress in this process, for tests that check nothing is left behind.
+    #[doc(hidden)]
+    pub fn rebuilds_in_progress(&self) -> usize {
+        self.inner.rebuilding.lock().expect("rebuild lock poisoned").len()
     }
 
     async fn call(&self, script: &Script, sale: SaleId, args: Vec<Value>) -> Result<Reply, SaleError> {

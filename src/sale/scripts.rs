@@ -16,6 +16,7 @@ pub(crate) struct Scripts {
     pub release: Script,
     pub sync: Script,
     pub peek: Script,
+    pub touch: Script,
 }
 
 fn with_common(body: &str) -> Script {
@@ -33,10 +34,11 @@ impl Scripts {
             release: with_common(include_str!("../../lua/release.lua")),
             sync: with_common(include_str!("../../lua/sync.lua")),
             peek: with_common(include_str!("../../lua/peek.lua")),
+            touch: with_common(include_str!("../../lua/touch.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 8] {
+    fn all(&self) -> [&Script; 9] {
         [
             &self.join,
             &self.status,
@@ -46,13 +48,14 @@ impl Scripts {
             &self.release,
             &self.sync,
             &self.peek,
+            &self.touch,
         ]
     }
 
     /// The script's name, for metrics: compared by address, as every call passes one of
-    /// these eight.
+    /// these nine.
     pub fn name_of(&self, script: &Script) -> &'static str {
-        const NAMES: [&str; 8] = [
+        const NAMES: [&str; 9] = [
             "join",
             "status",
             "confirm_begin",
@@ -61,6 +64,7 @@ impl Scripts {
             "release",
             "sync",
             "peek",
+            "touch",
         ];
         self.all()
             .iter()

@@ -2,10 +2,12 @@
 
 pub mod assets;
 pub mod buyer;
+pub mod client;
 pub mod error;
 pub mod health;
 pub mod layout;
 pub mod metrics;
+pub mod presence;
 pub mod rate_limit;
 pub mod request_id;
 pub mod security;
@@ -28,7 +30,7 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The whole application. Only the page routes run inside the session middleware: the hot
 /// poll and the health checks never touch the session store. Every response carries the
-/// security headers; joins and polls are rate-limited per client in their handlers.
+/// security headers; every buyer request is rate-limited per client in its handler.
 pub fn app(state: AppState) -> impl Endpoint {
     let api = OpenApiService::new(
         (buyer::BuyerApi, admin::AdminApi),
@@ -53,6 +55,11 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/api/v1", api.into_endpoint().catch_all_error(error::api_catch_all))
         .nest("/", pages)
         .data(rate_limit::BuyerLimits::from_settings(&state.settings))
+        .data(state.settings.trusted_proxies.clone())
+        .data(presence::Presence::start(
+            state.sales.clone(),
+            state.settings.abandon_secs,
+        ))
         .data(state)
         .with(metrics::TrackRequests)
         .with(request_id::RequestId)

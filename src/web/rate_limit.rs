@@ -1,11 +1,13 @@
 //! Rate limits per client, kept in this instance's memory: joining a sale, polling a
-//! reservation, and (in the portal) signing in all use [`KeyedLimit`].
+//! reservation, every other buyer request, and (in the portal) signing in all use
+//! [`KeyedLimit`], keyed by the client address of [`super::client::client_addr`].
 //!
 //! A check is a lookup in an in-memory map, no I/O, so it costs the hot poll next to nothing.
 //! The limits are per instance: behind a balancer with N instances a client gets up to N times
-//! as many. The client is the connection's peer address, so behind a proxy every client shares
-//! the proxy's address. IPv6 clients are counted by their /64 network, which one machine
-//! usually owns whole: otherwise a single client could mint fresh addresses at will.
+//! as many. IPv6 clients are counted by network, since one subscriber owns many addresses: by
+//! their /64 (one machine or home LAN) for polls and the other requests, by their /56 (what
+//! an ISP commonly gives one subscriber; a /48 holds 256 of them) for joins, the one request
+//! that makes state in Redis, so that minting fresh /64s buys no fresh joins.
 //!
 //! Memory stays bounded: a background task drops, every [`SWEEP_EVERY`], the keys whose limit
 //! has fully recovered (they behave exactly like keys never seen), so the map holds only the
@@ -20,8 +22,8 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use poem::Request;
-use poem::web::RemoteAddr;
 
+use super::client::{client_addr, network};
 use crate::config::Settings;
 
 /// How often recovered keys are dropped.
@@ -89,19 +91,17 @@ async fn sweep<K: Hash + Eq + Clone + Send + Sync + 'static>(limiter: Weak<Defau
     }
 }
 
-/// The key of a client: its peer address, an IPv6 address cut to its /64.
-pub fn client_key(remote: &RemoteAddr) -> Option<IpAddr> {
-    let ip = remote.as_socket_addr()?.ip();
-    Some(match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
+/// The IPv6 network polls and most requests are counted by.
+pub const HOST_PREFIX: u8 = 64;
+/// The IPv6 network joins are counted by.
+const SUBSCRIBER_PREFIX: u8 = 56;
+
+/// The key of a client address for a limit counting IPv6 clients by their `/v6_prefix`.
+pub fn key_of(ip: IpAddr, v6_prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V6(_) => network(ip, v6_prefix),
         v4 => v4,
-    })
+    }
 }
 
 /// The buyer's limits, one set per running app.
@@ -109,6 +109,7 @@ pub fn client_key(remote: &RemoteAddr) -> Option<IpAddr> {
 pub struct BuyerLimits {
     join: KeyedLimit<IpAddr>,
     poll: KeyedLimit<IpAddr>,
+    request: KeyedLimit<IpAddr>,
 }
 
 impl BuyerLimits {
@@ -116,24 +117,31 @@ impl BuyerLimits {
         BuyerLimits {
             join: KeyedLimit::per_minute(s.rate_join_per_min),
             poll: KeyedLimit::per_minute(s.rate_poll_per_min),
+            request: KeyedLimit::per_minute(s.rate_buyer_per_min),
         }
     }
 
     /// One join of this request's client.
     pub fn check_join(&self, req: &Request) -> Result<(), Duration> {
-        check(&self.join, req)
+        check(&self.join, req, SUBSCRIBER_PREFIX)
     }
 
     /// One poll of this request's client.
     pub fn check_poll(&self, req: &Request) -> Result<(), Duration> {
-        check(&self.poll, req)
+        check(&self.poll, req, HOST_PREFIX)
+    }
+
+    /// One other buyer request (pages, checkout, giving up, the API's reads and orders) of
+    /// this request's client.
+    pub fn check_request(&self, req: &Request) -> Result<(), Duration> {
+        check(&self.request, req, HOST_PREFIX)
     }
 }
 
-fn check(limit: &KeyedLimit<IpAddr>, req: &Request) -> Result<(), Duration> {
+fn check(limit: &KeyedLimit<IpAddr>, req: &Request, v6_prefix: u8) -> Result<(), Duration> {
     // Without a peer address (not over TCP) there is nobody to count.
-    match client_key(req.remote_addr()) {
-        Some(key) => limit.check(&key),
+    match client_addr(req) {
+        Some(ip) => limit.check(&key_of(ip, v6_prefix)),
         None => Ok(()),
     }
 }
@@ -180,11 +188,18 @@ mod tests {
     }
 
     #[test]
+    fn joins_count_ipv6_clients_by_their_56() {
+        let key = |s: &str| key_of(s.parse().unwrap(), SUBSCRIBER_PREFIX);
+        assert_eq!(key("2001:db8:1:2aa::1"), key("2001:db8:1:2bb:ffff::9"));
+        assert_ne!(key("2001:db8:1:200::1"), key("2001:db8:1:300::1"));
+        assert_eq!(key("10.0.0.1"), "10.0.0.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
     fn ipv6_clients_count_by_their_64() {
-        let key = |s: &str| client_key(&RemoteAddr(poem::Addr::SocketAddr(s.parse().unwrap())));
-        assert_eq!(key("[2001:db8:1:2:aaaa::1]:5"), key("[2001:db8:1:2:bbbb::9]:7"));
-        assert_ne!(key("[2001:db8:1:2::1]:5"), key("[2001:db8:1:3::1]:5"));
-        assert_eq!(key("[::ffff:10.0.0.1]:5"), Some("10.0.0.1".parse().unwrap()));
-        assert_eq!(key("10.0.0.1:5"), Some("10.0.0.1".parse().unwrap()));
+        let key = |s: &str| key_of(s.parse().unwrap(), HOST_PREFIX);
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("10.0.0.1"), "10.0.0.1".parse::<std::net::IpAddr>().unwrap());
     }
 }

@@ -168,12 +168,17 @@ pub fn owner_from_cookie(req: &Request) -> Option<Owner> {
 }
 
 /// The owner of a session, saving the session first if it is new (a new session has no id
-/// until it is stored).
+/// until it is stored). A new session is stored for [`UNBOUND_SESSION_MINUTES`] only, until
+/// [`keep_for_its_reservations`] says it holds something: a join refused after this leaves
+/// nothing in the store for long.
 pub async fn owner_of(session: &Session) -> Result<Owner, tower_sessions::session::Error> {
     // Reading loads the record: a cookie whose session the store no longer has loses its id
     // here, and must not bind a reservation to a session that will never come back.
     session.get::<i64>("since").await?;
     if session.id().is_none() {
+        session.set_expiry(Some(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::minutes(UNBOUND_SESSION_MINUTES),
+        )));
         session.insert("since", chrono::Utc::now().timestamp()).await?;
         session.save().await?;
     }
@@ -184,6 +189,17 @@ pub async fn owner_of(session: &Session) -> Result<Owner, tower_sessions::sessio
 /// How long a session lives without use; the same for the layer and for sessions minted by
 /// the API.
 const SESSION_DAYS: i64 = 1;
+
+/// How long a buyer session that holds no reservation yet lives without use.
+pub const UNBOUND_SESSION_MINUTES: i64 = 30;
+
+/// The session now holds a reservation or an order: it lives the full [`SESSION_DAYS`] without
+/// use, so that its buyer finds them again.
+pub fn keep_for_its_reservations(session: &Session) {
+    session.set_expiry(Some(Expiry::OnInactivity(
+        tower_sessions::cookie::time::Duration::days(SESSION_DAYS),
+    )));
+}
 
 /// The owner for a request outside the session middleware (the JSON API). A client without a
 /// session cookie gets a new session whose id, and so whose owner, is known at once but which

@@ -17,6 +17,7 @@ mod cookies;
 mod event_seats;
 mod fault_support;
 mod faults;
+mod hostile_clients;
 mod operations;
 mod organizer_limits;
 mod redis_servers;

@@ -19,6 +19,7 @@ use crate::db::orders::Order;
 use crate::sale::{BuyerInput, Reservation, ReservationCode, ReservationState, SaleError, SaleId};
 use crate::startup::AppState;
 use crate::web::error::{ApiError, WebError};
+use crate::web::presence::Presence;
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::session;
 
@@ -199,12 +200,16 @@ fn reservation_code(code: &str) -> ApiResult<ReservationCode> {
 impl BuyerApi {
     /// A sale's public state: capacity, sold, held, waiting, price, state, opening time.
     #[oai(path = "/sales/:sale", method = "get")]
-    async fn sale(&self, state: Data<&AppState>, sale: Path<String>) -> ApiResult<Json<SaleView>> {
+    async fn sale(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        sale: Path<String>,
+    ) -> ApiResult<Json<SaleView>> {
+        limits.check_request(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
-        let listing = db::events::listing_of_sale(&state.db, sale.0)
-            .await
-            .map_err(|e| fail(SaleError::from(e)))?
-            .ok_or_else(|| fail(SaleError::UnknownSale))?;
+        let listing = state.sales.listing(sale).await.map_err(fail)?;
         let f = state.sales.figures(sale).await.map_err(fail)?;
         Ok(Json(SaleView {
             id: sale.to_string(),
@@ -268,10 +273,15 @@ impl BuyerApi {
         &self,
         state: Data<&AppState>,
         limits: Data<&BuyerLimits>,
+        presence: Data<&Presence>,
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<Json<ReservationView>> {
-        limits.check_poll(req).map_err(rate_limited)?;
+        if let Err(wait) = limits.check_poll(req) {
+            // A waiting client polling too fast is still here: it keeps its place.
+            presence.note_refused_poll(req, &code.0);
+            return Err(rate_limited(wait));
+        }
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         let r = state.sales.status(&code, &owner).await.map_err(fail)?;
@@ -283,10 +293,12 @@ impl BuyerApi {
     async fn order(
         &self,
         state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
         body: Json<OrderRequest>,
     ) -> ApiResult<OrderResponse> {
+        limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         let body = body.0;
@@ -313,7 +325,14 @@ impl BuyerApi {
 
     /// Give up: leave the queue, or release held tickets at once.
     #[oai(path = "/reservations/:code", method = "delete")]
-    async fn release(&self, state: Data<&AppState>, req: &Request, code: Path<String>) -> ApiResult<ReleaseResponse> {
+    async fn release(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        code: Path<String>,
+    ) -> ApiResult<ReleaseResponse> {
+        limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         state.sales.release(&code, &owner).await.map_err(fail)?;

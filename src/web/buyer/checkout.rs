@@ -7,15 +7,18 @@ use poem::web::{Data, Form, Path};
 use poem::{IntoResponse, Request, Response, handler};
 use tower_sessions::Session;
 
-use super::{Notice, money, place_of, remember_order, see_other};
+use super::{Notice, count_request, money, place_of, remember_order, see_other};
 use crate::db;
 use crate::db::events::Listing;
 use crate::sale::{Buyer, BuyerInput, FieldErrors, Gender, Reservation, ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
+use crate::web::rate_limit::BuyerLimits;
 use crate::web::{layout, session};
 
-fn parse(code: &str, req: &Request) -> Result<(ReservationCode, crate::sale::Owner), SaleError> {
+/// Counts the request against its client's limit, then reads the code and its owner.
+fn parse(limits: &BuyerLimits, code: &str, req: &Request) -> Result<(ReservationCode, crate::sale::Owner), PageError> {
+    count_request(limits, req)?;
     let code: ReservationCode = code.parse()?;
     let owner = session::owner_from_cookie(req).ok_or(SaleError::UnknownReservation)?;
     Ok((code, owner))
@@ -29,8 +32,13 @@ async fn listing(state: &AppState, r: &Reservation) -> Result<Listing, PageError
 }
 
 #[handler]
-pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, PageError> {
-    let (code, owner) = parse(&code, req)?;
+pub async fn page(
+    state: Data<&AppState>,
+    limits: Data<&BuyerLimits>,
+    req: &Request,
+    Path(code): Path<String>,
+) -> Result<Response, PageError> {
+    let (code, owner) = parse(&limits, &code, req)?;
     let r = state.sales.status(&code, &owner).await?;
     if !matches!(r.state, ReservationState::Admitted | ReservationState::Confirming) {
         return Ok(see_other(&place_of(&r)));
@@ -44,12 +52,13 @@ pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String
 #[handler]
 pub async fn confirm(
     state: Data<&AppState>,
+    limits: Data<&BuyerLimits>,
     session: Data<&Session>,
     req: &Request,
     Path(code): Path<String>,
     Form(input): Form<BuyerInput>,
 ) -> Result<Response, PageError> {
-    let (code, owner) = parse(&code, req)?;
+    let (code, owner) = parse(&limits, &code, req)?;
     let buyer = match Buyer::parse(&input) {
         Ok(b) => b,
         Err(errors) => {
@@ -77,8 +86,13 @@ pub async fn confirm(
 }
 
 #[handler]
-pub async fn release(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, PageError> {
-    let (code, owner) = parse(&code, req)?;
+pub async fn release(
+    state: Data<&AppState>,
+    limits: Data<&BuyerLimits>,
+    req: &Request,
+    Path(code): Path<String>,
+) -> Result<Response, PageError> {
+    let (code, owner) = parse(&limits, &code, req)?;
     let r = state.sales.release(&code, &owner).await?;
     Ok(see_other(&place_of(&r)))
 }

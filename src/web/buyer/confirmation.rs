@@ -6,22 +6,25 @@ use poem::web::{Data, Path};
 use poem::{Request, handler};
 use tower_sessions::Session;
 
-use super::{has_order, money, remember_order};
+use super::{count_request, has_order, money, remember_order};
 use crate::db;
 use crate::db::events::Listing;
 use crate::db::orders::Order;
 use crate::sale::{ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
+use crate::web::rate_limit::BuyerLimits;
 use crate::web::{layout, session};
 
 #[handler]
 pub async fn page(
     state: Data<&AppState>,
+    limits: Data<&BuyerLimits>,
     session: Data<&Session>,
     req: &Request,
     Path(code): Path<String>,
 ) -> Result<Markup, PageError> {
+    count_request(&limits, req)?;
     let code: ReservationCode = code.parse()?;
     let order = db::orders::find_by_reservation(&state.db, code.token)
         .await

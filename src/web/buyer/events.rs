@@ -8,7 +8,7 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{Notice, money, place_of, query_value, remember, remembered};
+use super::{Notice, count_request, money, place_of, query_value, remember, remembered};
 use crate::db;
 use crate::db::events::Listing;
 use crate::sale::{Quantity, SaleError, SaleFigures, SaleId, SaleState};
@@ -24,7 +24,8 @@ const LIST_LIMIT: i64 = 50;
 const LIST_FIGURES_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[handler]
-pub async fn list(state: Data<&AppState>, req: &Request) -> Result<Markup, PageError> {
+pub async fn list(state: Data<&AppState>, limits: Data<&BuyerLimits>, req: &Request) -> Result<Markup, PageError> {
+    count_request(&limits, req)?;
     let listings = db::events::upcoming_listings(&state.db, LIST_LIMIT)
         .await
         .map_err(SaleError::from)?;
@@ -90,20 +91,18 @@ fn when(t: DateTime<Utc>) -> String {
 
 async fn listing(state: &AppState, sale: &str) -> Result<(SaleId, Listing), PageError> {
     let sale: SaleId = sale.parse()?;
-    let listing = db::events::listing_of_sale(&state.db, sale.0)
-        .await
-        .map_err(SaleError::from)?
-        .ok_or(SaleError::UnknownSale)?;
-    Ok((sale, listing))
+    Ok((sale, state.sales.listing(sale).await?))
 }
 
 #[handler]
 pub async fn show(
     state: Data<&AppState>,
+    limits: Data<&BuyerLimits>,
     session: Data<&Session>,
     req: &Request,
     Path(sale): Path<String>,
 ) -> Result<Markup, PageError> {
+    count_request(&limits, req)?;
     let (sale, l) = listing(&state, &sale).await?;
     let figures = state.sales.figures(sale).await?;
     // Offer the way back only to a reservation that is still live, read from Redis.

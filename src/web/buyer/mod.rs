@@ -26,6 +26,8 @@ use tower_sessions::Session;
 pub use api::BuyerApi;
 
 use crate::sale::{Reservation, ReservationCode, ReservationState, SaleId};
+use crate::web::error::WebError;
+use crate::web::rate_limit::BuyerLimits;
 
 /// Pages that use the session (mounted inside the session middleware).
 pub fn pages() -> Route {
@@ -154,6 +156,14 @@ pub fn money(minor: i64, currency: &str) -> String {
     }
 }
 
+/// Counts one buyer request that is neither a join nor a poll against its client's limit;
+/// first in each handler, before anything costs Redis or Postgres.
+fn count_request(limits: &BuyerLimits, req: &Request) -> Result<(), WebError> {
+    limits
+        .check_request(req)
+        .map_err(|retry_after| WebError::RateLimited { retry_after })
+}
+
 const RESERVATIONS: &str = "reservations";
 const ORDERS: &str = "orders";
 
@@ -169,6 +179,7 @@ async fn remembered(
 async fn remember(session: &Session, code: ReservationCode) -> Result<(), tower_sessions::session::Error> {
     let mut map: HashMap<String, String> = session.get(RESERVATIONS).await?.unwrap_or_default();
     if map.insert(code.sale.to_string(), code.to_string()).as_deref() != Some(&code.to_string()) {
+        crate::web::session::keep_for_its_reservations(session);
         session.insert(RESERVATIONS, map).await?;
     }
     Ok(())
@@ -178,6 +189,7 @@ async fn remember_order(session: &Session, code: ReservationCode) -> Result<(), 
     let mut codes: Vec<String> = session.get(ORDERS).await?.unwrap_or_default();
     let code = code.to_string();
     if !codes.contains(&code) {
+        crate::web::session::keep_for_its_reservations(session);
         codes.push(code);
         session.insert(ORDERS, codes).await?;
     }

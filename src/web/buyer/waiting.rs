@@ -14,6 +14,7 @@ use crate::db;
 use crate::sale::{Reservation, ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::web::error::{FragmentError, PageError, WebError};
+use crate::web::presence::Presence;
 use crate::web::rate_limit::{self, BuyerLimits};
 use crate::web::{layout, session};
 
@@ -35,11 +36,13 @@ fn start_of(req: &Request, position: u64) -> u64 {
 pub async fn page(
     state: Data<&AppState>,
     limits: Data<&BuyerLimits>,
+    presence: Data<&Presence>,
     req: &Request,
     Path(code): Path<String>,
 ) -> Result<Response, PageError> {
     // Reloading this page is how a browser without JavaScript polls: it counts as a poll.
     if let Err(wait) = limits.check_poll(req) {
+        presence.note_refused_poll(req, &code);
         return Ok(slow_down_page(wait));
     }
     let r = status(&state, req, &code).await?;
@@ -92,11 +95,14 @@ fn slow_down_page(wait: std::time::Duration) -> Response {
 pub async fn poll(
     state: Data<&AppState>,
     limits: Data<&BuyerLimits>,
+    presence: Data<&Presence>,
     req: &Request,
     Path(code): Path<String>,
 ) -> Result<Response, FragmentError> {
     let start = query_value(req, "start").and_then(|s| s.parse().ok());
     if let Err(wait) = limits.check_poll(req) {
+        // The buyer is here all the same: it keeps its place (see `presence`).
+        presence.note_refused_poll(req, &code);
         // Too fast: the fragment says so and keeps polling, slower, by itself.
         let code: ReservationCode = code.parse()?;
         let secs = rate_limit::retry_secs(wait);
