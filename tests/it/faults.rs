@@ -15,7 +15,7 @@ fn buyer_details() -> Value {
     json!({"name": "Ada Lovelace", "email": "ada@example.com", "age": 36, "gender": "female"})
 }
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -23,7 +23,7 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-async fn join(client: &reqwest::Client, base: &str, sale: impl std::fmt::Display, qty: i64) -> reqwest::Response {
+pub(crate) async fn join(client: &reqwest::Client, base: &str, sale: impl std::fmt::Display, qty: i64) -> reqwest::Response {
     client
         .post(format!("{base}/api/v1/sales/{sale}/reservations"))
         .json(&json!({ "quantity": qty }))
@@ -32,7 +32,7 @@ async fn join(client: &reqwest::Client, base: &str, sale: impl std::fmt::Display
         .unwrap()
 }
 
-async fn order(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Response {
+pub(crate) async fn order(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Response {
     client
         .post(format!("{base}/api/v1/reservations/{code}/order"))
         .json(&buyer_details())
@@ -41,7 +41,7 @@ async fn order(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Res
         .unwrap()
 }
 
-async fn poll(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Response {
+pub(crate) async fn poll(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Response {
     client
         .get(format!("{base}/api/v1/reservations/{code}"))
         .send()
@@ -49,12 +49,12 @@ async fn poll(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Resp
         .unwrap()
 }
 
-async fn json_of(resp: reqwest::Response) -> Value {
+pub(crate) async fn json_of(resp: reqwest::Response) -> Value {
     resp.json().await.unwrap()
 }
 
 /// Asserts a clear "try again" answer: 503 with Retry-After and a JSON error, never a 500.
-async fn assert_unavailable(resp: reqwest::Response, what: &str) {
+pub(crate) async fn assert_unavailable(resp: reqwest::Response, what: &str) {
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
     assert!(resp.headers().contains_key("retry-after"), "{what}: Retry-After");
     let body = json_of(resp).await;

@@ -17,6 +17,7 @@ mod event_seats;
 mod fault_support;
 mod faults;
 mod operations;
+mod redis_durability;
 mod redis_servers;
 mod sale_engine;
 mod support;
