@@ -84,9 +84,9 @@ pub fn through_sentinel(redis_url: &str, sentinels: &str, service: &str) -> Resu
     for node in sentinels.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let (host, port) = match node.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(':') => {
-                let port = port.parse().map_err(|_| {
-                    Error::new(ErrorKind::Config, format!("REDIS_SENTINELS: bad port in {node:?}"))
-                })?;
+                let port = port
+                    .parse()
+                    .map_err(|_| Error::new(ErrorKind::Config, format!("REDIS_SENTINELS: bad port in {node:?}")))?;
                 (host, port)
             }
             _ => (node, 26379),

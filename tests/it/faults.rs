@@ -23,7 +23,12 @@ pub(crate) fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-pub(crate) async fn join(client: &reqwest::Client, base: &str, sale: impl std::fmt::Display, qty: i64) -> reqwest::Response {
+pub(crate) async fn join(
+    client: &reqwest::Client,
+    base: &str,
+    sale: impl std::fmt::Display,
+    qty: i64,
+) -> reqwest::Response {
     client
         .post(format!("{base}/api/v1/sales/{sale}/reservations"))
         .json(&json!({ "quantity": qty }))

@@ -86,7 +86,10 @@ async fn line_is_intact_and_selling_goes_on(app: &TestApp, mid: &MidSale) {
     for (i, b) in mid.holders.iter().enumerate() {
         let now = json_of(poll(&b.client, base, &b.code).await).await;
         assert_eq!(now["state"], "admitted", "holder {i} keeps the hold: {now}");
-        assert_eq!(now["expires_at"], b.seen["expires_at"], "holder {i}: the same hold: {now}");
+        assert_eq!(
+            now["expires_at"], b.seen["expires_at"],
+            "holder {i}: the same hold: {now}"
+        );
     }
     for (i, b) in mid.waiters.iter().enumerate() {
         let now = json_of(poll(&b.client, base, &b.code).await).await;
@@ -97,7 +100,10 @@ async fn line_is_intact_and_selling_goes_on(app: &TestApp, mid: &MidSale) {
     assert_eq!((figures.sold, figures.held, figures.waiting), (1, 2, 3));
 
     let (buyer, leaver, head) = (&mid.holders[0], &mid.holders[1], &mid.waiters[0]);
-    assert_eq!(order(&buyer.client, base, &buyer.code).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        order(&buyer.client, base, &buyer.code).await.status(),
+        StatusCode::CREATED
+    );
     let gone = leaver
         .client
         .delete(format!("{base}/api/v1/reservations/{}", leaver.code))
@@ -107,7 +113,10 @@ async fn line_is_intact_and_selling_goes_on(app: &TestApp, mid: &MidSale) {
     assert_eq!(gone.status(), StatusCode::NO_CONTENT);
     let now = json_of(poll(&head.client, base, &head.code).await).await;
     assert_eq!(now["state"], "admitted", "the head moves up: {now}");
-    assert_eq!(order(&head.client, base, &head.code).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        order(&head.client, base, &head.code).await.status(),
+        StatusCode::CREATED
+    );
     for b in &mid.waiters[1..] {
         let now = json_of(poll(&b.client, base, &b.code).await).await;
         assert_eq!(now["state"], "sold_out", "{now}");
