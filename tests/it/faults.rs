@@ -134,8 +134,19 @@ async fn redis_restarted_empty_mid_sale_recovers_without_losing_or_overselling()
     assert_eq!(figures["sold"], 1, "the committed order survived: {figures}");
     assert_eq!(figures["held"], 0, "the lost hold is gone with Redis: {figures}");
 
+    // The buyer whose hold was lost is told so plainly, and joins again.
+    let lost = poll(&holder, &base, held["code"].as_str().unwrap()).await;
+    assert_eq!(lost.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_of(lost).await["error"], "unknown_reservation");
+    let again = json_of(join(&holder, &base, sale, 1).await).await;
+    assert_eq!(again["state"], "admitted", "{again}");
+    assert_eq!(
+        order(&holder, &base, again["code"].as_str().unwrap()).await.status(),
+        StatusCode::CREATED
+    );
+
     // Selling goes on, up to the capacity and not one ticket further.
-    let mut sold = 1;
+    let mut sold = 2;
     for _ in 0..5 {
         let buyer = browser();
         let r = json_of(join(&buyer, &base, sale, 1).await).await;

@@ -255,7 +255,7 @@ impl Sentinel {
             format!(
                 "port {port}\nbind 127.0.0.1\ndaemonize yes\npidfile {pid}\nlogfile {log}\ndir {dir}\n\
                  sentinel monitor {service} 127.0.0.1 {primary_port} 1\n\
-                 sentinel down-after-milliseconds {service} 400\n\
+                 sentinel down-after-milliseconds {service} 600\n\
                  sentinel failover-timeout {service} 2000\n\
                  sentinel parallel-syncs {service} 1\n",
                 port = sentinel.port,
