@@ -143,16 +143,8 @@ impl Server {
             .status()
             .expect("redis-server runs");
         assert!(status.success(), "redis-server did not start on port {port}");
-        for _ in 0..50 {
-            if let Ok(pid) = std::fs::read_to_string(&pidfile) {
-                self.pid = pid.trim().parse().ok();
-                if self.pid.is_some() && redis_cli(port, &["ping"]) == "PONG" {
-                    return;
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("redis-server on port {port} did not answer");
+        let answered = wait_for_daemon(&pidfile, &mut self.pid, || redis_cli(port, &["ping"]) == "PONG");
+        assert!(answered, "redis-server on port {port} did not answer");
     }
 
     /// A restart that loses everything: stopped, then started empty on the same port.
@@ -214,6 +206,21 @@ impl Drop for Server {
     }
 }
 
+/// Waits up to 5 s for a daemon just started: `pid` is set as soon as its pidfile names it (so
+/// that a guard stops a daemon that never answers), and true comes back once it `answers`.
+fn wait_for_daemon(pidfile: &Path, pid: &mut Option<u32>, answers: impl Fn() -> bool) -> bool {
+    for _ in 0..50 {
+        if let Ok(text) = std::fs::read_to_string(pidfile) {
+            *pid = text.trim().parse().ok();
+            if pid.is_some() && answers() {
+                return true;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
 /// Runs `redis-cli -p port args...` and returns its trimmed output.
 pub fn redis_cli(port: u16, args: &[&str]) -> String {
     Command::new("redis-cli")
@@ -270,16 +277,11 @@ impl Sentinel {
             .status()
             .expect("redis-sentinel runs");
         assert!(status.success(), "redis-sentinel did not start");
-        for _ in 0..50 {
-            if let Ok(pid) = std::fs::read_to_string(&pidfile) {
-                sentinel.pid = pid.trim().parse().ok();
-                if sentinel.pid.is_some() && sentinel.primary_port(service).is_some() {
-                    return sentinel;
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("redis-sentinel on port {} did not answer", sentinel.port);
+        let mut pid = None;
+        let answered = wait_for_daemon(&pidfile, &mut pid, || sentinel.primary_port(service).is_some());
+        sentinel.pid = pid;
+        assert!(answered, "redis-sentinel on port {} did not answer", sentinel.port);
+        sentinel
     }
 
     /// The port of the primary Sentinel names for `service` now.
