@@ -10,8 +10,9 @@
 //!
 //! With `REDIS_SENTINELS` the client asks the Sentinel nodes for the primary of
 //! `REDIS_SENTINEL_SERVICE`, checks its role, and asks again on every reconnect: when the
-//! primary dies and Sentinel promotes a replica, the connections drop, commands fail fast (a
-//! 503 to the buyer) and the next reconnect reaches the new primary.
+//! primary dies and Sentinel promotes a replica, the connections drop, commands wait for a
+//! reconnection up to the command timeout (then a 503 to the buyer), and the first reconnect
+//! after the promotion reaches the new primary.
 
 use fred::prelude::*;
 
