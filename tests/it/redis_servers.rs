@@ -300,6 +300,14 @@ impl Drop for Sentinel {
     fn drop(&mut self) {
         if let Some(pid) = self.pid.take() {
             let _ = Command::new("kill").arg(pid.to_string()).status();
+            // Sentinel logs its shutdown: gone first, so its directory stays removed.
+            for _ in 0..50 {
+                let alive = Command::new("kill").args(["-0", &pid.to_string()]).status();
+                if !alive.is_ok_and(|s| s.success()) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
