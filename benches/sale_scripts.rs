@@ -17,47 +17,12 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use boxoffice::db;
 use boxoffice::sale::{Buyer, BuyerInput, Owner, ReservationCode, TicketSales};
 use fred::prelude::*;
 use fred::types::scripts::Script;
-use support::{env_or, median};
-
-/// Runs `op` from `tasks` concurrent tasks for `secs` seconds; returns operations per second.
-async fn throughput<F, Fut>(tasks: usize, secs: f64, op: F) -> f64
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let op = Arc::new(op);
-    let stop = Arc::new(AtomicBool::new(false));
-    let count = Arc::new(AtomicU64::new(0));
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let (op, stop, count) = (op.clone(), stop.clone(), count.clone());
-            tokio::spawn(async move {
-                let mut i = t as u64;
-                while !stop.load(Ordering::Relaxed) {
-                    op(i).await;
-                    i += tasks as u64;
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    let done = count.load(Ordering::Relaxed);
-    let elapsed = start.elapsed().as_secs_f64();
-    for h in handles {
-        h.await.unwrap();
-    }
-    done as f64 / elapsed
-}
+use support::{env_or, median, throughput};
 
 async fn reset_stats(redis: &Pool) {
     let _: () = redis

@@ -30,6 +30,12 @@ pub struct Settings {
     pub redis_cluster: bool,
     /// `BOXOFFICE_REDIS_POOL`: Redis connections per app instance.
     pub redis_pool_size: usize,
+    /// `REDIS_SENTINELS`: Sentinel nodes (`host:port,...`). When set, the app asks them for the
+    /// primary of `REDIS_SENTINEL_SERVICE` and follows it through a failover; `REDIS_URL` then
+    /// gives only the credentials and the database index.
+    pub redis_sentinels: String,
+    /// `REDIS_SENTINEL_SERVICE`: the name Sentinel monitors the primary under.
+    pub redis_sentinel_service: String,
     /// `BOXOFFICE_HOLD_SECS`: how long an admitted buyer holds tickets, for new sales.
     pub hold_secs: u32,
     /// `BOXOFFICE_MAX_PER_ORDER`: the most tickets in one order (1..=6).
@@ -103,6 +109,8 @@ impl Default for Settings {
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_cluster: false,
             redis_pool_size: 4,
+            redis_sentinels: String::new(),
+            redis_sentinel_service: "boxoffice".into(),
             hold_secs: 480,
             max_per_order: MAX_PER_ORDER_LIMIT,
             confirm_grace_secs: 30,
@@ -142,6 +150,8 @@ impl Settings {
             redis_url: lookup("REDIS_URL").unwrap_or(d.redis_url),
             redis_cluster: flag(&lookup, "REDIS_CLUSTER")?,
             redis_pool_size: parse(&lookup, "BOXOFFICE_REDIS_POOL", d.redis_pool_size)?,
+            redis_sentinels: lookup("REDIS_SENTINELS").unwrap_or(d.redis_sentinels),
+            redis_sentinel_service: lookup("REDIS_SENTINEL_SERVICE").unwrap_or(d.redis_sentinel_service),
             hold_secs: parse(&lookup, "BOXOFFICE_HOLD_SECS", d.hold_secs)?,
             max_per_order: parse(&lookup, "BOXOFFICE_MAX_PER_ORDER", d.max_per_order)?,
             confirm_grace_secs: parse(&lookup, "BOXOFFICE_CONFIRM_GRACE_SECS", d.confirm_grace_secs)?,
@@ -185,6 +195,19 @@ impl Settings {
             "BOXOFFICE_REDIS_POOL",
             s.redis_pool_size,
             "must be at least 1",
+        )?;
+        // Sentinel names one primary; a cluster has many. The client can follow only one kind.
+        check(
+            s.redis_sentinels.trim().is_empty() || !(s.redis_cluster || s.redis_url.contains(',')),
+            "REDIS_SENTINELS",
+            &s.redis_sentinels,
+            "cannot be used with a Redis Cluster (REDIS_CLUSTER=1 or a list in REDIS_URL)",
+        )?;
+        check(
+            !s.redis_sentinel_service.trim().is_empty(),
+            "REDIS_SENTINEL_SERVICE",
+            "",
+            "must not be empty",
         )?;
         check(
             s.confirm_grace_secs >= 15,
@@ -303,6 +326,8 @@ mod tests {
         assert!(settings(&[("BOXOFFICE_RATE_POLL_PER_MIN", "-1")]).is_err());
         assert!(settings(&[("BOXOFFICE_TRUSTED_PROXIES", "10.0.0.0/40")]).is_err());
         assert!(settings(&[("BOXOFFICE_TRUSTED_PROXIES", "10.0.0.0/8,::1")]).is_ok());
+        assert!(settings(&[("REDIS_SENTINELS", "10.0.0.1:26379"), ("REDIS_CLUSTER", "1")]).is_err());
+        assert!(settings(&[("REDIS_SENTINEL_SERVICE", " ")]).is_err());
         assert_eq!(
             settings(&[("BOXOFFICE_RATE_JOIN_PER_MIN", "0")])
                 .unwrap()

@@ -1,4 +1,5 @@
-//! The Redis connection pool, to one server or to a cluster.
+//! The Redis connection pool: to one server, to the primary that Sentinel names, or to a
+//! cluster.
 //!
 //! `REDIS_URL` is one URL, or a comma-separated list of cluster nodes
 //! (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`; the scheme may be left out after the
@@ -6,6 +7,12 @@
 //! seed node. On a cluster the client learns the slot map from any node it reaches and
 //! follows `MOVED`/`ASK` by itself: every sale script touches keys of one hash tag, so each
 //! call goes to the one primary that owns the sale.
+//!
+//! With `REDIS_SENTINELS` the client asks the Sentinel nodes for the primary of
+//! `REDIS_SENTINEL_SERVICE`, checks its role, and asks again on every reconnect: when the
+//! primary dies and Sentinel promotes a replica, the connections drop, commands wait for a
+//! reconnection up to the command timeout (then a 503 to the buyer), and the first reconnect
+//! after the promotion reaches the new primary.
 
 use fred::prelude::*;
 
@@ -14,7 +21,15 @@ use crate::config::Settings;
 /// Connects a pool of `settings.redis_pool_size` clients. The clients reconnect by themselves
 /// after Redis comes back; commands sent while it is away fail fast instead of piling up.
 pub async fn connect(settings: &Settings) -> Result<Pool, Error> {
-    let mut config = config(&settings.redis_url, settings.redis_cluster)?;
+    let mut config = if settings.redis_sentinels.trim().is_empty() {
+        config(&settings.redis_url, settings.redis_cluster)?
+    } else {
+        through_sentinel(
+            &settings.redis_url,
+            &settings.redis_sentinels,
+            &settings.redis_sentinel_service,
+        )?
+    };
     config.fail_fast = true;
     let pool = Builder::from_config(config)
         .with_connection_config(|c| {
@@ -61,6 +76,39 @@ pub fn config(redis_url: &str, cluster: bool) -> Result<Config, Error> {
     Ok(config)
 }
 
+/// The client configuration for a primary found through Sentinel: `sentinels` is
+/// `host:port,...` (port 26379 when left out), `service` the name Sentinel monitors it under.
+/// Credentials and the database index still come from `redis_url`; they serve the Sentinel
+/// nodes too.
+pub fn through_sentinel(redis_url: &str, sentinels: &str, service: &str) -> Result<Config, Error> {
+    let mut nodes = Vec::new();
+    for node in sentinels.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let (host, port) = match node.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(':') => {
+                let port = port
+                    .parse()
+                    .map_err(|_| Error::new(ErrorKind::Config, format!("REDIS_SENTINELS: bad port in {node:?}")))?;
+                (host, port)
+            }
+            _ => (node, 26379),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("REDIS_SENTINELS: no host in {node:?}"),
+            ));
+        }
+        nodes.push((host.to_string(), port));
+    }
+    if nodes.is_empty() {
+        return Err(Error::new(ErrorKind::Config, "REDIS_SENTINELS is empty"));
+    }
+    let mut config = config(redis_url, false)?;
+    config.server = ServerConfig::new_sentinel(nodes, service.trim());
+    Ok(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +141,22 @@ mod tests {
         assert!(c.server.is_clustered());
         assert_eq!(nodes(&c), ["10.0.0.1:7000", "10.0.0.2:7001", "10.0.0.3:7002"]);
         assert_eq!(c.password.as_deref(), Some("secret"));
+    }
+
+    #[test]
+    fn sentinel_nodes_name_the_service_and_keep_the_credentials() {
+        let c = through_sentinel(
+            "redis://:secret@ignored:6379/2",
+            "10.0.0.1:26380, sentinel-b ,[::1]:26381",
+            "shop",
+        )
+        .unwrap();
+        assert!(c.server.is_sentinel());
+        assert_eq!(nodes(&c), ["10.0.0.1:26380", "sentinel-b:26379", "::1:26381"]);
+        assert_eq!(c.password.as_deref(), Some("secret"));
+        assert_eq!(c.database, Some(2));
+        assert!(through_sentinel("redis://x", " , ", "shop").is_err());
+        assert!(through_sentinel("redis://x", "10.0.0.1:port", "shop").is_err());
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! What both benchmarks need: a database of their own, sales whose queue stands still, and
 //! cleaning up after themselves.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use boxoffice::config::Settings;
 use boxoffice::db;
 use boxoffice::db::events::NewEvent;
@@ -13,6 +17,40 @@ use uuid::Uuid;
 
 pub fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[allow(dead_code)] // poll_http measures over HTTP, its own way
+/// Runs `op` from `tasks` concurrent tasks for `secs` seconds; returns operations per second.
+pub async fn throughput<F, Fut>(tasks: usize, secs: f64, op: F) -> f64
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let (op, stop, count) = (op.clone(), stop.clone(), count.clone());
+            tokio::spawn(async move {
+                let mut i = t as u64;
+                while !stop.load(Ordering::Relaxed) {
+                    op(i).await;
+                    i += tasks as u64;
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let done = count.load(Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    for h in handles {
+        h.await.unwrap();
+    }
+    done as f64 / elapsed
 }
 
 pub fn median(mut v: Vec<f64>) -> f64 {

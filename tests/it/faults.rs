@@ -15,7 +15,7 @@ fn buyer_details() -> Value {
     json!({"name": "Ada Lovelace", "email": "ada@example.com", "age": 36, "gender": "female"})
 }
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -23,7 +23,12 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-async fn join(client: &reqwest::Client, base: &str, sale: impl std::fmt::Display, qty: i64) -> reqwest::Response {
+pub(crate) async fn join(
+    client: &reqwest::Client,
+    base: &str,
+    sale: impl std::fmt::Display,
+    qty: i64,
+) -> reqwest::Response {
     client
         .post(format!("{base}/api/v1/sales/{sale}/reservations"))
         .json(&json!({ "quantity": qty }))
@@ -32,7 +37,7 @@ async fn join(client: &reqwest::Client, base: &str, sale: impl std::fmt::Display
         .unwrap()
 }
 
-async fn order(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Response {
+pub(crate) async fn order(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Response {
     client
         .post(format!("{base}/api/v1/reservations/{code}/order"))
         .json(&buyer_details())
@@ -41,7 +46,7 @@ async fn order(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Res
         .unwrap()
 }
 
-async fn poll(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Response {
+pub(crate) async fn poll(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Response {
     client
         .get(format!("{base}/api/v1/reservations/{code}"))
         .send()
@@ -49,12 +54,12 @@ async fn poll(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Resp
         .unwrap()
 }
 
-async fn json_of(resp: reqwest::Response) -> Value {
+pub(crate) async fn json_of(resp: reqwest::Response) -> Value {
     resp.json().await.unwrap()
 }
 
 /// Asserts a clear "try again" answer: 503 with Retry-After and a JSON error, never a 500.
-async fn assert_unavailable(resp: reqwest::Response, what: &str) {
+pub(crate) async fn assert_unavailable(resp: reqwest::Response, what: &str) {
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
     assert!(resp.headers().contains_key("retry-after"), "{what}: Retry-After");
     let body = json_of(resp).await;
@@ -129,8 +134,19 @@ async fn redis_restarted_empty_mid_sale_recovers_without_losing_or_overselling()
     assert_eq!(figures["sold"], 1, "the committed order survived: {figures}");
     assert_eq!(figures["held"], 0, "the lost hold is gone with Redis: {figures}");
 
+    // The buyer whose hold was lost is told so plainly, and joins again.
+    let lost = poll(&holder, &base, held["code"].as_str().unwrap()).await;
+    assert_eq!(lost.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_of(lost).await["error"], "unknown_reservation");
+    let again = json_of(join(&holder, &base, sale, 1).await).await;
+    assert_eq!(again["state"], "admitted", "{again}");
+    assert_eq!(
+        order(&holder, &base, again["code"].as_str().unwrap()).await.status(),
+        StatusCode::CREATED
+    );
+
     // Selling goes on, up to the capacity and not one ticket further.
-    let mut sold = 1;
+    let mut sold = 2;
     for _ in 0..5 {
         let buyer = browser();
         let r = json_of(join(&buyer, &base, sale, 1).await).await;

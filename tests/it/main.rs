@@ -20,6 +20,7 @@ mod faults;
 mod hostile_clients;
 mod operations;
 mod organizer_limits;
+mod redis_durability;
 mod redis_servers;
 mod sale_engine;
 mod support;
