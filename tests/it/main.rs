@@ -17,6 +17,8 @@ mod event_seats;
 mod fault_support;
 mod faults;
 mod operations;
+mod reconcile;
 mod redis_servers;
 mod sale_engine;
 mod support;
+mod time_bounds;
