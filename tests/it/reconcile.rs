@@ -124,7 +124,8 @@ async fn a_confirming_hold_whose_deadline_passed_after_the_sync_read_keeps_its_t
         ..test_settings()
     };
     let w = World::with_settings(settings).await;
-    let sale = w.sale(2, 60).await.sale_id();
+    // Holds of a second: the confirm deadline is the later of the hold's expiry and the grace.
+    let sale = w.sale(2, 1).await.sale_id();
     let o = Owner::random();
     let r = join(&w, sale, &o, 2).await;
     assert_eq!(r.state, ReservationState::Admitted);
@@ -141,7 +142,7 @@ async fn a_confirming_hold_whose_deadline_passed_after_the_sync_read_keeps_its_t
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // ...before the sync's script runs with what it read: 0 sold, no order.
     let far = chrono::Utc::now().timestamp() + 86_400;
-    let args: Vec<String> = ["2", "0", "60000", "1000", "0", "open", "0", "90000", "90000", "0"]
+    let args: Vec<String> = ["2", "0", "1000", "1000", "0", "open", "0", "90000", "90000", "0"]
         .iter()
         .map(|s| s.to_string())
         .chain([far.to_string(), read_ms.to_string(), mark.clone(), mark])
