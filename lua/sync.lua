@@ -15,8 +15,9 @@
 -- ARGV[14] the xmin of the read's snapshot
 -- ARGV[15..] code, quantity, transaction id, ... of the orders of transactions from `since` on
 -- Reply: { sold, held } as now kept in Redis
---    or  { '!reread' }  the read cannot be applied (the keys went, or a newer sync dropped
---                       codes of `recent` it would need): read `xact_mark` and Postgres again
+--    or  { '!reread' }  the read cannot be applied (the keys went or were rebuilt from
+--                       another read, or a newer sync dropped codes of `recent` it would
+--                       need): read `xact_mark` and Postgres again
 --
 -- Why sold is not simply Postgres's figure: an order may commit after the caller read
 -- Postgres; confirm_finish then records it in `done`, and it must stay counted. So sold is
@@ -36,14 +37,20 @@ local read_ms, since, read_xmin = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumb
 
 local mark = tonumber(redis.call('HGET', K.sale, 'xact_mark'))
 local floor = tonumber(redis.call('HGET', K.sale, 'xact_floor')) or 0
-if (since > 0 and not mark) or since < floor then return { '!reread' } end
+-- The read must start where this Redis state stands: from its mark or an older one still
+-- covered by `recent` (a rebuild reads from 0 while the keys are gone).
+if (since > 0 and (not mark or since > mark)) or since < floor then return { '!reread' } end
 
+-- A rebuild starts `recent` at its own xmin: what it read below that no later sync needs.
+local rebuild = not mark
 local in_pg = {}
 for i = 15, #ARGV, 3 do
   local code = ARGV[i]
   in_pg[code] = true
   redis.call('HSETNX', K.done, code, ARGV[i + 1])
-  redis.call('ZADD', K.recent, ARGV[i + 2], code)
+  if not rebuild or tonumber(ARGV[i + 2]) >= read_xmin then
+    redis.call('ZADD', K.recent, ARGV[i + 2], code)
+  end
   local r = get_res(code)
   if r and r.state ~= 'd' then
     set_res(code, 'd', r.qty, r.owner)
@@ -60,9 +67,11 @@ end
 
 -- Every order of a transaction below the read's xmin has now been seen; codes scored below
 -- the previous mark are dropped, so that a sync planned from that mark still finds its own.
-if not mark or read_xmin > mark then
-  redis.call('HSET', K.sale, 'xact_mark', read_xmin, 'xact_floor', mark or 0)
-  if mark then redis.call('ZREMRANGEBYSCORE', K.recent, '-inf', '(' .. mark) end
+-- After a rebuild, a read planned from before it reads again.
+if rebuild or read_xmin > mark then
+  local floor_now = rebuild and read_xmin or mark
+  redis.call('HSET', K.sale, 'xact_mark', read_xmin, 'xact_floor', floor_now)
+  redis.call('ZREMRANGEBYSCORE', K.recent, '-inf', '(' .. floor_now)
 end
 
 local stored_revision = tonumber(redis.call('HGET', K.sale, 'revision')) or -1
