@@ -101,6 +101,17 @@ local function set_res(code, st, qty, owner, extra)
   redis.call('HSET', K.res, code, v)
 end
 
+-- A code whose order Postgres has: done, out of the holds and the queue (sync, which calls
+-- this, recounts held and waiting afterwards).
+local function settle_done(code)
+  local r = get_res(code)
+  if r and r.state ~= 'd' then
+    set_res(code, 'd', r.qty, r.owner)
+    redis.call('ZREM', K.holds, code)
+    redis.call('ZREM', K.queue, code)
+  end
+end
+
 -- Give back the tickets of holds whose time is up. A confirming hold is never due here (its
 -- score is past CONFIRMING): its order may be committing in Postgres right now, and sync
 -- settles it once its deadline passed. Returns true when a hold lapsed.

@@ -51,12 +51,7 @@ for i = 15, #ARGV, 3 do
   if not rebuild or tonumber(ARGV[i + 2]) >= read_xmin then
     redis.call('ZADD', K.recent, ARGV[i + 2], code)
   end
-  local r = get_res(code)
-  if r and r.state ~= 'd' then
-    set_res(code, 'd', r.qty, r.owner)
-    redis.call('ZREM', K.holds, code)
-    redis.call('ZREM', K.queue, code)
-  end
+  settle_done(code)
 end
 
 local sold = pg_sold
