@@ -51,10 +51,10 @@ pub const MAX_LEAD: TimeDelta = TimeDelta::days(5 * 366);
 /// How long one event may last: a festival or a season's run, not more.
 pub const MAX_SPAN: TimeDelta = TimeDelta::days(366);
 
-/// The one rule for every time an organizer gives: `t` comes at most `span` after `from`. A
-/// bound beyond the calendar's end refuses too.
+/// The one rule for every time an organizer gives: `t` comes at most `span` after `from`
+/// (computed with checked arithmetic: no time is past a bound beyond the calendar's end).
 fn within(t: DateTime<Utc>, from: DateTime<Utc>, span: TimeDelta) -> bool {
-    from.checked_add_signed(span).is_some_and(|latest| t <= latest)
+    from.checked_add_signed(span).is_none_or(|latest| t <= latest)
 }
 
 /// An email address as organizers sign in with it: trimmed, lowercased, one `@` with text on
