@@ -23,29 +23,29 @@ use fred::types::{ClusterHash, CustomCommand};
 use sqlx::PgPool;
 use support::{env_or, median};
 
-/// Redis's own time spent on commands since the last reset, in µs.
-async fn redis_usec(redis: &Pool) -> f64 {
-    let info: String = redis
+/// A server command of one word and one argument (`INFO commandstats`, `CONFIG RESETSTAT`).
+async fn server_command(redis: &Pool, command: &'static str, arg: &'static str) -> String {
+    redis
         .custom(
-            CustomCommand::new_static("INFO", ClusterHash::FirstKey, false),
-            vec!["commandstats"],
+            CustomCommand::new_static(command, ClusterHash::FirstKey, false),
+            vec![arg],
         )
         .await
-        .unwrap();
-    info.lines()
+        .unwrap()
+}
+
+/// Redis's own time spent on commands since the last reset, in µs.
+async fn redis_usec(redis: &Pool) -> f64 {
+    server_command(redis, "INFO", "commandstats")
+        .await
+        .lines()
         .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info") && !l.starts_with("cmdstat_config"))
         .filter_map(|l| l.split("usec=").nth(1)?.split(',').next()?.parse::<f64>().ok())
         .sum()
 }
 
 async fn reset_stats(redis: &Pool) {
-    let _: String = redis
-        .custom(
-            CustomCommand::new_static("CONFIG", ClusterHash::FirstKey, false),
-            vec!["RESETSTAT"],
-        )
-        .await
-        .unwrap();
+    server_command(redis, "CONFIG", "RESETSTAT").await;
 }
 
 /// Orders written straight into Postgres, as checkouts would have, counted on the sale and
