@@ -73,8 +73,9 @@ local stored_revision = tonumber(redis.call('HGET', K.sale, 'revision')) or -1
 local fresh = revision >= stored_revision
 local state = fresh and ARGV[6] or redis.call('HGET', K.sale, 'state')
 
--- Holds: recount what they hold; a confirm whose deadline passed before the read gave up; a
--- closed sale's buyers at checkout are told it closed.
+-- Holds: recount what they hold; a confirm whose deadline passed before the read gave up (a
+-- confirming score below CONFIRMING, written by an older version of confirm_begin, is the
+-- deadline itself); a closed sale's buyers at checkout are told it closed.
 local held = 0
 local holds = redis.call('ZRANGE', K.holds, 0, -1, 'WITHSCORES')
 for i = 1, #holds, 2 do
@@ -82,7 +83,7 @@ for i = 1, #holds, 2 do
   local r = get_res(code)
   if not r or (r.state ~= 'a' and r.state ~= 'c') then
     redis.call('ZREM', K.holds, code)
-  elseif r.state == 'c' and score - CONFIRMING < read_ms then
+  elseif r.state == 'c' and (score >= CONFIRMING and score - CONFIRMING or score) < read_ms then
     set_res(code, 'x', r.qty, r.owner)
     redis.call('ZREM', K.holds, code)
     redis.call('HINCRBY', K.sale, 'lapsed', 1)
