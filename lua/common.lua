@@ -1,7 +1,7 @@
 -- common.lua: helpers shared by every sale script. The service prepends this file to each
 -- script before loading it, so each script below is still one EVALSHA.
 --
--- Every script of a sale is called with the same six keys, all inside the sale's hash tag
+-- Every script of a sale is called with the same seven keys, all inside the sale's hash tag
 -- `{sale id}` so that one script touches one slot (Redis Cluster):
 --   KEYS[1] sale    hash   capacity, sold, held, hold_ms, grace_ms, max_active, state,
 --                          opens_ms, seq (arrival counter), admitted, lapsed, next_lapse
@@ -11,7 +11,7 @@
 --                          the settings came from: an older sync does not undo a newer one)
 --   KEYS[2] queue   zset   waiting codes, score = arrival sequence (position = ZRANK + 1)
 --   KEYS[3] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
---                          for a confirming code the deadline of its Postgres write
+--                          for a confirming code CONFIRMING + the deadline of its Postgres write
 --   KEYS[4] res     hash   code -> "<state> <qty> <owner> [<extra>]"
 --                          state: w waiting, a admitted, c confirming, d done (sold),
 --                                 s sold out, x expired, l left/released, z closed,
@@ -23,15 +23,30 @@
 --                          confirm_finish or sync learnt it first; never shrinks while the
 --                          sale lives, so a sync working from an older read of Postgres still
 --                          counts the orders that committed after that read
+--   KEYS[7] recent  zset   the codes of `done` a sync may not have seen in Postgres, score = the
+--                          id of the Postgres transaction that wrote the order (PENDING while
+--                          no sync has seen it yet); sync drops those below `xact_floor` (in
+--                          the sale hash), so its size follows the orders of the last reconcile
+--                          periods, not all orders of the sale. The sale hash also keeps
+--                          `xact_mark`: every order of a transaction below it has been seen
 --
 -- Invariant kept by every script: 0 <= sold + held <= capacity, where held is the sum of the
 -- quantities of the codes in `holds`. The clock is Redis's TIME, never the caller's.
 
 local K = { sale = KEYS[1], queue = KEYS[2], holds = KEYS[3], res = KEYS[4],
-            owners = KEYS[5], done = KEYS[6] }
+            owners = KEYS[5], done = KEYS[6], recent = KEYS[7] }
 
 -- Most admissions or lapses one call performs; the next call carries on.
 local BATCH = 256
+
+-- Added to a confirming hold's deadline for its score in `holds`: a confirming hold never
+-- lapses by time (sync settles it), so it must sort after every ordinary expiry, or many
+-- stuck ones (an instance that crashed at checkout) would fill every batch of due holds and
+-- keep ordinary holds from lapsing. About 3,000 years of milliseconds; scores stay exact.
+local CONFIRMING = 1e14
+
+-- The score in `recent` of an order Redis learnt of before any sync saw it in Postgres.
+local PENDING = 2^52
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -86,9 +101,20 @@ local function set_res(code, st, qty, owner, extra)
   redis.call('HSET', K.res, code, v)
 end
 
--- Give back the tickets of holds whose time is up. A confirming hold is left alone: its order
--- may be committing in Postgres right now, and sync settles it once its deadline passed.
--- Returns true when a hold lapsed.
+-- A code whose order Postgres has: done, out of the holds and the queue (sync, which calls
+-- this, recounts held and waiting afterwards).
+local function settle_done(code)
+  local r = get_res(code)
+  if r and r.state ~= 'd' then
+    set_res(code, 'd', r.qty, r.owner)
+    redis.call('ZREM', K.holds, code)
+    redis.call('ZREM', K.queue, code)
+  end
+end
+
+-- Give back the tickets of holds whose time is up. A confirming hold is never due here (its
+-- score is past CONFIRMING): its order may be committing in Postgres right now, and sync
+-- settles it once its deadline passed. Returns true when a hold lapsed.
 local function lapse(S, now)
   if now < S.next_lapse then return false end
   local due = redis.call('ZRANGEBYSCORE', K.holds, '-inf', now, 'LIMIT', 0, BATCH)
@@ -105,10 +131,10 @@ local function lapse(S, now)
       redis.call('ZREM', K.holds, code)
     end
   end
-  -- The next look is due when the earliest remaining hold expires; confirming holds already
-  -- due (sync settles them) are looked at again a second later, not on every poll.
-  local first = redis.call('ZRANGE', K.holds, 0, 0, 'WITHSCORES')
-  S.next_lapse = math.max(tonumber(first[2]) or now + 3600000, now + (#due > 0 and 1000 or 0))
+  -- The next look is due when the earliest remaining ordinary hold expires.
+  local first = tonumber(redis.call('ZRANGE', K.holds, 0, 0, 'WITHSCORES')[2])
+  if not first or first >= CONFIRMING then first = now + 3600000 end
+  S.next_lapse = first
   save_holds(S)
   return changed
 end

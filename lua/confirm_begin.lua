@@ -2,7 +2,7 @@
 -- confirming, so that it does not lapse while its order is written to Postgres. From then on
 -- confirm_finish (the order committed), confirm_abort (it did not) or sync settles it.
 --
--- KEYS: the six sale keys (see common.lua)
+-- KEYS: the seven sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] owner   the session binding
 -- Reply: { 'confirming', code, qty }
@@ -23,14 +23,15 @@ lapse(S, now)
 r = get_res(code)
 if r.state == 'c' then
   -- A retry (the first attempt's instance may be gone): the deadline starts again.
-  local deadline = tonumber(redis.call('ZSCORE', K.holds, code)) or 0
-  redis.call('ZADD', K.holds, math.max(deadline, now + S.grace_ms), code)
+  local deadline = (tonumber(redis.call('ZSCORE', K.holds, code)) or CONFIRMING) - CONFIRMING
+  redis.call('ZADD', K.holds, CONFIRMING + math.max(deadline, now + S.grace_ms), code)
   return { 'confirming', code, r.qty }
 end
 if r.state ~= 'a' then return { '!bad_state', STATE_NAMES[r.state] } end
 
--- The deadline gives Postgres grace_ms to commit even when the hold is about to lapse.
+-- The deadline gives Postgres grace_ms to commit even when the hold is about to lapse. Its
+-- score sorts after every ordinary expiry (see CONFIRMING): lapses never wait behind it.
 local expiry = tonumber(redis.call('ZSCORE', K.holds, code))
 set_res(code, 'c', r.qty, r.owner, expiry)
-redis.call('ZADD', K.holds, math.max(expiry, now + S.grace_ms), code)
+redis.call('ZADD', K.holds, CONFIRMING + math.max(expiry, now + S.grace_ms), code)
 return { 'confirming', code, r.qty }

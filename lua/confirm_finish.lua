@@ -3,7 +3,7 @@
 -- of the hold meanwhile (it lapsed during a slow commit, a twin request put it back to
 -- admitted, Redis lost the sale), the committed order is counted exactly once.
 --
--- KEYS: the six sale keys (see common.lua)
+-- KEYS: the seven sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] qty     the order's quantity as Postgres recorded it
 -- Reply: 1 when the tickets were counted now, 0 when they had been already (or Redis lost the
@@ -11,6 +11,8 @@
 
 local code, qty = ARGV[1], tonumber(ARGV[2])
 if redis.call('HSETNX', K.done, code, qty) == 0 then return 0 end
+-- No sync has seen this order in Postgres yet: the next one that does records its transaction.
+redis.call('ZADD', K.recent, PENDING, code)
 local S = load_sale()
 if not S then return 0 end
 local r = get_res(code)

@@ -1,7 +1,7 @@
 -- join.lua: a buyer asks for tickets. Idempotent per owner: while the owner's newest
 -- reservation is live (waiting, admitted, confirming) it is returned unchanged.
 --
--- KEYS: the six sale keys (see common.lua)
+-- KEYS: the seven sale keys (see common.lua)
 -- ARGV[1] code    a fresh reservation code (used only when a new reservation is made)
 -- ARGV[2] owner   the session binding, no spaces
 -- ARGV[3] qty     tickets wanted, already checked to be 1..max by the caller

@@ -1,7 +1,7 @@
 -- peek.lua: a sale's live figures, for its public page and the organizer's dashboard. Lapses
 -- and admits first, so the figures are true at the moment they are read.
 --
--- KEYS: the six sale keys (see common.lua)
+-- KEYS: the seven sale keys (see common.lua)
 -- ARGV: none
 -- Reply: { capacity, sold, held, waiting, state, opens_ms, admitted, lapsed, active, now_ms }
 --    or  { '!missing' }

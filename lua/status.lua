@@ -2,7 +2,7 @@
 -- the queue while the head fits, notes that this buyer is still here, then tells this code's
 -- state.
 --
--- KEYS: the six sale keys (see common.lua)
+-- KEYS: the seven sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] owner   the session binding; a code of another owner is not found
 -- Reply: { state, code, qty, position, waiting, expires_ms, now_ms }

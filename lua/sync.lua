@@ -2,7 +2,7 @@
 -- start-up, when a script answered '!missing' (Redis restarted or was flushed), after
 -- Postgres refused an order, when an organizer changes the sale, and periodically.
 --
--- KEYS: the six sale keys (see common.lua)
+-- KEYS: the seven sale keys (see common.lua)
 -- ARGV[1] capacity: the most Redis may count as sold or held (the sale's own capacity, less
 --         what the event's other sales took of the event's seats)
 -- ARGV[2] sold in Postgres     ARGV[3] hold_ms      ARGV[4] grace_ms     ARGV[5] max_active
@@ -10,51 +10,80 @@
 -- ARGV[8] abandon_ms: a waiting buyer silent this long loses its place at the head
 -- ARGV[9] claim_ms: how long a buyer admitted in its absence holds before it shows up
 -- ARGV[10] revision of the Postgres row read      ARGV[11] when the keys may go (unix s)
--- ARGV[12..] code, quantity, code, quantity, ... of every order of the sale in Postgres
--- Reply: { sold, held } as now kept in Redis.
+-- ARGV[12] read_ms: Redis's clock taken before Postgres was read
+-- ARGV[13] since: the `xact_mark` the read was planned from (0: every order was read)
+-- ARGV[14] the xmin of the read's snapshot
+-- ARGV[15..] code, quantity, transaction id, ... of the orders of transactions from `since` on
+-- Reply: { sold, held } as now kept in Redis
+--    or  { '!reread' }  the read cannot be applied (the keys went or were rebuilt from
+--                       another read, or a newer sync dropped codes of `recent` it would
+--                       need): read `xact_mark` and Postgres again
 --
 -- Why sold is not simply Postgres's figure: an order may commit after the caller read
--- Postgres; confirm_finish then records it in `done`, and it must stay counted. Every order
--- Postgres has is settled as sold, whatever Redis thought of its code. A confirming hold past
--- its deadline without an order never committed (the checkout's Postgres work is bounded well
--- inside the grace), so its tickets go back. Settings and state come from the newest read:
--- a sync that read an older revision of the row leaves them alone.
+-- Postgres; confirm_finish then records it in `done`, and it must stay counted. So sold is
+-- Postgres's figure plus the orders of `done` the read did not see. Those are among the codes
+-- of `recent` scored `since` or more (an order of a transaction below `since` had ended before
+-- an earlier read, whose sync saw it), less the codes the read listed: a look at the orders of
+-- the last periods, never at all orders of the sale. Only a rebuild (no `xact_mark`) reads
+-- them all. Every order read is settled as sold, whatever Redis thought of its code.
+-- A confirming hold without an order whose deadline passed before the read began never
+-- committed (the checkout's Postgres work is bounded well inside the grace), so its tickets
+-- go back; one whose deadline passed only after the read may have committed unseen, and waits
+-- for the next sync. Settings and state come from the newest read: a sync that read an older
+-- revision of the row leaves them alone.
 
 local pg_sold, revision = tonumber(ARGV[2]), tonumber(ARGV[10])
+local read_ms, since, read_xmin = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+
+local mark = tonumber(redis.call('HGET', K.sale, 'xact_mark'))
+local floor = tonumber(redis.call('HGET', K.sale, 'xact_floor')) or 0
+-- The read must start where this Redis state stands: from its mark or an older one still
+-- covered by `recent` (a rebuild reads from 0 while the keys are gone).
+if (since > 0 and (not mark or since > mark)) or since < floor then return { '!reread' } end
+
+-- A rebuild starts `recent` at its own xmin: what it read below that no later sync needs.
+local rebuild = not mark
 local in_pg = {}
-for i = 12, #ARGV, 2 do
+for i = 15, #ARGV, 3 do
   local code = ARGV[i]
   in_pg[code] = true
   redis.call('HSETNX', K.done, code, ARGV[i + 1])
-  local r = get_res(code)
-  if r and r.state ~= 'd' then
-    set_res(code, 'd', r.qty, r.owner)
-    redis.call('ZREM', K.holds, code)
-    redis.call('ZREM', K.queue, code)
+  if not rebuild or tonumber(ARGV[i + 2]) >= read_xmin then
+    redis.call('ZADD', K.recent, ARGV[i + 2], code)
   end
+  settle_done(code)
 end
-local now = now_ms()
 
 local sold = pg_sold
-local done = redis.call('HGETALL', K.done)
-for i = 1, #done, 2 do
-  if not in_pg[done[i]] then sold = sold + tonumber(done[i + 1]) end
+local unseen = redis.call('ZRANGEBYSCORE', K.recent, since, '+inf')
+for _, code in ipairs(unseen) do
+  if not in_pg[code] then sold = sold + (tonumber(redis.call('HGET', K.done, code)) or 0) end
+end
+
+-- Every order of a transaction below the read's xmin has now been seen; codes scored below
+-- the previous mark are dropped, so that a sync planned from that mark still finds its own.
+-- After a rebuild, a read planned from before it reads again.
+if rebuild or read_xmin > mark then
+  local floor_now = rebuild and read_xmin or mark
+  redis.call('HSET', K.sale, 'xact_mark', read_xmin, 'xact_floor', floor_now)
+  redis.call('ZREMRANGEBYSCORE', K.recent, '-inf', '(' .. floor_now)
 end
 
 local stored_revision = tonumber(redis.call('HGET', K.sale, 'revision')) or -1
 local fresh = revision >= stored_revision
 local state = fresh and ARGV[6] or redis.call('HGET', K.sale, 'state')
 
--- Holds: recount what they hold; a confirm past its deadline gave up; a closed sale's
--- buyers at checkout are told it closed.
+-- Holds: recount what they hold; a confirm whose deadline passed before the read gave up (a
+-- confirming score below CONFIRMING, written by an older version of confirm_begin, is the
+-- deadline itself); a closed sale's buyers at checkout are told it closed.
 local held = 0
 local holds = redis.call('ZRANGE', K.holds, 0, -1, 'WITHSCORES')
 for i = 1, #holds, 2 do
-  local code, deadline = holds[i], tonumber(holds[i + 1])
+  local code, score = holds[i], tonumber(holds[i + 1])
   local r = get_res(code)
   if not r or (r.state ~= 'a' and r.state ~= 'c') then
     redis.call('ZREM', K.holds, code)
-  elseif r.state == 'c' and deadline < now then
+  elseif r.state == 'c' and (score >= CONFIRMING and score - CONFIRMING or score) < read_ms then
     set_res(code, 'x', r.qty, r.owner)
     redis.call('ZREM', K.holds, code)
     redis.call('HINCRBY', K.sale, 'lapsed', 1)
@@ -81,7 +110,7 @@ end
 -- Nothing of a sale outlives its event by long: the keys go a day after it ends.
 for _, key in ipairs(KEYS) do redis.call('EXPIREAT', key, ARGV[11]) end
 
-local S = load_sale()
+local S, now = load_sale(), now_ms()
 lapse(S, now)
 admit(S, now)
 return { S.sold, S.held }

@@ -101,7 +101,7 @@ impl ResponseError for AdminError {
             AdminError::Sale(e) => match e {
                 SaleError::UnknownSale => StatusCode::NOT_FOUND,
                 SaleError::Redis(_) | SaleError::Postgres(_) => StatusCode::SERVICE_UNAVAILABLE,
-                SaleError::Protocol { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+                SaleError::Protocol { .. } | SaleError::TimeOutOfRange => StatusCode::INTERNAL_SERVER_ERROR,
                 SaleError::BadSaleState => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::CONFLICT,
             },

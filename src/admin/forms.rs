@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 
 /// Messages by field name, shown next to their fields (pages) or in `fields` (API).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,6 +44,18 @@ pub const MAX_DESCRIPTION: usize = 5000;
 pub const MAX_CAPACITY: i64 = 1_000_000;
 /// 10 million in major units.
 pub const MAX_PRICE_MINOR: i64 = 1_000_000_000;
+/// How far ahead an event may start or a sale open: a ticket shop sells seasons, not
+/// centuries, and every time the shop computes from these (key expiries, listings) then stays
+/// far from the calendar's end.
+pub const MAX_LEAD: TimeDelta = TimeDelta::days(5 * 366);
+/// How long one event may last: a festival or a season's run, not more.
+pub const MAX_SPAN: TimeDelta = TimeDelta::days(366);
+
+/// The one rule for every time an organizer gives: `t` comes at most `span` after `from`
+/// (computed with checked arithmetic: no time is past a bound beyond the calendar's end).
+fn within(t: DateTime<Utc>, from: DateTime<Utc>, span: TimeDelta) -> bool {
+    from.checked_add_signed(span).is_none_or(|latest| t <= latest)
+}
 
 /// An email address as organizers sign in with it: trimmed, lowercased, one `@` with text on
 /// both sides. Whether it receives mail is not this shop's business.
@@ -135,8 +147,8 @@ pub struct EventFields<'a> {
     pub currency: Option<&'a str>,
 }
 
-/// A new event that keeps every rule: all fields given, start not in the past, end after
-/// start, capacity at least 1, price not negative, a three-letter currency.
+/// A new event that keeps every rule: all fields given, start not in the past nor more than
+/// `MAX_LEAD` ahead, end after start and within `MAX_SPAN` of it, capacity at least 1, price not negative, a three-letter currency.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventDraft {
     pub text: EventText,
@@ -158,10 +170,17 @@ impl EventDraft {
         {
             errors.add("starts_at", "The start cannot be in the past.");
         }
-        if let (Some(start), Some(end)) = (starts_at, ends_at)
-            && end <= start
+        if let Some(start) = starts_at
+            && !within(start, now, MAX_LEAD)
         {
-            errors.add("ends_at", "The end must come after the start.");
+            errors.add("starts_at", "The start can be at most 5 years ahead.");
+        }
+        if let (Some(start), Some(end)) = (starts_at, ends_at) {
+            if end <= start {
+                errors.add("ends_at", "The end must come after the start.");
+            } else if !within(end, start, MAX_SPAN) {
+                errors.add("ends_at", "An event lasts at most a year.");
+            }
         }
         let capacity = required(&mut errors, "capacity", f.capacity);
         if let Some(c) = capacity
@@ -256,6 +275,9 @@ impl SaleDraft {
             );
         }
         let opens_at = optional(&mut errors, "opens_at", f.opens_at).unwrap_or(now);
+        if !within(opens_at, now, MAX_LEAD) {
+            errors.add("opens_at", "A sale opens at most 5 years ahead.");
+        }
         let hold = optional(&mut errors, "hold_secs", f.hold_secs).unwrap_or(i64::from(default_hold_secs));
         if !(1..=MAX_HOLD_SECS).contains(&hold) {
             errors.add("hold_secs", "Between 1 second and 60 minutes.");
@@ -445,6 +467,23 @@ mod tests {
             ..fields()
         };
         assert!(err(same, "ends_at").contains("after"));
+        let far = EventFields {
+            starts_at: Ok(Some(now() + MAX_LEAD + Duration::minutes(1))),
+            ends_at: Ok(Some(now() + MAX_LEAD + Duration::hours(2))),
+            ..fields()
+        };
+        assert!(err(far, "starts_at").contains("5 years"));
+        let long = EventFields {
+            ends_at: Ok(Some(now() + Duration::days(1) + MAX_SPAN + Duration::minutes(1))),
+            ..fields()
+        };
+        assert!(err(long, "ends_at").contains("a year"));
+        let calendar_end = EventFields {
+            starts_at: Ok(Some(DateTime::<Utc>::MAX_UTC - Duration::days(1))),
+            ends_at: Ok(Some(DateTime::<Utc>::MAX_UTC)),
+            ..fields()
+        };
+        assert!(err(calendar_end, "starts_at").contains("5 years"));
         assert!(
             err(
                 EventFields {
@@ -562,6 +601,14 @@ mod tests {
                 ..none()
             })
             .get("capacity")
+            .is_some()
+        );
+        assert!(
+            e(SaleFields {
+                opens_at: Ok(Some(now() + MAX_LEAD + Duration::minutes(1))),
+                ..none()
+            })
+            .get("opens_at")
             .is_some()
         );
         assert!(

@@ -93,9 +93,13 @@ pub struct SaleSnapshot {
     /// The event's seats not yet sold by any of its sales.
     pub event_seats_left: i64,
     pub event_ends_at: DateTime<Utc>,
-    /// Every order of the sale: its reservation code and quantity, pairwise.
+    /// The `xmin` of this read's snapshot: every order of a transaction below it is seen here.
+    pub read_xmin: i64,
+    /// The orders written by transactions from `since` on (see `snapshot`): reservation code,
+    /// quantity and transaction id, each list in the same order.
     pub order_codes: Vec<Uuid>,
     pub order_quantities: Vec<i16>,
+    pub order_xacts: Vec<i64>,
 }
 
 impl SaleSnapshot {
@@ -106,18 +110,26 @@ impl SaleSnapshot {
     }
 }
 
-pub async fn snapshot(db: &PgPool, id: SaleId) -> Result<Option<SaleSnapshot>, sqlx::Error> {
+/// The sale with the orders written by transactions `since` or later: all of them when
+/// `since` is 0, only those a read with `read_xmin` = `since` may have missed otherwise.
+pub async fn snapshot(db: &PgPool, id: SaleId, since: i64) -> Result<Option<SaleSnapshot>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {QUALIFIED_COLUMNS}, ticket_sales.revision,
                 (e.capacity - e.sold)::bigint
                     as event_seats_left,
                 e.ends_at as event_ends_at,
-                array(select reservation_code from orders where sale_id = ticket_sales.id order by id) as order_codes,
-                array(select quantity from orders where sale_id = ticket_sales.id order by id) as order_quantities
+                pg_snapshot_xmin(pg_current_snapshot())::text::bigint as read_xmin,
+                array(select reservation_code from orders
+                      where sale_id = ticket_sales.id and xact >= $2 order by id) as order_codes,
+                array(select quantity from orders
+                      where sale_id = ticket_sales.id and xact >= $2 order by id) as order_quantities,
+                array(select xact from orders
+                      where sale_id = ticket_sales.id and xact >= $2 order by id) as order_xacts
          from ticket_sales join events e on e.id = ticket_sales.event_id
          where ticket_sales.id = $1"
     )))
     .bind(id.0)
+    .bind(since)
     .fetch_optional(db)
     .await
 }

@@ -16,6 +16,10 @@ pub enum SaleError {
     /// 409: the organizer closed the sale.
     #[error("This ticket sale is closed.")]
     Closed,
+    /// 409: the sale's event ended more than a day ago; its live state is gone for good and
+    /// its figures come from Postgres alone.
+    #[error("This event is over.")]
+    Over,
     /// 409: the sale has not opened yet.
     #[error("This ticket sale opens at {0}.")]
     NotOpenYet(DateTime<Utc>),
@@ -49,6 +53,10 @@ pub enum SaleError {
     /// 503: Postgres did not answer; nothing changed, try again.
     #[error("Orders cannot be saved right now; please try again in a moment.")]
     Postgres(#[from] sqlx::Error),
+    /// 500: a time stored for the sale is too far out to compute with (a row written before
+    /// the edge bounded times); that sale alone fails, nothing panics.
+    #[error("internal error: a time of the sale is out of range")]
+    TimeOutOfRange,
     /// 500: a script answered something this code does not understand.
     #[error("internal error: unexpected reply from the {script} script: {reply}")]
     Protocol { script: &'static str, reply: String },
@@ -74,6 +82,7 @@ impl SaleError {
             SaleError::BadQuantity { .. } => "bad_quantity",
             SaleError::UnknownSale => "unknown_sale",
             SaleError::Closed => "sale_closed",
+            SaleError::Over => "sale_over",
             SaleError::NotOpenYet(_) => "sale_not_open",
             SaleError::MalformedCode | SaleError::UnknownReservation => "unknown_reservation",
             SaleError::NotAdmitted(ReservationState::Expired) => "hold_expired",
@@ -84,7 +93,7 @@ impl SaleError {
             SaleError::BadOwner => "bad_session",
             SaleError::BadSaleState => "bad_sale_state",
             SaleError::Redis(_) | SaleError::Postgres(_) => "unavailable",
-            SaleError::Protocol { .. } => "internal",
+            SaleError::Protocol { .. } | SaleError::TimeOutOfRange => "internal",
         }
     }
 

@@ -24,7 +24,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use fred::prelude::*;
 use fred::types::scripts::Script;
 use sqlx::PgPool;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender};
 pub use error::SaleError;
@@ -89,6 +89,12 @@ impl UnknownSales {
 
 /// One script's raw reply.
 type Reply = Vec<Value>;
+
+/// How long a sale's Redis keys outlive its event.
+const KEYS_OUTLIVE_EVENT: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// Reads a sync makes before giving up, when each is overtaken by another instance's sync.
+const SYNC_ROUNDS: usize = 4;
 
 impl TicketSales {
     /// Loads the scripts into Redis. Fails when Redis does not answer.
@@ -284,9 +290,13 @@ impl TicketSales {
         Ok(f)
     }
 
-    /// A sale's live figures.
+    /// A sale's live figures; for a sale whose event is over (its live state gone), what
+    /// Postgres recorded.
     pub async fn figures(&self, sale: SaleId) -> Result<SaleFigures, SaleError> {
-        let reply = self.call_synced(&self.inner.scripts.peek, sale, Vec::new).await?;
+        let reply = match self.call_synced(&self.inner.scripts.peek, sale, Vec::new).await {
+            Err(SaleError::Over) => return self.final_figures(sale).await,
+            reply => reply?,
+        };
         let state = str_at(&reply, 4).parse().map_err(|_| protocol("peek", &reply))?;
         Ok(SaleFigures {
             capacity: int_at(&reply, 0),
@@ -299,6 +309,25 @@ impl TicketSales {
             lapsed: int_at(&reply, 7),
             active: int_at(&reply, 8),
             server_now: millis_to_time(int_at(&reply, 9)),
+        })
+    }
+
+    /// The figures of a sale that is over, from Postgres alone: nobody waits or holds any more.
+    async fn final_figures(&self, sale: SaleId) -> Result<SaleFigures, SaleError> {
+        let record = db::sales::find(&self.inner.db, sale)
+            .await?
+            .ok_or(SaleError::UnknownSale)?;
+        Ok(SaleFigures {
+            capacity: i64::from(record.capacity),
+            sold: i64::from(record.sold),
+            held: 0,
+            waiting: 0,
+            state: record.sale_state(),
+            opens_at: record.opens_at,
+            admitted: 0,
+            lapsed: 0,
+            active: 0,
+            server_now: Utc::now(),
         })
     }
 
@@ -321,17 +350,46 @@ impl TicketSales {
         if !db::sales::set_state(&self.inner.db, sale, state).await? {
             return Err(SaleError::UnknownSale);
         }
-        self.sync(sale).await
+        match self.sync(sale).await {
+            // Postgres has the new state; an event over has no live state to follow it.
+            Err(SaleError::Over) => Ok(()),
+            synced => synced,
+        }
     }
 
     /// Makes the sale's Redis state agree with Postgres (see `lua/sync.lua`). Creates it when
-    /// Redis has lost it.
+    /// Redis has lost it. Reads only the orders the last sync may not have seen, unless Redis
+    /// has lost the sale: then all of them. An event over for more than a day is `Over`: its
+    /// keys are gone for good and are not made again.
     pub async fn sync(&self, sale: SaleId) -> Result<(), SaleError> {
-        let snap = db::sales::snapshot(&self.inner.db, sale)
+        // A read overtaken by a newer sync is read again; a few rounds settle any race.
+        for _ in 0..SYNC_ROUNDS {
+            if self.sync_once(sale).await? {
+                return Ok(());
+            }
+        }
+        Err(SaleError::Protocol {
+            script: "sync",
+            reply: format!("{SYNC_ROUNDS} reads in a row overtaken by other syncs"),
+        })
+    }
+
+    /// One round of `sync`: false when the script asked for a fresh read.
+    async fn sync_once(&self, sale: SaleId) -> Result<bool, SaleError> {
+        let s = &self.inner.scripts;
+        let mark = self.call(&s.sync_read, sale, Vec::new()).await?;
+        let (since, read_ms) = (int_at(&mark, 0), int_at(&mark, 1));
+        let snap = db::sales::snapshot(&self.inner.db, sale, since)
             .await?
             .ok_or(SaleError::UnknownSale)?;
         let record = &snap.sale;
-        let keys_expire_at = (snap.event_ends_at + chrono::Duration::days(1)).timestamp();
+        let keys_expire_at = snap
+            .event_ends_at
+            .checked_add_signed(KEYS_OUTLIVE_EVENT)
+            .ok_or(SaleError::TimeOutOfRange)?;
+        if keys_expire_at.timestamp_millis() <= read_ms {
+            return Err(SaleError::Over);
+        }
         let mut args: Vec<Value> = vec![
             snap.live_capacity().into(),
             i64::from(record.sold).into(),
@@ -343,26 +401,47 @@ impl TicketSales {
             self.inner.abandon_ms.into(),
             self.inner.claim_ms.into(),
             snap.revision.into(),
-            keys_expire_at.into(),
+            keys_expire_at.timestamp().into(),
+            read_ms.into(),
+            since.into(),
+            snap.read_xmin.into(),
         ];
-        for (code, quantity) in snap.order_codes.iter().zip(&snap.order_quantities) {
+        let orders = snap
+            .order_codes
+            .iter()
+            .zip(&snap.order_quantities)
+            .zip(&snap.order_xacts);
+        for ((code, quantity), xact) in orders {
             args.push(Value::from(code.simple().to_string()));
             args.push(Value::from(i64::from(*quantity)));
+            args.push(Value::from(*xact));
         }
-        let reply = self.call(&self.inner.scripts.sync, sale, args).await?;
-        info!(%sale, redis_sold = int_at(&reply, 0), held = int_at(&reply, 1), pg_sold = record.sold, "sale synced");
-        Ok(())
+        let reply = self.call(&s.sync, sale, args).await?;
+        if tag(&reply) == "!reread" {
+            return Ok(false);
+        }
+        info!(%sale, redis_sold = int_at(&reply, 0), held = int_at(&reply, 1), pg_sold = record.sold,
+              orders_read = snap.order_codes.len(), "sale synced");
+        Ok(true)
     }
 
     /// Syncs every sale of an event not long over (closed ones too, so that a close Redis
     /// missed reaches it); run at start-up and periodically, so that a checkout interrupted
-    /// between Postgres and Redis is settled within one period.
+    /// between Postgres and Redis is settled within one period. Each sale is synced in a task
+    /// of its own: one that fails, or even panics, is logged with its id and the others are
+    /// still synced. Returns how many were synced.
     pub async fn sync_live_sales(&self) -> Result<usize, SaleError> {
         let ids = db::sales::live_ids(&self.inner.db).await?;
-        for &sale in &ids {
-            self.sync(sale).await?;
+        let mut synced = 0;
+        for sale in ids {
+            let this = self.clone();
+            match tokio::spawn(async move { this.sync(sale).await }).await {
+                Ok(Ok(())) => synced += 1,
+                Ok(Err(e)) => warn!(%sale, error = %e, "reconciling a sale failed; will retry"),
+                Err(e) => error!(%sale, error = %e, "reconciling a sale panicked; will retry"),
+            }
         }
-        Ok(ids.len())
+        Ok(synced)
     }
 
     /// Runs a script; when Redis has lost the sale, rebuilds it from Postgres and runs the

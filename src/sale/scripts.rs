@@ -14,6 +14,7 @@ pub(crate) struct Scripts {
     pub confirm_finish: Script,
     pub confirm_abort: Script,
     pub release: Script,
+    pub sync_read: Script,
     pub sync: Script,
     pub peek: Script,
     pub touch: Script,
@@ -32,13 +33,14 @@ impl Scripts {
             confirm_finish: with_common(include_str!("../../lua/confirm_finish.lua")),
             confirm_abort: with_common(include_str!("../../lua/confirm_abort.lua")),
             release: with_common(include_str!("../../lua/release.lua")),
+            sync_read: with_common(include_str!("../../lua/sync_read.lua")),
             sync: with_common(include_str!("../../lua/sync.lua")),
             peek: with_common(include_str!("../../lua/peek.lua")),
             touch: with_common(include_str!("../../lua/touch.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 9] {
+    fn all(&self) -> [&Script; 10] {
         [
             &self.join,
             &self.status,
@@ -46,6 +48,7 @@ impl Scripts {
             &self.confirm_finish,
             &self.confirm_abort,
             &self.release,
+            &self.sync_read,
             &self.sync,
             &self.peek,
             &self.touch,
@@ -55,13 +58,14 @@ impl Scripts {
     /// The script's name, for metrics: compared by address, as every call passes one of
     /// these nine.
     pub fn name_of(&self, script: &Script) -> &'static str {
-        const NAMES: [&str; 9] = [
+        const NAMES: [&str; 10] = [
             "join",
             "status",
             "confirm_begin",
             "confirm_finish",
             "confirm_abort",
             "release",
+            "sync_read",
             "sync",
             "peek",
             "touch",

@@ -57,7 +57,9 @@ impl WebError {
     /// The message for people; never the cause of a 500.
     pub fn message(&self) -> String {
         match self {
-            WebError::Sale(SaleError::Protocol { .. }) => "Something went wrong on our side; please try again.".into(),
+            WebError::Sale(SaleError::Protocol { .. } | SaleError::TimeOutOfRange) => {
+                "Something went wrong on our side; please try again.".into()
+            }
             WebError::Sale(SaleError::InvalidBuyer(_)) => "Please check your details.".into(),
             e => e.to_string(),
         }
@@ -96,13 +98,14 @@ pub fn sale_status(e: &SaleError) -> StatusCode {
         }
         SaleError::UnknownSale | SaleError::MalformedCode | SaleError::UnknownReservation => StatusCode::NOT_FOUND,
         SaleError::Closed
+        | SaleError::Over
         | SaleError::NotOpenYet(_)
         | SaleError::NotAdmitted(_)
         | SaleError::SoldOut
         | SaleError::ConfirmInProgress => StatusCode::CONFLICT,
         SaleError::BadOwner => StatusCode::BAD_REQUEST,
         SaleError::Redis(_) | SaleError::Postgres(_) => StatusCode::SERVICE_UNAVAILABLE,
-        SaleError::Protocol { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        SaleError::Protocol { .. } | SaleError::TimeOutOfRange => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -222,6 +225,42 @@ pub async fn api_catch_all(err: poem::Error) -> Response {
     poem::web::Json(serde_json::json!({ "error": code, "message": message }))
         .with_status(status)
         .into_response()
+}
+
+/// The answer to a request whose handler panicked: a 500 page; the cause is logged, never shown.
+pub fn panicked_page(cause: Box<dyn std::any::Any + Send>) -> Response {
+    log_panic(cause.as_ref());
+    let title = "Please try again";
+    let body = html! {
+        section.card.error {
+            h1 { (title) }
+            p.flash { "Something went wrong on our side; please try again." }
+            p { a.button href="/" { "See upcoming events" } }
+        }
+    };
+    layout::page(title, body)
+        .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+        .into_response()
+}
+
+/// The same for the JSON API, in its error shape.
+pub fn panicked_json(cause: Box<dyn std::any::Any + Send>) -> Response {
+    log_panic(cause.as_ref());
+    poem::web::Json(serde_json::json!({
+        "error": "internal",
+        "message": "Something went wrong on our side; please try again.",
+    }))
+    .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+    .into_response()
+}
+
+fn log_panic(cause: &(dyn std::any::Any + Send)) {
+    let what = cause
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| cause.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    tracing::error!(panic = what, "a request's handler panicked; answered 500");
 }
 
 /// The message of a request the parser refused, fit to send back: a parser quotes what the

@@ -16,6 +16,7 @@ pub mod session;
 use std::sync::Arc;
 
 use poem::http::{Method, StatusCode, header};
+use poem::middleware::CatchPanic;
 use poem::{Body, Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, get};
 use poem_openapi::OpenApiService;
 use tokio::io::AsyncReadExt;
@@ -30,7 +31,9 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The whole application. Only the page routes run inside the session middleware: the hot
 /// poll and the health checks never touch the session store. Every response carries the
-/// security headers; every buyer request is rate-limited per client in its handler.
+/// security headers; every buyer request is rate-limited per client in its handler. A handler
+/// that panics answers 500 (JSON under `/api/v1`, a page elsewhere) for its own request alone,
+/// inside the layers that add the headers.
 pub fn app(state: AppState) -> impl Endpoint {
     let api = OpenApiService::new(
         (buyer::BuyerApi, admin::AdminApi),
@@ -52,7 +55,12 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/api/docs", api.swagger_ui().with(security::SecurityHeaders::docs()))
         // The hot poll of the waiting room: outside the session middleware on purpose.
         .at("/wait/:code/poll", get(buyer::waiting::poll))
-        .nest("/api/v1", api.into_endpoint().catch_all_error(error::api_catch_all))
+        .nest(
+            "/api/v1",
+            api.into_endpoint()
+                .catch_all_error(error::api_catch_all)
+                .with(CatchPanic::new().with_handler(error::panicked_json)),
+        )
         .nest("/", pages)
         .data(rate_limit::BuyerLimits::from_settings(&state.settings))
         .data(state.settings.trusted_proxies.clone())
@@ -61,6 +69,7 @@ pub fn app(state: AppState) -> impl Endpoint {
             state.settings.abandon_secs,
         ))
         .data(state)
+        .with(CatchPanic::new().with_handler(error::panicked_page))
         .with(metrics::TrackRequests)
         .with(request_id::RequestId)
         .with(security::SecurityHeaders::app())

@@ -749,20 +749,19 @@ async fn a_sync_that_read_postgres_before_an_order_still_counts_it() {
     // ...while a sync built from an older reading of Postgres (sold 0, no orders) lands late:
     // it must not forget the order.
     let keys = boxoffice::sale::sale_keys(sale);
-    let sync = (
-        format!(
-            "{}\n{}",
-            include_str!("../../lua/common.lua"),
-            include_str!("../../lua/sync.lua")
-        ),
-        keys,
+    let mark: Option<String> = w.redis.hget(&keys[0], "xact_mark").await.unwrap();
+    let mark = mark.unwrap_or_else(|| "0".into());
+    let sync = format!(
+        "{}\n{}",
+        include_str!("../../lua/common.lua"),
+        include_str!("../../lua/sync.lua")
     );
     let far = chrono::Utc::now().timestamp() + 86_400;
     let args: Vec<String> = ["5", "0", "60000", "15000", "0", "open", "0", "90000", "90000", "0"]
         .iter()
         .map(|s| s.to_string())
-        .chain([far.to_string()])
+        .chain([far.to_string(), "0".into(), mark.clone(), mark])
         .collect();
-    let _: fred::types::Value = w.redis.next().eval(sync.0, sync.1, args).await.unwrap();
+    let _: fred::types::Value = w.redis.next().eval(sync, keys, args).await.unwrap();
     assert_eq!(w.sales.figures(sale).await.unwrap().sold, 2);
 }

@@ -31,11 +31,17 @@ pub async fn list(state: Data<&AppState>, limits: Data<&BuyerLimits>, req: &Requ
         .map_err(SaleError::from)?;
     let mut rows = Vec::with_capacity(listings.len());
     for l in listings {
-        let figures = state
+        // One sale that cannot be read (a bad row) leaves the list, not the whole page; Redis
+        // or Postgres away is still a 503.
+        match state
             .sales
             .recent_figures(SaleId(l.sale_id), LIST_FIGURES_MAX_AGE)
-            .await?;
-        rows.push((l, figures));
+            .await
+        {
+            Ok(figures) => rows.push((l, figures)),
+            Err(e) if e.is_unavailable() => return Err(e.into()),
+            Err(e) => tracing::warn!(sale = %l.sale_id, error = %e, "a listed sale cannot be read; left out"),
+        }
     }
     let notice = query_value(req, "notice").and_then(Notice::parse);
     Ok(layout::page("Upcoming events", list_view(notice, &rows)))
