@@ -1,0 +1,205 @@
+//! Tickets: one per seat, made with the order; the PDF a page per ticket whose QR code reads
+//! back as the ticket's code; the order page by session or by the signed link of the mail.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use boxoffice::sale::{ReservationCode, SaleId};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+/// Joins `sale` for `quantity` tickets and orders them through the buyer API; the reservation
+/// code.
+pub async fn buy(base: &str, client: &reqwest::Client, sale: SaleId, quantity: u8) -> String {
+    let joined: Value = client
+        .post(format!("{base}/api/v1/sales/{sale}/reservations"))
+        .json(&json!({"quantity": quantity}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(joined["state"], "admitted", "{joined}");
+    let code = joined["code"].as_str().unwrap().to_string();
+    let resp = client
+        .post(format!("{base}/api/v1/reservations/{code}/order"))
+        .json(&json!({"name": "Grace Hopper", "email": "grace@example.com", "age": 45, "gender": "female"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    code
+}
+
+/// The codes of an order's tickets, by their number.
+pub async fn ticket_codes(db: &sqlx::PgPool, reservation: &str) -> Vec<String> {
+    let code: ReservationCode = reservation.parse().unwrap();
+    sqlx::query_scalar(
+        "select t.code from tickets t join orders o on o.id = t.order_id
+         where o.reservation_code = $1 order by t.number",
+    )
+    .bind(code.token)
+    .fetch_all(db)
+    .await
+    .unwrap()
+}
+
+/// A directory of this test's own under `target/`.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/ticket-pdfs")
+        .join(format!("{name}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The pages of `pdf` rendered by poppler's `pdftoppm` as greyscale images, in page order,
+/// each decoded with `rqrr`: the text of the QR code found on each page.
+pub fn qr_codes_of_pages(pdf: &[u8], dir: &Path) -> Vec<String> {
+    let file = dir.join("tickets.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let status = Command::new("pdftoppm")
+        .args(["-r", "100", "-gray"])
+        .arg(&file)
+        .arg(dir.join("page"))
+        .status()
+        .expect("pdftoppm (Debian's poppler-utils; scripts/test installs it)");
+    assert!(status.success(), "pdftoppm could not read the PDF");
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pgm"))
+        .collect();
+    pages.sort();
+    pages
+        .iter()
+        .map(|page| {
+            let (width, height, pixels) = read_pgm(&std::fs::read(page).unwrap());
+            let mut img = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+            let grids = img.detect_grids();
+            assert_eq!(grids.len(), 1, "one QR code on {}", page.display());
+            grids[0].decode().expect("the QR code decodes").1
+        })
+        .collect()
+}
+
+/// A binary greyscale PGM (`P5`, 8 bits), as `pdftoppm -gray` writes it.
+fn read_pgm(bytes: &[u8]) -> (usize, usize, Vec<u8>) {
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        while bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let start = at;
+        while !bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(String::from_utf8(bytes[start..at].to_vec()).unwrap());
+    }
+    assert_eq!((fields[0].as_str(), fields[3].as_str()), ("P5", "255"));
+    let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    let pixels = bytes[at + 1..].to_vec();
+    assert_eq!(pixels.len(), w * h);
+    (w, h, pixels)
+}
+
+#[tokio::test]
+async fn an_order_has_one_ticket_per_seat_in_a_pdf_whose_qr_codes_read_back() {
+    let app = TestApp::spawn().await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let buyer = app.client();
+    let code = buy(&app.base, &buyer, sale, 3).await;
+
+    let codes = ticket_codes(&app.world.db, &code).await;
+    assert_eq!(codes.len(), 3, "one ticket per seat");
+    assert!(codes.iter().all(|c| c.len() == 22), "{codes:?}");
+    assert!(codes[0] != codes[1] && codes[1] != codes[2] && codes[0] != codes[2]);
+
+    // The JSON API and the order page serve the same PDF.
+    let resp = buyer
+        .get(app.url(&format!("/api/v1/reservations/{code}/tickets.pdf")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("tickets-BO-")
+    );
+    let pdf = resp.bytes().await.unwrap();
+
+    let page = buyer.get(app.url(&format!("/orders/{code}"))).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains(&format!("/orders/{code}/tickets.pdf"))
+    );
+    let from_page = buyer
+        .get(app.url(&format!("/orders/{code}/tickets.pdf")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_page.status(), StatusCode::OK);
+    assert_eq!(from_page.bytes().await.unwrap().len(), pdf.len());
+
+    // A page per ticket, in order, each QR code the ticket's own code.
+    let read = qr_codes_of_pages(&pdf, &scratch_dir("order"));
+    assert_eq!(read, codes);
+
+    // Nobody else gets them.
+    let stranger = app.client();
+    for path in [
+        format!("/orders/{code}/tickets.pdf"),
+        format!("/api/v1/reservations/{code}/tickets.pdf"),
+    ] {
+        let resp = stranger.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_signed_link_opens_the_order_without_the_session_and_a_forged_one_does_not() {
+    let app = TestApp::spawn().await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let code = buy(&app.base, &app.client(), sale, 1).await;
+    let other = buy(&app.base, &app.client(), sale, 1).await;
+    let parsed: ReservationCode = code.parse().unwrap();
+    let signed = boxoffice::tickets::link::signed_path(&app.world.settings.secret, &parsed);
+    let key = signed.split("key=").nth(1).unwrap().to_string();
+
+    let stranger = app.client();
+    let page = stranger.get(app.url(&signed)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = page.text().await.unwrap();
+    let pdf_link = format!("/orders/{code}/tickets.pdf?key={key}");
+    assert!(body.contains(&pdf_link), "the PDF link keeps the key");
+    let pdf = stranger.get(app.url(&pdf_link)).send().await.unwrap();
+    assert_eq!(pdf.status(), StatusCode::OK);
+    assert_eq!(
+        qr_codes_of_pages(&pdf.bytes().await.unwrap(), &scratch_dir("signed")),
+        ticket_codes(&app.world.db, &code).await
+    );
+
+    let mut tampered = key.clone().into_bytes();
+    tampered[0] = if tampered[0] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    for path in [
+        format!("/orders/{code}?key={tampered}"),
+        format!("/orders/{other}?key={key}"),
+        format!("/orders/{code}?key="),
+        format!("/orders/{code}?key=%00%FF"),
+        format!("/orders/{other}/tickets.pdf?key={key}"),
+    ] {
+        let resp = stranger.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
