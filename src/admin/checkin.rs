@@ -1,0 +1,154 @@
+//! The door: a page per sale (`/admin/sales/{sale}/check-in`) where staff type or scan a
+//! ticket code and get a big, clear answer — valid, admit; already used at 20:14; not a ticket
+//! of this event — and the same as `POST /api/v1/admin/sales/{sale}/check-ins` for door apps.
+//!
+//! A USB scanner types the code like a keyboard and presses Enter: the field has the focus and
+//! the form answers through HTMX, then clears itself for the next scan (`assets/checkin.js`,
+//! which also reads QR codes from a camera where the browser has `BarcodeDetector`).
+//!
+//! [`scan`] is the operation, shared by the page and the API; the rule that admits a ticket
+//! once is one Postgres statement, `db::tickets::check_in`.
+
+use chrono::{DateTime, Utc};
+use maud::{Markup, html};
+use poem::web::{Data, Form, Path};
+use poem::{Request, handler};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::auth::organizer;
+use super::events::owned;
+use super::forms::FieldErrors;
+use super::sales::owned_sale;
+use super::views::{admin_page, csrf_field};
+use super::{AdminError, csrf};
+use crate::db;
+use crate::db::tickets::CheckIn;
+use crate::startup::AppState;
+use crate::web::assets;
+
+/// Longer than any ticket code by far: a scanner that read something else gets "not a
+/// ticket", only nonsense of this size a 422.
+const MAX_CODE_LEN: usize = 200;
+
+/// Checks in `code` at the door of the organizer's `sale`; another organizer's sale is a 404.
+pub async fn scan(state: &AppState, organizer: uuid::Uuid, sale: &str, code: &str) -> Result<CheckIn, AdminError> {
+    let sale = owned_sale(state, organizer, sale).await?;
+    let code = code.trim();
+    if code.is_empty() {
+        return Err(AdminError::Invalid(FieldErrors::one(
+            "code",
+            "Type or scan a ticket code.",
+        )));
+    }
+    if code.len() > MAX_CODE_LEN {
+        return Err(AdminError::Invalid(FieldErrors::one(
+            "code",
+            "That is far too long to be a ticket code.",
+        )));
+    }
+    Ok(db::tickets::check_in(&state.db, sale.sale_id(), code).await?)
+}
+
+/// "20:14 UTC", the time a door reads.
+pub fn door_time(t: DateTime<Utc>) -> String {
+    t.format("%H:%M UTC").to_string()
+}
+
+#[handler]
+pub async fn page(
+    state: Data<&AppState>,
+    session: Data<&Session>,
+    Path(sale): Path<String>,
+) -> Result<Markup, AdminError> {
+    let me = organizer(&session).await?;
+    let sale = owned_sale(&state, me, &sale).await?;
+    let event = owned(&state.db, me, sale.event_id).await?;
+    let token = csrf::token(&session).await?;
+    Ok(door_page(&event.title, sale.id, &token, html! {}))
+}
+
+#[derive(Deserialize)]
+pub struct ScanForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// A scan: the answer alone for HTMX, the whole page with the answer otherwise.
+#[handler]
+pub async fn scan_from_form(
+    state: Data<&AppState>,
+    session: Data<&Session>,
+    req: &Request,
+    Path(sale): Path<String>,
+    Form(f): Form<ScanForm>,
+) -> Result<Markup, AdminError> {
+    let me = organizer(&session).await?;
+    csrf::verify(&session, &f.csrf).await?;
+    let answer = match scan(&state, me, &sale, &f.code).await {
+        Ok(result) => answer_view(&result),
+        Err(AdminError::Invalid(errors)) => html! {
+            div #answer.door-answer.retry role="alert" { (errors.get("code").unwrap_or("Type or scan a ticket code.")) }
+        },
+        Err(e) => return Err(e),
+    };
+    if req.headers().contains_key("hx-request") {
+        return Ok(answer);
+    }
+    let sale = owned_sale(&state, me, &sale).await?;
+    let event = owned(&state.db, me, sale.event_id).await?;
+    let token = csrf::token(&session).await?;
+    Ok(door_page(&event.title, sale.id, &token, answer))
+}
+
+fn door_page(title: &str, sale: uuid::Uuid, token: &str, answer: Markup) -> Markup {
+    let action = format!("/admin/sales/{sale}/check-in");
+    admin_page(
+        &format!("{title} · door"),
+        Some(token),
+        html! {
+            script src=(assets::url("checkin.js")) defer {}
+            h1 { "Door: " (title) }
+            p { a href={ "/admin/sales/" (sale) } { "Back to the sale's dashboard" } }
+            form #scan.door method="post" action=(action) hx-post=(action) hx-target="#answer" hx-swap="outerHTML" {
+                (csrf_field(token))
+                label for="code" { "Ticket code" }
+                input #code type="text" name="code" autofocus autocomplete="off" autocapitalize="off"
+                    spellcheck="false" maxlength="200" required;
+                button type="submit" { "Check" }
+                button #camera type="button" hidden { "Scan with the camera" }
+            }
+            video #camera-view hidden muted playsinline {}
+            @if answer.0.is_empty() {
+                div #answer.door-answer aria-live="assertive" { "Scan or type a ticket code." }
+            } @else {
+                (answer)
+            }
+        },
+    )
+}
+
+/// The answer the door staff read from a distance.
+fn answer_view(result: &CheckIn) -> Markup {
+    match result {
+        CheckIn::Admitted(t) => html! {
+            div #answer.door-answer.admit role="alert" data-result="admitted" {
+                strong { "Valid — admit" }
+                p { (t.holder) " · ticket " (t.number) " of " (t.of) }
+            }
+        },
+        CheckIn::AlreadyUsed(t) => html! {
+            div #answer.door-answer.used role="alert" data-result="already_used" {
+                strong { "Already used at " (door_time(t.checked_in_at)) }
+                p { (t.holder) " · ticket " (t.number) " of " (t.of) " · checked in " (super::events::show_time(t.checked_in_at)) }
+            }
+        },
+        CheckIn::NotValid => html! {
+            div #answer.door-answer.refuse role="alert" data-result="not_valid" {
+                strong { "Not a ticket of this event" }
+            }
+        },
+    }
+}
