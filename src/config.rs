@@ -195,13 +195,13 @@ impl Settings {
             signup: parse(&lookup, "BOXOFFICE_SIGNUP", d.signup)?,
             max_live_events: parse(&lookup, "BOXOFFICE_MAX_LIVE_EVENTS", d.max_live_events)?,
             max_sales_per_event: parse(&lookup, "BOXOFFICE_MAX_SALES_PER_EVENT", d.max_sales_per_event)?,
-            secret_generated: lookup("BOXOFFICE_SECRET").is_none(),
-            secret: lookup("BOXOFFICE_SECRET").map(Secret).unwrap_or(d.secret),
-            public_url: lookup("BOXOFFICE_PUBLIC_URL")
+            secret_generated: set(&lookup, "BOXOFFICE_SECRET").is_none(),
+            secret: set(&lookup, "BOXOFFICE_SECRET").map(Secret).unwrap_or(d.secret),
+            public_url: set(&lookup, "BOXOFFICE_PUBLIC_URL")
                 .map(|u| u.trim_end_matches('/').to_string())
                 .unwrap_or(d.public_url),
-            smtp_url: lookup("SMTP_URL").filter(|u| !u.trim().is_empty()).map(Secret),
-            mail_from: lookup("MAIL_FROM").unwrap_or(d.mail_from),
+            smtp_url: set(&lookup, "SMTP_URL").map(Secret),
+            mail_from: set(&lookup, "MAIL_FROM").unwrap_or(d.mail_from),
             mail_retry_secs: parse(&lookup, "BOXOFFICE_MAIL_RETRY_SECS", d.mail_retry_secs)?,
         };
         check(
@@ -306,6 +306,11 @@ fn parse<T: FromStr>(
     }
 }
 
+/// A variable that is set to something: empty counts as unset (as compose files pass them).
+fn set(lookup: &impl Fn(&str) -> Option<String>, name: &'static str) -> Option<String> {
+    lookup(name).filter(|v| !v.trim().is_empty())
+}
+
 fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
     match lookup(name).as_deref().map(str::trim) {
         None | Some("") | Some("0") | Some("false") => Ok(false),
@@ -376,5 +381,10 @@ mod tests {
         assert!(!s.secret_generated);
         assert!(!format!("{s:?}").contains("a-long-enough"));
         assert!(settings(&[]).unwrap().secret_generated);
+        assert!(
+            settings(&[("BOXOFFICE_SECRET", ""), ("SMTP_URL", "")])
+                .unwrap()
+                .secret_generated
+        );
     }
 }

@@ -155,6 +155,27 @@ async fn an_order_has_one_ticket_per_seat_in_a_pdf_whose_qr_codes_read_back() {
     let read = qr_codes_of_pages(&pdf, &scratch_dir("order"));
     assert_eq!(read, codes);
 
+    // Declared in the OpenAPI document, as the door's API.
+    let doc: Value = buyer
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(
+        paths.contains_key("/reservations/{code}/tickets.pdf"),
+        "{:?}",
+        paths.keys()
+    );
+    assert!(
+        paths.contains_key("/admin/sales/{sale}/check-ins"),
+        "{:?}",
+        paths.keys()
+    );
+
     // Nobody else gets them.
     let stranger = app.client();
     for path in [
