@@ -27,12 +27,10 @@ async fn visible_order(state: &AppState, session: &Session, req: &Request, code:
         .map_err(SaleError::from)?
         .filter(|o| o.sale_id == code.sale.0)
         .ok_or(WebError::NotFound)?;
-    if let Some(key) = query_value(req, link::KEY_PARAM) {
-        return if link::verify(&state.settings.secret, &code, key) {
-            Ok(order)
-        } else {
-            Err(WebError::NotFound.into())
-        };
+    // A key that does not verify (forged, or signed with an earlier secret) proves nothing;
+    // the session may still prove the order is this browser's.
+    if query_value(req, link::KEY_PARAM).is_some_and(|key| link::verify(&state.settings.secret, &code, key)) {
+        return Ok(order);
     }
     // The session lists its orders; an order made through the API by the same browser is
     // proven by the sale's own record of the owner instead.
