@@ -33,6 +33,16 @@ pub fn new_code() -> String {
     URL_SAFE_NO_PAD.encode(bits)
 }
 
+/// Whether `text` could be a ticket code at all: base64url characters only, as `new_code` and
+/// the migration write them. Anything else is no ticket, and never reaches Postgres (which
+/// refuses a NUL byte in text).
+pub fn could_be_a_code(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Makes the `quantity` tickets of a new order, inside the order's transaction.
 pub async fn issue(tx: &mut PgConnection, order_id: i64, quantity: u8) -> Result<(), sqlx::Error> {
     let codes: Vec<String> = (0..quantity).map(|_| new_code()).collect();
@@ -86,6 +96,9 @@ pub struct ScannedTicket {
 ///
 /// Any sale of the event admits: the door is the event's, whichever sale the ticket came from.
 pub async fn check_in(db: &PgPool, sale: SaleId, code: &str) -> Result<CheckIn, sqlx::Error> {
+    if !could_be_a_code(code) {
+        return Ok(CheckIn::NotValid);
+    }
     #[derive(sqlx::FromRow)]
     struct Row {
         id: i64,
@@ -151,5 +164,9 @@ mod tests {
         assert_eq!(a.len(), 22);
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(a, super::new_code());
+        assert!(super::could_be_a_code(&a));
+        assert!(
+            !super::could_be_a_code("nul\u{0}byte") && !super::could_be_a_code("") && !super::could_be_a_code("a b")
+        );
     }
 }

@@ -79,6 +79,8 @@ async fn the_door_refuses_other_events_tickets_and_other_organizers_sales() {
         other_ticket.as_str(),
         "AAAAAAAAAAAAAAAAAAAAAA",
         "not a ticket <script>",
+        "nul\u{0}byte",
+        "'; drop table tickets; --",
         "☃",
     ] {
         let (s, a) = org.api.post(&path, json!({ "code": code })).await;
