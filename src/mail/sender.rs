@@ -51,7 +51,9 @@ async fn send_one(db: &PgPool, mailer: &Mailer, settings: &Settings) -> Result<b
         }
         mailer.send(message).await
     };
-    match attempt.await {
+    let outcome = attempt.await;
+    crate::metrics::get().mail_attempt(outcome.is_ok());
+    match outcome {
         Ok(()) => {
             db::outbox::mark_sent(db, mail.id).await?;
             info!(

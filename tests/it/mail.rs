@@ -138,6 +138,25 @@ async fn an_smtp_server_that_is_down_delays_the_mail_never_the_checkout_and_lose
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(smtp.received().len(), 1);
     assert!(outbox(&app.world.db).await[0].1);
+
+    // Operators see the failed attempts and the sent mail in /metrics.
+    let metrics = app
+        .client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |outcome: &str| -> u64 {
+        let series = format!("boxoffice_mails_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    assert!(count("failed") >= 3 && count("sent") >= 1, "{metrics}");
 }
 
 #[tokio::test]
