@@ -24,6 +24,7 @@ use super::views::{admin_page, csrf_field};
 use super::{AdminError, csrf};
 use crate::db;
 use crate::db::tickets::CheckIn;
+use crate::sale::SaleId;
 use crate::startup::AppState;
 use crate::web::assets;
 
@@ -65,7 +66,19 @@ pub async fn page(
     let sale = owned_sale(&state, me, &sale).await?;
     let event = owned(&state.db, me, sale.event_id).await?;
     let token = csrf::token(&session).await?;
-    Ok(door_page(&event.title, sale.id, &token, html! {}))
+    let count = admitted_count(&state, sale.sale_id(), false).await?;
+    Ok(door_page(&event.title, sale.id, &token, html! {}, count))
+}
+
+/// "57 of 120 tickets admitted", as the door page shows it after every scan; `out_of_band`
+/// for an HTMX answer, which replaces the page's own count with it.
+async fn admitted_count(state: &AppState, sale: SaleId, out_of_band: bool) -> Result<Markup, AdminError> {
+    let (admitted, all) = db::tickets::admitted_of_event(&state.db, sale).await?;
+    Ok(html! {
+        p #admitted-count.door-count aria-live="polite" hx-swap-oob=[out_of_band.then_some("true")] {
+            (admitted) " of " (all) " tickets admitted"
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -94,16 +107,18 @@ pub async fn scan_from_form(
         },
         Err(e) => return Err(e),
     };
-    if req.headers().contains_key("hx-request") {
-        return Ok(answer);
-    }
     let sale = owned_sale(&state, me, &sale).await?;
+    let htmx = req.headers().contains_key("hx-request");
+    let count = admitted_count(&state, sale.sale_id(), htmx).await?;
+    if htmx {
+        return Ok(html! { (answer) (count) });
+    }
     let event = owned(&state.db, me, sale.event_id).await?;
     let token = csrf::token(&session).await?;
-    Ok(door_page(&event.title, sale.id, &token, answer))
+    Ok(door_page(&event.title, sale.id, &token, answer, count))
 }
 
-fn door_page(title: &str, sale: uuid::Uuid, token: &str, answer: Markup) -> Markup {
+fn door_page(title: &str, sale: uuid::Uuid, token: &str, answer: Markup, count: Markup) -> Markup {
     let action = format!("/admin/sales/{sale}/check-in");
     admin_page(
         &format!("{title} · door"),
@@ -126,6 +141,7 @@ fn door_page(title: &str, sale: uuid::Uuid, token: &str, answer: Markup) -> Mark
             } @else {
                 (answer)
             }
+            (count)
         },
     )
 }

@@ -156,6 +156,20 @@ pub async fn check_in(db: &PgPool, sale: SaleId, code: &str) -> Result<CheckIn, 
     })
 }
 
+/// Tickets of `sale`'s event admitted so far, and all its valid tickets, for the door.
+pub async fn admitted_of_event(db: &PgPool, sale: SaleId) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select count(t.checked_in_at), count(*)
+         from tickets t
+         join orders o on o.id = t.order_id
+         join ticket_sales s on s.id = o.sale_id
+         where {VALID_ORDER} and s.event_id = (select event_id from ticket_sales where id = $1)"
+    )))
+    .bind(sale.0)
+    .fetch_one(db)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -364,10 +364,12 @@ async fn the_door_page_takes_scans_one_after_another() {
         };
         assert_eq!(focused().await, json!([true, ""]), "the field has the focus");
         let enter = char::from(fantoccini::key::Key::Enter);
-        for (code, result, says) in [
-            (&tickets[0], "admitted", "Valid — admit"),
-            (&tickets[1], "admitted", "Valid — admit"),
-            (&tickets[0], "already_used", "Already used at"),
+        let count = || async { b.find(Locator::Css("#admitted-count")).await.unwrap().text().await.unwrap() };
+        assert_eq!(count().await, "0 of 2 tickets admitted");
+        for (code, result, says, admitted) in [
+            (&tickets[0], "admitted", "Valid — admit", "1 of 2"),
+            (&tickets[1], "admitted", "Valid — admit", "2 of 2"),
+            (&tickets[0], "already_used", "Already used at", "2 of 2"),
         ] {
             // Typed into the field that has the focus, as a USB scanner does.
             b.active_element()
@@ -383,6 +385,7 @@ async fn the_door_page_takes_scans_one_after_another() {
                 .await
                 .unwrap();
             assert!(answer.text().await.unwrap().contains(says));
+            assert_eq!(count().await, format!("{admitted} tickets admitted"));
             let deadline = Instant::now() + Duration::from_secs(5);
             while focused().await != json!([true, ""]) {
                 assert!(Instant::now() < deadline, "the field is not ready for the next scan");

@@ -168,6 +168,7 @@ async fn the_door_page_answers_big_and_clear_and_clears_for_the_next_scan() {
         "{first}"
     );
     assert!(!first.contains("<html"), "HTMX gets the answer alone");
+    assert!(first.contains("1 of 1 tickets admitted"), "and the count: {first}");
     let (_, second) = scan(ticket.clone()).await;
     assert!(second.contains("Already used at"), "{second}");
     let (_, wrong) = scan("nonsense".into()).await;
