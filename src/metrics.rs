@@ -1,5 +1,6 @@
 //! Prometheus metrics of one process: HTTP requests and latency per route, the sale service's
-//! script calls, joins, orders and mail attempts, and on each scrape the live sales' figures from Redis.
+//! script calls, joins, orders and mail attempts, and on each scrape the live sales' figures
+//! from Redis.
 //!
 //! Recording is an atomic add on a labelled series, no I/O, so the hot poll pays almost
 //! nothing. Routes are labelled by their template (`/api/v1/reservations/:code`), never by

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use poem::web::{Data, Form, Path};
-use poem::{Request, handler};
+use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -97,25 +97,51 @@ pub async fn scan_from_form(
     req: &Request,
     Path(sale): Path<String>,
     Form(f): Form<ScanForm>,
+) -> Result<Response, AdminError> {
+    let htmx = req.headers().contains_key("hx-request");
+    match scan_answer(&state, &session, &sale, &f, htmx).await {
+        Ok(markup) => Ok(markup.into_response()),
+        // HTMX would follow a redirect and put the sign-in page in the answer's place; this
+        // header makes it load the sign-in page as a whole instead.
+        Err(AdminError::Unauthenticated) if htmx => {
+            Ok(Response::builder().header("HX-Redirect", "/admin/sign-in").finish())
+        }
+        // Anything else the door must see in the answer's place, not a silent nothing.
+        Err(e) if htmx => {
+            e.log();
+            Ok(retry_view(&e.to_string()).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn scan_answer(
+    state: &AppState,
+    session: &Session,
+    sale: &str,
+    f: &ScanForm,
+    htmx: bool,
 ) -> Result<Markup, AdminError> {
-    let me = organizer(&session).await?;
-    csrf::verify(&session, &f.csrf).await?;
-    let answer = match scan(&state, me, &sale, &f.code).await {
+    let me = organizer(session).await?;
+    csrf::verify(session, &f.csrf).await?;
+    let answer = match scan(state, me, sale, &f.code).await {
         Ok(result) => answer_view(&result),
-        Err(AdminError::Invalid(errors)) => html! {
-            div #answer.door-answer.retry role="alert" { (errors.get("code").unwrap_or("Type or scan a ticket code.")) }
-        },
+        Err(AdminError::Invalid(errors)) => retry_view(errors.get("code").unwrap_or("Type or scan a ticket code.")),
         Err(e) => return Err(e),
     };
-    let sale = owned_sale(&state, me, &sale).await?;
-    let htmx = req.headers().contains_key("hx-request");
-    let count = admitted_count(&state, sale.sale_id(), htmx).await?;
+    let sale = owned_sale(state, me, sale).await?;
+    let count = admitted_count(state, sale.sale_id(), htmx).await?;
     if htmx {
         return Ok(html! { (answer) (count) });
     }
     let event = owned(&state.db, me, sale.event_id).await?;
-    let token = csrf::token(&session).await?;
+    let token = csrf::token(session).await?;
     Ok(door_page(&event.title, sale.id, &token, answer, count))
+}
+
+/// Nothing was checked: scan again (or, as the message says, reload or wait).
+fn retry_view(message: &str) -> Markup {
+    html! { div #answer.door-answer.retry role="alert" data-result="retry" { (message) } }
 }
 
 fn door_page(title: &str, sale: uuid::Uuid, token: &str, answer: Markup, count: Markup) -> Markup {

@@ -146,8 +146,7 @@ async fn the_door_page_answers_big_and_clear_and_clears_for_the_next_scan() {
     assert!(page.contains("autofocus") && page.contains("checkin.js"), "{page}");
 
     let csrf = org.browser.csrf(&door).await;
-    let scan = |code: String| {
-        let csrf = csrf.clone();
+    let scan_with = |code: String, csrf: String| {
         let url = format!("{}{door}", org.browser.base);
         let http = org.browser.http.clone();
         async move {
@@ -161,6 +160,7 @@ async fn the_door_page_answers_big_and_clear_and_clears_for_the_next_scan() {
             (resp.status(), resp.text().await.unwrap())
         }
     };
+    let scan = |code: String| scan_with(code, csrf.clone());
     let (s, first) = scan(format!(" {ticket}\n")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(
@@ -184,6 +184,23 @@ async fn the_door_page_answers_big_and_clear_and_clears_for_the_next_scan() {
     assert!(page.contains("<html") && page.contains("Already used at"));
     let resp = org.browser.post(&door, &[("code", ticket)]).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // Through HTMX the door sees why nothing was checked, in the answer's place; signed out,
+    // it is sent to sign in as a whole page.
+    let (_, expired) = scan_with(ticket.clone(), "stale-token".into()).await;
+    assert!(
+        expired.contains("data-result=\"retry\"") && expired.contains("reload the page"),
+        "{expired}"
+    );
+    let signed_out = app
+        .browser()
+        .http
+        .post(format!("{}{door}", app.base))
+        .header("hx-request", "true")
+        .form(&[("csrf", csrf.as_str()), ("code", ticket.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.headers()["hx-redirect"], "/admin/sign-in");
 
     // Another organizer sees a 404.
     let stranger = app.organizer().await;
