@@ -196,3 +196,81 @@ async fn four_instances_draining_one_outbox_send_each_mail_once() {
     subjects.dedup();
     assert_eq!(subjects.len(), orders, "each order's mail once");
 }
+
+/// The app's binary, its log written to a file; killed when dropped.
+struct LoggedApp {
+    child: std::process::Child,
+    base: String,
+    log: std::path::PathBuf,
+}
+
+impl Drop for LoggedApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn without_smtp_the_mail_is_noted_in_the_log_without_personal_data() {
+    let world = World::new().await;
+    let sale = world.sale(10, 60).await.sale_id();
+    let port = free_port();
+    let log = std::env::temp_dir().join(format!("bo-log-{}.txt", uuid::Uuid::new_v4().simple()));
+    let out = std::fs::File::create(&log).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .env("BOXOFFICE_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", &world.settings.database_url)
+        .env("REDIS_URL", &world.settings.redis_url)
+        .env("RUST_LOG", "info")
+        .env_remove("SMTP_URL")
+        .env_remove("BOXOFFICE_SECRET")
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("the boxoffice binary");
+    let app = LoggedApp {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        log,
+    };
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    for _ in 0..200 {
+        if client
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let code = buy(&app.base, &client, sale, 2).await;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !outbox(&world.db).await.first().is_some_and(|row| row.1) {
+        assert!(
+            Instant::now() < deadline,
+            "the mail was not noted: {:?}",
+            outbox(&world.db).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&app.log).unwrap();
+    let _ = std::fs::remove_file(&app.log);
+    assert!(text.contains("BOXOFFICE_SECRET is not set"), "{text}");
+    assert!(text.contains("to <redacted> not sent: no SMTP_URL"), "{text}");
+    assert!(text.contains("to <redacted> sent"), "{text}");
+    let number: String = sqlx::query_scalar("select number from orders")
+        .fetch_one(&world.db)
+        .await
+        .unwrap();
+    assert!(text.contains(&number), "the order number names the mail");
+    let mut private = vec!["Grace", "grace@example.com", "key=", code.as_str()];
+    let tickets = ticket_codes(&world.db, &code).await;
+    private.extend(tickets.iter().map(String::as_str));
+    for secret in private {
+        assert!(!text.contains(secret), "the log shows {secret:?}: {text}");
+    }
+}
