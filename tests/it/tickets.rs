@@ -6,22 +6,14 @@ use std::process::Command;
 
 use boxoffice::sale::{ReservationCode, SaleId};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::TestApp;
 
 /// Joins `sale` for `quantity` tickets and orders them through the buyer API; the reservation
 /// code.
 pub async fn buy(base: &str, client: &reqwest::Client, sale: SaleId, quantity: u8) -> String {
-    let joined: Value = client
-        .post(format!("{base}/api/v1/sales/{sale}/reservations"))
-        .json(&json!({"quantity": quantity}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let joined = crate::support::api_join(base, client, sale, quantity).await;
     assert_eq!(joined["state"], "admitted", "{joined}");
     let code = joined["code"].as_str().unwrap().to_string();
     let resp = client
