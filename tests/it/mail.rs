@@ -106,7 +106,8 @@ async fn an_smtp_server_that_is_down_delays_the_mail_never_the_checkout_and_lose
     let started = Instant::now();
     let code = buy(&app.base, &app.client(), sale, 1).await;
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        // A send in the request would wait for the hung server for 20 s.
+        started.elapsed() < Duration::from_secs(5),
         "the checkout took {:?}",
         started.elapsed()
     );
@@ -156,7 +157,9 @@ async fn an_smtp_server_that_is_down_delays_the_mail_never_the_checkout_and_lose
             .find_map(|l| l.strip_prefix(series.as_str()))
             .map_or(0, |v| v.trim().parse().unwrap())
     };
-    assert!(count("failed") >= 3 && count("sent") >= 1, "{metrics}");
+    // The first two attempts failed before the third was taken; the third may have met the
+    // server already up.
+    assert!(count("failed") >= 2 && count("sent") >= 1, "{metrics}");
 }
 
 #[tokio::test]
