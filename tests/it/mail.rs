@@ -63,7 +63,6 @@ async fn the_tickets_mail_arrives_with_the_pdf_and_a_link_that_opens_the_order()
         qr_codes_of_pages(&attachment(pdf), &dir),
         ticket_codes(&app.world.db, &code).await
     );
-    let _ = std::fs::remove_dir_all(&dir);
 
     // The link, under BOXOFFICE_PUBLIC_URL, opens the order in a browser without the session.
     let link = text
@@ -135,7 +134,6 @@ async fn an_smtp_server_that_is_down_delays_the_mail_never_the_checkout_and_lose
     let dir = std::env::temp_dir().join(format!("bo-mail-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     assert_eq!(qr_codes_of_pages(&pdf, &dir), ticket_codes(&app.world.db, &code).await);
-    let _ = std::fs::remove_dir_all(&dir);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(smtp.received().len(), 1);
     assert!(outbox(&app.world.db).await[0].1);

@@ -49,7 +49,8 @@ fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// The pages of `pdf` rendered by poppler's `pdftoppm` as greyscale images, in page order,
-/// each decoded with `rqrr`: the text of the QR code found on each page.
+/// each decoded with `rqrr`: the text of the QR code found on each page. `dir` is removed
+/// afterwards.
 pub fn qr_codes_of_pages(pdf: &[u8], dir: &Path) -> Vec<String> {
     let file = dir.join("tickets.pdf");
     std::fs::write(&file, pdf).unwrap();
@@ -66,7 +67,7 @@ pub fn qr_codes_of_pages(pdf: &[u8], dir: &Path) -> Vec<String> {
         .filter(|p| p.extension().is_some_and(|e| e == "pgm"))
         .collect();
     pages.sort();
-    pages
+    let codes = pages
         .iter()
         .map(|page| {
             let (width, height, pixels) = read_pgm(&std::fs::read(page).unwrap());
@@ -75,7 +76,9 @@ pub fn qr_codes_of_pages(pdf: &[u8], dir: &Path) -> Vec<String> {
             assert_eq!(grids.len(), 1, "one QR code on {}", page.display());
             grids[0].decode().expect("the QR code decodes").1
         })
-        .collect()
+        .collect();
+    let _ = std::fs::remove_dir_all(dir);
+    codes
 }
 
 /// A binary greyscale PGM (`P5`, 8 bits), as `pdftoppm -gray` writes it.
@@ -105,9 +108,22 @@ async fn an_order_has_one_ticket_per_seat_in_a_pdf_whose_qr_codes_read_back() {
     let sale = app.world.sale(10, 60).await.sale_id();
     let buyer = app.client();
     let code = buy(&app.base, &buyer, sale, 3).await;
+    // A repeated checkout request returns the order it made, and makes no more tickets.
+    let again = buyer
+        .post(app.url(&format!("/api/v1/reservations/{code}/order")))
+        .json(&json!({"name": "Grace Hopper", "email": "grace@example.com", "age": 45, "gender": "female"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
 
     let codes = ticket_codes(&app.world.db, &code).await;
     assert_eq!(codes.len(), 3, "one ticket per seat");
+    let mails: i64 = sqlx::query_scalar("select count(*) from outbox")
+        .fetch_one(&app.world.db)
+        .await
+        .unwrap();
+    assert_eq!(mails, 1, "one tickets mail per order");
     assert!(codes.iter().all(|c| c.len() == 22), "{codes:?}");
     assert!(codes[0] != codes[1] && codes[1] != codes[2] && codes[0] != codes[2]);
 
