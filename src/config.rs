@@ -75,6 +75,50 @@ pub struct Settings {
     /// `BOXOFFICE_MAX_SALES_PER_EVENT`: ticket sales one event may have, closed ones included
     /// (each keeps its Redis keys until a day after the event).
     pub max_sales_per_event: u32,
+    /// `BOXOFFICE_SECRET`: the key that signs the order links sent by mail. Unset, each
+    /// process makes a random one (and says so at start): links then stop working after a
+    /// restart and on other instances.
+    pub secret: Secret,
+    /// Whether `secret` was made up because `BOXOFFICE_SECRET` was unset.
+    pub secret_generated: bool,
+    /// `BOXOFFICE_PUBLIC_URL`: where buyers reach the shop, for the links in mails.
+    pub public_url: String,
+    /// `SMTP_URL`: the mail server (`smtp://host:port`, `smtps://` for TLS, STARTTLS with
+    /// `?tls=required`); unset, mail is written to the log instead.
+    pub smtp_url: Option<Secret>,
+    /// `MAIL_FROM`: the sender of the shop's mail.
+    pub mail_from: String,
+    /// `BOXOFFICE_MAIL_RETRY_SECS`: the wait before a failed mail is tried again, doubled per
+    /// attempt up to an hour.
+    pub mail_retry_secs: u32,
+}
+
+/// A value that must not reach a log: `Debug` prints stars.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// 256 random bits from the operating system, base64url.
+    fn random() -> Secret {
+        use base64::Engine;
+        let mut bits = [0u8; 32];
+        getrandom::fill(&mut bits).expect("the operating system's random source is available");
+        Secret(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bits))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// Who may make an organizer account at `/admin/sign-up`.
@@ -131,6 +175,12 @@ impl Default for Settings {
             // order page) is a dozen requests; this leaves room for reloads and a shared address.
             rate_buyer_per_min: 300,
             trusted_proxies: TrustedProxies::default(),
+            secret: Secret::random(),
+            secret_generated: true,
+            public_url: "http://127.0.0.1:8080".into(),
+            smtp_url: None,
+            mail_from: "boxoffice <tickets@localhost>".into(),
+            mail_retry_secs: 30,
         }
     }
 }
@@ -177,6 +227,14 @@ impl Settings {
                     message,
                 })?,
             },
+            secret_generated: set(&lookup, "BOXOFFICE_SECRET").is_none(),
+            secret: set(&lookup, "BOXOFFICE_SECRET").map(Secret).unwrap_or(d.secret),
+            public_url: set(&lookup, "BOXOFFICE_PUBLIC_URL")
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or(d.public_url),
+            smtp_url: set(&lookup, "SMTP_URL").map(Secret),
+            mail_from: set(&lookup, "MAIL_FROM").unwrap_or(d.mail_from),
+            mail_retry_secs: parse(&lookup, "BOXOFFICE_MAIL_RETRY_SECS", d.mail_retry_secs)?,
         };
         check(
             s.hold_secs >= 1 && s.hold_secs <= 3600,
@@ -246,6 +304,25 @@ impl Settings {
             s.max_sales_per_event,
             "must be at least 1",
         )?;
+        // A short key would make the signed links guessable.
+        check(
+            s.secret.expose().len() >= 32,
+            "BOXOFFICE_SECRET",
+            "(hidden)",
+            "must be at least 32 characters",
+        )?;
+        check(
+            s.mail_from.parse::<lettre::message::Mailbox>().is_ok(),
+            "MAIL_FROM",
+            &s.mail_from,
+            "must be an address such as `boxoffice <tickets@example.com>`",
+        )?;
+        check(
+            s.mail_retry_secs >= 1,
+            "BOXOFFICE_MAIL_RETRY_SECS",
+            s.mail_retry_secs,
+            "must be at least 1",
+        )?;
         Ok(s)
     }
 
@@ -272,6 +349,11 @@ fn parse<T: FromStr>(
             value,
         }),
     }
+}
+
+/// A variable that is set to something: empty counts as unset (as compose files pass them).
+fn set(lookup: &impl Fn(&str) -> Option<String>, name: &'static str) -> Option<String> {
+    lookup(name).filter(|v| !v.trim().is_empty())
 }
 
 fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
@@ -338,5 +420,20 @@ mod tests {
         assert_eq!(settings(&[("BOXOFFICE_SIGNUP", "open")]).unwrap().signup, SignUp::Open);
         assert!(settings(&[("BOXOFFICE_SIGNUP", "yes")]).is_err());
         assert!(settings(&[("BOXOFFICE_MAX_LIVE_EVENTS", "0")]).is_err());
+        assert!(settings(&[("BOXOFFICE_SECRET", "short")]).is_err());
+        assert!(settings(&[("MAIL_FROM", "not an address")]).is_err());
+    }
+
+    #[test]
+    fn the_secret_never_prints() {
+        let s = settings(&[("BOXOFFICE_SECRET", "a-long-enough-secret-of-32-characters")]).unwrap();
+        assert!(!s.secret_generated);
+        assert!(!format!("{s:?}").contains("a-long-enough"));
+        assert!(settings(&[]).unwrap().secret_generated);
+        assert!(
+            settings(&[("BOXOFFICE_SECRET", ""), ("SMTP_URL", "")])
+                .unwrap()
+                .secret_generated
+        );
     }
 }

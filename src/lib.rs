@@ -8,16 +8,20 @@
 //!   scripts live in `lua/`.
 //! - [`db`] — Postgres access, the durable record; migrations in `migrations/`.
 //! - [`redis`] — the Redis connection pool.
-//! - [`admin`] — the organizer's portal and API.
+//! - [`admin`] — the organizer's portal and API (the door check-in among it).
+//! - [`tickets`] — the tickets' PDF and the signed link to an order page.
+//! - [`mail`] — mail to buyers through the Postgres outbox and its background sender.
 //! - [`web`] — routes, views and error rendering at the edge; [`startup`] wires it all.
 //! - [`telemetry`] — logs; [`metrics`] — what `/metrics` exports.
 
 pub mod admin;
 pub mod config;
 pub mod db;
+pub mod mail;
 pub mod metrics;
 pub mod redis;
 pub mod sale;
 pub mod startup;
 pub mod telemetry;
+pub mod tickets;
 pub mod web;

@@ -1,5 +1,6 @@
 //! Prometheus metrics of one process: HTTP requests and latency per route, the sale service's
-//! script calls, joins and orders, and on each scrape the live sales' figures from Redis.
+//! script calls, joins, orders and mail attempts, and on each scrape the live sales' figures
+//! from Redis.
 //!
 //! Recording is an atomic add on a labelled series, no I/O, so the hot poll pays almost
 //! nothing. Routes are labelled by their template (`/api/v1/reservations/:code`), never by
@@ -25,6 +26,7 @@ pub struct Metrics {
     script_errors: IntCounterVec,
     joins: IntCounter,
     orders: IntCounter,
+    mails: IntCounterVec,
     sale: SaleGauges,
 }
 
@@ -92,6 +94,14 @@ impl Metrics {
         .unwrap();
         let joins = IntCounter::new("boxoffice_joins_total", "New reservations made by this instance").unwrap();
         let orders = IntCounter::new("boxoffice_orders_total", "Orders committed by this instance").unwrap();
+        let mails = IntCounterVec::new(
+            Opts::new(
+                "boxoffice_mails_total",
+                "Attempts of this instance to send a mail from the outbox, by outcome (sent, failed)",
+            ),
+            &["outcome"],
+        )
+        .unwrap();
         let gauge = |name: &str, help: &str| IntGaugeVec::new(Opts::new(name, help), &["sale"]).unwrap();
         let sale = SaleGauges {
             waiting: gauge("boxoffice_sale_waiting", "Buyers in a live sale's queue"),
@@ -116,6 +126,7 @@ impl Metrics {
             Box::new(script_errors.clone()),
             Box::new(joins.clone()),
             Box::new(orders.clone()),
+            Box::new(mails.clone()),
             Box::new(sale.waiting.clone()),
             Box::new(sale.held.clone()),
             Box::new(sale.sold.clone()),
@@ -132,6 +143,7 @@ impl Metrics {
             script_errors,
             joins,
             orders,
+            mails,
             sale,
         }
     }
@@ -162,6 +174,13 @@ impl Metrics {
 
     pub fn ordered(&self) {
         self.orders.inc();
+    }
+
+    /// One attempt to send a mail: `sent` or not.
+    pub fn mail_attempt(&self, sent: bool) {
+        self.mails
+            .with_label_values(&[if sent { "sent" } else { "failed" }])
+            .inc();
     }
 
     /// Replaces the per-sale figures with these, so that sales no longer live disappear.

@@ -12,8 +12,9 @@ use sqlx::PgPool;
 use tracing::{info, warn};
 
 use crate::config::Settings;
+use crate::mail::Mailer;
 use crate::sale::TicketSales;
-use crate::{db, redis, web};
+use crate::{db, mail, redis, web};
 
 /// What every handler may use; cheap to clone.
 #[derive(Clone)]
@@ -32,6 +33,8 @@ pub enum StartupError {
     Redis(#[from] fred::error::Error),
     #[error("the sale service: {0}")]
     Sales(#[from] crate::sale::SaleError),
+    #[error("SMTP_URL: {0}")]
+    Mail(#[from] lettre::transport::smtp::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
 }
@@ -92,6 +95,7 @@ pub struct Application {
     state: AppState,
     acceptor: poem::listener::TcpAcceptor,
     port: u16,
+    mailer: Mailer,
 }
 
 impl Application {
@@ -101,6 +105,13 @@ impl Application {
     }
 
     pub async fn with_state(state: AppState) -> Result<Application, StartupError> {
+        let mailer = Mailer::from_settings(&state.settings)?;
+        if state.settings.secret_generated {
+            warn!(
+                "BOXOFFICE_SECRET is not set: a random key signs the order links in mails, so they \
+                 stop working when this process stops and on other instances"
+            );
+        }
         let addr = state.settings.addr.to_string();
         let acceptor = TcpListener::bind(addr.clone())
             .into_acceptor()
@@ -111,7 +122,12 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .unwrap_or_default();
-        Ok(Application { state, acceptor, port })
+        Ok(Application {
+            state,
+            acceptor,
+            port,
+            mailer,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -127,12 +143,19 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let state = self.state.clone();
         let reconciler = tokio::spawn(reconcile_forever(state.sales.clone(), state.settings.reconcile_every));
+        let mail_sender = tokio::spawn(mail::send_forever(
+            state.db.clone(),
+            self.mailer,
+            state.settings.clone(),
+        ));
         let app = web::app(state.clone());
         info!(port = self.port, "boxoffice is serving");
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
             .await;
         reconciler.abort();
+        // A mail cut off mid-send keeps its lease and is sent again after it: at least once.
+        mail_sender.abort();
         state.db.close().await;
         let _ = fred::prelude::ClientLike::quit(&state.redis).await;
         info!("boxoffice stopped");

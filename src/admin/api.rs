@@ -17,11 +17,12 @@ use uuid::Uuid;
 
 use super::dashboard::{self, PAGE_SIZE, page_offset};
 use super::forms::{EventDraft, EventFields, EventText, FieldErrors, SaleFields, api_time};
-use super::{AdminError, events, sales, tokens};
+use super::{AdminError, checkin, events, sales, tokens};
 use crate::db;
 use crate::db::events::Event;
 use crate::db::orders::Order;
 use crate::db::sales::SaleRecord;
+use crate::db::tickets::CheckIn;
 use crate::sale::SaleState;
 use crate::startup::AppState;
 
@@ -310,6 +311,46 @@ pub struct AdminOrderPage {
     total: i64,
 }
 
+/// A ticket scanned at the door.
+#[derive(Object)]
+pub struct AdminCheckInInput {
+    /// The code of the ticket's QR code (printed under it).
+    code: Option<String>,
+}
+
+/// What the door does with a scanned ticket.
+#[derive(Object)]
+pub struct AdminCheckIn {
+    /// `admitted` (first scan: let in), `already_used` (scanned before, at `checked_in_at`) or
+    /// `not_valid` (no valid ticket of this sale's event has this code).
+    result: String,
+    /// When the ticket was admitted: now for `admitted`, the first scan for `already_used`.
+    #[oai(nullable)]
+    checked_in_at: Option<DateTime<Utc>>,
+    /// The buyer named on the order.
+    #[oai(nullable)]
+    holder: Option<String>,
+    /// Its place in the order, as "2 of 3".
+    #[oai(nullable)]
+    ticket: Option<String>,
+}
+
+impl From<CheckIn> for AdminCheckIn {
+    fn from(c: CheckIn) -> Self {
+        let (result, ticket) = match c {
+            CheckIn::Admitted(t) => ("admitted", Some(t)),
+            CheckIn::AlreadyUsed(t) => ("already_used", Some(t)),
+            CheckIn::NotValid => ("not_valid", None),
+        };
+        AdminCheckIn {
+            result: result.into(),
+            checked_in_at: ticket.as_ref().map(|t| t.checked_in_at),
+            ticket: ticket.as_ref().map(|t| format!("{} of {}", t.number, t.of)),
+            holder: ticket.map(|t| t.holder),
+        }
+    }
+}
+
 async fn who(state: &AppState, token: &OrganizerToken) -> Result<Uuid, AdminError> {
     tokens::organizer_for(&state.db, &token.0.token).await
 }
@@ -510,6 +551,26 @@ impl AdminApi {
                     .parse()
                     .map_err(|_| AdminError::Invalid(FieldErrors::one("state", "One of open, paused, closed.")))?;
                 Ok(sales::set_state(&state, me, &sale, want).await?.into())
+            }
+            .await,
+        )
+    }
+
+    /// Check a ticket in at the door of the sale's event: admitted once, whichever door scans
+    /// it first; every later scan answers `already_used`.
+    #[oai(path = "/sales/:sale/check-ins", method = "post")]
+    async fn check_in(
+        &self,
+        state: Data<&AppState>,
+        auth: OrganizerToken,
+        sale: Path<String>,
+        body: Json<AdminCheckInInput>,
+    ) -> Answer<AdminCheckIn> {
+        answer(
+            async {
+                let me = who(&state, &auth).await?;
+                let code = body.0.code.unwrap_or_default();
+                Ok(checkin::scan(&state, me, &sale, &code).await?.into())
             }
             .await,
         )

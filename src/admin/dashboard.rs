@@ -151,6 +151,7 @@ pub async fn show(
                 " · at checkout at once: " @if sale.max_active == 0 { "no limit" } @else { (sale.max_active) }
             }
             div.actions { (state_buttons(&token, sale.id, f.live.state)) }
+            p { a href={ (base) "/check-in" } { "Door check-in" } }
             (figures_fragment(&sale, &f))
             h2 { "Orders" }
             p { a href={ (base) "/orders.csv" } download { "Export all orders as CSV" } }

@@ -8,6 +8,7 @@
 //! - `forms` — parsing of what organizers type, shared by pages and API.
 //! - `invites` — the one-time links that let someone make an account.
 //! - `events`, `sales`, `dashboard`, `tokens` — pages and the operations behind them.
+//! - `checkin` — the door: ticket scans, as a page and as the operation the API calls.
 //! - `api` — the JSON API over the same operations, with bearer tokens.
 //! - `error` — the one error type, rendered as a page here and as JSON in `api`.
 //!
@@ -16,6 +17,7 @@
 
 mod api;
 mod auth;
+mod checkin;
 mod csrf;
 mod dashboard;
 mod error;
@@ -49,6 +51,10 @@ pub fn pages() -> impl Endpoint {
         .at("/sales/:sale/figures", get(dashboard::figures_part))
         .at("/sales/:sale/state", post(sales::state_from_form))
         .at("/sales/:sale/orders.csv", get(dashboard::orders_csv))
+        .at(
+            "/sales/:sale/check-in",
+            get(checkin::page).post(checkin::scan_from_form),
+        )
         .at("/tokens", get(tokens::list).post(tokens::create))
         .at("/tokens/:token/revoke", post(tokens::revoke))
         .at("/invites", get(invites::list).post(invites::create))

@@ -6,7 +6,9 @@ pub mod events;
 pub mod invites;
 pub mod orders;
 pub mod organizers;
+pub mod outbox;
 pub mod sales;
+pub mod tickets;
 
 use std::time::Duration;
 

@@ -9,6 +9,9 @@ use crate::sale::{Buyer, SaleId};
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct Order {
+    /// The database's own id; it never leaves the database (tickets and mail refer to it).
+    #[serde(skip)]
+    pub id: i64,
     /// What the buyer quotes; random, so it tells nothing about other orders.
     pub number: String,
     #[serde(skip)]
@@ -42,7 +45,7 @@ pub enum Placement {
     SaleClosed,
 }
 
-const COLUMNS: &str = "number, sale_id, reservation_code, quantity, unit_price_minor, currency, \
+const COLUMNS: &str = "id, number, sale_id, reservation_code, quantity, unit_price_minor, currency, \
                        buyer_name, buyer_email, buyer_age, buyer_gender, created_at";
 
 /// Writes the order of a reservation and counts its tickets as sold, in one transaction. The
@@ -112,6 +115,9 @@ pub async fn place(
     .await?;
 
     if let Some(order) = placed {
+        // Its tickets and the mail that sends them commit with it, or nothing does.
+        crate::db::tickets::issue(&mut tx, order.id, quantity).await?;
+        crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::Tickets, order.id).await?;
         tx.commit().await?;
         return Ok(Placement::Placed(order));
     }
@@ -146,6 +152,15 @@ async fn find_by_reservation_in(conn: &mut PgConnection, reservation: Uuid) -> R
     )))
     .bind(reservation)
     .fetch_optional(conn)
+    .await
+}
+
+pub async fn find(db: &PgPool, id: i64) -> Result<Option<Order>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from orders where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
     .await
 }
 

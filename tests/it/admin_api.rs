@@ -187,6 +187,7 @@ async fn the_organizer_api_is_in_the_openapi_document() {
         "/admin/events/{event}/sales",
         "/admin/sales/{sale}",
         "/admin/sales/{sale}/orders",
+        "/admin/sales/{sale}/check-ins",
     ] {
         assert!(paths.contains_key(path), "{path} in {:?}", paths.keys());
     }

@@ -136,15 +136,7 @@ fn buyer_client() -> reqwest::Client {
 /// A buyer admitted to checkout: its client and its code.
 async fn admitted_buyer(app: &AdminApp, sale: Uuid) -> (reqwest::Client, String) {
     let c = buyer_client();
-    let r: Value = c
-        .post(format!("{}/api/v1/sales/{sale}/reservations", app.base))
-        .json(&json!({"quantity": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = crate::support::api_join(&app.base, &c, sale, 1).await;
     assert_eq!(r["state"], "admitted", "{r}");
     (c, r["code"].as_str().unwrap().to_string())
 }

@@ -280,6 +280,7 @@ async fn the_openapi_document_describes_the_buyer_api() {
         "/sales/{sale}/reservations",
         "/reservations/{code}",
         "/reservations/{code}/order",
+        "/reservations/{code}/tickets.pdf",
     ] {
         assert!(paths.contains_key(p), "{p} in {:?}", paths.keys());
     }

@@ -2,7 +2,8 @@
 //! `.ci/run` installs): buyer A takes the last tickets, buyer B waits and sees the position,
 //! A's hold lapses, B's page moves to checkout by itself, B buys and sees the confirmation.
 //! Screenshots of the waiting room and of checkout go to `target/screenshots/`. The browser's
-//! console must show no Content-Security-Policy refusal on the way.
+//! console must show no Content-Security-Policy refusal on the way. Also the Swagger UI, and
+//! the door page taking scans one after another.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -298,6 +299,107 @@ async fn the_api_docs_render_under_their_policy() {
             .await
             .map(|_| ());
         assert!(found.is_ok(), "the Swagger UI shows no operations");
+        let refused = csp_violations(&b).await;
+        assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
+    })
+    .await;
+}
+
+/// The door page as staff use it: the code field has the focus, a scanner types a code and
+/// presses Enter, the answer appears without a page load, and the field is empty and focused
+/// again for the next ticket; all under the CSP (the page's script is `assets/checkin.js`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_door_page_takes_scans_one_after_another() {
+    with_browser(|b| async move {
+        let app = crate::admin_support::AdminApp::spawn().await;
+        let org = app.organizer().await;
+        let (_, event) = org
+            .api
+            .post(
+                "/events",
+                json!({"title": "Door Night", "description": "At the door.", "starts_at": crate::admin_support::api_time(5, 0),
+                       "ends_at": crate::admin_support::api_time(5, 3), "capacity": 10, "price_minor": 0}),
+            )
+            .await;
+        let (_, sale) = org
+            .api
+            .post(&format!("/events/{}/sales", event["id"].as_str().unwrap()), json!({}))
+            .await;
+        let sale = sale["id"].as_str().unwrap().to_string();
+        let buyer = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let order = crate::tickets::buy(&app.base, &buyer, sale.parse().unwrap(), 2).await;
+        let tickets = crate::tickets::ticket_codes(&app.state.db, &order).await;
+
+        b.goto(&format!("{}/admin/sign-in", app.base)).await.unwrap();
+        b.find(Locator::Css("#f-email"))
+            .await
+            .unwrap()
+            .send_keys(&org.email)
+            .await
+            .unwrap();
+        b.find(Locator::Css("#f-password"))
+            .await
+            .unwrap()
+            .send_keys(crate::admin_support::PASSWORD)
+            .await
+            .unwrap();
+        b.find(Locator::Css("main form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_path(&b, "/admin", Duration::from_secs(5)).await;
+        b.goto(&format!("{}/admin/sales/{sale}/check-in", app.base))
+            .await
+            .unwrap();
+
+        let focused = || async {
+            b.execute(
+                "var f = document.getElementById('code'); return [document.activeElement === f, f.value];",
+                vec![],
+            )
+            .await
+            .unwrap()
+        };
+        assert_eq!(focused().await, json!([true, ""]), "the field has the focus");
+        let enter = char::from(fantoccini::key::Key::Enter);
+        let count = || async { b.find(Locator::Css("#admitted-count")).await.unwrap().text().await.unwrap() };
+        assert_eq!(count().await, "0 of 2 tickets admitted");
+        for (code, result, says, admitted) in [
+            (&tickets[0], "admitted", "Valid — admit", "1 of 2"),
+            (&tickets[1], "admitted", "Valid — admit", "2 of 2"),
+            (&tickets[0], "already_used", "Already used at", "2 of 2"),
+        ] {
+            // Typed into the field that has the focus, as a USB scanner does.
+            b.active_element()
+                .await
+                .unwrap()
+                .send_keys(&format!("{code}{enter}"))
+                .await
+                .unwrap();
+            let answer = b
+                .wait()
+                .at_most(Duration::from_secs(5))
+                .for_element(Locator::Css(&format!("#answer[data-result={result}]")))
+                .await
+                .unwrap();
+            assert!(answer.text().await.unwrap().contains(says));
+            assert_eq!(count().await, format!("{admitted} tickets admitted"));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while focused().await != json!([true, ""]) {
+                assert!(Instant::now() < deadline, "the field is not ready for the next scan");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // The next answer must be a new one, not this one still standing.
+            b.execute(
+                "document.getElementById('answer').removeAttribute('data-result')",
+                vec![],
+            )
+            .await
+            .unwrap();
+        }
+        screenshot(&b, "door.png").await;
         let refused = csp_violations(&b).await;
         assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
     })

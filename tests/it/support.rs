@@ -242,3 +242,23 @@ pub fn ada() -> boxoffice::sale::Buyer {
     })
     .unwrap()
 }
+
+/// Joins `sale` for `quantity` tickets through the buyer API with `client`'s cookie jar; the
+/// answer's JSON.
+#[allow(dead_code)] // each test file uses a part
+pub async fn api_join(
+    base: &str,
+    client: &reqwest::Client,
+    sale: impl std::fmt::Display,
+    quantity: u8,
+) -> serde_json::Value {
+    client
+        .post(format!("{base}/api/v1/sales/{sale}/reservations"))
+        .json(&serde_json::json!({ "quantity": quantity }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

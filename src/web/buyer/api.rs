@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Path;
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use tower_sessions_redis_store::RedisStore;
 
@@ -18,6 +18,7 @@ use crate::db;
 use crate::db::orders::Order;
 use crate::sale::{BuyerInput, Reservation, ReservationCode, ReservationState, SaleError, SaleId};
 use crate::startup::AppState;
+use crate::tickets;
 use crate::web::error::{ApiError, WebError};
 use crate::web::presence::Presence;
 use crate::web::rate_limit::BuyerLimits;
@@ -173,6 +174,17 @@ enum OrderResponse {
 }
 
 #[derive(ApiResponse)]
+enum TicketsPdfResponse {
+    /// The order's tickets: one PDF, a page per ticket with its QR code.
+    #[oai(status = 200, content_type = "application/pdf")]
+    Pdf(
+        Binary<Vec<u8>>,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
 enum ReleaseResponse {
     /// The tickets are back on sale, or the reservation left the queue.
     #[oai(status = 204)]
@@ -321,6 +333,36 @@ impl BuyerApi {
             }
             Err(e) => Err(fail(e)),
         }
+    }
+
+    /// The tickets of this session's confirmed order as one PDF, a page per ticket.
+    #[oai(path = "/reservations/:code/tickets.pdf", method = "get")]
+    async fn tickets_pdf(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        code: Path<String>,
+    ) -> ApiResult<TicketsPdfResponse> {
+        let code = reservation_code(&code.0)?;
+        let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
+        let r = state.sales.status(&code, &owner).await.map_err(fail)?;
+        if r.state != ReservationState::Confirmed {
+            return Err(fail(SaleError::UnknownReservation));
+        }
+        let no_order = || fail(SaleError::UnknownReservation);
+        let order = db::orders::find_by_reservation(&state.db, code.token)
+            .await
+            .map_err(|e| fail(SaleError::from(e)))?
+            .ok_or_else(no_order)?;
+        let pdf = tickets::order_pdf(&state.db, &order)
+            .await
+            .map_err(|e| fail(SaleError::from(e)))?
+            .ok_or_else(no_order)?;
+        Ok(TicketsPdfResponse::Pdf(
+            Binary(pdf),
+            tickets::pdf_disposition(&order),
+            "private, no-store".into(),
+        ))
     }
 
     /// Give up: leave the queue, or release held tickets at once.

@@ -3,7 +3,8 @@
 //!
 //! URLs: `/` events, `/sales/{sale}` an event's sale (POST joins it), `/wait/{code}` the
 //! waiting room and `/wait/{code}/poll` its HTMX poll, `/checkout/{code}` (POST confirms),
-//! `/reservations/{code}/release` give up, `/orders/{code}` the confirmation.
+//! `/reservations/{code}/release` give up, `/orders/{code}` the confirmation and
+//! `/orders/{code}/tickets.pdf` its tickets.
 //!
 //! The session holds a map sale → reservation code and the codes that became orders, only to
 //! find them again; what is exact (one reservation per session and sale, its state) lives in
@@ -38,6 +39,7 @@ pub fn pages() -> Route {
         .at("/checkout/:code", get(checkout::page).post(checkout::confirm))
         .at("/reservations/:code/release", post(checkout::release))
         .at("/orders/:code", get(confirmation::page))
+        .at("/orders/:code/tickets.pdf", get(confirmation::tickets_pdf))
 }
 
 /// Milliseconds a waiting client should wait before its next poll: about 2 s at the head,

@@ -1,0 +1,95 @@
+//! The mail outbox: rows written in the transaction of what they tell about, taken by the
+//! sender of any app instance (`for update skip locked`, then a lease), marked sent or given a
+//! later attempt.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+
+/// What a mail is about; its content is rendered from the order when it is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The tickets of a confirmed order, the PDF attached.
+    Tickets,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Tickets => "tickets",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "tickets" => Some(Kind::Tickets),
+            _ => None,
+        }
+    }
+}
+
+/// Queues a mail, inside the caller's transaction.
+pub async fn enqueue(tx: &mut PgConnection, kind: Kind, order_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("insert into outbox (kind, order_id) values ($1, $2)")
+        .bind(kind.as_str())
+        .bind(order_id)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// A mail taken for sending.
+#[derive(Clone, Copy, Debug)]
+pub struct Taken {
+    pub id: i64,
+    pub kind: Kind,
+    pub order_id: i64,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+}
+
+/// Takes the oldest due mail and leases it for `lease`: until then no sender of any instance
+/// takes it again, so one mail is not sent twice at once. A sender that dies meanwhile leaves
+/// the lease to run out, and the mail is taken again after it.
+pub async fn take_due(db: &PgPool, lease: Duration) -> Result<Option<Taken>, sqlx::Error> {
+    let row: Option<(i64, String, i64, i32)> = sqlx::query_as(
+        "update outbox set attempts = attempts + 1,
+                           next_attempt_at = now() + make_interval(secs => $1)
+         where id = (select id from outbox
+                     where sent_at is null and next_attempt_at <= now()
+                     order by next_attempt_at, id
+                     limit 1
+                     for update skip locked)
+         returning id, kind, order_id, attempts",
+    )
+    .bind(lease.as_secs_f64())
+    .fetch_optional(db)
+    .await?;
+    Ok(row.and_then(|(id, kind, order_id, attempts)| {
+        Some(Taken {
+            id,
+            kind: Kind::parse(&kind)?,
+            order_id,
+            attempts,
+        })
+    }))
+}
+
+pub async fn mark_sent(db: &PgPool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("update outbox set sent_at = now(), last_error = null where id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt; the mail is taken again after `retry_in`.
+pub async fn mark_failed(db: &PgPool, id: i64, error: &str, retry_in: Duration) -> Result<(), sqlx::Error> {
+    sqlx::query("update outbox set last_error = $2, next_attempt_at = now() + make_interval(secs => $3) where id = $1")
+        .bind(id)
+        .bind(error.chars().take(500).collect::<String>())
+        .bind(retry_in.as_secs_f64())
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Mail to buyers, through the Postgres outbox: a request only writes a row (in the
+//! transaction of what the mail tells about), and a background task of every app instance
+//! sends due rows over SMTP with retries and backoff. An SMTP server that is down delays mail,
+//! never a request, and loses nothing.
+//!
+//! # Layout
+//!
+//! - `mod.rs` — the transport: SMTP (`SMTP_URL`) or, without it, the log.
+//! - `sender` — the background task that drains the outbox.
+//! - `tickets` — the tickets mail: text and HTML parts, the PDF attached, the signed link.
+//!
+//! Logs name a mail by its outbox id, kind and order number, never the recipient, the
+//! holder's name or the link (which opens the order).
+
+mod sender;
+mod tickets;
+
+use std::time::Duration;
+
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::Settings;
+
+pub use sender::send_forever;
+
+/// Where mail goes.
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// No `SMTP_URL`: each mail is noted in the log (without its recipient or content) and
+    /// counts as sent, so a developer machine needs no mail server.
+    Log,
+}
+
+impl Mailer {
+    pub fn from_settings(settings: &Settings) -> Result<Mailer, lettre::transport::smtp::Error> {
+        Ok(match &settings.smtp_url {
+            Some(url) => Mailer::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())?
+                    // each SMTP command; a server that hangs fails the attempt, which is retried
+                    .timeout(Some(Duration::from_secs(20)))
+                    .build(),
+            ),
+            None => Mailer::Log,
+        })
+    }
+
+    /// Sends `message`; the error is the transport's, without the message.
+    async fn send(&self, message: Message) -> Result<(), String> {
+        match self {
+            Mailer::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+            Mailer::Log => Ok(()),
+        }
+    }
+}

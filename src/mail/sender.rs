@@ -1,0 +1,121 @@
+//! The background task that drains the outbox. Every app instance runs one; `take_due` leases
+//! each mail to one of them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tracing::{info, warn};
+
+use super::{Mailer, tickets};
+use crate::config::Settings;
+use crate::db;
+use crate::db::outbox::{Kind, Taken};
+
+/// How long a taken mail is left to its sender before another may take it: well beyond the
+/// SMTP timeouts of one attempt.
+const LEASE: Duration = Duration::from_secs(300);
+/// The longest wait between two attempts of one mail.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// How often an idle sender looks for due mail.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// Sends due mail until the task is aborted.
+pub async fn send_forever(db: PgPool, mailer: Mailer, settings: Arc<Settings>) {
+    loop {
+        match send_one(&db, &mailer, &settings).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "reading the mail outbox failed; will retry"),
+        }
+        tokio::time::sleep(IDLE).await;
+    }
+}
+
+/// Takes and sends one due mail; `false` when none is due.
+async fn send_one(db: &PgPool, mailer: &Mailer, settings: &Settings) -> Result<bool, sqlx::Error> {
+    let Some(mail) = db::outbox::take_due(db, LEASE).await? else {
+        return Ok(false);
+    };
+    let attempt = async {
+        let (message, order_number) = compose(db, settings, mail).await?;
+        match mailer {
+            Mailer::Log => info!(
+                mail = mail.id,
+                kind = mail.kind.as_str(),
+                order = %order_number,
+                "mail {} to <redacted> not sent: no SMTP_URL",
+                mail.id
+            ),
+            Mailer::Smtp(_) => {}
+        }
+        mailer.send(message).await
+    };
+    let outcome = attempt.await;
+    crate::metrics::get().mail_attempt(outcome.is_ok());
+    match outcome {
+        Ok(()) => {
+            db::outbox::mark_sent(db, mail.id).await?;
+            info!(
+                mail = mail.id,
+                kind = mail.kind.as_str(),
+                attempts = mail.attempts,
+                "mail {} to <redacted> sent",
+                mail.id
+            );
+        }
+        Err(error) => {
+            let retry_in = backoff(settings, mail.attempts);
+            db::outbox::mark_failed(db, mail.id, &error, retry_in).await?;
+            warn!(
+                mail = mail.id,
+                attempts = mail.attempts,
+                retry_in_secs = retry_in.as_secs(),
+                %error,
+                "mail {} to <redacted> not sent; will retry",
+                mail.id
+            );
+        }
+    }
+    Ok(true)
+}
+
+/// The wait after the `attempts`-th failure: `BOXOFFICE_MAIL_RETRY_SECS`, doubled each time,
+/// at most an hour.
+fn backoff(settings: &Settings, attempts: i32) -> Duration {
+    let doublings = attempts.clamp(1, 20) as u32 - 1;
+    Duration::from_secs(u64::from(settings.mail_retry_secs).saturating_mul(1 << doublings)).min(MAX_BACKOFF)
+}
+
+/// The message of a taken mail and the order number it is about, rendered from Postgres now.
+async fn compose(db: &PgPool, settings: &Settings, mail: Taken) -> Result<(lettre::Message, String), String> {
+    let failed = |e: sqlx::Error| format!("reading the order: {e}");
+    match mail.kind {
+        Kind::Tickets => {
+            let order = db::orders::find(db, mail.order_id)
+                .await
+                .map_err(failed)?
+                .ok_or("the order is gone")?;
+            let listing = db::events::listing_of_sale(db, order.sale_id)
+                .await
+                .map_err(failed)?
+                .ok_or("the sale is gone")?;
+            let tickets = db::tickets::of_order(db, order.id).await.map_err(failed)?;
+            let message = tickets::message(settings, &order, &listing, &tickets)?;
+            Ok((message, order.number))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn retries_back_off_to_an_hour() {
+        let s = crate::config::Settings::default();
+        assert_eq!(super::backoff(&s, 1), Duration::from_secs(30));
+        assert_eq!(super::backoff(&s, 2), Duration::from_secs(60));
+        assert_eq!(super::backoff(&s, 30), Duration::from_secs(3600));
+    }
+}
