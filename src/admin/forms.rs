@@ -326,12 +326,7 @@ pub fn form_price(s: Option<&str>) -> Parsed<i64> {
     Ok(Some(if negative { -minor } else { minor }))
 }
 
-/// Minor units as a decimal with two places, for forms and tables.
-pub fn show_price(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let m = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", m / 100, m % 100)
-}
+pub use crate::web::money::decimal as show_price;
 
 #[cfg(test)]
 mod tests {

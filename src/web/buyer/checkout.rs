@@ -7,13 +7,15 @@ use poem::web::{Data, Form, Path};
 use poem::{IntoResponse, Request, Response, handler};
 use tower_sessions::Session;
 
-use super::{Notice, count_request, money, place_of, remember_order, see_other};
+use super::{Notice, count_request, place_of, remember_order};
 use crate::db;
 use crate::db::events::Listing;
 use crate::sale::{Buyer, BuyerInput, FieldErrors, Gender, Reservation, ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
+use crate::web::money::money;
 use crate::web::rate_limit::BuyerLimits;
+use crate::web::redirect::see_other;
 use crate::web::{layout, session};
 
 /// Counts the request against its client's limit, then reads the code and its owner.

@@ -6,13 +6,14 @@ use poem::web::{Data, Path};
 use poem::{Request, handler};
 use tower_sessions::Session;
 
-use super::{count_request, has_order, money, remember_order};
+use super::{count_request, has_order, remember_order};
 use crate::db;
 use crate::db::events::Listing;
 use crate::db::orders::Order;
 use crate::sale::{ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
+use crate::web::money::money;
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::{layout, session};
 
