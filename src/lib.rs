@@ -7,6 +7,7 @@
 //! - [`sale`] — the ticket sale aggregate, the only way a sale's state changes; its Lua
 //!   scripts live in `lua/`.
 //! - [`db`] — Postgres access, the durable record; migrations in `migrations/`.
+//! - [`email`] — the one rule for an email address, for buyers and organizers.
 //! - [`redis`] — the Redis connection pool.
 //! - [`admin`] — the organizer's portal and API.
 //! - [`web`] — routes, views and error rendering at the edge; [`startup`] wires it all.
@@ -15,6 +16,7 @@
 pub mod admin;
 pub mod config;
 pub mod db;
+pub mod email;
 pub mod metrics;
 pub mod redis;
 pub mod sale;

@@ -45,21 +45,15 @@ pub const MAX_CAPACITY: i64 = 1_000_000;
 /// 10 million in major units.
 pub const MAX_PRICE_MINOR: i64 = 1_000_000_000;
 
-/// An email address as organizers sign in with it: trimmed, lowercased, one `@` with text on
-/// both sides. Whether it receives mail is not this shop's business.
+/// An email address as organizers sign in with it: trimmed, lowercased, and
+/// [`crate::email::is_plausible`]. Whether it receives mail is not this shop's business.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(s: &str) -> Result<Self, &'static str> {
         let s = s.trim().to_lowercase();
-        let ok = (3..=254).contains(&s.len())
-            // Whitespace and control characters have no place in an address, and Postgres
-            // refuses a NUL outright: refused here, they never reach it.
-            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-            && s.split_once('@')
-                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
-        if ok {
+        if crate::email::is_plausible(&s) {
             Ok(Email(s))
         } else {
             Err("Enter an email address such as name@example.com.")

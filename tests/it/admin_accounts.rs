@@ -205,6 +205,27 @@ async fn emails_with_control_characters_are_refused_with_a_422() {
     }
 }
 
+/// Buyers and organizers share one rule for an address: a buyer's "ada@example" was refused
+/// while an organizer could sign up with it.
+#[tokio::test]
+async fn an_organizer_email_needs_a_dot_in_its_domain_as_a_buyers_does() {
+    let app = AdminApp::spawn().await;
+    for bad in ["ada@example", "ada@.example.com", "ada@example."] {
+        let resp = app.browser().sign_up(bad, PASSWORD).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        let body = resp.text().await.unwrap();
+        let error = field_error(&body, "email").unwrap_or_default();
+        assert!(error.contains("Enter an email address"), "{bad:?}: {error:?}");
+        let out = run_cli(&app, &["organizer", "create", "--email", bad], &format!("{PASSWORD}\n"));
+        assert!(!out.status.success(), "{bad:?}");
+    }
+    let accounts: i64 = sqlx::query_scalar("select count(*) from organizers")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0);
+}
+
 #[tokio::test]
 async fn a_form_without_the_right_csrf_token_is_refused_and_changes_nothing() {
     let app = AdminApp::spawn().await;
