@@ -85,15 +85,19 @@ impl Notice {
         .find(|n| n.as_str() == s)
     }
 
-    pub fn message(self) -> &'static str {
+    /// The same words the API answers for a reservation in this state.
+    pub fn message(self) -> String {
+        crate::sale::SaleError::NotAdmitted(self.state()).to_string()
+    }
+
+    /// The state of the reservation the notice tells of.
+    fn state(self) -> ReservationState {
         match self {
-            Notice::Expired => "Your reservation expired.",
-            Notice::SoldOut => "Sorry, this event is sold out.",
-            Notice::Released => "You gave up your reservation.",
-            Notice::Closed => "This ticket sale is closed.",
-            Notice::Abandoned => {
-                "You lost your place in line because your page stopped checking in. You may join again."
-            }
+            Notice::Expired => ReservationState::Expired,
+            Notice::SoldOut => ReservationState::SoldOut,
+            Notice::Released => ReservationState::Released,
+            Notice::Closed => ReservationState::Closed,
+            Notice::Abandoned => ReservationState::Abandoned,
         }
     }
 
