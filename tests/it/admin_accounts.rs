@@ -12,7 +12,6 @@ use uuid::Uuid;
 use boxoffice::config::{Settings, SignUp};
 
 use crate::admin_support::{AdminApp, Browser, PASSWORD, csrf_in, field_error, location};
-use crate::support::test_settings;
 
 fn email() -> String {
     format!("{}@example.com", Uuid::new_v4().simple())
@@ -100,10 +99,7 @@ async fn the_old_session_is_worthless_after_sign_out() {
     let resp = b.sign_in(&email, PASSWORD).await;
     let cookie = cookie_id(&session_cookie(&resp).unwrap());
     // a client that copied the cookie
-    let copy = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let copy = crate::support::http().build().unwrap();
     let visit = || copy.get(format!("{}/admin", app.base)).header("cookie", &cookie).send();
     assert_eq!(visit().await.unwrap().status(), StatusCode::OK);
     let token = b.csrf("/admin").await;
@@ -390,11 +386,7 @@ fn run_cli(app: &AdminApp, args: &[&str], stdin: &str) -> std::process::Output {
 
 #[tokio::test]
 async fn closed_sign_up_makes_no_account_and_the_command_line_still_does() {
-    let app = AdminApp::spawn_with(Settings {
-        signup: SignUp::Closed,
-        ..test_settings()
-    })
-    .await;
+    let app = AdminApp::spawn_with(|s| s.signup = SignUp::Closed).await;
     let (status, body) = app.browser().page("/admin/sign-up").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body.contains("made by the operator"), "{body}");
@@ -414,9 +406,8 @@ async fn closed_sign_up_makes_no_account_and_the_command_line_still_does() {
 
 /// The app as it runs by default: sign-up by invite.
 async fn invite_only_app() -> AdminApp {
-    let settings = test_settings();
-    assert_eq!(settings.signup, SignUp::Invite, "the default");
-    AdminApp::spawn_with(settings).await
+    assert_eq!(Settings::default().signup, SignUp::Invite, "the default");
+    AdminApp::spawn_with(|s| s.signup = Settings::default().signup).await
 }
 
 async fn organizer_count(app: &AdminApp) -> i64 {
