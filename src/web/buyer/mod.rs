@@ -106,7 +106,8 @@ impl Notice {
     }
 }
 
-/// Where a reservation in this state belongs: `None` for the waiting room itself.
+/// The page where a reservation in this state belongs: the waiting room, checkout, its order,
+/// or the event list with the notice that says why it ended.
 pub fn place_of(r: &Reservation) -> String {
     let code = r.code;
     match r.state {
