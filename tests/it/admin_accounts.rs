@@ -141,11 +141,7 @@ async fn sign_up_checks_its_fields() {
         let error = field_error(&body, field).unwrap_or_default();
         assert!(error.contains(message), "{field}: {error:?}");
     }
-    let accounts: i64 = sqlx::query_scalar("select count(*) from organizers")
-        .fetch_one(&app.state.db)
-        .await
-        .unwrap();
-    assert_eq!(accounts, 0);
+    assert_eq!(organizer_count(&app).await, 0);
 }
 
 #[tokio::test]
@@ -173,23 +169,24 @@ async fn sign_up_answers_the_same_whether_or_not_the_email_has_an_account() {
     );
 }
 
+/// A 422 whose form says, beside the email field, what an address looks like.
+async fn assert_email_refused(resp: reqwest::Response, bad: &str) {
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+    let body = resp.text().await.unwrap();
+    let error = field_error(&body, "email").unwrap_or_default();
+    assert!(error.contains("Enter an email address"), "{bad:?}: {error:?}");
+}
+
 #[tokio::test]
 async fn emails_with_control_characters_are_refused_with_a_422() {
     let app = AdminApp::spawn().await;
     for bad in ["ada\0@example.com", "ada@exam\u{7}ple.com", "ada@example.com\u{1b}[0m"] {
         let b = app.browser();
         for resp in [b.sign_up(bad, PASSWORD).await, b.sign_in(bad, PASSWORD).await] {
-            assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
-            let body = resp.text().await.unwrap();
-            let error = field_error(&body, "email").unwrap_or_default();
-            assert!(error.contains("Enter an email address"), "{bad:?}: {error:?}");
+            assert_email_refused(resp, bad).await;
         }
     }
-    let accounts: i64 = sqlx::query_scalar("select count(*) from organizers")
-        .fetch_one(&app.state.db)
-        .await
-        .unwrap();
-    assert_eq!(accounts, 0);
+    assert_eq!(organizer_count(&app).await, 0);
     // (a NUL cannot even be a command-line argument; a bell or an escape can)
     for command in ["create", "token", "invite"] {
         for bad in ["ada\u{7}@example.com", "ada@example.com\u{1b}[0m"] {
@@ -207,19 +204,11 @@ async fn emails_with_control_characters_are_refused_with_a_422() {
 async fn an_organizer_email_needs_a_dot_in_its_domain_as_a_buyers_does() {
     let app = AdminApp::spawn().await;
     for bad in ["ada@example", "ada@.example.com", "ada@example."] {
-        let resp = app.browser().sign_up(bad, PASSWORD).await;
-        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
-        let body = resp.text().await.unwrap();
-        let error = field_error(&body, "email").unwrap_or_default();
-        assert!(error.contains("Enter an email address"), "{bad:?}: {error:?}");
+        assert_email_refused(app.browser().sign_up(bad, PASSWORD).await, bad).await;
         let out = run_cli(&app, &["organizer", "create", "--email", bad], &format!("{PASSWORD}\n"));
         assert!(!out.status.success(), "{bad:?}");
     }
-    let accounts: i64 = sqlx::query_scalar("select count(*) from organizers")
-        .fetch_one(&app.state.db)
-        .await
-        .unwrap();
-    assert_eq!(accounts, 0);
+    assert_eq!(organizer_count(&app).await, 0);
 }
 
 #[tokio::test]
