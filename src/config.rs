@@ -5,7 +5,8 @@
 //!
 //! To add a setting, add one field with its `#[arg]` block: the variable, the default (parsed
 //! by the same parser as a given value, so it is checked too) and a parser from the bottom of
-//! this file when the value has bounds.
+//! this file when the value has bounds. A setting that may carry a password (a URL, a key)
+//! also gets `hide_env_values = true`, so that `--help` does not print its value.
 
 use std::ffi::OsStr;
 use std::net::SocketAddr;
