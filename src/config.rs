@@ -1,15 +1,27 @@
-//! Configuration, read once from the environment. Every variable has a default that works on
-//! a developer machine with Redis and Postgres on their standard local ports.
+//! Configuration, read once at start: each setting is an environment variable and, for a
+//! one-off run, a flag of the same meaning (`--hold-secs 300` wins over `BOXOFFICE_HOLD_SECS`).
+//! Every one has a default that works on a developer machine with Redis and Postgres on their
+//! standard local ports; `boxoffice --help` lists them all.
+//!
+//! To add a setting, add one field with its `#[arg]` block: the variable, the default (parsed
+//! by the same parser as a given value, so it is checked too) and a parser from the bottom of
+//! this file when the value has bounds. A setting that may carry a password (a URL, a key)
+//! also gets `hide_env_values = true`, so that `--help` does not print its value.
 
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
+
+use clap::builder::TypedValueParser;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 use crate::web::client::TrustedProxies;
 
 /// The most tickets one order may hold; the database enforces the same bound.
 pub const MAX_PER_ORDER_LIMIT: u8 = 6;
 
+/// Settings that are each valid alone but not together.
 #[derive(Debug, thiserror::Error)]
 #[error("{name}: {message} (got {value:?})")]
 pub struct ConfigError {
@@ -18,92 +30,191 @@ pub struct ConfigError {
     message: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Parser)]
+#[command(name = "boxoffice", next_help_heading = "Settings")]
 pub struct Settings {
-    /// `BOXOFFICE_ADDR`: where the web server listens.
+    /// Where the web server listens.
+    #[arg(long, env = "BOXOFFICE_ADDR", default_value = "127.0.0.1:8080", value_parser = Checked(number::<SocketAddr>))]
     pub addr: SocketAddr,
-    /// `DATABASE_URL`: the Postgres database; created if it does not exist.
+
+    /// The Postgres database; created if it does not exist.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/boxoffice",
+        hide_env_values = true
+    )]
     pub database_url: String,
-    /// `REDIS_URL`: one Redis server, or a seed node of a cluster.
+
+    /// One Redis server; a comma-separated list of nodes is a Redis Cluster.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
     pub redis_url: String,
-    /// `REDIS_CLUSTER`: `1` to treat `REDIS_URL` as a Redis Cluster.
+
+    /// `1`: the single `REDIS_URL` is a seed node of a Redis Cluster.
+    #[arg(long, env = "REDIS_CLUSTER", default_value = "0", action = ArgAction::Set, value_parser = Checked(flag))]
     pub redis_cluster: bool,
-    /// `BOXOFFICE_REDIS_POOL`: Redis connections per app instance.
+
+    /// Redis connections per app instance.
+    #[arg(long, env = "BOXOFFICE_REDIS_POOL", default_value = "4", value_parser = Checked(at_least::<usize, 1>))]
     pub redis_pool_size: usize,
-    /// `REDIS_SENTINELS`: Sentinel nodes (`host:port,...`). When set, the app asks them for the
-    /// primary of `REDIS_SENTINEL_SERVICE` and follows it through a failover; `REDIS_URL` then
-    /// gives only the credentials and the database index.
+
+    /// Sentinel nodes (`host:port,...`; port 26379 when left out).
+    ///
+    /// When set, the app asks them for the primary of `REDIS_SENTINEL_SERVICE` and follows it
+    /// through a failover; `REDIS_URL` then gives only the credentials and the database index.
+    /// Not with a cluster.
+    #[arg(long, env = "REDIS_SENTINELS", default_value = "")]
     pub redis_sentinels: String,
-    /// `REDIS_SENTINEL_SERVICE`: the name Sentinel monitors the primary under.
+
+    /// The name the Sentinels monitor the primary under.
+    #[arg(long, env = "REDIS_SENTINEL_SERVICE", default_value = "boxoffice", value_parser = Checked(not_blank))]
     pub redis_sentinel_service: String,
-    /// `BOXOFFICE_HOLD_SECS`: how long an admitted buyer holds tickets, for new sales.
+
+    /// How long an admitted buyer holds tickets, for new sales (1..=3600 seconds).
+    #[arg(long, env = "BOXOFFICE_HOLD_SECS", default_value = "480", value_parser = Checked(hold_secs))]
     pub hold_secs: u32,
-    /// `BOXOFFICE_MAX_PER_ORDER`: the most tickets in one order (1..=6).
+
+    /// The most tickets in one order (1..=6).
+    #[arg(long, env = "BOXOFFICE_MAX_PER_ORDER", default_value = "6", value_parser = Checked(max_per_order))]
     pub max_per_order: u8,
-    /// `BOXOFFICE_CONFIRM_GRACE_SECS`: how long a checkout may take to write its order to
-    /// Postgres before Redis may give its tickets back. Must exceed the Postgres statement
-    /// timeout of a checkout.
+
+    /// How long a checkout may take to write its order to Postgres before Redis may give its
+    /// tickets back (at least 15 seconds).
+    ///
+    /// Each Postgres statement of a checkout times out at a seventh of it, so a confirming hold
+    /// past its deadline has certainly not committed.
+    #[arg(long, env = "BOXOFFICE_CONFIRM_GRACE_SECS", default_value = "30", value_parser = Checked(at_least::<u32, 15>))]
     pub confirm_grace_secs: u32,
-    /// `BOXOFFICE_RECONCILE_SECS`: how often every open sale is synced from Postgres.
+
+    /// How often every open sale is reconciled with Postgres, in seconds (at least 1).
+    #[arg(long = "reconcile-secs", value_name = "SECS", env = "BOXOFFICE_RECONCILE_SECS", default_value = "10", value_parser = Checked(seconds))]
     pub reconcile_every: Duration,
-    /// `BOXOFFICE_ABANDON_SECS`: a waiting buyer who has not polled for this long (a closed
-    /// tab) loses its place when it reaches the head. Must exceed the longest poll interval.
+
+    /// A waiting buyer who has not polled for this long (a closed tab) loses its place when it
+    /// reaches the head (at least 60 seconds).
+    ///
+    /// A live buyer far back polls once a minute: shorter would drop buyers still there.
+    #[arg(long, env = "BOXOFFICE_ABANDON_SECS", default_value = "90", value_parser = Checked(at_least::<u32, 60>))]
     pub abandon_secs: u32,
-    /// `BOXOFFICE_CLAIM_SECS`: a buyer admitted while away holds its tickets this long; the
-    /// full hold starts when it shows up. Must exceed the longest poll interval, or a buyer far
-    /// back who has just polled could lose a hold it never saw.
+
+    /// A buyer admitted while away holds its tickets this long; the full hold starts when it
+    /// shows up (at least 60 seconds).
+    ///
+    /// Shorter than the longest poll interval, a buyer far back who has just polled could lose
+    /// a hold it never saw.
+    #[arg(long, env = "BOXOFFICE_CLAIM_SECS", default_value = "90", value_parser = Checked(at_least::<u32, 60>))]
     pub claim_secs: u32,
-    /// `BOXOFFICE_COOKIE_SECURE`: mark cookies `Secure` (set it when served over TLS).
+
+    /// `1` when served over TLS: the session cookie becomes `__Host-bo_session` and `Secure`.
+    #[arg(long, env = "BOXOFFICE_COOKIE_SECURE", default_value = "0", action = ArgAction::Set, value_parser = Checked(flag))]
     pub cookie_secure: bool,
-    /// `BOXOFFICE_RATE_JOIN_PER_MIN`: joins per client address and minute (as a burst, then
-    /// refilled evenly); 0 turns the limit off.
+
+    /// Joins per client address and minute (as a burst, then refilled evenly); 0 turns the
+    /// limit off.
+    ///
+    /// A buyer joins a handful of times; the default leaves room for a few dozen buyers behind
+    /// one shared address (an office, a carrier NAT).
+    #[arg(long, env = "BOXOFFICE_RATE_JOIN_PER_MIN", default_value = "60", value_parser = Checked(number::<u32>))]
     pub rate_join_per_min: u32,
-    /// `BOXOFFICE_RATE_POLL_PER_MIN`: waiting-room and API polls per client address and minute
-    /// (as a burst, then refilled evenly); 0 turns the limit off.
+
+    /// Waiting-room and API polls per client address and minute (as a burst, then refilled
+    /// evenly); 0 turns the limit off.
+    ///
+    /// A buyer polls every 2 s or slower; the default leaves room for a shared address.
+    #[arg(long, env = "BOXOFFICE_RATE_POLL_PER_MIN", default_value = "600", value_parser = Checked(number::<u32>))]
     pub rate_poll_per_min: u32,
-    /// `BOXOFFICE_RATE_BUYER_PER_MIN`: every other buyer request (the event list and pages,
-    /// checkout, orders, giving up, the API's sale reads) per client address and minute (as a
-    /// burst, then refilled evenly); 0 turns the limit off.
+
+    /// Every other buyer request (the event list and pages, checkout, orders, giving up, the
+    /// API's sale reads) per client address and minute (as a burst, then refilled evenly); 0
+    /// turns the limit off.
+    ///
+    /// A buyer's whole path (list, event page, checkout, a few invalid submits, the order page)
+    /// is a dozen requests; the default leaves room for reloads and a shared address.
+    #[arg(long, env = "BOXOFFICE_RATE_BUYER_PER_MIN", default_value = "300", value_parser = Checked(number::<u32>))]
     pub rate_buyer_per_min: u32,
-    /// `BOXOFFICE_TRUSTED_PROXIES`: comma-separated networks of the reverse proxies whose
-    /// `X-Forwarded-For` or `Forwarded` names the client; empty: none.
+
+    /// Comma-separated networks (`10.0.0.0/8,2001:db8::/32`; a bare address is one host) of the
+    /// reverse proxies whose `X-Forwarded-For` or `Forwarded` names the client; empty: none.
+    #[arg(long, env = "BOXOFFICE_TRUSTED_PROXIES", default_value = "", value_parser = Checked(proxies))]
     pub trusted_proxies: TrustedProxies,
-    /// `BOXOFFICE_SIGNUP`: who may make an organizer account in the portal.
+
+    /// Who may make an organizer account at `/admin/sign-up`.
+    #[arg(long, env = "BOXOFFICE_SIGNUP", default_value = "invite", value_enum)]
     pub signup: SignUp,
-    /// `BOXOFFICE_MAX_LIVE_EVENTS`: events one organizer may have that have not ended yet.
+
+    /// Events one organizer may have that have not ended yet (at least 1).
+    ///
+    /// Generous for a promoter, small enough that one account cannot crowd the home page or
+    /// fill Redis.
+    #[arg(long, env = "BOXOFFICE_MAX_LIVE_EVENTS", default_value = "50", value_parser = Checked(at_least::<u32, 1>))]
     pub max_live_events: u32,
-    /// `BOXOFFICE_MAX_SALES_PER_EVENT`: ticket sales one event may have, closed ones included
-    /// (each keeps its Redis keys until a day after the event).
+
+    /// Ticket sales one event may have, closed ones included (each keeps its Redis keys until a
+    /// day after the event; at least 1).
+    #[arg(long, env = "BOXOFFICE_MAX_SALES_PER_EVENT", default_value = "10", value_parser = Checked(at_least::<u32, 1>))]
     pub max_sales_per_event: u32,
-    /// `BOXOFFICE_SECRET`: the key that signs the order links sent by mail. Unset, each
-    /// process makes a random one (and says so at start): links then stop working after a
-    /// restart and on other instances.
+
+    /// The key that signs the order links sent by mail (at least 32 characters).
+    ///
+    /// Unset or empty, each process makes a random one and says so at start: links then stop
+    /// working after a restart and on other instances.
+    #[arg(long, env = "BOXOFFICE_SECRET", default_value = "", hide_default_value = true, hide_env_values = true, value_parser = Checked(signing_key))]
     pub secret: Secret,
-    /// Whether `secret` was made up because `BOXOFFICE_SECRET` was unset.
-    pub secret_generated: bool,
-    /// `BOXOFFICE_PUBLIC_URL`: where buyers reach the shop, for the links in mails.
+
+    /// Where buyers reach the shop, for the links in mails.
+    #[arg(long, env = "BOXOFFICE_PUBLIC_URL", default_value = DEFAULT_PUBLIC_URL, value_parser = Checked(public_url))]
     pub public_url: String,
-    /// `SMTP_URL`: the mail server (`smtp://host:port`, `smtps://` for TLS, STARTTLS with
-    /// `?tls=required`); unset, mail is written to the log instead.
-    pub smtp_url: Option<Secret>,
-    /// `MAIL_FROM`: the sender of the shop's mail.
+
+    /// The mail server (`smtp://host:port`, `smtps://` for TLS, STARTTLS with `?tls=required`);
+    /// unset or empty, mail is written to the log instead.
+    #[arg(long, env = "SMTP_URL", default_value = "", hide_default_value = true, hide_env_values = true, value_parser = Checked(optional_secret))]
+    pub smtp_url: OptionalSecret,
+
+    /// The sender of the shop's mail.
+    #[arg(long, env = "MAIL_FROM", default_value = "boxoffice <tickets@localhost>", value_parser = Checked(mailbox))]
     pub mail_from: String,
-    /// `BOXOFFICE_MAIL_RETRY_SECS`: the wait before a failed mail is tried again, doubled per
-    /// attempt up to an hour.
+
+    /// The wait before a failed mail is tried again, doubled per attempt up to an hour
+    /// (seconds, at least 1).
+    #[arg(long, env = "BOXOFFICE_MAIL_RETRY_SECS", default_value = "30", value_parser = Checked(at_least::<u32, 1>))]
     pub mail_retry_secs: u32,
 }
 
+/// Where the shop answers on a developer machine.
+const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+
+/// A secret that may be absent. A plain `Option` would make the setting optional to clap,
+/// which could then not read an empty variable (as compose files pass them) as absent.
+pub type OptionalSecret = Option<Secret>;
+
 /// A value that must not reach a log: `Debug` prints stars.
 #[derive(Clone)]
-pub struct Secret(String);
+pub struct Secret {
+    value: String,
+    /// Made up by the process because none was given.
+    generated: bool,
+}
 
 impl Secret {
     pub fn new(value: String) -> Secret {
-        Secret(value)
+        Secret {
+            value,
+            generated: false,
+        }
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
+    }
+
+    /// Whether this process made the secret up because none was given.
+    pub fn was_generated(&self) -> bool {
+        self.generated
     }
 
     /// 256 random bits from the operating system, base64url.
@@ -111,7 +222,10 @@ impl Secret {
         use base64::Engine;
         let mut bits = [0u8; 32];
         getrandom::fill(&mut bits).expect("the operating system's random source is available");
-        Secret(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bits))
+        Secret {
+            value: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bits),
+            generated: true,
+        }
     }
 }
 
@@ -122,7 +236,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// Who may make an organizer account at `/admin/sign-up`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SignUp {
     /// Nobody: accounts come from `boxoffice organizer create` alone.
     Closed,
@@ -132,198 +246,38 @@ pub enum SignUp {
     Open,
 }
 
-impl FromStr for SignUp {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "closed" => Ok(SignUp::Closed),
-            "invite" => Ok(SignUp::Invite),
-            "open" => Ok(SignUp::Open),
-            _ => Err(()),
-        }
-    }
-}
-
 impl Default for Settings {
+    /// The defaults written on the fields above, whatever the environment holds.
     fn default() -> Self {
-        Settings {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url: "postgres://postgres@127.0.0.1:5432/boxoffice".into(),
-            redis_url: "redis://127.0.0.1:6379".into(),
-            redis_cluster: false,
-            redis_pool_size: 4,
-            redis_sentinels: String::new(),
-            redis_sentinel_service: "boxoffice".into(),
-            hold_secs: 480,
-            max_per_order: MAX_PER_ORDER_LIMIT,
-            confirm_grace_secs: 30,
-            reconcile_every: Duration::from_secs(10),
-            abandon_secs: 90,
-            claim_secs: 90,
-            cookie_secure: false,
-            // A buyer joins a handful of times and polls every 2 s or slower; these leave
-            // room for a few dozen buyers behind one shared address (an office, a carrier NAT).
-            rate_join_per_min: 60,
-            rate_poll_per_min: 600,
-            signup: SignUp::Invite,
-            // Generous for a promoter, small enough that one account cannot crowd the home
-            // page or fill Redis.
-            max_live_events: 50,
-            max_sales_per_event: 10,
-            // A buyer's whole path (list, event page, checkout, a few invalid submits, the
-            // order page) is a dozen requests; this leaves room for reloads and a shared address.
-            rate_buyer_per_min: 300,
-            trusted_proxies: TrustedProxies::default(),
-            secret: Secret::random(),
-            secret_generated: true,
-            public_url: "http://127.0.0.1:8080".into(),
-            smtp_url: None,
-            mail_from: "boxoffice <tickets@localhost>".into(),
-            mail_retry_secs: 30,
-        }
+        let matches = without_env(Settings::command())
+            .try_get_matches_from(["boxoffice"])
+            .expect("the defaults are valid settings");
+        Settings::from_arg_matches(&matches).expect("the defaults are valid settings")
     }
 }
 
 impl Settings {
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// The settings from the environment alone, checked: for programs that run the app without
+    /// `boxoffice`'s command line, such as the benchmarks.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        let settings = Settings::try_parse_from(["boxoffice"])?;
+        settings
+            .validate()
+            .map_err(|e| Settings::command().error(clap::error::ErrorKind::ArgumentConflict, e))?;
+        Ok(settings)
     }
 
-    /// Reads the settings through `lookup`, so that tests need not touch the environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let d = Settings::default();
-        let s = Settings {
-            addr: parse(&lookup, "BOXOFFICE_ADDR", d.addr)?,
-            database_url: lookup("DATABASE_URL").unwrap_or(d.database_url),
-            redis_url: lookup("REDIS_URL").unwrap_or(d.redis_url),
-            redis_cluster: flag(&lookup, "REDIS_CLUSTER")?,
-            redis_pool_size: parse(&lookup, "BOXOFFICE_REDIS_POOL", d.redis_pool_size)?,
-            redis_sentinels: lookup("REDIS_SENTINELS").unwrap_or(d.redis_sentinels),
-            redis_sentinel_service: lookup("REDIS_SENTINEL_SERVICE").unwrap_or(d.redis_sentinel_service),
-            hold_secs: parse(&lookup, "BOXOFFICE_HOLD_SECS", d.hold_secs)?,
-            max_per_order: parse(&lookup, "BOXOFFICE_MAX_PER_ORDER", d.max_per_order)?,
-            confirm_grace_secs: parse(&lookup, "BOXOFFICE_CONFIRM_GRACE_SECS", d.confirm_grace_secs)?,
-            reconcile_every: Duration::from_secs(parse(
-                &lookup,
-                "BOXOFFICE_RECONCILE_SECS",
-                d.reconcile_every.as_secs(),
-            )?),
-            abandon_secs: parse(&lookup, "BOXOFFICE_ABANDON_SECS", d.abandon_secs)?,
-            claim_secs: parse(&lookup, "BOXOFFICE_CLAIM_SECS", d.claim_secs)?,
-            cookie_secure: flag(&lookup, "BOXOFFICE_COOKIE_SECURE")?,
-            rate_join_per_min: parse(&lookup, "BOXOFFICE_RATE_JOIN_PER_MIN", d.rate_join_per_min)?,
-            rate_poll_per_min: parse(&lookup, "BOXOFFICE_RATE_POLL_PER_MIN", d.rate_poll_per_min)?,
-            signup: parse(&lookup, "BOXOFFICE_SIGNUP", d.signup)?,
-            max_live_events: parse(&lookup, "BOXOFFICE_MAX_LIVE_EVENTS", d.max_live_events)?,
-            max_sales_per_event: parse(&lookup, "BOXOFFICE_MAX_SALES_PER_EVENT", d.max_sales_per_event)?,
-            rate_buyer_per_min: parse(&lookup, "BOXOFFICE_RATE_BUYER_PER_MIN", d.rate_buyer_per_min)?,
-            trusted_proxies: match lookup("BOXOFFICE_TRUSTED_PROXIES") {
-                None => d.trusted_proxies,
-                Some(value) => value.parse().map_err(|message| ConfigError {
-                    name: "BOXOFFICE_TRUSTED_PROXIES",
-                    value,
-                    message,
-                })?,
-            },
-            secret_generated: set(&lookup, "BOXOFFICE_SECRET").is_none(),
-            secret: set(&lookup, "BOXOFFICE_SECRET").map(Secret).unwrap_or(d.secret),
-            public_url: set(&lookup, "BOXOFFICE_PUBLIC_URL")
-                .map(|u| u.trim_end_matches('/').to_string())
-                .unwrap_or(d.public_url),
-            smtp_url: set(&lookup, "SMTP_URL").map(Secret),
-            mail_from: set(&lookup, "MAIL_FROM").unwrap_or(d.mail_from),
-            mail_retry_secs: parse(&lookup, "BOXOFFICE_MAIL_RETRY_SECS", d.mail_retry_secs)?,
-        };
-        check(
-            s.hold_secs >= 1 && s.hold_secs <= 3600,
-            "BOXOFFICE_HOLD_SECS",
-            s.hold_secs,
-            "must be 1..=3600",
-        )?;
-        check(
-            (1..=MAX_PER_ORDER_LIMIT).contains(&s.max_per_order),
-            "BOXOFFICE_MAX_PER_ORDER",
-            s.max_per_order,
-            "must be 1..=6",
-        )?;
-        check(
-            s.redis_pool_size >= 1,
-            "BOXOFFICE_REDIS_POOL",
-            s.redis_pool_size,
-            "must be at least 1",
-        )?;
+    /// Checks what no setting can check alone; `boxoffice` refuses to start on an error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         // Sentinel names one primary; a cluster has many. The client can follow only one kind.
-        check(
-            s.redis_sentinels.trim().is_empty() || !(s.redis_cluster || s.redis_url.contains(',')),
-            "REDIS_SENTINELS",
-            &s.redis_sentinels,
-            "cannot be used with a Redis Cluster (REDIS_CLUSTER=1 or a list in REDIS_URL)",
-        )?;
-        check(
-            !s.redis_sentinel_service.trim().is_empty(),
-            "REDIS_SENTINEL_SERVICE",
-            "",
-            "must not be empty",
-        )?;
-        check(
-            s.confirm_grace_secs >= 15,
-            "BOXOFFICE_CONFIRM_GRACE_SECS",
-            s.confirm_grace_secs,
-            "must be at least 15",
-        )?;
-        check(
-            !s.reconcile_every.is_zero(),
-            "BOXOFFICE_RECONCILE_SECS",
-            0,
-            "must be at least 1",
-        )?;
-        // A live buyer far back polls once a minute: shorter would drop buyers still there.
-        check(
-            s.abandon_secs >= 60,
-            "BOXOFFICE_ABANDON_SECS",
-            s.abandon_secs,
-            "must be at least 60",
-        )?;
-        check(
-            s.claim_secs >= 60,
-            "BOXOFFICE_CLAIM_SECS",
-            s.claim_secs,
-            "must be at least 60",
-        )?;
-        check(
-            s.max_live_events >= 1,
-            "BOXOFFICE_MAX_LIVE_EVENTS",
-            s.max_live_events,
-            "must be at least 1",
-        )?;
-        check(
-            s.max_sales_per_event >= 1,
-            "BOXOFFICE_MAX_SALES_PER_EVENT",
-            s.max_sales_per_event,
-            "must be at least 1",
-        )?;
-        // A short key would make the signed links guessable.
-        check(
-            s.secret.expose().len() >= 32,
-            "BOXOFFICE_SECRET",
-            "(hidden)",
-            "must be at least 32 characters",
-        )?;
-        check(
-            s.mail_from.parse::<lettre::message::Mailbox>().is_ok(),
-            "MAIL_FROM",
-            &s.mail_from,
-            "must be an address such as `boxoffice <tickets@example.com>`",
-        )?;
-        check(
-            s.mail_retry_secs >= 1,
-            "BOXOFFICE_MAIL_RETRY_SECS",
-            s.mail_retry_secs,
-            "must be at least 1",
-        )?;
-        Ok(s)
+        if !self.redis_sentinels.trim().is_empty() && (self.redis_cluster || self.redis_url.contains(',')) {
+            return Err(ConfigError {
+                name: "REDIS_SENTINELS",
+                value: self.redis_sentinels.clone(),
+                message: "cannot be used with a Redis Cluster (REDIS_CLUSTER=1 or a list in REDIS_URL)".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The longest each Postgres statement of a checkout may run. A checkout waits for a
@@ -336,56 +290,149 @@ impl Settings {
     }
 }
 
-fn parse<T: FromStr>(
-    lookup: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: T,
-) -> Result<T, ConfigError> {
-    match lookup(name) {
-        None => Ok(default),
-        Some(value) => value.trim().parse().map_err(|_| ConfigError {
-            name,
-            message: "cannot be parsed".into(),
-            value,
-        }),
-    }
+/// `command` reading no environment variable: only its flags and defaults.
+fn without_env(command: clap::Command) -> clap::Command {
+    command.mut_args(|arg| arg.env(None::<&str>))
 }
 
-/// A variable that is set to something: empty counts as unset (as compose files pass them).
-fn set(lookup: &impl Fn(&str) -> Option<String>, name: &'static str) -> Option<String> {
-    lookup(name).filter(|v| !v.trim().is_empty())
-}
+/// A setting's parser whose error names the variable and the flag and shows the value, as
+/// `BOXOFFICE_HOLD_SECS (--hold-secs): must be 1..=3600 (got "0")`.
+#[derive(Clone, Copy)]
+struct Checked<T>(fn(&str) -> Result<T, String>);
 
-fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
-    match lookup(name).as_deref().map(str::trim) {
-        None | Some("") | Some("0") | Some("false") => Ok(false),
-        Some("1") | Some("true") => Ok(true),
-        Some(other) => Err(ConfigError {
-            name,
-            value: other.into(),
-            message: "must be 0 or 1".into(),
-        }),
-    }
-}
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Checked<T> {
+    type Value = T;
 
-fn check(ok: bool, name: &'static str, value: impl ToString, message: &str) -> Result<(), ConfigError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError {
-            name,
-            value: value.to_string(),
-            message: message.into(),
+    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> Result<T, clap::Error> {
+        let text = value.to_string_lossy();
+        (self.0)(&text).map_err(|message| {
+            let name = match arg {
+                Some(arg) => match (arg.get_env(), arg.get_long()) {
+                    (Some(env), Some(long)) => format!("{} (--{long})", env.to_string_lossy()),
+                    _ => arg.to_string(),
+                },
+                None => "a setting".into(),
+            };
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{name}: {message} (got {text:?})\n"),
+            )
+            .with_cmd(cmd)
         })
     }
+}
+
+/// A value of `T`, surrounding whitespace ignored.
+fn number<T: FromStr>(s: &str) -> Result<T, String> {
+    s.trim().parse().map_err(|_| "cannot be parsed".to_string())
+}
+
+fn at_least<T: FromStr + PartialOrd + From<u8>, const MIN: u8>(s: &str) -> Result<T, String> {
+    let n: T = number(s)?;
+    if n >= T::from(MIN) {
+        Ok(n)
+    } else {
+        Err(format!("must be at least {MIN}"))
+    }
+}
+
+fn hold_secs(s: &str) -> Result<u32, String> {
+    Some(number(s)?)
+        .filter(|n| (1..=3600).contains(n))
+        .ok_or_else(|| "must be 1..=3600".into())
+}
+
+fn max_per_order(s: &str) -> Result<u8, String> {
+    Some(number(s)?)
+        .filter(|n| (1..=MAX_PER_ORDER_LIMIT).contains(n))
+        .ok_or_else(|| format!("must be 1..={MAX_PER_ORDER_LIMIT}"))
+}
+
+/// Whole seconds, at least one.
+fn seconds(s: &str) -> Result<Duration, String> {
+    at_least::<u64, 1>(s).map(Duration::from_secs)
+}
+
+/// `1` or `true` for on; `0`, `false` or nothing for off.
+fn flag(s: &str) -> Result<bool, String> {
+    match s.trim() {
+        "" | "0" | "false" => Ok(false),
+        "1" | "true" => Ok(true),
+        _ => Err("must be 0 or 1".into()),
+    }
+}
+
+fn not_blank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// A key long enough that the signed links cannot be guessed; empty: a random one.
+fn signing_key(s: &str) -> Result<Secret, String> {
+    match s.trim() {
+        "" => Ok(Secret::random()),
+        key if key.len() >= 32 => Ok(Secret::new(key.to_string())),
+        _ => Err("must be at least 32 characters".into()),
+    }
+}
+
+fn optional_secret(s: &str) -> Result<OptionalSecret, String> {
+    Ok(Some(s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| Secret::new(s.to_string())))
+}
+
+/// The links in mails are this URL followed by a path: no trailing slash.
+fn public_url(s: &str) -> Result<String, String> {
+    match s.trim().trim_end_matches('/') {
+        "" => Ok(DEFAULT_PUBLIC_URL.into()),
+        url if url.starts_with("http://") || url.starts_with("https://") => Ok(url.to_string()),
+        _ => Err("must start with http:// or https://".into()),
+    }
+}
+
+fn mailbox(s: &str) -> Result<String, String> {
+    s.trim()
+        .parse::<lettre::message::Mailbox>()
+        .map(|_| s.trim().to_string())
+        .map_err(|_| "must be an address such as `boxoffice <tickets@example.com>`".into())
+}
+
+fn proxies(s: &str) -> Result<TrustedProxies, String> {
+    s.parse()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    /// The settings with these variables set and no other. Each is given as the flag that
+    /// reads it, which wins over the process environment; the other settings read none.
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        let given = |arg: &clap::Arg| vars.iter().find(|(name, _)| arg.get_env() == Some(OsStr::new(name)));
+        let mut args = vec!["boxoffice".to_string()];
+        for (name, value) in vars {
+            let command = Settings::command();
+            let arg = command
+                .get_arguments()
+                .find(|arg| given(arg).is_some_and(|(n, _)| n == name))
+                .unwrap_or_else(|| panic!("no setting reads {name}"));
+            args.push(format!("--{}={value}", arg.get_long().unwrap()));
+        }
+        let command = Settings::command().mut_args(|arg| {
+            if given(&arg).is_some() {
+                arg
+            } else {
+                arg.env(None::<&str>)
+            }
+        });
+        let matches = command.try_get_matches_from(args).map_err(|e| e.to_string())?;
+        let s = Settings::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        s.validate().map_err(|e| e.to_string())?;
+        Ok(s)
     }
 
     #[test]
@@ -395,20 +442,36 @@ mod tests {
         assert_eq!(s.hold_secs, 480);
         assert_eq!(s.max_per_order, 6);
         assert_eq!(s.database_url, "postgres://postgres@127.0.0.1:5432/boxoffice");
+        assert_eq!(s.reconcile_every, Duration::from_secs(10));
+        assert_eq!(s.trusted_proxies, TrustedProxies::default());
+        assert_eq!(Settings::default().redis_sentinel_service, "boxoffice");
     }
 
     #[test]
     fn bad_values_are_refused_with_their_name() {
         let err = settings(&[("BOXOFFICE_HOLD_SECS", "abc")]).unwrap_err();
-        assert!(err.to_string().starts_with("BOXOFFICE_HOLD_SECS"), "{err}");
+        assert!(
+            err.contains("BOXOFFICE_HOLD_SECS (--hold-secs): cannot be parsed"),
+            "{err}"
+        );
+        let err = settings(&[("BOXOFFICE_HOLD_SECS", "0")]).unwrap_err();
+        assert!(
+            err.contains("BOXOFFICE_HOLD_SECS (--hold-secs): must be 1..=3600 (got \"0\")"),
+            "{err}"
+        );
+        assert_eq!(settings(&[("BOXOFFICE_HOLD_SECS", " 300 ")]).unwrap().hold_secs, 300);
         assert!(settings(&[("BOXOFFICE_MAX_PER_ORDER", "7")]).is_err());
-        assert!(settings(&[("BOXOFFICE_HOLD_SECS", "0")]).is_err());
         assert!(settings(&[("REDIS_CLUSTER", "yes")]).is_err());
         assert!(settings(&[("REDIS_CLUSTER", "1")]).unwrap().redis_cluster);
+        assert!(!settings(&[("REDIS_CLUSTER", "")]).unwrap().redis_cluster);
         assert!(settings(&[("BOXOFFICE_RATE_POLL_PER_MIN", "-1")]).is_err());
         assert!(settings(&[("BOXOFFICE_TRUSTED_PROXIES", "10.0.0.0/40")]).is_err());
         assert!(settings(&[("BOXOFFICE_TRUSTED_PROXIES", "10.0.0.0/8,::1")]).is_ok());
-        assert!(settings(&[("REDIS_SENTINELS", "10.0.0.1:26379"), ("REDIS_CLUSTER", "1")]).is_err());
+        let err = settings(&[("REDIS_SENTINELS", "10.0.0.1:26379"), ("REDIS_CLUSTER", "1")]).unwrap_err();
+        assert!(
+            err.starts_with("REDIS_SENTINELS: cannot be used with a Redis Cluster"),
+            "{err}"
+        );
         assert!(settings(&[("REDIS_SENTINEL_SERVICE", " ")]).is_err());
         assert_eq!(
             settings(&[("BOXOFFICE_RATE_JOIN_PER_MIN", "0")])
@@ -420,6 +483,9 @@ mod tests {
         assert_eq!(settings(&[("BOXOFFICE_SIGNUP", "open")]).unwrap().signup, SignUp::Open);
         assert!(settings(&[("BOXOFFICE_SIGNUP", "yes")]).is_err());
         assert!(settings(&[("BOXOFFICE_MAX_LIVE_EVENTS", "0")]).is_err());
+        assert!(settings(&[("BOXOFFICE_CONFIRM_GRACE_SECS", "14")]).is_err());
+        assert!(settings(&[("BOXOFFICE_RECONCILE_SECS", "0")]).is_err());
+        assert!(settings(&[("BOXOFFICE_REDIS_POOL", "0")]).is_err());
         assert!(settings(&[("BOXOFFICE_SECRET", "short")]).is_err());
         assert!(settings(&[("MAIL_FROM", "not an address")]).is_err());
     }
@@ -427,13 +493,17 @@ mod tests {
     #[test]
     fn the_secret_never_prints() {
         let s = settings(&[("BOXOFFICE_SECRET", "a-long-enough-secret-of-32-characters")]).unwrap();
-        assert!(!s.secret_generated);
+        assert!(!s.secret.was_generated());
         assert!(!format!("{s:?}").contains("a-long-enough"));
-        assert!(settings(&[]).unwrap().secret_generated);
-        assert!(
-            settings(&[("BOXOFFICE_SECRET", ""), ("SMTP_URL", "")])
+        assert!(settings(&[]).unwrap().secret.was_generated());
+        let blank = settings(&[("BOXOFFICE_SECRET", ""), ("SMTP_URL", "")]).unwrap();
+        assert!(blank.secret.was_generated());
+        assert!(blank.smtp_url.is_none());
+        assert_eq!(
+            settings(&[("BOXOFFICE_PUBLIC_URL", "https://tickets.example/")])
                 .unwrap()
-                .secret_generated
+                .public_url,
+            "https://tickets.example"
         );
     }
 }

@@ -7,6 +7,7 @@
 //! - [`sale`] — the ticket sale aggregate, the only way a sale's state changes; its Lua
 //!   scripts live in `lua/`.
 //! - [`db`] — Postgres access, the durable record; migrations in `migrations/`.
+//! - [`email`] — the one rule for an email address, for buyers and organizers.
 //! - [`redis`] — the Redis connection pool.
 //! - [`admin`] — the organizer's portal and API (the door check-in among it).
 //! - [`tickets`] — the tickets' PDF and the signed link to an order page.
@@ -17,6 +18,7 @@
 pub mod admin;
 pub mod config;
 pub mod db;
+pub mod email;
 pub mod mail;
 pub mod metrics;
 pub mod redis;

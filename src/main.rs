@@ -5,14 +5,19 @@ use boxoffice::admin::forms::{Email, NewPassword};
 use boxoffice::config::Settings;
 use boxoffice::db;
 use boxoffice::startup::Application;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// boxoffice: a ticket shop with a fair virtual waiting room.
+///
+/// Every setting below is read from its environment variable; the flag, given before the
+/// command, wins over it.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
 }
 
 #[derive(Subcommand)]
@@ -52,7 +57,10 @@ enum OrganizerCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::from_env()?;
+    let settings = cli.settings;
+    if let Err(e) = settings.validate() {
+        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, e).exit();
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             boxoffice::telemetry::init();

@@ -106,7 +106,7 @@ impl Application {
 
     pub async fn with_state(state: AppState) -> Result<Application, StartupError> {
         let mailer = Mailer::from_settings(&state.settings)?;
-        if state.settings.secret_generated {
+        if state.settings.secret.was_generated() {
             warn!(
                 "BOXOFFICE_SECRET is not set: a random key signs the order links in mails, so they \
                  stop working when this process stops and on other instances"
@@ -132,10 +132,6 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets requests in flight

@@ -16,7 +16,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use governor::Quota;
 use maud::{Markup, html};
-use poem::http::{StatusCode, header};
+use poem::http::StatusCode;
 use poem::web::{Data, Form, Query};
 use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
@@ -400,10 +400,4 @@ pub async fn sign_out(session: Data<&Session>, Form(form): Form<CsrfOnly>) -> Re
     Ok(see_other("/admin/sign-in"))
 }
 
-/// The answer to a form that worked: go to `to` with a GET.
-pub fn see_other(to: &str) -> Response {
-    Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, to)
-        .finish()
-}
+pub use crate::web::redirect::see_other;

@@ -57,21 +57,15 @@ fn within(t: DateTime<Utc>, from: DateTime<Utc>, span: TimeDelta) -> bool {
     from.checked_add_signed(span).is_none_or(|latest| t <= latest)
 }
 
-/// An email address as organizers sign in with it: trimmed, lowercased, one `@` with text on
-/// both sides. Whether it receives mail is not this shop's business.
+/// An email address as organizers sign in with it: trimmed, lowercased, and
+/// [`crate::email::is_plausible`]. Whether it receives mail is not this shop's business.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(s: &str) -> Result<Self, &'static str> {
         let s = s.trim().to_lowercase();
-        let ok = (3..=254).contains(&s.len())
-            // Whitespace and control characters have no place in an address, and Postgres
-            // refuses a NUL outright: refused here, they never reach it.
-            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-            && s.split_once('@')
-                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
-        if ok {
+        if crate::email::is_plausible(&s) {
             Ok(Email(s))
         } else {
             Err("Enter an email address such as name@example.com.")
@@ -348,12 +342,7 @@ pub fn form_price(s: Option<&str>) -> Parsed<i64> {
     Ok(Some(if negative { -minor } else { minor }))
 }
 
-/// Minor units as a decimal with two places, for forms and tables.
-pub fn show_price(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let m = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", m / 100, m % 100)
-}
+pub use crate::web::money::decimal as show_price;
 
 #[cfg(test)]
 mod tests {

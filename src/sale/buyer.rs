@@ -82,7 +82,6 @@ impl std::fmt::Display for FieldErrors {
 }
 
 const MAX_NAME_CHARS: usize = 200;
-const MAX_EMAIL_BYTES: usize = 254;
 
 impl Buyer {
     pub fn parse(input: &BuyerInput) -> Result<Buyer, FieldErrors> {
@@ -94,7 +93,7 @@ impl Buyer {
             errors.push(("name", "Please enter a name of at most 200 plain characters."));
         }
         let email = input.email.trim();
-        if !is_plausible_email(email) {
+        if !crate::email::is_plausible(email) {
             errors.push(("email", "Please enter a valid email address, like name@example.com."));
         }
         let age = match input.age.trim().parse::<i16>() {
@@ -117,24 +116,6 @@ impl Buyer {
             }),
             _ => Err(FieldErrors(errors)),
         }
-    }
-}
-
-/// One `@` with something on both sides, a dot in the domain, no spaces: the server cannot
-/// know more without sending mail.
-fn is_plausible_email(s: &str) -> bool {
-    if s.len() > MAX_EMAIL_BYTES || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return false;
-    }
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        }
-        None => false,
     }
 }
 

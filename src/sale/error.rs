@@ -62,15 +62,19 @@ pub enum SaleError {
     Protocol { script: &'static str, reply: String },
 }
 
+/// What a buyer is told about a reservation in `state` that cannot go to checkout: the one
+/// wording for the API's errors and the pages' notices (through `NotAdmitted`'s text).
 fn not_admitted_message(state: ReservationState) -> &'static str {
     match state {
         ReservationState::Waiting => "You are still in the queue; checkout opens when it is your turn.",
         ReservationState::Expired => "Your reservation expired.",
         ReservationState::Confirmed => "This reservation is already confirmed.",
         ReservationState::SoldOut => "Sorry, this event is sold out.",
-        ReservationState::Released => "You gave up this reservation.",
+        ReservationState::Released => "You gave up your reservation.",
         ReservationState::Closed => "This ticket sale is closed.",
-        ReservationState::Abandoned => "You lost your place in line because your page stopped checking in.",
+        ReservationState::Abandoned => {
+            "You lost your place in line because your page stopped checking in. You may join again."
+        }
         ReservationState::Admitted | ReservationState::Confirming => "This reservation is at checkout.",
     }
 }

@@ -61,22 +61,17 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimit<K> {
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
-    /// Keys remembered right now (for tests of the sweeper).
-    pub fn len(&self) -> usize {
+    /// Keys remembered right now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.limiter.as_ref().map_or(0, |l| l.len())
     }
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Drops keys whose limit has fully recovered.
-    pub fn forget_recovered(&self) {
-        if let Some(l) = &self.limiter {
-            l.retain_recent();
-            l.shrink_to_fit();
-        }
-    }
+/// Drops the keys whose limit has fully recovered: what the sweeper does every [`SWEEP_EVERY`].
+fn forget_recovered<K: Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>) {
+    limiter.retain_recent();
+    limiter.shrink_to_fit();
 }
 
 /// Runs until the limiter is dropped with the app.
@@ -86,8 +81,7 @@ async fn sweep<K: Hash + Eq + Clone + Send + Sync + 'static>(limiter: Weak<Defau
     loop {
         tick.tick().await;
         let Some(l) = limiter.upgrade() else { return };
-        l.retain_recent();
-        l.shrink_to_fit();
+        forget_recovered(&l);
     }
 }
 
@@ -183,7 +177,7 @@ mod tests {
         }
         assert_eq!(limit.len(), 1000);
         std::thread::sleep(Duration::from_millis(20));
-        limit.forget_recovered();
+        forget_recovered(limit.limiter.as_ref().unwrap());
         assert_eq!(limit.len(), 0);
     }
 

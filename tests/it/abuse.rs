@@ -344,10 +344,7 @@ async fn a_tampered_session_cookie_gets_a_fresh_session() {
     let mut flipped = id.clone().into_bytes();
     flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
     for forged in [String::from_utf8(flipped).unwrap(), "tampered".to_string()] {
-        let plain = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let plain = crate::support::http().build().unwrap();
         let cookie = format!("bo_session={forged}");
         for path in [format!("/checkout/{code}"), format!("/api/v1/reservations/{code}")] {
             let r = plain

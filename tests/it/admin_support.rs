@@ -5,13 +5,13 @@ use std::net::IpAddr;
 
 use boxoffice::config::{Settings, SignUp};
 use boxoffice::db;
-use boxoffice::startup::{AppState, Application};
+use boxoffice::startup::AppState;
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::support::test_settings;
+use crate::support::{TestApp, http};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -23,19 +23,20 @@ pub struct AdminApp {
 impl AdminApp {
     /// The app with sign-up open to anyone, so that tests make organizers through the pages.
     pub async fn spawn() -> AdminApp {
-        Self::spawn_with(Settings {
-            signup: SignUp::Open,
-            ..test_settings()
-        })
-        .await
+        Self::spawn_with(|_| {}).await
     }
 
-    pub async fn spawn_with(settings: Settings) -> AdminApp {
-        let state = boxoffice::startup::connect(&settings).await.expect("app state");
-        let app = Application::with_state(state.clone()).await.expect("listen");
-        let base = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
-        AdminApp { base, state }
+    /// The app with settings of the test's choosing, sign-up open unless it says otherwise.
+    pub async fn spawn_with(change: impl FnOnce(&mut Settings)) -> AdminApp {
+        let app = TestApp::spawn_with(|s| {
+            s.signup = SignUp::Open;
+            change(s);
+        })
+        .await;
+        AdminApp {
+            state: app.world.app_state(),
+            base: app.base,
+        }
     }
 
     pub fn browser(&self) -> Browser {
@@ -47,12 +48,7 @@ impl AdminApp {
     pub fn browser_from(&self, address: IpAddr) -> Browser {
         Browser {
             base: self.base.clone(),
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .local_address(address)
-                .build()
-                .unwrap(),
+            http: http().cookie_store(true).local_address(address).build().unwrap(),
         }
     }
 

@@ -125,17 +125,9 @@ async fn admin_api(org: &Organizer, method: Method, path: &str, body: Value) -> 
     answer(resp).await
 }
 
-fn buyer_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 /// A buyer admitted to checkout: its client and its code.
 async fn admitted_buyer(app: &AdminApp, sale: Uuid) -> (reqwest::Client, String) {
-    let c = buyer_client();
+    let c = crate::support::browser();
     let r = crate::support::api_join(&app.base, &c, sale, 1).await;
     assert_eq!(r["state"], "admitted", "{r}");
     (c, r["code"].as_str().unwrap().to_string())
@@ -145,7 +137,7 @@ async fn admitted_buyer(app: &AdminApp, sale: Uuid) -> (reqwest::Client, String)
 async fn buyer_quantity_sale_ids_and_codes() {
     let (app, _org, _event, sale) = shop().await;
     let before = counts(&app, sale).await;
-    let c = buyer_client();
+    let c = crate::support::browser();
     for bad in EVERY {
         let what = format!("quantity {bad:?}");
         let page = c

@@ -285,3 +285,22 @@ async fn the_openapi_document_describes_the_buyer_api() {
         assert!(paths.contains_key(p), "{p} in {:?}", paths.keys());
     }
 }
+
+/// The API and the pages tell a buyer who gave up the same thing: they had two wordings.
+#[tokio::test]
+async fn the_api_and_the_pages_word_a_released_reservation_alike() {
+    let app = TestApp::spawn().await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let c = app.client();
+    let (s, joined) = join(&app, &c, sale, json!({"quantity": 1})).await;
+    assert_eq!(s, StatusCode::CREATED, "{joined}");
+    let url = app.url(&format!("/api/v1/reservations/{}", joined["code"].as_str().unwrap()));
+    assert_eq!(call(c.delete(&url)).await.0, StatusCode::NO_CONTENT);
+    let (s, refused, _) = call(c.post(format!("{url}/order")).json(&good_buyer())).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{refused}");
+    let said = refused["message"].as_str().unwrap().to_string();
+    assert_eq!(said, "You gave up your reservation.");
+    let page = c.get(app.url("/?notice=released")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(page.contains(&said), "the page's notice says otherwise than {said:?}");
+}

@@ -326,7 +326,7 @@ async fn the_door_page_takes_scans_one_after_another() {
             .post(&format!("/events/{}/sales", event["id"].as_str().unwrap()), json!({}))
             .await;
         let sale = sale["id"].as_str().unwrap().to_string();
-        let buyer = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let buyer = crate::support::browser();
         let order = crate::tickets::buy(&app.base, &buyer, sale.parse().unwrap(), 2).await;
         let tickets = crate::tickets::ticket_codes(&app.state.db, &order).await;
 

@@ -399,11 +399,7 @@ async fn the_poll_neither_reads_nor_writes_the_session_store() {
     let sale = app.world.sale(1, 60).await.sale_id();
     join(&app, &app.client(), sale, "1").await;
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let b = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let b = crate::support::http().cookie_provider(jar.clone()).build().unwrap();
     let to = join(&app, &b, sale, "1").await;
     let cookies = jar.cookies(&app.base.parse().unwrap()).unwrap();
     let session_id = cookies

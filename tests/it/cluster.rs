@@ -4,42 +4,18 @@
 //! made on one instance is known to the other, and scripts come back after a node lost them.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use boxoffice::config::Settings;
-use boxoffice::sale::{Owner, ReservationState, SaleId, SaleState, TicketSales};
-use boxoffice::startup::{AppState, Application};
+use boxoffice::sale::{Owner, ReservationState, SaleId, SaleState};
 use fred::prelude::*;
 use serde_json::{Value, json};
 
 use crate::redis_servers::{Cluster, redis_cli};
-use crate::support::{World, test_settings};
+use crate::support::{World, serve, test_settings};
 
 const SHARDS: usize = 3;
 const CAPACITY: i32 = 8;
 const BUYERS_PER_SALE: usize = 20;
-
-/// One app instance on port 0 over its own Redis pool and sale service; returns its base URL.
-async fn spawn_instance(db: sqlx::PgPool, redis: Pool, sales: TicketSales, settings: &Settings) -> String {
-    let state = AppState {
-        sales,
-        db,
-        redis,
-        settings: Arc::new(settings.clone()),
-    };
-    let app = Application::with_state(state).await.expect("the app binds port 0");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    base
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 async fn json_of(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
@@ -74,16 +50,12 @@ async fn two_instances_on_a_three_shard_cluster_never_oversell_and_admit_in_orde
         ..test_settings()
     };
     let world = World::with_settings(settings.clone()).await;
-    let redis_b = boxoffice::redis::connect(&settings)
+    // Instance B: its own Redis pool and sale service, which loads its scripts on every primary.
+    let b = boxoffice::startup::connect(&settings)
         .await
         .expect("instance B reaches the cluster");
-    let sales_b = TicketSales::new(redis_b.clone(), world.db.clone(), &settings)
-        .await
-        .expect("instance B loads its scripts on every primary");
-    let instances = [
-        spawn_instance(world.db.clone(), world.redis.clone(), world.sales.clone(), &settings).await,
-        spawn_instance(world.db.clone(), redis_b.clone(), sales_b.clone(), &settings).await,
-    ];
+    let sales_b = b.sales.clone();
+    let instances = [serve(world.app_state()).await, serve(b).await];
 
     // One sale per shard: new sales until every primary owns one.
     let mut by_shard: HashMap<String, SaleId> = HashMap::new();
@@ -107,7 +79,7 @@ async fn two_instances_on_a_three_shard_cluster_never_oversell_and_admit_in_orde
         (0..BUYERS_PER_SALE).map(move |i| {
             let instances = instances.clone();
             tokio::spawn(async move {
-                let client = client();
+                let client = crate::support::browser();
                 let joined_on = i % 2;
                 let url = format!("{}/api/v1/sales/{sale}/reservations", instances[joined_on]);
                 let (status, body) =
@@ -223,7 +195,7 @@ async fn two_instances_on_a_three_shard_cluster_never_oversell_and_admit_in_orde
         200,
         "the order page of sale {sale} on the other instance"
     );
-    let stranger = client()
+    let stranger = crate::support::browser()
         .get(format!("{other}/orders/{}", buyer.code))
         .send()
         .await

@@ -48,10 +48,7 @@ async fn cookies_follow_the_setting(secure: bool) {
     let app = TestApp::spawn_with(|s| s.cookie_secure = secure).await;
     let sale = app.world.sale(10, 60).await.sale_id();
     // no cookie jar: a jar would not send a Secure cookie back over plain HTTP
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = crate::support::http().build().unwrap();
 
     let resp = http.get(app.url("/admin/sign-in")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);

@@ -27,7 +27,7 @@ async fn organizer_with_an_order(app: &AdminApp, quantity: u8) -> (Organizer, St
         .await;
     assert_eq!(s, StatusCode::CREATED, "{sale}");
     let sale_id = sale["id"].as_str().unwrap().to_string();
-    let buyer = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let buyer = crate::support::browser();
     let code = buy(&app.base, &buyer, sale_id.parse().unwrap(), quantity).await;
     (org, sale_id, code)
 }

@@ -9,18 +9,10 @@ use serde_json::{Value, json};
 
 use crate::fault_support::{AppProcess, Proxy};
 use crate::redis_servers;
-use crate::support::{TestApp, World, test_settings};
+use crate::support::{TestApp, World, browser, test_settings};
 
 fn buyer_details() -> Value {
     json!({"name": "Ada Lovelace", "email": "ada@example.com", "age": 36, "gender": "female"})
-}
-
-pub(crate) fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 pub(crate) async fn join(

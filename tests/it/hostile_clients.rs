@@ -39,9 +39,8 @@ async fn behind_a_proxy(change: impl FnOnce(&mut boxoffice::config::Settings)) -
 fn client_at(addr: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("x-forwarded-for", addr.parse().unwrap());
-    reqwest::Client::builder()
+    crate::support::http()
         .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
         .default_headers(headers)
         .build()
         .unwrap()

@@ -235,7 +235,7 @@ async fn without_smtp_the_mail_is_noted_in_the_log_without_personal_data() {
         base: format!("http://127.0.0.1:{port}"),
         log,
     };
-    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let client = crate::support::browser();
     for _ in 0..200 {
         if client
             .get(format!("{}/readyz", app.base))

@@ -1,19 +1,15 @@
 //! What one organizer account may create: live events and sales per event, through the pages
 //! and the API alike, and never more with requests at once.
 
-use boxoffice::config::{Settings, SignUp};
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::admin_support::{AdminApp, event_form, event_json, pairs};
-use crate::support::test_settings;
 
 async fn app_with(max_live_events: u32, max_sales_per_event: u32) -> AdminApp {
-    AdminApp::spawn_with(Settings {
-        signup: SignUp::Open,
-        max_live_events,
-        max_sales_per_event,
-        ..test_settings()
+    AdminApp::spawn_with(|s| {
+        s.max_live_events = max_live_events;
+        s.max_sales_per_event = max_sales_per_event;
     })
     .await
 }

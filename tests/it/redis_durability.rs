@@ -11,9 +11,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::faults::{assert_unavailable, browser, join, json_of, order, poll};
+use crate::faults::{assert_unavailable, join, json_of, order, poll};
 use crate::redis_servers::{Sentinel, Server};
 use crate::support::TestApp;
+use crate::support::browser;
 
 /// The queue's Redis as `docker-compose.yml` runs it: every write appended to a file, the file
 /// flushed to disk once a second.

@@ -9,6 +9,7 @@ use boxoffice::db;
 use boxoffice::db::events::NewEvent;
 use boxoffice::db::sales::{NewSale, SaleRecord};
 use boxoffice::sale::{SaleId, TicketSales};
+use boxoffice::startup::AppState;
 use chrono::{Duration, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -73,9 +74,10 @@ pub struct World {
     pub db: PgPool,
     pub redis: fred::prelude::Pool,
     pub sales: TicketSales,
-    #[allow(dead_code)] // read by the web tests
     pub settings: Settings,
-    organizer: Uuid,
+    /// The owner of the events that [`World::sale`] makes, made with the first of them (an
+    /// organizer the test did not ask for would upset its counts).
+    organizer: tokio::sync::OnceCell<Uuid>,
 }
 
 impl World {
@@ -83,25 +85,28 @@ impl World {
         Self::with_settings(test_settings()).await
     }
 
+    /// The world the app itself would start on with these settings.
     pub async fn with_settings(settings: Settings) -> World {
-        let db = db::connect_and_migrate(&settings.database_url)
+        let AppState { sales, db, redis, .. } = boxoffice::startup::connect(&settings)
             .await
-            .expect("test database");
-        let redis = boxoffice::redis::connect(&settings).await.expect("redis");
-        let sales = TicketSales::new(redis.clone(), db.clone(), &settings)
-            .await
-            .expect("sale service");
-        let organizer = db::organizers::insert(&db, &format!("{}@example.com", Uuid::new_v4().simple()), "x")
-            .await
-            .unwrap()
-            .id;
+            .expect("Postgres, Redis and the sale service");
         World {
             db,
             redis,
             sales,
             settings,
-            organizer,
+            organizer: tokio::sync::OnceCell::new(),
         }
+    }
+
+    async fn organizer(&self) -> Uuid {
+        *self
+            .organizer
+            .get_or_init(|| async {
+                let email = format!("{}@example.com", Uuid::new_v4().simple());
+                db::organizers::insert(&self.db, &email, "x").await.unwrap().id
+            })
+            .await
     }
 
     /// An open sale of `capacity` tickets at 25.00 EUR whose holds last `hold_secs`.
@@ -120,7 +125,7 @@ impl World {
         let event = db::events::insert(
             &self.db,
             &NewEvent {
-                organizer_id: self.organizer,
+                organizer_id: self.organizer().await,
                 title: "The Few Tickets Tour".into(),
                 description: "One night only.".into(),
                 venue: "Small Hall".into(),
@@ -151,7 +156,6 @@ impl World {
 
     /// A second sale of the same event as `sale`, of `capacity` tickets (an event's sales
     /// share its seats).
-    #[allow(dead_code)]
     pub async fn another_sale_of(&self, sale: &SaleRecord, capacity: i32) -> SaleRecord {
         db::sales::insert(
             &self.db,
@@ -170,9 +174,8 @@ impl World {
     }
 
     /// The state an app instance over this world runs on.
-    #[allow(dead_code)]
-    pub fn app_state(&self) -> boxoffice::startup::AppState {
-        boxoffice::startup::AppState {
+    pub fn app_state(&self) -> AppState {
+        AppState {
             sales: self.sales.clone(),
             db: self.db.clone(),
             redis: self.redis.clone(),
@@ -186,14 +189,12 @@ impl World {
 }
 
 /// The real application on port 0 over a fresh [`World`], for tests that speak HTTP.
-#[allow(dead_code)] // each test file uses a part
 pub struct TestApp {
     pub world: World,
     /// `http://127.0.0.1:<port>`
     pub base: String,
 }
 
-#[allow(dead_code)]
 impl TestApp {
     pub async fn spawn() -> TestApp {
         Self::spawn_with(|_| {}).await
@@ -208,22 +209,13 @@ impl TestApp {
 
     /// The app over a given world.
     pub async fn on(world: World) -> TestApp {
-        let app = boxoffice::startup::Application::with_state(world.app_state())
-            .await
-            .expect("the app binds port 0");
-        let base = format!("http://127.0.0.1:{}", app.port());
-        // Serves until the test's runtime ends.
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let base = serve(world.app_state()).await;
         TestApp { world, base }
     }
 
-    /// A browser of its own: a cookie jar, and redirects left to the test to check.
+    /// A browser of its own: see [`browser`].
     pub fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
+        browser()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -231,8 +223,18 @@ impl TestApp {
     }
 }
 
+/// The application over `state` on port 0, serving until the test's runtime ends; its base
+/// URL, `http://127.0.0.1:<port>`.
+pub async fn serve(state: AppState) -> String {
+    let app = boxoffice::startup::Application::with_state(state)
+        .await
+        .expect("the app binds port 0");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    base
+}
+
 /// A buyer with valid details, for tests that need one to confirm.
-#[allow(dead_code)] // each test file uses a part
 pub fn ada() -> boxoffice::sale::Buyer {
     boxoffice::sale::Buyer::parse(&boxoffice::sale::BuyerInput {
         name: "Ada Lovelace".into(),
@@ -245,7 +247,6 @@ pub fn ada() -> boxoffice::sale::Buyer {
 
 /// Joins `sale` for `quantity` tickets through the buyer API with `client`'s cookie jar; the
 /// answer's JSON.
-#[allow(dead_code)] // each test file uses a part
 pub async fn api_join(
     base: &str,
     client: &reqwest::Client,
@@ -261,4 +262,15 @@ pub async fn api_join(
         .json()
         .await
         .unwrap()
+}
+
+/// How every test client starts: redirects left to the test to check. Add a cookie jar (or
+/// leave it out, to send cookies by hand), headers or a local address before `build()`.
+pub fn http() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+}
+
+/// A browser: a cookie jar of its own, and redirects left to the test to check.
+pub fn browser() -> reqwest::Client {
+    http().cookie_store(true).build().unwrap()
 }

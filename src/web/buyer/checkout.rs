@@ -3,32 +3,51 @@
 //! buyer's details. Giving up (`/reservations/{code}/release`) returns the tickets at once.
 
 use maud::{Markup, html};
+use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{IntoResponse, Request, Response, handler};
 use tower_sessions::Session;
 
-use super::{Notice, count_request, money, place_of, remember_order, see_other};
+use super::{Notice, count_request, place_of, remember_order};
 use crate::db;
 use crate::db::events::Listing;
-use crate::sale::{Buyer, BuyerInput, FieldErrors, Gender, Reservation, ReservationCode, ReservationState, SaleError};
+use crate::sale::{
+    Buyer, BuyerInput, FieldErrors, Gender, Owner, Reservation, ReservationCode, ReservationState, SaleError,
+};
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
+use crate::web::money::money;
 use crate::web::rate_limit::BuyerLimits;
+use crate::web::redirect::see_other;
 use crate::web::{layout, session};
 
 /// Counts the request against its client's limit, then reads the code and its owner.
-fn parse(limits: &BuyerLimits, code: &str, req: &Request) -> Result<(ReservationCode, crate::sale::Owner), PageError> {
+fn parse(limits: &BuyerLimits, code: &str, req: &Request) -> Result<(ReservationCode, Owner), PageError> {
     count_request(limits, req)?;
     let code: ReservationCode = code.parse()?;
     let owner = session::owner_from_cookie(req).ok_or(SaleError::UnknownReservation)?;
     Ok((code, owner))
 }
 
-async fn listing(state: &AppState, r: &Reservation) -> Result<Listing, PageError> {
-    db::events::listing_of_sale(&state.db, r.code.sale.0)
+/// The checkout form with these values and errors, answered with `status`; or, when the
+/// reservation is not at checkout, a redirect to where it belongs.
+async fn form(
+    state: &AppState,
+    code: &ReservationCode,
+    owner: &Owner,
+    input: &BuyerInput,
+    errors: &FieldErrors,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let r = state.sales.status(code, owner).await?;
+    if !matches!(r.state, ReservationState::Admitted | ReservationState::Confirming) {
+        return Ok(see_other(&place_of(&r)));
+    }
+    let l = db::events::listing_of_sale(&state.db, r.code.sale.0)
         .await
         .map_err(SaleError::from)?
-        .ok_or_else(|| WebError::NotFound.into())
+        .ok_or(WebError::NotFound)?;
+    Ok(view(&r, &l, input, errors).with_status(status).into_response())
 }
 
 #[handler]
@@ -39,12 +58,8 @@ pub async fn page(
     Path(code): Path<String>,
 ) -> Result<Response, PageError> {
     let (code, owner) = parse(&limits, &code, req)?;
-    let r = state.sales.status(&code, &owner).await?;
-    if !matches!(r.state, ReservationState::Admitted | ReservationState::Confirming) {
-        return Ok(see_other(&place_of(&r)));
-    }
-    let l = listing(&state, &r).await?;
-    Ok(view(&r, &l, &BuyerInput::default(), &FieldErrors::default()).into_response())
+    let (input, errors) = (BuyerInput::default(), FieldErrors::default());
+    form(&state, &code, &owner, &input, &errors, StatusCode::OK).await
 }
 
 /// Confirms the order. Invalid details come back on the same form, each error beside its
@@ -61,16 +76,7 @@ pub async fn confirm(
     let (code, owner) = parse(&limits, &code, req)?;
     let buyer = match Buyer::parse(&input) {
         Ok(b) => b,
-        Err(errors) => {
-            let r = state.sales.status(&code, &owner).await?;
-            if !matches!(r.state, ReservationState::Admitted | ReservationState::Confirming) {
-                return Ok(see_other(&place_of(&r)));
-            }
-            let l = listing(&state, &r).await?;
-            return Ok(view(&r, &l, &input, &errors)
-                .with_status(poem::http::StatusCode::UNPROCESSABLE_ENTITY)
-                .into_response());
-        }
+        Err(errors) => return form(&state, &code, &owner, &input, &errors, StatusCode::UNPROCESSABLE_ENTITY).await,
     };
     match state.sales.confirm(&code, &owner, &buyer).await {
         // A second submit of a confirmed checkout lands on the same order.

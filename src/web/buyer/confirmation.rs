@@ -8,7 +8,7 @@ use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
 use tower_sessions::Session;
 
-use super::{count_request, has_order, money, query_value, remember_order};
+use super::{count_request, has_order, query_value, remember_order};
 use crate::db;
 use crate::db::events::Listing;
 use crate::db::orders::Order;
@@ -16,6 +16,7 @@ use crate::sale::{ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::tickets::{self, link};
 use crate::web::error::{PageError, WebError};
+use crate::web::money::money;
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::{layout, session};
 

@@ -8,14 +8,16 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{Notice, count_request, money, place_of, query_value, remember, remembered};
+use super::{Notice, count_request, place_of, query_value, remember, remembered};
 use crate::db;
 use crate::db::events::Listing;
 use crate::sale::{Quantity, SaleError, SaleFigures, SaleId, SaleState};
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
 use crate::web::layout;
+use crate::web::money::money;
 use crate::web::rate_limit::BuyerLimits;
+use crate::web::redirect::see_other;
 use crate::web::session;
 
 /// Most events the list shows.
@@ -186,5 +188,5 @@ pub async fn join(
         // Where the buyer started, so the waiting room can show how far it has come.
         to = format!("{to}?start={}", r.position);
     }
-    Ok(super::see_other(&to))
+    Ok(see_other(&to))
 }

@@ -20,8 +20,7 @@ pub mod waiting;
 
 use std::collections::HashMap;
 
-use poem::http::{HeaderValue, StatusCode, header};
-use poem::{Request, Response, Route, get, post};
+use poem::{Request, Route, get, post};
 use tower_sessions::Session;
 
 pub use api::BuyerApi;
@@ -88,15 +87,19 @@ impl Notice {
         .find(|n| n.as_str() == s)
     }
 
-    pub fn message(self) -> &'static str {
+    /// The same words the API answers for a reservation in this state.
+    pub fn message(self) -> String {
+        crate::sale::SaleError::NotAdmitted(self.state()).to_string()
+    }
+
+    /// The state of the reservation the notice tells of.
+    fn state(self) -> ReservationState {
         match self {
-            Notice::Expired => "Your reservation expired.",
-            Notice::SoldOut => "Sorry, this event is sold out.",
-            Notice::Released => "You gave up your reservation.",
-            Notice::Closed => "This ticket sale is closed.",
-            Notice::Abandoned => {
-                "You lost your place in line because your page stopped checking in. You may join again."
-            }
+            Notice::Expired => ReservationState::Expired,
+            Notice::SoldOut => ReservationState::SoldOut,
+            Notice::Released => ReservationState::Released,
+            Notice::Closed => ReservationState::Closed,
+            Notice::Abandoned => ReservationState::Abandoned,
         }
     }
 
@@ -105,7 +108,8 @@ impl Notice {
     }
 }
 
-/// Where a reservation in this state belongs: `None` for the waiting room itself.
+/// The page where a reservation in this state belongs: the waiting room, checkout, its order,
+/// or the event list with the notice that says why it ended.
 pub fn place_of(r: &Reservation) -> String {
     let code = r.code;
     match r.state {
@@ -120,23 +124,6 @@ pub fn place_of(r: &Reservation) -> String {
     }
 }
 
-/// A redirect that works for both kinds of request: `HX-Redirect` for HTMX (a 3xx would be
-/// followed inside the XHR and swapped in), `303 See Other` for a plain browser.
-pub fn redirect(req: &Request, to: &str) -> Response {
-    let value = HeaderValue::from_str(to).unwrap_or_else(|_| HeaderValue::from_static("/"));
-    if req.headers().contains_key("hx-request") {
-        Response::builder()
-            .status(StatusCode::OK)
-            .header("HX-Redirect", value)
-            .finish()
-    } else {
-        Response::builder()
-            .status(StatusCode::SEE_OTHER)
-            .header(header::LOCATION, value)
-            .finish()
-    }
-}
-
 /// A value of the query string, without failing the request on a malformed one.
 pub fn query_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.uri()
@@ -145,17 +132,6 @@ pub fn query_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
-}
-
-/// Money as a buyer reads it: `€25.00`, or `25.00 CHF` for currencies without a sign here.
-pub fn money(minor: i64, currency: &str) -> String {
-    let amount = format!("{}.{:02}", minor / 100, (minor % 100).abs());
-    match currency {
-        "EUR" => format!("€{amount}"),
-        "USD" => format!("${amount}"),
-        "GBP" => format!("£{amount}"),
-        _ => format!("{amount} {currency}"),
-    }
 }
 
 /// Counts one buyer request that is neither a join nor a poll against its client's limit;
@@ -203,13 +179,6 @@ async fn has_order(session: &Session, code: ReservationCode) -> Result<bool, tow
     Ok(codes.contains(&code.to_string()))
 }
 
-fn see_other(to: &str) -> Response {
-    Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, to)
-        .finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,13 +192,6 @@ mod tests {
         assert_eq!(poll_after_ms(w, 1_000_000), 60_000);
         assert!(poll_after_ms(w, 1_000) > poll_after_ms(w, 200));
         assert_eq!(poll_after_ms(ReservationState::Expired, 3), 0);
-    }
-
-    #[test]
-    fn money_reads_like_a_price() {
-        assert_eq!(money(2500, "EUR"), "€25.00");
-        assert_eq!(money(5, "USD"), "$0.05");
-        assert_eq!(money(123456, "CHF"), "1234.56 CHF");
     }
 
     #[test]

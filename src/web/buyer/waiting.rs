@@ -9,13 +9,14 @@ use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, handler};
 
-use super::{eta, place_of, poll_after_ms, query_value, redirect};
+use super::{eta, place_of, poll_after_ms, query_value};
 use crate::db;
 use crate::sale::{Reservation, ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::web::error::{FragmentError, PageError, WebError};
 use crate::web::presence::Presence;
 use crate::web::rate_limit::{self, BuyerLimits};
+use crate::web::redirect::redirect;
 use crate::web::{layout, session};
 
 async fn status(state: &AppState, req: &Request, code: &str) -> Result<Reservation, SaleError> {
