@@ -129,7 +129,7 @@ impl ScriptCall for Status<'_> {
     type Reply = StatusReply;
 
     fn argv(&self) -> Vec<Value> {
-        vec![self.code.member().into(), self.owner.as_str().into()]
+        super::code_and_owner(self.code, self.owner)
     }
 
     fn decode(mut reply: Reply) -> Result<StatusReply, ReplyError> {
@@ -164,7 +164,7 @@ impl ScriptCall for Release<'_> {
     type Reply = ReleaseReply;
 
     fn argv(&self) -> Vec<Value> {
-        vec![self.code.member().into(), self.owner.as_str().into()]
+        super::code_and_owner(self.code, self.owner)
     }
 
     fn decode(mut reply: Reply) -> Result<ReleaseReply, ReplyError> {

@@ -28,7 +28,7 @@ impl ScriptCall for ConfirmBegin<'_> {
     type Reply = ConfirmBeginReply;
 
     fn argv(&self) -> Vec<Value> {
-        vec![self.code.member().into(), self.owner.as_str().into()]
+        super::code_and_owner(self.code, self.owner)
     }
 
     fn decode(mut reply: Reply) -> Result<ConfirmBeginReply, ReplyError> {

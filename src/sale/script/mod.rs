@@ -103,6 +103,12 @@ pub(crate) trait ScriptCall {
     fn decode(reply: Reply) -> Result<Self::Reply, ReplyError>;
 }
 
+/// ARGV of the scripts that act on one reservation for its owner (status, release,
+/// confirm_begin): `code`, `owner`.
+fn code_and_owner(code: &crate::sale::ReservationCode, owner: &crate::sale::Owner) -> Vec<Value> {
+    vec![code.member().into(), owner.as_str().into()]
+}
+
 /// The scripts, ready for EVALSHA: each with its SHA-1 over `common.lua` and its body.
 pub(crate) struct Scripts {
     loaded: Vec<Script>,
