@@ -1,7 +1,8 @@
 //! The ticket sale aggregate: the only way the state of a sale changes.
 //!
 //! Live state (queue, holds, counters) lives in Redis and changes only through the Lua scripts
-//! in `lua/`, one EVALSHA per operation, atomic, with Redis's clock. Postgres is the durable
+//! in `lua/`, one EVALSHA per operation, atomic, with Redis's clock; each script is called
+//! through its own argument and reply types (`script`). Postgres is the durable
 //! record: an order exists once its row is committed, and the statement that counts it refuses
 //! to go beyond the capacity, so even a wrong Redis state cannot oversell.
 //!
