@@ -8,7 +8,8 @@
 --                          (no hold expires before it: most polls skip looking at holds),
 --                          abandon_ms, claim_ms, abandoned, waiting (ZCARD of queue, kept
 --                          here so that a poll need not ask), revision (of the Postgres row
---                          the settings came from: an older sync does not undo a newer one)
+--                          the settings came from: an older sync does not undo a newer one),
+--                          rate_since and rate:0 .. rate:6 (the admission rate, see below)
 --   KEYS[2] queue   zset   waiting codes, score = arrival sequence (position = ZRANK + 1)
 --   KEYS[3] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
 --                          for a confirming code CONFIRMING + the deadline of its Postgres write
@@ -47,6 +48,15 @@ local CONFIRMING = 1e14
 
 -- The score in `recent` of an order Redis learnt of before any sync saw it in Postgres.
 local PENDING = 2^52
+
+-- The admission rate (src/sale/admission.rs). Admissions are counted in buckets of
+-- RATE_BUCKET_MS of Redis's clock, in a ring of RATE_WINDOW + 1 fields of the sale hash:
+-- `rate:<bucket mod 7>` = "<bucket> <count>". peek reads the RATE_WINDOW whole buckets before
+-- the current one (a minute), leaving out those before `rate_since` (when sync built the
+-- sale: the ring knows nothing older). Only the admitting branches write it.
+local RATE_BUCKET_MS = 10000
+local RATE_WINDOW = 6
+local RATE_FIELDS = { 'rate:0', 'rate:1', 'rate:2', 'rate:3', 'rate:4', 'rate:5', 'rate:6' }
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -139,6 +149,31 @@ local function lapse(S, now)
   return changed
 end
 
+-- `n` buyers were admitted at `now`: counted in the ring of the admission rate.
+local function count_admissions(now, n)
+  local bucket = math.floor(now / RATE_BUCKET_MS)
+  local field = RATE_FIELDS[bucket % (RATE_WINDOW + 1) + 1]
+  local b, c = string.match(redis.call('HGET', K.sale, field) or '', '^(%d+) (%d+)$')
+  if tonumber(b) ~= bucket then c = 0 end
+  redis.call('HSET', K.sale, field, bucket .. ' ' .. (tonumber(c) + n))
+end
+
+-- The admission rate's window at `now`: admitted, window_ms (0 before the first whole bucket)
+-- and until_ms, when the current bucket ends and the figures change next.
+local function admission_window(now)
+  local bucket = math.floor(now / RATE_BUCKET_MS)
+  local v = redis.call('HMGET', K.sale, 'rate_since', unpack(RATE_FIELDS))
+  local since = tonumber(v[1]) or now
+  local first = math.max(bucket - RATE_WINDOW, math.floor(since / RATE_BUCKET_MS))
+  local admitted = 0
+  for i = 2, #v do
+    local b, c = string.match(v[i] or '', '^(%d+) (%d+)$')
+    b = tonumber(b)
+    if b and b >= first and b < bucket then admitted = admitted + tonumber(c) end
+  end
+  return admitted, (bucket - first) * RATE_BUCKET_MS, (bucket + 1) * RATE_BUCKET_MS
+end
+
 local function active_shoppers_full(S)
   return S.max_active > 0 and redis.call('ZCARD', K.holds) >= S.max_active
 end
@@ -154,7 +189,7 @@ local function admit(S, now)
   -- No ticket free: nobody can be admitted, so the poll of a waiting buyer skips the head.
   -- (A head that can never fit is settled on its own poll, or here once a ticket is free.)
   if S.capacity - S.sold - S.held < 1 then return false end
-  local changed = false
+  local admitted = 0
   for _ = 1, BATCH do
     local head = redis.call('ZRANGE', K.queue, 0, 0)[1]
     if not head then break end
@@ -174,18 +209,23 @@ local function admit(S, now)
       add_hold(S, head, now + math.min(S.claim_ms, S.hold_ms))
       S.held = S.held + r.qty
       redis.call('HINCRBY', K.sale, 'admitted', 1)
-      changed = true
+      admitted = admitted + 1
     else
       break
     end
   end
-  if changed then save_holds(S) end
-  return changed
+  if admitted > 0 then
+    save_holds(S)
+    count_admissions(now, admitted)
+  end
+  return admitted > 0
 end
 
--- Reply shared by join, status and release:
+-- Reply shared by join, status and release (Rust: `ReservationReply` in
+-- src/sale/script/buying.rs):
 --   { state, code, qty, position, waiting, expires_ms, now_ms }
--- state is one of waiting, admitted, confirming, confirmed, sold_out, expired, released, closed.
+-- state is one of waiting, admitted, confirming, confirmed, sold_out, expired, released,
+-- closed, abandoned; expires_ms is 0 without a hold.
 local STATE_NAMES = { w = 'waiting', a = 'admitted', c = 'confirming', d = 'confirmed',
                       s = 'sold_out', x = 'expired', l = 'released', z = 'closed',
                       g = 'abandoned' }

@@ -1,12 +1,13 @@
 -- confirm_abort.lua: the order of a confirming hold was not written.
 --
+-- Rust: `ConfirmAbort` and `AbortOutcome` in src/sale/script/checkout.rs.
 -- KEYS: the seven sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] outcome 'retry'    Postgres failed (down, a timeout): the hold goes back to admitted
 --                            with its own expiry, so the buyer may retry while it lasts
 --                 'sold_out' Postgres refused the order as beyond capacity: the hold ends
 --                 'closed'   the sale closed: the hold ends
--- Reply: 1 when the hold changed, 0 when it was not confirming.
+-- Reply: changed: 1 when the hold changed, 0 when it was not confirming.
 -- Should Postgres have committed after all, sync finds the order and counts it as sold.
 
 local code, outcome = ARGV[1], ARGV[2]

@@ -3,10 +3,11 @@
 -- of the hold meanwhile (it lapsed during a slow commit, a twin request put it back to
 -- admitted, Redis lost the sale), the committed order is counted exactly once.
 --
+-- Rust: `ConfirmFinish` in src/sale/script/checkout.rs.
 -- KEYS: the seven sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] qty     the order's quantity as Postgres recorded it
--- Reply: 1 when the tickets were counted now, 0 when they had been already (or Redis lost the
+-- Reply: counted: 1 when the tickets were counted now, 0 when they had been already (or Redis lost the
 -- sale: the rebuild then counts the order from `done` or from Postgres).
 
 local code, qty = ARGV[1], tonumber(ARGV[2])

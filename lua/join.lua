@@ -1,6 +1,7 @@
 -- join.lua: a buyer asks for tickets. Idempotent per owner: while the owner's newest
 -- reservation is live (waiting, admitted, confirming) it is returned unchanged.
 --
+-- Rust: `Join` and `JoinReply` in src/sale/script/buying.rs.
 -- KEYS: the seven sale keys (see common.lua)
 -- ARGV[1] code    a fresh reservation code (used only when a new reservation is made)
 -- ARGV[2] owner   the session binding, no spaces
@@ -44,6 +45,7 @@ if S.state == 'open' and S.waiting == 0
   S.held = S.held + qty
   save_holds(S)
   redis.call('HINCRBY', K.sale, 'admitted', 1)
+  count_admissions(now, 1)
 elseif S.capacity - S.sold < qty then
   r.state = 's'
 else

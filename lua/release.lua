@@ -1,6 +1,7 @@
 -- release.lua: the buyer gives up, from the queue (leave) or from checkout (release). The
 -- tickets of a hold go back at once and the head of the queue is admitted if it now fits.
 --
+-- Rust: `Release` and `ReleaseReply` in src/sale/script/buying.rs.
 -- KEYS: the seven sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] owner   the session binding

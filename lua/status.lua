@@ -2,6 +2,7 @@
 -- the queue while the head fits, notes that this buyer is still here, then tells this code's
 -- state.
 --
+-- Rust: `Status` and `StatusReply` in src/sale/script/buying.rs.
 -- KEYS: the seven sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] owner   the session binding; a code of another owner is not found

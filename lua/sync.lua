@@ -2,18 +2,21 @@
 -- start-up, when a script answered '!missing' (Redis restarted or was flushed), after
 -- Postgres refused an order, when an organizer changes the sale, and periodically.
 --
+-- Rust: `Sync` and `SyncReply` in src/sale/script/sync.rs (the fields below by name).
 -- KEYS: the seven sale keys (see common.lua)
 -- ARGV[1] capacity: the most Redis may count as sold or held (the sale's own capacity, less
 --         what the event's other sales took of the event's seats)
--- ARGV[2] sold in Postgres     ARGV[3] hold_ms      ARGV[4] grace_ms     ARGV[5] max_active
+-- ARGV[2] pg_sold: sold in Postgres   ARGV[3] hold_ms   ARGV[4] grace_ms   ARGV[5] max_active
 -- ARGV[6] state (open|paused|closed)                ARGV[7] opens_ms
 -- ARGV[8] abandon_ms: a waiting buyer silent this long loses its place at the head
 -- ARGV[9] claim_ms: how long a buyer admitted in its absence holds before it shows up
--- ARGV[10] revision of the Postgres row read      ARGV[11] when the keys may go (unix s)
+-- ARGV[10] revision of the Postgres row read
+-- ARGV[11] expire_at_s: when the keys may go (unix seconds)
 -- ARGV[12] read_ms: Redis's clock taken before Postgres was read
 -- ARGV[13] since: the `xact_mark` the read was planned from (0: every order was read)
--- ARGV[14] the xmin of the read's snapshot
--- ARGV[15..] code, quantity, transaction id, ... of the orders of transactions from `since` on
+-- ARGV[14] read_xmin: the xmin of the read's snapshot
+-- ARGV[15..] orders: code, quantity, xact (transaction id), ... of the orders of
+--            transactions from `since` on
 -- Reply: { sold, held } as now kept in Redis
 --    or  { '!reread' }  the read cannot be applied (the keys went or were rebuilt from
 --                       another read, or a newer sync dropped codes of `recent` it would
@@ -111,6 +114,8 @@ end
 for _, key in ipairs(KEYS) do redis.call('EXPIREAT', key, ARGV[11]) end
 
 local S, now = load_sale(), now_ms()
+-- The admission rate counts from here when the sale is new to this Redis.
+redis.call('HSETNX', K.sale, 'rate_since', now)
 lapse(S, now)
 admit(S, now)
 return { S.sold, S.held }

@@ -4,10 +4,11 @@
 -- polling, however fast, keeps its place in line. Nothing else changes: no admission, no
 -- lapse (the next real poll does those).
 --
--- KEYS: the six sale keys (see common.lua)
+-- Rust: `Touch` and `TouchReply` in src/sale/script/touch.rs.
+-- KEYS: the seven sale keys (see common.lua)
 -- ARGV: code, owner, code, owner, ... ; a pair whose code is not this owner's, or not waiting,
 --       is skipped
--- Reply: the number of waiting buyers noted as present
+-- Reply: noted: the number of waiting buyers noted as present
 --    or  { '!missing' }  Redis has lost the sale (nobody waits in it then)
 
 local S = load_sale()

@@ -260,8 +260,8 @@ pub struct AdminSaleFigures {
     waiting: i64,
     /// Buyers admitted to checkout since the sale's live state was built.
     admitted: i64,
-    /// Over about the last minute, once this instance has two readings some seconds apart;
-    /// null until then.
+    /// Over the last minute of the sale's live state, the same on every instance and in the
+    /// waiting room's estimate; null before its first ten seconds.
     #[oai(nullable)]
     admitted_per_minute: Option<f64>,
     orders: i64,

@@ -1,10 +1,6 @@
 //! A sale's dashboard: the live figures (polled by HTMX every few seconds), the orders
 //! newest first, and their CSV export. Only the sale's organizer sees any of it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
-
 use maud::{Markup, html};
 use poem::http::header;
 use poem::web::{Data, Path, Query};
@@ -22,7 +18,7 @@ use super::{AdminError, csrf};
 use crate::db;
 use crate::db::orders::{Order, SaleTotals};
 use crate::db::sales::SaleRecord;
-use crate::sale::{SaleFigures, SaleId};
+use crate::sale::SaleFigures;
 use crate::startup::AppState;
 
 /// Orders on one page of the dashboard (and the API's default page size).
@@ -31,8 +27,7 @@ pub const PAGE_SIZE: i64 = 25;
 /// What the dashboard shows of a sale right now.
 pub struct Figures {
     pub live: SaleFigures,
-    /// Buyers admitted to checkout per minute over about the last minute, as far as this
-    /// instance has watched; `None` until two readings some seconds apart exist.
+    /// Buyers admitted to checkout per minute over the last minute (see `AdmissionRate`).
     pub admitted_per_minute: Option<f64>,
     pub totals: SaleTotals,
 }
@@ -40,36 +35,12 @@ pub struct Figures {
 pub async fn figures(state: &AppState, sale: &SaleRecord) -> Result<Figures, AdminError> {
     let live = state.sales.figures(sale.sale_id()).await?;
     let totals = db::orders::totals_for_sale(&state.db, sale.sale_id()).await?;
-    let admitted_per_minute = admission_rate(sale.sale_id(), live.admitted, Instant::now());
+    let admitted_per_minute = live.admission_rate.per_minute;
     Ok(Figures {
         live,
         admitted_per_minute,
         totals,
     })
-}
-
-/// The admitted counter only ever grows (until Redis rebuilds the sale), so its rate comes
-/// from recent readings: each dashboard poll adds one. The readings live in this process;
-/// with several instances each computes its own, which agree closely enough for a dashboard.
-fn admission_rate(sale: SaleId, admitted: i64, now: Instant) -> Option<f64> {
-    const WINDOW: Duration = Duration::from_secs(60);
-    const FORGET: Duration = Duration::from_secs(300);
-    type Readings = HashMap<SaleId, VecDeque<(Instant, i64)>>;
-    static READINGS: OnceLock<Mutex<Readings>> = OnceLock::new();
-    let mut all = READINGS.get_or_init(Default::default).lock().ok()?;
-    // Sales nobody watches any more are forgotten.
-    all.retain(|_, r| r.back().is_some_and(|(t, _)| now.duration_since(*t) < FORGET));
-    let readings = all.entry(sale).or_default();
-    if readings.back().is_some_and(|(_, a)| *a > admitted) {
-        readings.clear(); // the sale was rebuilt; its counter started again
-    }
-    readings.push_back((now, admitted));
-    while readings.len() > 2 && readings.front().is_some_and(|(t, _)| now.duration_since(*t) > WINDOW) {
-        readings.pop_front();
-    }
-    let (t0, a0) = *readings.front()?;
-    let secs = now.duration_since(t0).as_secs_f64();
-    (secs >= 5.0).then(|| (admitted - a0) as f64 * 60.0 / secs)
 }
 
 fn figures_fragment(sale: &SaleRecord, f: &Figures) -> Markup {
@@ -272,18 +243,6 @@ mod tests {
         assert_eq!(csv_cell("-1"), "'-1");
         assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_cell("a\nb"), "\"a\nb\"");
-    }
-
-    #[test]
-    fn admission_rate_needs_some_seconds_of_readings() {
-        let sale = SaleId::new();
-        let t0 = Instant::now();
-        assert_eq!(admission_rate(sale, 0, t0), None);
-        assert_eq!(admission_rate(sale, 3, t0 + Duration::from_secs(2)), None);
-        let r = admission_rate(sale, 10, t0 + Duration::from_secs(30)).unwrap();
-        assert!((r - 20.0).abs() < 1e-9, "{r}");
-        // a rebuilt sale starts counting again
-        assert_eq!(admission_rate(sale, 1, t0 + Duration::from_secs(33)), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The ticket sale aggregate: the only way the state of a sale changes.
 //!
 //! Live state (queue, holds, counters) lives in Redis and changes only through the Lua scripts
-//! in `lua/`, one EVALSHA per operation, atomic, with Redis's clock. Postgres is the durable
+//! in `lua/`, one EVALSHA per operation, atomic, with Redis's clock; each script is called
+//! through its own argument and reply types (`script`). Postgres is the durable
 //! record: an order exists once its row is committed, and the statement that counts it refuses
 //! to go beyond the capacity, so even a wrong Redis state cannot oversell.
 //!
@@ -10,22 +11,23 @@
 //! tickets from held to sold. Whatever happens in between, `sync` later makes Redis agree with
 //! Postgres again.
 
+mod admission;
 mod buyer;
 mod error;
 mod keys;
 mod model;
 mod presence;
-mod scripts;
+mod script;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 use fred::prelude::*;
-use fred::types::scripts::Script;
 use sqlx::PgPool;
 use tracing::{error, info, warn};
 
+pub use admission::AdmissionRate;
 pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender};
 pub use error::SaleError;
 pub use keys::sale_keys;
@@ -33,7 +35,10 @@ pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState,
 
 use crate::db;
 use crate::db::orders::{Order, Placement};
-use scripts::Scripts;
+use script::{
+    AbortOutcome, ConfirmAbort, ConfirmBegin, ConfirmBeginReply, ConfirmFinish, Join, JoinReply, Peek, Release,
+    ReleaseReply, Reply, ScriptCall, Scripts, Status, StatusReply, Sync, SyncOrder, SyncRead, SyncReply,
+};
 
 /// The ticket sale service. Cheap to clone; share one per process.
 #[derive(Clone)]
@@ -57,6 +62,8 @@ struct Inner {
     rebuilding: std::sync::Mutex<HashMap<SaleId, Arc<tokio::sync::Mutex<()>>>>,
     /// Sale ids Postgres recently said do not exist (see [`UnknownSales`]).
     unknown: std::sync::Mutex<UnknownSales>,
+    /// The admission rate last read per sale, for the waiting room.
+    rates: admission::RecentRates,
 }
 
 /// A negative cache: sale ids Postgres said it does not know, each remembered for
@@ -87,9 +94,6 @@ impl UnknownSales {
     }
 }
 
-/// One script's raw reply.
-type Reply = Vec<Value>;
-
 /// How long a sale's Redis keys outlive its event.
 const KEYS_OUTLIVE_EVENT: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
@@ -114,6 +118,7 @@ impl TicketSales {
                 rebuilding: Default::default(),
                 unknown: Default::default(),
                 recent: Default::default(),
+                rates: Default::default(),
             }),
         })
     }
@@ -131,25 +136,19 @@ impl TicketSales {
     /// in this sale is live, the same one comes back (`created == false`).
     pub async fn join(&self, sale: SaleId, owner: &Owner, quantity: Quantity) -> Result<Reservation, SaleError> {
         let code = ReservationCode::new(sale);
-        let s = &self.inner.scripts;
-        let reply = self
-            .call_synced(&s.join, sale, || {
-                vec![
-                    code.member().into(),
-                    owner.as_str().into(),
-                    i64::from(quantity.get()).into(),
-                ]
-            })
-            .await?;
-        match tag(&reply) {
-            "!closed" => Err(SaleError::Closed),
-            "!not_open" => Err(SaleError::NotOpenYet(millis_to_time(int_at(&reply, 1)))),
-            _ => {
-                let r = reservation(sale, &reply, "join")?;
-                if r.created {
+        let join = Join {
+            code: &code,
+            owner,
+            qty: quantity,
+        };
+        match self.call_synced(sale, &join).await? {
+            JoinReply::Closed => Err(SaleError::Closed),
+            JoinReply::NotOpen { opens_at } => Err(SaleError::NotOpenYet(opens_at)),
+            JoinReply::Joined { reservation, created } => {
+                if created {
                     crate::metrics::get().joined();
                 }
-                Ok(r)
+                Ok(reservation.into_reservation(sale, created))
             }
         }
     }
@@ -157,28 +156,18 @@ impl TicketSales {
     /// The poll: lapses due holds, admits from the head of the queue, and tells where this
     /// reservation stands. A code of another owner is `UnknownReservation`.
     pub async fn status(&self, code: &ReservationCode, owner: &Owner) -> Result<Reservation, SaleError> {
-        let reply = self
-            .call_synced(&self.inner.scripts.status, code.sale, || {
-                vec![code.member().into(), owner.as_str().into()]
-            })
-            .await?;
-        match tag(&reply) {
-            "!not_found" => Err(SaleError::UnknownReservation),
-            _ => reservation(code.sale, &reply, "status"),
+        match self.call_synced(code.sale, &Status { code, owner }).await? {
+            StatusReply::NotFound => Err(SaleError::UnknownReservation),
+            StatusReply::Found(r) => Ok(r.into_reservation(code.sale, false)),
         }
     }
 
     /// The buyer gives up: leaves the queue or releases the held tickets at once.
     pub async fn release(&self, code: &ReservationCode, owner: &Owner) -> Result<Reservation, SaleError> {
-        let reply = self
-            .call_synced(&self.inner.scripts.release, code.sale, || {
-                vec![code.member().into(), owner.as_str().into()]
-            })
-            .await?;
-        match tag(&reply) {
-            "!not_found" => Err(SaleError::UnknownReservation),
-            "!bad_state" => Err(SaleError::ConfirmInProgress),
-            _ => reservation(code.sale, &reply, "release"),
+        match self.call_synced(code.sale, &Release { code, owner }).await? {
+            ReleaseReply::NotFound => Err(SaleError::UnknownReservation),
+            ReleaseReply::Confirming => Err(SaleError::ConfirmInProgress),
+            ReleaseReply::Done(r) => Ok(r.into_reservation(code.sale, false)),
         }
     }
 
@@ -186,25 +175,13 @@ impl TicketSales {
     /// tickets count as sold in Redis; if Postgres fails the hold stays the buyer's, to retry
     /// while it lasts.
     pub async fn confirm(&self, code: &ReservationCode, owner: &Owner, buyer: &Buyer) -> Result<Order, SaleError> {
-        let s = &self.inner.scripts;
         let sale = code.sale;
-        let reply = self
-            .call_synced(&s.confirm_begin, sale, || {
-                vec![code.member().into(), owner.as_str().into()]
-            })
-            .await?;
-        let quantity = match tag(&reply) {
-            "confirming" => int_at(&reply, 2),
-            "!not_found" => return Err(SaleError::UnknownReservation),
-            "!closed" => return Err(SaleError::Closed),
-            "!bad_state" => {
-                let state = ReservationState::from_script(&str_at(&reply, 1))
-                    .ok_or_else(|| protocol("confirm_begin", &reply))?;
-                return Err(SaleError::NotAdmitted(state));
-            }
-            _ => return Err(protocol("confirm_begin", &reply)),
+        let quantity = match self.call_synced(sale, &ConfirmBegin { code, owner }).await? {
+            ConfirmBeginReply::Confirming { qty } => qty,
+            ConfirmBeginReply::NotFound => return Err(SaleError::UnknownReservation),
+            ConfirmBeginReply::Closed => return Err(SaleError::Closed),
+            ConfirmBeginReply::NotAdmitted(state) => return Err(SaleError::NotAdmitted(state)),
         };
-        let quantity = u8::try_from(quantity).map_err(|_| protocol("confirm_begin", &reply))?;
 
         let placement = db::orders::place(
             &self.inner.db,
@@ -227,12 +204,12 @@ impl TicketSales {
                 // Redis admitted more than Postgres can sell: bring Redis back in step. The
                 // answer stays "sold out" even if that fails; the reconciler retries.
                 warn!(%sale, "Postgres refused an order beyond capacity; syncing the sale");
-                self.abort_confirm(code, "sold_out").await;
+                self.abort_confirm(code, AbortOutcome::SoldOut).await;
                 self.sync_or_log(sale).await;
                 Err(SaleError::SoldOut)
             }
             Ok(Placement::SaleClosed) => {
-                self.abort_confirm(code, "closed").await;
+                self.abort_confirm(code, AbortOutcome::Closed).await;
                 self.sync_or_log(sale).await;
                 Err(SaleError::Closed)
             }
@@ -244,7 +221,7 @@ impl TicketSales {
                     return Ok(order);
                 }
                 warn!(%sale, error = %e, "writing an order failed; the hold goes back to the buyer");
-                self.abort_confirm(code, "retry").await;
+                self.abort_confirm(code, AbortOutcome::Retry).await;
                 Err(SaleError::Postgres(e))
             }
         }
@@ -253,8 +230,11 @@ impl TicketSales {
     /// Counts a committed order as sold in Redis. The order stands whatever happens here; if
     /// this call fails, the next sync counts it.
     async fn finish_confirm(&self, code: &ReservationCode, order: &Order) {
-        let args = vec![code.member().into(), i64::from(order.quantity).into()];
-        if let Err(e) = self.call(&self.inner.scripts.confirm_finish, code.sale, args).await {
+        let finish = ConfirmFinish {
+            code,
+            qty: i64::from(order.quantity),
+        };
+        if let Err(e) = self.call(code.sale, &finish).await {
             warn!(sale = %code.sale, error = %e, "confirm_finish failed; sync will count the order");
         }
     }
@@ -265,10 +245,8 @@ impl TicketSales {
         }
     }
 
-    /// `outcome` is `retry` (the hold goes back to the buyer), `sold_out` or `closed`.
-    async fn abort_confirm(&self, code: &ReservationCode, outcome: &'static str) {
-        let args = vec![code.member().into(), outcome.into()];
-        if let Err(e) = self.call(&self.inner.scripts.confirm_abort, code.sale, args).await {
+    async fn abort_confirm(&self, code: &ReservationCode, outcome: AbortOutcome) {
+        if let Err(e) = self.call(code.sale, &ConfirmAbort { code, outcome }).await {
             warn!(sale = %code.sale, error = %e, "confirm_abort failed; sync will settle the hold");
         }
     }
@@ -293,23 +271,10 @@ impl TicketSales {
     /// A sale's live figures; for a sale whose event is over (its live state gone), what
     /// Postgres recorded.
     pub async fn figures(&self, sale: SaleId) -> Result<SaleFigures, SaleError> {
-        let reply = match self.call_synced(&self.inner.scripts.peek, sale, Vec::new).await {
-            Err(SaleError::Over) => return self.final_figures(sale).await,
-            reply => reply?,
-        };
-        let state = str_at(&reply, 4).parse().map_err(|_| protocol("peek", &reply))?;
-        Ok(SaleFigures {
-            capacity: int_at(&reply, 0),
-            sold: int_at(&reply, 1),
-            held: int_at(&reply, 2),
-            waiting: int_at(&reply, 3),
-            state,
-            opens_at: millis_to_time(int_at(&reply, 5)),
-            admitted: int_at(&reply, 6),
-            lapsed: int_at(&reply, 7),
-            active: int_at(&reply, 8),
-            server_now: millis_to_time(int_at(&reply, 9)),
-        })
+        match self.call_synced(sale, &Peek).await {
+            Err(SaleError::Over) => self.final_figures(sale).await,
+            figures => figures,
+        }
     }
 
     /// The figures of a sale that is over, from Postgres alone: nobody waits or holds any more.
@@ -317,6 +282,7 @@ impl TicketSales {
         let record = db::sales::find(&self.inner.db, sale)
             .await?
             .ok_or(SaleError::UnknownSale)?;
+        let now = Utc::now();
         Ok(SaleFigures {
             capacity: i64::from(record.capacity),
             sold: i64::from(record.sold),
@@ -327,7 +293,8 @@ impl TicketSales {
             admitted: 0,
             lapsed: 0,
             active: 0,
-            server_now: Utc::now(),
+            server_now: now,
+            admission_rate: AdmissionRate::none(now),
         })
     }
 
@@ -376,9 +343,8 @@ impl TicketSales {
 
     /// One round of `sync`: false when the script asked for a fresh read.
     async fn sync_once(&self, sale: SaleId) -> Result<bool, SaleError> {
-        let s = &self.inner.scripts;
-        let mark = self.call(&s.sync_read, sale, Vec::new()).await?;
-        let (since, read_ms) = (int_at(&mark, 0), int_at(&mark, 1));
+        let mark = self.call(sale, &SyncRead).await?;
+        let (since, read_ms) = (mark.xact_mark, mark.now_ms);
         let snap = db::sales::snapshot(&self.inner.db, sale, since)
             .await?
             .ok_or(SaleError::UnknownSale)?;
@@ -390,39 +356,42 @@ impl TicketSales {
         if keys_expire_at.timestamp_millis() <= read_ms {
             return Err(SaleError::Over);
         }
-        let mut args: Vec<Value> = vec![
-            snap.live_capacity().into(),
-            i64::from(record.sold).into(),
-            (i64::from(record.hold_secs) * 1000).into(),
-            self.inner.confirm_grace_ms.into(),
-            i64::from(record.max_active).into(),
-            record.state.as_str().into(),
-            record.opens_at.timestamp_millis().into(),
-            self.inner.abandon_ms.into(),
-            self.inner.claim_ms.into(),
-            snap.revision.into(),
-            keys_expire_at.timestamp().into(),
-            read_ms.into(),
-            since.into(),
-            snap.read_xmin.into(),
-        ];
         let orders = snap
             .order_codes
             .iter()
             .zip(&snap.order_quantities)
-            .zip(&snap.order_xacts);
-        for ((code, quantity), xact) in orders {
-            args.push(Value::from(code.simple().to_string()));
-            args.push(Value::from(i64::from(*quantity)));
-            args.push(Value::from(*xact));
+            .zip(&snap.order_xacts)
+            .map(|((code, quantity), xact)| SyncOrder {
+                code: code.simple().to_string(),
+                quantity: i64::from(*quantity),
+                xact: *xact,
+            })
+            .collect();
+        let sync = Sync {
+            capacity: snap.live_capacity(),
+            pg_sold: i64::from(record.sold),
+            hold_ms: i64::from(record.hold_secs) * 1000,
+            grace_ms: self.inner.confirm_grace_ms,
+            max_active: i64::from(record.max_active),
+            state: record.sale_state(),
+            opens_ms: record.opens_at.timestamp_millis(),
+            abandon_ms: self.inner.abandon_ms,
+            claim_ms: self.inner.claim_ms,
+            revision: snap.revision,
+            expire_at_s: keys_expire_at.timestamp(),
+            read_ms,
+            since,
+            read_xmin: snap.read_xmin,
+            orders,
+        };
+        match self.call(sale, &sync).await? {
+            SyncReply::Reread => Ok(false),
+            SyncReply::Synced { sold, held } => {
+                info!(%sale, redis_sold = sold, held, pg_sold = record.sold,
+                      orders_read = snap.order_codes.len(), "sale synced");
+                Ok(true)
+            }
         }
-        let reply = self.call(&s.sync, sale, args).await?;
-        if tag(&reply) == "!reread" {
-            return Ok(false);
-        }
-        info!(%sale, redis_sold = int_at(&reply, 0), held = int_at(&reply, 1), pg_sold = record.sold,
-              orders_read = snap.order_codes.len(), "sale synced");
-        Ok(true)
     }
 
     /// Syncs every sale of an event not long over (closed ones too, so that a close Redis
@@ -446,22 +415,19 @@ impl TicketSales {
 
     /// Runs a script; when Redis has lost the sale, rebuilds it from Postgres and runs the
     /// script once more.
-    async fn call_synced(
-        &self,
-        script: &Script,
-        sale: SaleId,
-        args: impl Fn() -> Vec<Value>,
-    ) -> Result<Reply, SaleError> {
-        let reply = self.call(script, sale, args()).await?;
-        if tag(&reply) != "!missing" {
-            return Ok(reply);
+    async fn call_synced<C: ScriptCall>(&self, sale: SaleId, call: &C) -> Result<C::Reply, SaleError> {
+        let mut reply = self.eval(sale, call).await?;
+        if reply.is_missing() {
+            self.rebuild_if_missing(sale).await?;
+            reply = self.eval(sale, call).await?;
+            if reply.is_missing() {
+                return Err(SaleError::Protocol {
+                    script: C::SCRIPT.as_str(),
+                    reply: "the sale is still missing after it was rebuilt".into(),
+                });
+            }
         }
-        self.rebuild_if_missing(sale).await?;
-        let reply = self.call(script, sale, args()).await?;
-        if tag(&reply) == "!missing" {
-            return Err(protocol("sync", &reply));
-        }
-        Ok(reply)
+        Ok(C::decode(reply)?)
     }
 
     /// Rebuilds a sale Redis has lost. Concurrent callers of one instance wait for a single
@@ -531,72 +497,22 @@ impl TicketSales {
         self.inner.rebuilding.lock().expect("rebuild lock poisoned").len()
     }
 
-    async fn call(&self, script: &Script, sale: SaleId, args: Vec<Value>) -> Result<Reply, SaleError> {
-        // Timed here, at the one place every script call passes: the round trip as the app
-        // sees it, NOSCRIPT reloads included.
+    /// Runs a script and reads its reply.
+    async fn call<C: ScriptCall>(&self, sale: SaleId, call: &C) -> Result<C::Reply, SaleError> {
+        Ok(C::decode(self.eval(sale, call).await?)?)
+    }
+
+    /// The one place every script call passes: KEYS are the sale's, ARGV the call's.
+    async fn eval<C: ScriptCall>(&self, sale: SaleId, call: &C) -> Result<Reply, SaleError> {
+        // Timed here: the round trip as the app sees it, NOSCRIPT reloads included.
         let started = std::time::Instant::now();
-        let reply = script
-            .evalsha_with_reload::<Value, _, _>(self.inner.redis.next(), keys::sale_keys(sale), args)
+        let reply = self
+            .inner
+            .scripts
+            .get(C::SCRIPT)
+            .evalsha_with_reload::<Value, _, _>(self.inner.redis.next(), keys::sale_keys(sale), call.argv())
             .await;
-        crate::metrics::get().script_call(self.inner.scripts.name_of(script), started.elapsed(), reply.is_ok());
-        Ok(match reply? {
-            Value::Array(values) => values,
-            other => vec![other],
-        })
+        crate::metrics::get().script_call(C::SCRIPT.as_str(), started.elapsed(), reply.is_ok());
+        Ok(Reply::new(C::SCRIPT, reply?))
     }
-}
-
-fn tag(reply: &Reply) -> &str {
-    reply.first().and_then(|v| v.as_str_ref()).unwrap_or("")
-}
-
-trait AsStrRef {
-    fn as_str_ref(&self) -> Option<&str>;
-}
-
-impl AsStrRef for Value {
-    fn as_str_ref(&self) -> Option<&str> {
-        match self {
-            Value::String(s) => Some(s),
-            Value::Bytes(b) => std::str::from_utf8(b).ok(),
-            _ => None,
-        }
-    }
-}
-
-fn int_at(reply: &Reply, i: usize) -> i64 {
-    reply.get(i).and_then(Value::as_i64).unwrap_or(0)
-}
-
-fn str_at(reply: &Reply, i: usize) -> String {
-    reply.get(i).and_then(|v| v.as_str_ref()).unwrap_or("").to_string()
-}
-
-fn millis_to_time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-fn protocol(script: &'static str, reply: &Reply) -> SaleError {
-    SaleError::Protocol {
-        script,
-        reply: format!("{reply:?}"),
-    }
-}
-
-/// Reads the shared reply shape `{ state, code, qty, position, waiting, expires_ms, now_ms,
-/// created }` of join, status and release.
-fn reservation(sale: SaleId, reply: &Reply, script: &'static str) -> Result<Reservation, SaleError> {
-    let state = ReservationState::from_script(tag(reply)).ok_or_else(|| protocol(script, reply))?;
-    let token = uuid::Uuid::try_parse(&str_at(reply, 1)).map_err(|_| protocol(script, reply))?;
-    let expires_ms = int_at(reply, 5);
-    Ok(Reservation {
-        code: ReservationCode { sale, token },
-        state,
-        quantity: u8::try_from(int_at(reply, 2)).map_err(|_| protocol(script, reply))?,
-        position: int_at(reply, 3).max(0) as u64,
-        waiting: int_at(reply, 4).max(0) as u64,
-        expires_at: (expires_ms > 0).then(|| millis_to_time(expires_ms)),
-        server_now: millis_to_time(int_at(reply, 6)),
-        created: int_at(reply, 7) == 1,
-    })
 }

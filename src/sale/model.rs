@@ -268,6 +268,8 @@ pub struct SaleFigures {
     /// Buyers at checkout now.
     pub active: i64,
     pub server_now: DateTime<Utc>,
+    /// Buyers admitted per minute of late, the same for every page and instance.
+    pub admission_rate: super::AdmissionRate,
 }
 
 impl SaleFigures {

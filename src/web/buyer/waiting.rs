@@ -56,7 +56,7 @@ pub async fn page(
         .map(|l| l.title)
         .unwrap_or_default();
     let start = start_of(req, r.position);
-    let wait = eta::estimate(&state.sales, r.code.sale, r.position);
+    let rate = eta::admitted_per_minute(&state.sales, &r);
     let refresh_secs = poll_after_ms(r.state, r.position).div_ceil(1000);
     // Without JavaScript the page reloads itself instead of polling.
     let head = html! { noscript { meta http-equiv="refresh" content=(refresh_secs); } };
@@ -64,7 +64,7 @@ pub async fn page(
         section.card.waiting {
             h1 { "Waiting room" }
             @if !title.is_empty() { p.muted { (title) } }
-            (fragment(&r, start, &wait))
+            (fragment(&r, start, rate))
             form.leave method="post" action={ "/reservations/" (r.code) "/release" } {
                 button.link type="submit" { "Leave the queue" }
             }
@@ -128,12 +128,13 @@ pub async fn poll(
     if r.state != ReservationState::Waiting {
         return Ok(redirect(req, &place_of(&r)));
     }
-    let wait = eta::estimate(&state.sales, r.code.sale, r.position);
-    Ok(fragment(&r, start_of(req, r.position), &wait).into_response())
+    let rate = eta::admitted_per_minute(&state.sales, &r);
+    Ok(fragment(&r, start_of(req, r.position), rate).into_response())
 }
 
-/// The live part of the waiting room; it replaces itself after `poll_after_ms`.
-fn fragment(r: &Reservation, start: u64, wait: &str) -> Markup {
+/// The live part of the waiting room; it replaces itself after `poll_after_ms`. The wait is
+/// estimated from `admitted_per_minute`, which the page carries along for machines to read.
+fn fragment(r: &Reservation, start: u64, admitted_per_minute: Option<f64>) -> Markup {
     let delay = poll_after_ms(r.state, r.position);
     // Share of the way from where the buyer started to the head of the line.
     let progress = if start <= 1 {
@@ -153,7 +154,12 @@ fn fragment(r: &Reservation, start: u64, wait: &str) -> Markup {
                 span.muted { "(" (r.waiting) " waiting)" }
             }
             progress max="100" value=(progress) { (progress) "%" }
-            p { "Estimated wait: " strong.eta { (wait) } }
+            p {
+                "Estimated wait: "
+                strong.eta data-admitted-per-minute=[admitted_per_minute] {
+                    (eta::describe(admitted_per_minute, r.position))
+                }
+            }
             p.muted {
                 "You asked for " (r.quantity) " ticket" @if r.quantity != 1 { "s" } ". "
                 "Keep this page open: it moves to checkout by itself when it is your turn."

@@ -1,0 +1,287 @@
+//! The buyer's scripts: `join.lua`, `status.lua` (the poll) and `release.lua`, which answer
+//! with one shared reservation reply.
+
+use chrono::{DateTime, Utc};
+use fred::prelude::*;
+use uuid::Uuid;
+
+use super::reply::{Reply, ReplyError};
+use super::{ScriptCall, ScriptName};
+use crate::sale::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleId};
+
+/// Where a reservation stands, as join, status and release tell it:
+/// `{ state, code, qty, position, waiting, expires_ms, now_ms }`.
+#[derive(Debug, PartialEq)]
+pub(crate) struct ReservationReply {
+    pub state: ReservationState,
+    pub token: Uuid,
+    pub quantity: u8,
+    pub position: u64,
+    pub waiting: u64,
+    /// 0 in the reply when there is no hold.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub server_now: DateTime<Utc>,
+}
+
+impl ReservationReply {
+    /// Reads the fields after the state, which the caller has read as the tag.
+    fn read(state: ReservationState, reply: &mut Reply) -> Result<Self, ReplyError> {
+        let code = reply.string("code")?;
+        let token = Uuid::try_parse(&code).map_err(|_| reply.unknown_tag("code", &code))?;
+        let quantity = reply.int_as("qty")?;
+        let position = reply.int_as("position")?;
+        let waiting = reply.int_as("waiting")?;
+        let expires_at = reply.optional_time("expires_ms")?;
+        Ok(ReservationReply {
+            state,
+            token,
+            quantity,
+            position,
+            waiting,
+            expires_at,
+            server_now: reply.time("now_ms")?,
+        })
+    }
+
+    pub fn into_reservation(self, sale: SaleId, created: bool) -> Reservation {
+        Reservation {
+            code: ReservationCode {
+                sale,
+                token: self.token,
+            },
+            state: self.state,
+            quantity: self.quantity,
+            position: self.position,
+            waiting: self.waiting,
+            expires_at: self.expires_at,
+            server_now: self.server_now,
+            created,
+        }
+    }
+}
+
+/// `join.lua`: a buyer asks for tickets.
+pub(crate) struct Join<'a> {
+    /// A fresh code, used only when a new reservation is made.
+    pub code: &'a ReservationCode,
+    pub owner: &'a Owner,
+    pub qty: Quantity,
+}
+
+pub(crate) enum JoinReply {
+    Joined {
+        reservation: ReservationReply,
+        /// False when the owner's live reservation came back.
+        created: bool,
+    },
+    Closed,
+    NotOpen {
+        opens_at: DateTime<Utc>,
+    },
+}
+
+impl ScriptCall for Join<'_> {
+    const SCRIPT: ScriptName = ScriptName::Join;
+    type Reply = JoinReply;
+
+    fn argv(&self) -> Vec<Value> {
+        vec![
+            self.code.member().into(),
+            self.owner.as_str().into(),
+            i64::from(self.qty.get()).into(),
+        ]
+    }
+
+    fn decode(mut reply: Reply) -> Result<JoinReply, ReplyError> {
+        let tag = reply.string("state")?;
+        let decoded = match tag.as_str() {
+            "!closed" => JoinReply::Closed,
+            "!not_open" => JoinReply::NotOpen {
+                opens_at: reply.time("opens_ms")?,
+            },
+            state => {
+                let state = ReservationState::from_script(state).ok_or_else(|| reply.unknown_tag("state", state))?;
+                JoinReply::Joined {
+                    reservation: ReservationReply::read(state, &mut reply)?,
+                    created: reply.flag("created")?,
+                }
+            }
+        };
+        reply.finish()?;
+        Ok(decoded)
+    }
+}
+
+/// `status.lua`: the poll.
+pub(crate) struct Status<'a> {
+    pub code: &'a ReservationCode,
+    pub owner: &'a Owner,
+}
+
+pub(crate) enum StatusReply {
+    Found(ReservationReply),
+    /// No such code for this owner.
+    NotFound,
+}
+
+impl ScriptCall for Status<'_> {
+    const SCRIPT: ScriptName = ScriptName::Status;
+    type Reply = StatusReply;
+
+    fn argv(&self) -> Vec<Value> {
+        super::code_and_owner(self.code, self.owner)
+    }
+
+    fn decode(mut reply: Reply) -> Result<StatusReply, ReplyError> {
+        let decoded = if reply.tag() == Some("!not_found") {
+            reply.string("state")?;
+            StatusReply::NotFound
+        } else {
+            let state = reply.state("state")?;
+            StatusReply::Found(ReservationReply::read(state, &mut reply)?)
+        };
+        reply.finish()?;
+        Ok(decoded)
+    }
+}
+
+/// `release.lua`: the buyer gives up.
+pub(crate) struct Release<'a> {
+    pub code: &'a ReservationCode,
+    pub owner: &'a Owner,
+}
+
+pub(crate) enum ReleaseReply {
+    /// Released now, or the final state the code already had.
+    Done(ReservationReply),
+    NotFound,
+    /// An order is being written for it.
+    Confirming,
+}
+
+impl ScriptCall for Release<'_> {
+    const SCRIPT: ScriptName = ScriptName::Release;
+    type Reply = ReleaseReply;
+
+    fn argv(&self) -> Vec<Value> {
+        super::code_and_owner(self.code, self.owner)
+    }
+
+    fn decode(mut reply: Reply) -> Result<ReleaseReply, ReplyError> {
+        let decoded = match reply.tag() {
+            Some("!not_found") => {
+                reply.string("state")?;
+                ReleaseReply::NotFound
+            }
+            Some("!bad_state") => {
+                reply.string("state")?;
+                match reply.state("current_state")? {
+                    ReservationState::Confirming => ReleaseReply::Confirming,
+                    other => return Err(reply.unknown_tag("current_state", other.as_str())),
+                }
+            }
+            _ => {
+                let state = reply.state("state")?;
+                ReleaseReply::Done(ReservationReply::read(state, &mut reply)?)
+            }
+        };
+        reply.finish()?;
+        Ok(decoded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::reply::Problem;
+    use super::super::reply::tests::reply;
+    use super::*;
+
+    const CODE: &str = "0123456789abcdef0123456789abcdef";
+
+    fn fields(state: &str) -> Vec<Value> {
+        vec![
+            state.into(),
+            CODE.into(),
+            2.into(),
+            5.into(),
+            9.into(),
+            0.into(),
+            1_700_000_000_000i64.into(),
+        ]
+    }
+
+    #[test]
+    fn a_poll_reads_every_field_by_name() {
+        let StatusReply::Found(r) = Status::decode(reply(ScriptName::Status, &fields("waiting"))).unwrap() else {
+            panic!("found")
+        };
+        assert_eq!(r.state, ReservationState::Waiting);
+        assert_eq!((r.quantity, r.position, r.waiting, r.expires_at), (2, 5, 9, None));
+        assert_eq!(r.server_now.timestamp_millis(), 1_700_000_000_000);
+    }
+
+    #[test]
+    fn a_short_poll_reply_is_an_error_naming_the_field() {
+        let mut short = fields("waiting");
+        short.pop();
+        let Err(e) = Status::decode(reply(ScriptName::Status, &short)) else {
+            panic!("a short reply decoded")
+        };
+        assert_eq!(
+            (e.script, e.field, e.problem),
+            (ScriptName::Status, "now_ms", Problem::Missing)
+        );
+    }
+
+    #[test]
+    fn a_position_of_the_wrong_type_is_an_error() {
+        let mut wrong = fields("waiting");
+        wrong[3] = "5".into();
+        let Err(e) = Status::decode(reply(ScriptName::Status, &wrong)) else {
+            panic!("a wrong type decoded")
+        };
+        assert_eq!(e.field, "position");
+        assert!(matches!(e.problem, Problem::WrongType { .. }));
+    }
+
+    #[test]
+    fn an_unknown_tag_is_an_error() {
+        for script in [ScriptName::Status, ScriptName::Join, ScriptName::Release] {
+            let r = reply(script, &fields("!teapot"));
+            let e = match script {
+                ScriptName::Join => Join::decode(r).err(),
+                ScriptName::Status => Status::decode(r).err(),
+                _ => Release::decode(r).err(),
+            }
+            .expect("an unknown tag decoded");
+            assert_eq!(e.problem, Problem::UnknownTag("!teapot".into()), "{script:?}");
+        }
+    }
+
+    #[test]
+    fn join_reads_created_and_its_own_refusals() {
+        let mut joined = fields("admitted");
+        joined.push(1.into());
+        let JoinReply::Joined { created, .. } = Join::decode(reply(ScriptName::Join, &joined)).unwrap() else {
+            panic!("joined")
+        };
+        assert!(created);
+        let without_created = fields("admitted");
+        assert_eq!(
+            Join::decode(reply(ScriptName::Join, &without_created))
+                .err()
+                .map(|e| e.field),
+            Some("created")
+        );
+        let not_open = Join::decode(reply(ScriptName::Join, &["!not_open".into(), 1_000.into()])).unwrap();
+        assert!(matches!(not_open, JoinReply::NotOpen { opens_at } if opens_at.timestamp_millis() == 1_000));
+        assert!(Join::decode(reply(ScriptName::Join, &["!not_open".into()])).is_err());
+    }
+
+    #[test]
+    fn release_knows_only_confirming_as_a_bad_state() {
+        let r = Release::decode(reply(ScriptName::Release, &["!bad_state".into(), "confirming".into()])).unwrap();
+        assert!(matches!(r, ReleaseReply::Confirming));
+        assert!(Release::decode(reply(ScriptName::Release, &["!bad_state".into(), "waiting".into()])).is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! The Lua scripts of a sale, one Rust type per script, the way each command of a Redis server
+//! is its own struct: the arguments as named fields, turned into ARGV in one place
+//! ([`ScriptCall::argv`]), and the reply decoded strictly into a type of its own
+//! ([`ScriptCall::decode`]): a reply of the wrong shape is a [`ReplyError`] naming the script
+//! and the field, never a zero. Every script takes the seven keys of its sale
+//! ([`super::sale_keys`]) as KEYS.
+//!
+//! Each `lua/*.lua` starts with its KEYS, ARGV and reply; the type named there must say the
+//! same. The scripts are prefixed with the shared helpers of `lua/common.lua`, loaded once at
+//! start-up, and loaded again on the NOSCRIPT reply of a server that lost them (a restart,
+//! `SCRIPT FLUSH`).
+
+mod buying;
+mod checkout;
+mod peek;
+mod reply;
+mod sync;
+mod touch;
+
+use fred::prelude::*;
+use fred::types::scripts::Script;
+
+pub(crate) use buying::{Join, JoinReply, Release, ReleaseReply, Status, StatusReply};
+pub(crate) use checkout::{AbortOutcome, ConfirmAbort, ConfirmBegin, ConfirmBeginReply, ConfirmFinish};
+pub(crate) use peek::Peek;
+pub(crate) use reply::{Reply, ReplyError};
+pub(crate) use sync::{Sync, SyncOrder, SyncRead, SyncReply};
+pub(crate) use touch::{Touch, TouchReply};
+
+const COMMON: &str = include_str!("../../../lua/common.lua");
+
+/// The registry of the sale scripts: one name each, for loading, EVALSHA and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScriptName {
+    Join,
+    Status,
+    ConfirmBegin,
+    ConfirmFinish,
+    ConfirmAbort,
+    Release,
+    SyncRead,
+    Sync,
+    Peek,
+    Touch,
+}
+
+impl ScriptName {
+    pub const ALL: [ScriptName; 10] = [
+        ScriptName::Join,
+        ScriptName::Status,
+        ScriptName::ConfirmBegin,
+        ScriptName::ConfirmFinish,
+        ScriptName::ConfirmAbort,
+        ScriptName::Release,
+        ScriptName::SyncRead,
+        ScriptName::Sync,
+        ScriptName::Peek,
+        ScriptName::Touch,
+    ];
+
+    /// The name of the script's file in `lua/`, and its `script` label in the metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScriptName::Join => "join",
+            ScriptName::Status => "status",
+            ScriptName::ConfirmBegin => "confirm_begin",
+            ScriptName::ConfirmFinish => "confirm_finish",
+            ScriptName::ConfirmAbort => "confirm_abort",
+            ScriptName::Release => "release",
+            ScriptName::SyncRead => "sync_read",
+            ScriptName::Sync => "sync",
+            ScriptName::Peek => "peek",
+            ScriptName::Touch => "touch",
+        }
+    }
+
+    fn body(self) -> &'static str {
+        match self {
+            ScriptName::Join => include_str!("../../../lua/join.lua"),
+            ScriptName::Status => include_str!("../../../lua/status.lua"),
+            ScriptName::ConfirmBegin => include_str!("../../../lua/confirm_begin.lua"),
+            ScriptName::ConfirmFinish => include_str!("../../../lua/confirm_finish.lua"),
+            ScriptName::ConfirmAbort => include_str!("../../../lua/confirm_abort.lua"),
+            ScriptName::Release => include_str!("../../../lua/release.lua"),
+            ScriptName::SyncRead => include_str!("../../../lua/sync_read.lua"),
+            ScriptName::Sync => include_str!("../../../lua/sync.lua"),
+            ScriptName::Peek => include_str!("../../../lua/peek.lua"),
+            ScriptName::Touch => include_str!("../../../lua/touch.lua"),
+        }
+    }
+}
+
+/// One call of one script: its arguments, and how its reply reads.
+pub(crate) trait ScriptCall {
+    const SCRIPT: ScriptName;
+    /// What the script answers, read.
+    type Reply;
+
+    /// ARGV, in the order the script's header lists them.
+    fn argv(&self) -> Vec<Value>;
+
+    /// Reads the whole reply, or says which field is wrong.
+    fn decode(reply: Reply) -> Result<Self::Reply, ReplyError>;
+}
+
+/// ARGV of the scripts that act on one reservation for its owner (status, release,
+/// confirm_begin): `code`, `owner`.
+fn code_and_owner(code: &crate::sale::ReservationCode, owner: &crate::sale::Owner) -> Vec<Value> {
+    vec![code.member().into(), owner.as_str().into()]
+}
+
+/// The scripts, ready for EVALSHA: each with its SHA-1 over `common.lua` and its body.
+pub(crate) struct Scripts {
+    loaded: Vec<Script>,
+}
+
+impl Scripts {
+    pub fn new() -> Self {
+        Scripts {
+            loaded: ScriptName::ALL
+                .iter()
+                .map(|name| Script::from_lua(format!("{COMMON}\n{}", name.body())))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, name: ScriptName) -> &Script {
+        &self.loaded[name as usize]
+    }
+
+    /// Loads every script on every primary, so the hot path never sees NOSCRIPT.
+    pub async fn load(&self, client: &Client) -> Result<(), Error> {
+        for script in &self.loaded {
+            script.load(client).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_lists_each_script_once_in_its_own_place() {
+        let scripts = Scripts::new();
+        for (i, name) in ScriptName::ALL.iter().enumerate() {
+            assert_eq!(*name as usize, i, "{name:?}");
+            assert!(scripts.get(*name).sha1().len() == 40);
+            assert!(
+                name.body().starts_with(&format!("-- {}.lua:", name.as_str())),
+                "{name:?}"
+            );
+        }
+    }
+}

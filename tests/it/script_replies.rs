@@ -1,0 +1,35 @@
+//! Script replies are read strictly: a reply of the wrong shape is an error that names the
+//! script and the field, never a reservation made of zeros.
+
+use boxoffice::sale::{Owner, SaleError, sale_keys};
+use fred::prelude::*;
+
+use crate::support::World;
+
+#[tokio::test]
+async fn a_reply_of_the_wrong_shape_is_an_error_naming_the_field_not_a_zero() {
+    let world = World::new().await;
+    let sale = world.sale(2, 60).await.sale_id();
+    let owner = Owner::random();
+    let r = world
+        .sales
+        .join(sale, &owner, world.sales.quantity(1).unwrap())
+        .await
+        .unwrap();
+    // A corrupt record: confirming, without the hold's own expiry. The status script then
+    // answers without its last two fields (a Lua nil ends the reply).
+    let res = sale_keys(sale)[3].clone();
+    let record = format!("c 1 {}", owner.as_str());
+    let _: i64 = world
+        .redis
+        .hset(&res, (r.code.token.simple().to_string(), record))
+        .await
+        .unwrap();
+    match world.sales.status(&r.code, &owner).await {
+        Err(SaleError::Protocol { script, reply }) => {
+            assert_eq!(script, "status");
+            assert!(reply.contains("expires_ms"), "{reply}");
+        }
+        other => panic!("a short reply must be a protocol error, got {other:?}"),
+    }
+}
