@@ -1,24 +1,23 @@
 //! The organizer JSON API under `/api/v1/admin/`, in the same OpenAPI document as the buyer
 //! API. A request carries `Authorization: Bearer <token>`; the token is one the organizer made
-//! in the portal or with `boxoffice organizer token`. The operations are the portal's own
-//! (`events`, `sales`, `dashboard`), so their rules and ownership checks are the same:
-//! another organizer's event or sale is a 404, exactly like a missing one.
+//! in the portal or with `boxoffice organizer token`. The operations are the organizer
+//! service's, as the portal's are, so their rules and ownership checks are the same: another
+//! organizer's event or sale is a 404, exactly like a missing one.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::auth::Bearer;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::ToJSON;
-use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::dashboard::{self, PAGE_SIZE, page_offset};
-use super::forms::{EventDraft, EventFields, EventText, FieldErrors, SaleFields, api_time};
-use super::{AdminError, events, sales, tokens};
-use crate::db;
+use super::AdminError;
+use super::extract::ApiOrganizer;
+use super::forms::{EventFields, FieldErrors, SaleFields, api_time};
+use super::service::{self, EventEdit, ServiceError};
 use crate::db::events::Event;
 use crate::db::orders::Order;
 use crate::db::sales::SaleRecord;
@@ -33,11 +32,6 @@ enum AdminTag {
     /// The organizer's events, ticket sales and dashboards (bearer token).
     Organizer,
 }
-
-/// `Authorization: Bearer <token>`, a token made in the portal under API tokens.
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer")]
-pub struct OrganizerToken(Bearer);
 
 /// An error: a machine-readable `error`, a `message` for people, and for invalid input the
 /// message of each field that failed.
@@ -84,6 +78,11 @@ pub enum Answer<T: ToJSON> {
 }
 
 fn bad_request<T: ToJSON>(err: poem::Error) -> Answer<T> {
+    // The bearer token's organizer is looked up before the handler runs; its errors are ours.
+    let err = match err.downcast::<AdminError>() {
+        Ok(e) => return e.into(),
+        Err(err) => err,
+    };
     if err.status() == poem::http::StatusCode::UNAUTHORIZED {
         return AdminError::Unauthenticated.into();
     }
@@ -310,8 +309,9 @@ pub struct AdminOrderPage {
     total: i64,
 }
 
-async fn who(state: &AppState, token: &OrganizerToken) -> Result<Uuid, AdminError> {
-    tokens::organizer_for(&state.db, &token.0.token).await
+/// The service's answer as the API's error.
+fn api<T>(r: Result<T, ServiceError>) -> Result<T, AdminError> {
+    r.map_err(AdminError::from)
 }
 
 #[OpenApi(prefix_path = "/admin", tag = "AdminTag::Organizer")]
@@ -321,46 +321,37 @@ impl AdminApi {
     async fn create_event(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         body: Json<AdminEventInput>,
     ) -> Answer<AdminEvent> {
-        created(
-            async {
-                let me = who(&state, &auth).await?;
-                let b = &body.0;
-                let fields = EventFields {
-                    title: b.title.as_deref(),
-                    description: b.description.as_deref(),
-                    starts_at: api_time(b.starts_at.as_deref()),
-                    ends_at: api_time(b.ends_at.as_deref()),
-                    capacity: Ok(b.capacity),
-                    price_minor: Ok(b.price_minor),
-                    currency: b.currency.as_deref(),
-                };
-                let draft = EventDraft::parse(fields, Utc::now()).map_err(|mut e| {
-                    // The API names the price by its unit.
-                    if let Some(m) = e.0.remove("price") {
-                        e.add("price_minor", m);
-                    }
-                    AdminError::Invalid(e)
-                })?;
-                Ok(events::create(&state, me, draft).await?.into())
+        let b = &body.0;
+        let fields = EventFields {
+            title: b.title.as_deref(),
+            description: b.description.as_deref(),
+            starts_at: api_time(b.starts_at.as_deref()),
+            ends_at: api_time(b.ends_at.as_deref()),
+            capacity: Ok(b.capacity),
+            price_minor: Ok(b.price_minor),
+            currency: b.currency.as_deref(),
+        };
+        let event = service::create_event(&state, me, fields).await.map_err(|e| match e {
+            // The API names the price by its unit.
+            ServiceError::Invalid(mut fields) => {
+                if let Some(m) = fields.0.remove("price") {
+                    fields.add("price_minor", m);
+                }
+                ServiceError::Invalid(fields)
             }
-            .await,
-        )
+            e => e,
+        });
+        created(api(event).map(Into::into))
     }
 
     /// Your events, newest first.
     #[oai(path = "/events", method = "get")]
-    async fn list_events(&self, state: Data<&AppState>, auth: OrganizerToken) -> Answer<Vec<AdminEvent>> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let events = db::events::list_for_organizer(&state.db, me).await?;
-                Ok(events.into_iter().map(Into::into).collect())
-            }
-            .await,
-        )
+    async fn list_events(&self, state: Data<&AppState>, ApiOrganizer(me): ApiOrganizer) -> Answer<Vec<AdminEvent>> {
+        let events = api(service::events(&state, me).await);
+        answer(events.map(|events| events.into_iter().map(Into::into).collect()))
     }
 
     /// The ticket sales of one of your events, oldest first.
@@ -368,30 +359,26 @@ impl AdminApi {
     async fn list_sales(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         event: Path<String>,
     ) -> Answer<Vec<AdminSale>> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let event = events::owned(&state.db, me, events::parse_id(&event)?).await?;
-                let sales = db::sales::list_for_event(&state.db, event.id).await?;
-                Ok(sales.into_iter().map(Into::into).collect())
-            }
-            .await,
-        )
+        let sales = async {
+            let event = service::event(&state, me, service::parse_id(&event)?).await?;
+            service::sales_of(&state, &event).await
+        };
+        answer(api(sales.await).map(|sales| sales.into_iter().map(Into::into).collect()))
     }
 
     /// One of your events.
     #[oai(path = "/events/:event", method = "get")]
-    async fn get_event(&self, state: Data<&AppState>, auth: OrganizerToken, event: Path<String>) -> Answer<AdminEvent> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                Ok(events::owned(&state.db, me, events::parse_id(&event)?).await?.into())
-            }
-            .await,
-        )
+    async fn get_event(
+        &self,
+        state: Data<&AppState>,
+        ApiOrganizer(me): ApiOrganizer,
+        event: Path<String>,
+    ) -> Answer<AdminEvent> {
+        let event = async { service::event(&state, me, service::parse_id(&event)?).await };
+        answer(api(event.await).map(Into::into))
     }
 
     /// Change the title or description of one of your events (nothing else can change).
@@ -399,39 +386,35 @@ impl AdminApi {
     async fn patch_event(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         event: Path<String>,
         body: Json<AdminEventPatch>,
     ) -> Answer<AdminEvent> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let current = events::owned(&state.db, me, events::parse_id(&event)?).await?;
-                let b = &body.0;
-                let mut fixed = FieldErrors::default();
-                for (name, given) in [
-                    ("starts_at", &b.starts_at),
-                    ("ends_at", &b.ends_at),
-                    ("capacity", &b.capacity),
-                    ("price_minor", &b.price_minor),
-                    ("currency", &b.currency),
-                ] {
-                    if given.is_some() {
-                        fixed.add(name, "Only the title and description can change after creation.");
-                    }
+        let b = &body.0;
+        let event = async {
+            let current = service::event(&state, me, service::parse_id(&event)?).await?;
+            let mut fixed = FieldErrors::default();
+            for (name, given) in [
+                ("starts_at", &b.starts_at),
+                ("ends_at", &b.ends_at),
+                ("capacity", &b.capacity),
+                ("price_minor", &b.price_minor),
+                ("currency", &b.currency),
+            ] {
+                if given.is_some() {
+                    fixed.add(name, "Only the title and description can change after creation.");
                 }
-                if !fixed.is_empty() {
-                    return Err(AdminError::Invalid(fixed));
-                }
-                let text = EventText::parse(
-                    Some(b.title.as_deref().unwrap_or(&current.title)),
-                    Some(b.description.as_deref().unwrap_or(&current.description)),
-                )
-                .map_err(AdminError::Invalid)?;
-                Ok(events::edit(&state.db, me, current.id, text).await?.into())
             }
-            .await,
-        )
+            if !fixed.is_empty() {
+                return Err(ServiceError::Invalid(fixed));
+            }
+            let edit = EventEdit {
+                title: b.title.as_deref(),
+                description: b.description.as_deref(),
+            };
+            service::edit_event(&state, me, current.id, edit).await
+        };
+        answer(api(event.await).map(Into::into))
     }
 
     /// Open a ticket sale of one of your events. Its price is the event's.
@@ -439,25 +422,19 @@ impl AdminApi {
     async fn create_sale(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         event: Path<String>,
         body: Json<AdminSaleInput>,
     ) -> Answer<AdminSale> {
-        created(
-            async {
-                let me = who(&state, &auth).await?;
-                let b = &body.0;
-                let fields = SaleFields {
-                    capacity: Ok(b.capacity),
-                    opens_at: api_time(b.opens_at.as_deref()),
-                    hold_secs: Ok(b.hold_secs),
-                    max_active: Ok(b.max_active),
-                };
-                let (_, sale) = sales::create(&state, me, events::parse_id(&event)?, fields).await?;
-                Ok(sale.into())
-            }
-            .await,
-        )
+        let b = &body.0;
+        let fields = SaleFields {
+            capacity: Ok(b.capacity),
+            opens_at: api_time(b.opens_at.as_deref()),
+            hold_secs: Ok(b.hold_secs),
+            max_active: Ok(b.max_active),
+        };
+        let sale = async { service::open_sale(&state, me, service::parse_id(&event)?, fields).await };
+        created(api(sale.await).map(Into::into))
     }
 
     /// A sale's dashboard figures.
@@ -465,31 +442,28 @@ impl AdminApi {
     async fn get_sale(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         sale: Path<String>,
     ) -> Answer<AdminSaleFigures> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let (sale, _) = dashboard::owned_with_event(&state, me, &sale).await?;
-                let f = dashboard::figures(&state, &sale).await?;
-                Ok(AdminSaleFigures {
-                    state: f.live.state.as_str().into(),
-                    capacity: f.live.capacity,
-                    sold: f.live.sold,
-                    held: f.live.held,
-                    waiting: f.live.waiting,
-                    admitted: f.live.admitted,
-                    admitted_per_minute: f.admitted_per_minute,
-                    orders: f.totals.orders,
-                    revenue_minor: f.totals.revenue_minor,
-                    currency: sale.currency.clone(),
-                    as_of: f.live.server_now,
-                    sale: sale.into(),
-                })
-            }
-            .await,
-        )
+        let figures = async {
+            let (sale, _) = service::sale_with_event(&state, me, service::parse_id(&sale)?).await?;
+            let f = service::figures(&state, &sale).await?;
+            Ok(AdminSaleFigures {
+                state: f.live.state.as_str().into(),
+                capacity: f.live.capacity,
+                sold: f.live.sold,
+                held: f.live.held,
+                waiting: f.live.waiting,
+                admitted: f.live.admitted,
+                admitted_per_minute: f.admitted_per_minute,
+                orders: f.totals.orders,
+                revenue_minor: f.totals.revenue_minor,
+                currency: sale.currency.clone(),
+                as_of: f.live.server_now,
+                sale: sale.into(),
+            })
+        };
+        answer(api(figures.await))
     }
 
     /// Pause (`paused`), resume (`open`) or close (`closed`, final) a sale.
@@ -497,22 +471,19 @@ impl AdminApi {
     async fn patch_sale(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         sale: Path<String>,
         body: Json<AdminSalePatch>,
     ) -> Answer<AdminSale> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let want: SaleState = body
-                    .0
-                    .state
-                    .parse()
-                    .map_err(|_| AdminError::Invalid(FieldErrors::one("state", "One of open, paused, closed.")))?;
-                Ok(sales::set_state(&state, me, &sale, want).await?.into())
-            }
-            .await,
-        )
+        let sale = async {
+            let want: SaleState = body
+                .0
+                .state
+                .parse()
+                .map_err(|_| ServiceError::Invalid(FieldErrors::one("state", "One of open, paused, closed.")))?;
+            service::set_sale_state(&state, me, service::parse_id(&sale)?, want).await
+        };
+        answer(api(sale.await).map(Into::into))
     }
 
     /// A sale's orders, newest first.
@@ -520,29 +491,23 @@ impl AdminApi {
     async fn sale_orders(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         sale: Path<String>,
         /// 1 and up.
         page: Query<Option<i64>>,
         /// 1–500; 25 by default.
         per_page: Query<Option<i64>>,
     ) -> Answer<AdminOrderPage> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let sale = sales::owned_sale(&state, me, &sale).await?;
-                let per_page = per_page.0.unwrap_or(PAGE_SIZE).clamp(1, 500);
-                let (page, offset) = page_offset(page.0, per_page);
-                let orders = db::orders::list_for_sale(&state.db, sale.sale_id(), per_page, offset).await?;
-                let total = db::orders::totals_for_sale(&state.db, sale.sale_id()).await?.orders;
-                Ok(AdminOrderPage {
-                    orders: orders.into_iter().map(Into::into).collect(),
-                    page,
-                    per_page,
-                    total,
-                })
-            }
-            .await,
-        )
+        let orders = async {
+            let sale = service::sale(&state, me, service::parse_id(&sale)?).await?;
+            let p = service::orders(&state, &sale, page.0, per_page.0).await?;
+            Ok(AdminOrderPage {
+                orders: p.orders.into_iter().map(Into::into).collect(),
+                page: p.page,
+                per_page: p.per_page,
+                total: p.total,
+            })
+        };
+        answer(api(orders.await))
     }
 }

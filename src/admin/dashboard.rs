@@ -1,76 +1,22 @@
 //! A sale's dashboard: the live figures (polled by HTMX every few seconds), the orders
 //! newest first, and their CSV export. Only the sale's organizer sees any of it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
-
 use maud::{Markup, html};
 use poem::http::header;
 use poem::web::{Data, Path, Query};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 use tower_sessions::Session;
-use uuid::Uuid;
 
 use super::auth::organizer;
-use super::events::{owned, show_time};
 use super::forms::show_price;
-use super::sales::{owned_sale, state_buttons};
-use super::views::admin_page;
+use super::sales::state_buttons;
+use super::service::{self, Figures, Organizer, PAGE_SIZE};
+use super::views::{admin_page, rfc3339, show_time};
 use super::{AdminError, csrf};
-use crate::db;
-use crate::db::orders::{Order, SaleTotals};
+use crate::db::orders::Order;
 use crate::db::sales::SaleRecord;
-use crate::sale::{SaleFigures, SaleId};
 use crate::startup::AppState;
-
-/// Orders on one page of the dashboard (and the API's default page size).
-pub const PAGE_SIZE: i64 = 25;
-
-/// What the dashboard shows of a sale right now.
-pub struct Figures {
-    pub live: SaleFigures,
-    /// Buyers admitted to checkout per minute over about the last minute, as far as this
-    /// instance has watched; `None` until two readings some seconds apart exist.
-    pub admitted_per_minute: Option<f64>,
-    pub totals: SaleTotals,
-}
-
-pub async fn figures(state: &AppState, sale: &SaleRecord) -> Result<Figures, AdminError> {
-    let live = state.sales.figures(sale.sale_id()).await?;
-    let totals = db::orders::totals_for_sale(&state.db, sale.sale_id()).await?;
-    let admitted_per_minute = admission_rate(sale.sale_id(), live.admitted, Instant::now());
-    Ok(Figures {
-        live,
-        admitted_per_minute,
-        totals,
-    })
-}
-
-/// The admitted counter only ever grows (until Redis rebuilds the sale), so its rate comes
-/// from recent readings: each dashboard poll adds one. The readings live in this process;
-/// with several instances each computes its own, which agree closely enough for a dashboard.
-fn admission_rate(sale: SaleId, admitted: i64, now: Instant) -> Option<f64> {
-    const WINDOW: Duration = Duration::from_secs(60);
-    const FORGET: Duration = Duration::from_secs(300);
-    type Readings = HashMap<SaleId, VecDeque<(Instant, i64)>>;
-    static READINGS: OnceLock<Mutex<Readings>> = OnceLock::new();
-    let mut all = READINGS.get_or_init(Default::default).lock().ok()?;
-    // Sales nobody watches any more are forgotten.
-    all.retain(|_, r| r.back().is_some_and(|(t, _)| now.duration_since(*t) < FORGET));
-    let readings = all.entry(sale).or_default();
-    if readings.back().is_some_and(|(_, a)| *a > admitted) {
-        readings.clear(); // the sale was rebuilt; its counter started again
-    }
-    readings.push_back((now, admitted));
-    while readings.len() > 2 && readings.front().is_some_and(|(t, _)| now.duration_since(*t) > WINDOW) {
-        readings.pop_front();
-    }
-    let (t0, a0) = *readings.front()?;
-    let secs = now.duration_since(t0).as_secs_f64();
-    (secs >= 5.0).then(|| (admitted - a0) as f64 * 60.0 / secs)
-}
 
 fn figures_fragment(sale: &SaleRecord, f: &Figures) -> Markup {
     let url = format!("/admin/sales/{}/figures", sale.id);
@@ -98,12 +44,6 @@ pub struct PageQuery {
     page: Option<i64>,
 }
 
-/// Page numbers start at 1; nonsense means the first page.
-pub fn page_offset(page: Option<i64>, per_page: i64) -> (i64, i64) {
-    let page = page.filter(|p| (1..=1_000_000).contains(p)).unwrap_or(1);
-    (page, (page - 1) * per_page)
-}
-
 fn orders_table(orders: &[Order]) -> Markup {
     html! {
         table.orders {
@@ -127,17 +67,14 @@ fn orders_table(orders: &[Order]) -> Markup {
 #[handler]
 pub async fn show(
     state: Data<&AppState>,
+    me: Organizer,
     session: Data<&Session>,
     Path(sale): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Markup, AdminError> {
-    let me = organizer(&session).await?;
-    let sale = owned_sale(&state, me, &sale).await?;
-    let event = owned(&state.db, me, sale.event_id).await?;
-    let f = figures(&state, &sale).await?;
-    let (page, offset) = page_offset(q.page, PAGE_SIZE);
-    let orders = db::orders::list_for_sale(&state.db, sale.sale_id(), PAGE_SIZE + 1, offset).await?;
-    let more = orders.len() as i64 > PAGE_SIZE;
+    let (sale, event) = service::sale_with_event(&state, me, service::parse_id(&sale)?).await?;
+    let f = service::figures(&state, &sale).await?;
+    let orders = service::orders(&state, &sale, q.page, Some(PAGE_SIZE)).await?;
     let token = csrf::token(&session).await?;
     let base = format!("/admin/sales/{}", sale.id);
     Ok(admin_page(
@@ -154,14 +91,14 @@ pub async fn show(
             (figures_fragment(&sale, &f))
             h2 { "Orders" }
             p { a href={ (base) "/orders.csv" } download { "Export all orders as CSV" } }
-            @if orders.is_empty() {
+            @if orders.orders.is_empty() {
                 p { "No orders on this page." }
             } @else {
-                (orders_table(&orders[..orders.len().min(PAGE_SIZE as usize)]))
+                (orders_table(&orders.orders))
             }
             nav.pages {
-                @if page > 1 { a rel="prev" href={ (base) "?page=" (page - 1) } { "Newer" } " " }
-                @if more { a rel="next" href={ (base) "?page=" (page + 1) } { "Older" } }
+                @if orders.page > 1 { a rel="prev" href={ (base) "?page=" (orders.page - 1) } { "Newer" } " " }
+                @if orders.has_more() { a rel="next" href={ (base) "?page=" (orders.page + 1) } { "Older" } }
             }
         },
     ))
@@ -183,8 +120,8 @@ pub async fn figures_part(
         }
         other => other?,
     };
-    let sale = owned_sale(&state, me, &sale).await?;
-    let f = figures(&state, &sale).await?;
+    let sale = service::sale(&state, me, service::parse_id(&sale)?).await?;
+    let f = service::figures(&state, &sale).await?;
     Ok(Response::builder()
         .header(header::CACHE_CONTROL, "no-store")
         .content_type("text/html; charset=utf-8")
@@ -194,21 +131,19 @@ pub async fn figures_part(
 #[handler]
 pub async fn orders_csv(
     state: Data<&AppState>,
-    session: Data<&Session>,
+    me: Organizer,
     Path(sale): Path<String>,
 ) -> Result<Response, AdminError> {
-    let me = organizer(&session).await?;
-    let sale = owned_sale(&state, me, &sale).await?;
+    let sale = service::sale(&state, me, service::parse_id(&sale)?).await?;
     let mut out = String::from(
         "number,placed_at,quantity,unit_price,total,currency,buyer_name,buyer_email,buyer_age,buyer_gender\r\n",
     );
-    // One statement, one snapshot: orders arriving meanwhile cannot shift rows between pages
-    // and repeat them. The file is built in memory anyway, and a sale has few orders.
-    let orders = db::orders::list_for_sale(&state.db, sale.sale_id(), i64::MAX, 0).await?;
+    // The file is built in memory: a sale has few orders.
+    let orders = service::all_orders(&state, &sale).await?;
     for o in &orders {
         let row = [
             o.number.clone(),
-            super::events::rfc3339(o.created_at),
+            rfc3339(o.created_at),
             o.quantity.to_string(),
             show_price(o.unit_price_minor),
             show_price(o.total_minor()),
@@ -246,17 +181,6 @@ pub fn csv_cell(value: &str) -> String {
     }
 }
 
-/// The organizer's sale with its event, for the API.
-pub async fn owned_with_event(
-    state: &AppState,
-    organizer: Uuid,
-    sale: &str,
-) -> Result<(SaleRecord, db::events::Event), AdminError> {
-    let sale = owned_sale(state, organizer, sale).await?;
-    let event = owned(&state.db, organizer, sale.event_id).await?;
-    Ok((sale, event))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,24 +195,5 @@ mod tests {
         assert_eq!(csv_cell("-1"), "'-1");
         assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_cell("a\nb"), "\"a\nb\"");
-    }
-
-    #[test]
-    fn admission_rate_needs_some_seconds_of_readings() {
-        let sale = SaleId::new();
-        let t0 = Instant::now();
-        assert_eq!(admission_rate(sale, 0, t0), None);
-        assert_eq!(admission_rate(sale, 3, t0 + Duration::from_secs(2)), None);
-        let r = admission_rate(sale, 10, t0 + Duration::from_secs(30)).unwrap();
-        assert!((r - 20.0).abs() < 1e-9, "{r}");
-        // a rebuilt sale starts counting again
-        assert_eq!(admission_rate(sale, 1, t0 + Duration::from_secs(33)), None);
-    }
-
-    #[test]
-    fn pages_start_at_one() {
-        assert_eq!(page_offset(None, 25), (1, 0));
-        assert_eq!(page_offset(Some(0), 25), (1, 0));
-        assert_eq!(page_offset(Some(3), 25), (3, 50));
     }
 }
