@@ -135,11 +135,13 @@ fn created<T: ToJSON>(r: Result<T, AdminError>) -> Answer<T> {
     r.map_or_else(Answer::from, |v| Answer::Created(Json(v)))
 }
 
-/// A new event. Every field but `currency` (EUR by default) is required.
+/// A new event. Every field but `venue` and `currency` (EUR by default) is required.
 #[derive(Object)]
 pub struct AdminEventInput {
     title: Option<String>,
     description: Option<String>,
+    /// Where it takes place; may be left out. At most 200 characters.
+    venue: Option<String>,
     /// RFC 3339; not in the past.
     starts_at: Option<String>,
     /// RFC 3339; after `starts_at`.
@@ -152,12 +154,13 @@ pub struct AdminEventInput {
     currency: Option<String>,
 }
 
-/// A change to an event: only `title` and `description` may change after creation; any
-/// other field given is refused.
+/// A change to an event: only `title`, `description` and `venue` may change after creation;
+/// any other field given is refused.
 #[derive(Object)]
 pub struct AdminEventPatch {
     title: Option<String>,
     description: Option<String>,
+    venue: Option<String>,
     starts_at: Option<serde_json::Value>,
     ends_at: Option<serde_json::Value>,
     capacity: Option<serde_json::Value>,
@@ -170,6 +173,8 @@ pub struct AdminEvent {
     id: Uuid,
     title: String,
     description: String,
+    /// Empty when not given.
+    venue: String,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     capacity: i32,
@@ -183,6 +188,7 @@ impl From<Event> for AdminEvent {
             id: e.id,
             title: e.title,
             description: e.description,
+            venue: e.venue,
             starts_at: e.starts_at,
             ends_at: e.ends_at,
             capacity: e.capacity,
@@ -328,6 +334,7 @@ impl AdminApi {
         let fields = EventFields {
             title: b.title.as_deref(),
             description: b.description.as_deref(),
+            venue: b.venue.as_deref(),
             starts_at: api_time(b.starts_at.as_deref()),
             ends_at: api_time(b.ends_at.as_deref()),
             capacity: Ok(b.capacity),
@@ -381,7 +388,7 @@ impl AdminApi {
         answer(api(event.await).map(Into::into))
     }
 
-    /// Change the title or description of one of your events (nothing else can change).
+    /// Change the title, description or venue of one of your events (nothing else can change).
     #[oai(path = "/events/:event", method = "patch")]
     async fn patch_event(
         &self,
@@ -402,7 +409,7 @@ impl AdminApi {
                 ("currency", &b.currency),
             ] {
                 if given.is_some() {
-                    fixed.add(name, "Only the title and description can change after creation.");
+                    fixed.add(name, "Only the title, description and venue can change after creation.");
                 }
             }
             if !fixed.is_empty() {
@@ -411,6 +418,7 @@ impl AdminApi {
             let edit = EventEdit {
                 title: b.title.as_deref(),
                 description: b.description.as_deref(),
+                venue: b.venue.as_deref(),
             };
             service::edit_event(&state, me, current.id, edit).await
         };

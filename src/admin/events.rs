@@ -59,6 +59,8 @@ pub struct EventForm {
     #[serde(default)]
     description: String,
     #[serde(default)]
+    venue: String,
+    #[serde(default)]
     starts_at: String,
     #[serde(default)]
     ends_at: String,
@@ -81,12 +83,13 @@ fn new_event_page(token: &str, f: &EventForm, errors: &FieldErrors) -> Markup {
                 (csrf_field(token))
                 (field("Title", "title", "text", &f.title, errors, None))
                 (field("Description", "description", "textarea", &f.description, errors, None))
+                (field("Venue", "venue", "text", &f.venue, errors, Some("Where it takes place; may be left empty.")))
                 (field("Starts (UTC)", "starts_at", "datetime-local", &f.starts_at, errors, Some("Times are in UTC.")))
                 (field("Ends (UTC)", "ends_at", "datetime-local", &f.ends_at, errors, None))
                 (field("Capacity", "capacity", "number", &f.capacity, errors, Some("Tickets in all.")))
                 (field("Price", "price", "text", &f.price, errors, Some("Per ticket, such as 25.00.")))
                 (field("Currency", "currency", "text", currency, errors, None))
-                p.hint { "After creation only the title and description can change." }
+                p.hint { "After creation only the title, description and venue can change." }
                 button type="submit" { "Create event" }
             }
         },
@@ -109,6 +112,7 @@ pub async fn create_from_form(
     let fields = EventFields {
         title: Some(&f.title),
         description: Some(&f.description),
+        venue: Some(&f.venue),
         starts_at: form_time(Some(&f.starts_at)),
         ends_at: form_time(Some(&f.ends_at)),
         capacity: form_int(Some(&f.capacity)),
@@ -134,6 +138,8 @@ pub struct TextForm {
     title: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    venue: String,
 }
 
 /// The new-sale form as typed.
@@ -150,7 +156,7 @@ pub struct SaleForm {
 }
 
 /// The event page: its fixed facts, its sales, the form that opens a new sale and the form
-/// that edits its title and description. Built with the event's own values and empty
+/// that edits its title, description and venue. Built with the event's own values and empty
 /// forms; a refused form is put back in with its errors.
 pub struct EventPage<'a> {
     token: &'a str,
@@ -206,9 +212,9 @@ impl<'a> EventPage<'a> {
             sale_form,
             sale_errors,
         } = self;
-        let (title, description) = match text {
-            Some(t) => (t.title.as_str(), t.description.as_str()),
-            None => (event.title.as_str(), event.description.as_str()),
+        let (title, description, venue) = match text {
+            Some(t) => (t.title.as_str(), t.description.as_str(), t.venue.as_str()),
+            None => (event.title.as_str(), event.description.as_str(), event.venue.as_str()),
         };
         admin_page(
             &event.title,
@@ -216,6 +222,7 @@ impl<'a> EventPage<'a> {
             html! {
                 h1 { (event.title) }
                 dl {
+                    @if !event.venue.is_empty() { dt { "Venue" } dd { (event.venue) } }
                     dt { "Starts" } dd { (show_time(event.starts_at)) }
                     dt { "Ends" } dd { (show_time(event.ends_at)) }
                     dt { "Capacity" } dd { (event.capacity) }
@@ -247,6 +254,7 @@ impl<'a> EventPage<'a> {
                     (csrf_field(token))
                     (field("Title", "title", "text", title, &text_errors, None))
                     (field("Description", "description", "textarea", description, &text_errors, None))
+                    (field("Venue", "venue", "text", venue, &text_errors, None))
                     button type="submit" { "Save" }
                 }
             },
@@ -298,6 +306,7 @@ pub async fn edit_from_form(
     let edit = EventEdit {
         title: Some(&f.title),
         description: Some(&f.description),
+        venue: Some(&f.venue),
     };
     match service::edit_event(&state, me, id, edit).await {
         Ok(event) => Ok(see_other(&format!("/admin/events/{}", event.id))),

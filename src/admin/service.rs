@@ -82,7 +82,7 @@ pub async fn create_event(state: &AppState, me: Organizer, fields: EventFields<'
             organizer_id: me.0,
             title: d.text.title,
             description: d.text.description,
-            venue: String::new(),
+            venue: d.text.venue,
             starts_at: d.starts_at,
             ends_at: d.ends_at,
             capacity: d.capacity,
@@ -112,18 +112,20 @@ pub async fn event(state: &AppState, me: Organizer, id: Uuid) -> Result<Event> {
 pub struct EventEdit<'a> {
     pub title: Option<&'a str>,
     pub description: Option<&'a str>,
+    pub venue: Option<&'a str>,
 }
 
-/// Changes the title or description of the organizer's own event; nothing else of an event
-/// changes after creation, and its sales are not touched.
+/// Changes the title, description or venue of the organizer's own event; nothing else of an
+/// event changes after creation, and its sales are not touched.
 pub async fn edit_event(state: &AppState, me: Organizer, id: Uuid, edit: EventEdit<'_>) -> Result<Event> {
     let current = event(state, me, id).await?;
     let text = EventText::parse(
         Some(edit.title.unwrap_or(&current.title)),
         Some(edit.description.unwrap_or(&current.description)),
+        Some(edit.venue.unwrap_or(&current.venue)),
     )
     .map_err(ServiceError::Invalid)?;
-    db::events::update_text(&state.db, id, me.0, &text.title, &text.description)
+    db::events::update_text(&state.db, id, me.0, &text.title, &text.description, &text.venue)
         .await?
         .ok_or(ServiceError::NotFound)
 }
