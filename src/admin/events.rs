@@ -9,6 +9,7 @@ use poem::web::{Data, Path};
 use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
 use tower_sessions::Session;
+use uuid::Uuid;
 
 use super::auth::see_other;
 use super::extract::CsrfForm;
@@ -53,22 +54,15 @@ pub async fn list(state: Data<&AppState>, me: Organizer, session: Data<&Session>
 
 /// The new-event form as typed, so that a refused form comes back with its values.
 #[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct EventForm {
-    #[serde(default)]
     title: String,
-    #[serde(default)]
     description: String,
-    #[serde(default)]
     venue: String,
-    #[serde(default)]
     starts_at: String,
-    #[serde(default)]
     ends_at: String,
-    #[serde(default)]
     capacity: String,
-    #[serde(default)]
     price: String,
-    #[serde(default)]
     currency: String,
 }
 
@@ -133,25 +127,20 @@ pub async fn create_from_form(
 
 /// The edit form of an event as typed.
 #[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct TextForm {
-    #[serde(default)]
     title: String,
-    #[serde(default)]
     description: String,
-    #[serde(default)]
     venue: String,
 }
 
 /// The new-sale form as typed.
 #[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct SaleForm {
-    #[serde(default)]
     pub capacity: String,
-    #[serde(default)]
     pub opens_at: String,
-    #[serde(default)]
     pub hold_minutes: String,
-    #[serde(default)]
     pub max_active: String,
 }
 
@@ -262,6 +251,35 @@ impl<'a> EventPage<'a> {
     }
 }
 
+/// A form of the event page that was refused.
+pub enum Refused<'a> {
+    Edit(&'a TextForm, FieldErrors),
+    NewSale(&'a SaleForm, FieldErrors),
+}
+
+/// The event page again with a refused form as it was typed and its errors beside the
+/// fields: a 422.
+pub async fn refused(
+    state: &AppState,
+    me: Organizer,
+    session: &Session,
+    event: Uuid,
+    form: Refused<'_>,
+) -> Result<Response, AdminError> {
+    let event = service::event(state, me, event).await?;
+    let sales = service::sales_of(state, &event).await?;
+    let token = csrf::token(session).await?;
+    let page = EventPage::new(&token, &event, &sales, state.settings.hold_secs);
+    let page = match form {
+        Refused::Edit(f, errors) => page.refused_text(f, errors),
+        Refused::NewSale(f, errors) => page.refused_sale(f, errors),
+    };
+    Ok(page
+        .render()
+        .with_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .into_response())
+}
+
 fn new_sale_form(token: &str, event: &Event, f: &SaleForm, errors: &FieldErrors, default_hold_secs: u32) -> Markup {
     let or = |v: &str, d: String| if v.is_empty() { d } else { v.to_string() };
     html! {
@@ -310,16 +328,7 @@ pub async fn edit_from_form(
     };
     match service::edit_event(&state, me, id, edit).await {
         Ok(event) => Ok(see_other(&format!("/admin/events/{}", event.id))),
-        Err(ServiceError::Invalid(errors)) => {
-            let event = service::event(&state, me, id).await?;
-            let sales = service::sales_of(&state, &event).await?;
-            let token = csrf::token(&session).await?;
-            Ok(EventPage::new(&token, &event, &sales, state.settings.hold_secs)
-                .refused_text(&f, errors)
-                .render()
-                .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-                .into_response())
-        }
+        Err(ServiceError::Invalid(errors)) => refused(&state, me, &session, id, Refused::Edit(&f, errors)).await,
         Err(e) => Err(e.into()),
     }
 }

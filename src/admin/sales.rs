@@ -2,20 +2,19 @@
 //! close it (from its dashboard). The operations are the organizer service's.
 
 use maud::{Markup, html};
-use poem::http::StatusCode;
 use poem::web::{Data, Path};
-use poem::{IntoResponse, Response, handler};
+use poem::{Response, handler};
 use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
+use super::AdminError;
 use super::auth::see_other;
-use super::events::{EventPage, SaleForm};
+use super::events::{Refused, SaleForm, refused};
 use super::extract::CsrfForm;
 use super::forms::{SaleFields, form_int, form_time};
 use super::service::{self, Organizer, ServiceError};
 use super::views::csrf_field;
-use super::{AdminError, csrf};
 use crate::sale::SaleState;
 use crate::startup::AppState;
 
@@ -42,22 +41,15 @@ pub async fn create_from_form(
             if let Some(m) = errors.0.remove("hold_secs") {
                 errors.add("hold_minutes", m);
             }
-            let event = service::event(&state, me, event).await?;
-            let sales = service::sales_of(&state, &event).await?;
-            let token = csrf::token(&session).await?;
-            Ok(EventPage::new(&token, &event, &sales, state.settings.hold_secs)
-                .refused_sale(&f, errors)
-                .render()
-                .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-                .into_response())
+            refused(&state, me, &session, event, Refused::NewSale(&f, errors)).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct StateForm {
-    #[serde(default)]
     state: String,
 }
 

@@ -31,14 +31,15 @@ use crate::startup::AppState;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Organizer(pub Uuid);
 
-/// Why an operation did not happen; nothing was changed.
+/// Why an operation did not happen; nothing was changed. What a user reads is said by
+/// `AdminError`, which each variant becomes.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// No such event, sale or token of this organizer (or another organizer's).
-    #[error("There is no such page.")]
+    #[error("no such event, sale or token of this organizer")]
     NotFound,
     /// Fields that do not pass, each with its message.
-    #[error("Please check the marked fields.")]
+    #[error("fields that do not pass: {0:?}")]
     Invalid(FieldErrors),
     /// The request contradicts the current state (a closed sale cannot reopen).
     #[error("{0}")]
@@ -47,10 +48,10 @@ pub enum ServiceError {
     #[error("{0}")]
     LimitReached(String),
     /// Postgres did not answer.
-    #[error("The service is unavailable right now; please try again in a moment.")]
+    #[error("Postgres failed: {0}")]
     Postgres(#[from] sqlx::Error),
     /// The sale service's own errors.
-    #[error("{0}")]
+    #[error("the sale service: {0}")]
     Sale(#[from] SaleError),
 }
 

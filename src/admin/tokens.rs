@@ -62,9 +62,9 @@ pub async fn list(state: Data<&AppState>, me: Organizer, session: Data<&Session>
     page(&state, me, &session, None).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct NewTokenForm {
-    #[serde(default)]
     label: String,
 }
 
