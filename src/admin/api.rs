@@ -127,12 +127,12 @@ impl<T: ToJSON> From<AdminError> for Answer<T> {
     }
 }
 
-fn answer<T: ToJSON>(r: Result<T, AdminError>) -> Answer<T> {
-    r.map_or_else(Answer::from, |v| Answer::Ok(Json(v)))
+fn answer<T: ToJSON>(r: Result<T, impl Into<AdminError>>) -> Answer<T> {
+    r.map_or_else(|e| Answer::from(e.into()), |v| Answer::Ok(Json(v)))
 }
 
-fn created<T: ToJSON>(r: Result<T, AdminError>) -> Answer<T> {
-    r.map_or_else(Answer::from, |v| Answer::Created(Json(v)))
+fn created<T: ToJSON>(r: Result<T, impl Into<AdminError>>) -> Answer<T> {
+    r.map_or_else(|e| Answer::from(e.into()), |v| Answer::Created(Json(v)))
 }
 
 /// A new event. Every field but `venue` and `currency` (EUR by default) is required.
@@ -315,11 +315,6 @@ pub struct AdminOrderPage {
     total: i64,
 }
 
-/// The service's answer as the API's error.
-fn api<T>(r: Result<T, ServiceError>) -> Result<T, AdminError> {
-    r.map_err(AdminError::from)
-}
-
 #[OpenApi(prefix_path = "/admin", tag = "AdminTag::Organizer")]
 impl AdminApi {
     /// Create an event.
@@ -351,13 +346,13 @@ impl AdminApi {
             }
             e => e,
         });
-        created(api(event).map(Into::into))
+        created(event.map(Into::into))
     }
 
     /// Your events, newest first.
     #[oai(path = "/events", method = "get")]
     async fn list_events(&self, state: Data<&AppState>, ApiOrganizer(me): ApiOrganizer) -> Answer<Vec<AdminEvent>> {
-        let events = api(service::events(&state, me).await);
+        let events = service::events(&state, me).await;
         answer(events.map(|events| events.into_iter().map(Into::into).collect()))
     }
 
@@ -373,7 +368,7 @@ impl AdminApi {
             let event = service::event(&state, me, service::parse_id(&event)?).await?;
             service::sales_of(&state, &event).await
         };
-        answer(api(sales.await).map(|sales| sales.into_iter().map(Into::into).collect()))
+        answer(sales.await.map(|sales| sales.into_iter().map(Into::into).collect()))
     }
 
     /// One of your events.
@@ -385,7 +380,7 @@ impl AdminApi {
         event: Path<String>,
     ) -> Answer<AdminEvent> {
         let event = async { service::event(&state, me, service::parse_id(&event)?).await };
-        answer(api(event.await).map(Into::into))
+        answer(event.await.map(Into::into))
     }
 
     /// Change the title, description or venue of one of your events (nothing else can change).
@@ -422,7 +417,7 @@ impl AdminApi {
             };
             service::edit_event(&state, me, current.id, edit).await
         };
-        answer(api(event.await).map(Into::into))
+        answer(event.await.map(Into::into))
     }
 
     /// Open a ticket sale of one of your events. Its price is the event's.
@@ -442,7 +437,7 @@ impl AdminApi {
             max_active: Ok(b.max_active),
         };
         let sale = async { service::open_sale(&state, me, service::parse_id(&event)?, fields).await };
-        created(api(sale.await).map(Into::into))
+        created(sale.await.map(Into::into))
     }
 
     /// A sale's dashboard figures.
@@ -456,7 +451,7 @@ impl AdminApi {
         let figures = async {
             let (sale, _) = service::sale_with_event(&state, me, service::parse_id(&sale)?).await?;
             let f = service::figures(&state, &sale).await?;
-            Ok(AdminSaleFigures {
+            Ok::<_, ServiceError>(AdminSaleFigures {
                 state: f.live.state.as_str().into(),
                 capacity: f.live.capacity,
                 sold: f.live.sold,
@@ -471,7 +466,7 @@ impl AdminApi {
                 sale: sale.into(),
             })
         };
-        answer(api(figures.await))
+        answer(figures.await)
     }
 
     /// Pause (`paused`), resume (`open`) or close (`closed`, final) a sale.
@@ -491,7 +486,7 @@ impl AdminApi {
                 .map_err(|_| ServiceError::Invalid(FieldErrors::one("state", "One of open, paused, closed.")))?;
             service::set_sale_state(&state, me, service::parse_id(&sale)?, want).await
         };
-        answer(api(sale.await).map(Into::into))
+        answer(sale.await.map(Into::into))
     }
 
     /// A sale's orders, newest first.
@@ -509,13 +504,13 @@ impl AdminApi {
         let orders = async {
             let sale = service::sale(&state, me, service::parse_id(&sale)?).await?;
             let p = service::orders(&state, &sale, page.0, per_page.0).await?;
-            Ok(AdminOrderPage {
+            Ok::<_, ServiceError>(AdminOrderPage {
                 orders: p.orders.into_iter().map(Into::into).collect(),
                 page: p.page,
                 per_page: p.per_page,
                 total: p.total,
             })
         };
-        answer(api(orders.await))
+        answer(orders.await)
     }
 }
