@@ -1,6 +1,7 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
+use boxoffice::admin::Organizer;
 use boxoffice::admin::forms::{Email, NewPassword};
 use boxoffice::config::Settings;
 use boxoffice::db;
@@ -94,12 +95,12 @@ async fn organizer(cmd: OrganizerCommand, settings: &Settings) -> anyhow::Result
         }
         OrganizerCommand::Token { email, label } => {
             let account = find_organizer(&pool, &email).await?;
-            let token = boxoffice::admin::issue_token(&pool, account.id, &label).await?;
+            let token = boxoffice::admin::issue_token(&pool, Organizer(account.id), &label).await?;
             println!("{token}");
         }
         OrganizerCommand::Invite { email } => {
             let account = find_organizer(&pool, &email).await?;
-            let link = boxoffice::admin::issue_invite(&pool, account.id).await?;
+            let link = boxoffice::admin::issue_invite(&pool, Organizer(account.id)).await?;
             println!("{link}");
         }
     }

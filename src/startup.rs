@@ -1,5 +1,5 @@
-//! Builds the application from settings: connections, the sale service, the routes, and the
-//! background reconciliation. Tests and load tests start it on port 0 exactly as `main` does.
+//! Builds the application from settings: connections, the sale service, the routes (the web
+//! edge with the organizer's portal and API in it), and the background reconciliation. Tests and load tests start it on port 0 exactly as `main` does.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use crate::config::Settings;
 use crate::mail::Mailer;
 use crate::sale::TicketSales;
-use crate::{db, mail, redis, web};
+use crate::{admin, db, mail, redis, web};
 
 /// What every handler may use; cheap to clone.
 #[derive(Clone)]
@@ -144,7 +144,7 @@ impl Application {
             self.mailer,
             state.settings.clone(),
         ));
-        let app = web::app(state.clone());
+        let app = web::app(state.clone(), admin::pages(), admin::AdminApi);
         info!(port = self.port, "boxoffice is serving");
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))

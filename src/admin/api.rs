@@ -1,24 +1,23 @@
 //! The organizer JSON API under `/api/v1/admin/`, in the same OpenAPI document as the buyer
 //! API. A request carries `Authorization: Bearer <token>`; the token is one the organizer made
-//! in the portal or with `boxoffice organizer token`. The operations are the portal's own
-//! (`events`, `sales`, `dashboard`), so their rules and ownership checks are the same:
-//! another organizer's event or sale is a 404, exactly like a missing one.
+//! in the portal or with `boxoffice organizer token`. The operations are the organizer
+//! service's, as the portal's are, so their rules and ownership checks are the same: another
+//! organizer's event or sale is a 404, exactly like a missing one.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::auth::Bearer;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::ToJSON;
-use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::dashboard::{self, PAGE_SIZE, page_offset};
-use super::forms::{EventDraft, EventFields, EventText, FieldErrors, SaleFields, api_time};
-use super::{AdminError, checkin, events, sales, tokens};
-use crate::db;
+use super::AdminError;
+use super::extract::ApiOrganizer;
+use super::forms::{EventFields, FieldErrors, SaleFields, api_time};
+use super::service::{self, EventEdit, ServiceError};
 use crate::db::events::Event;
 use crate::db::orders::Order;
 use crate::db::sales::SaleRecord;
@@ -34,11 +33,6 @@ enum AdminTag {
     /// The organizer's events, ticket sales and dashboards (bearer token).
     Organizer,
 }
-
-/// `Authorization: Bearer <token>`, a token made in the portal under API tokens.
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer")]
-pub struct OrganizerToken(Bearer);
 
 /// An error: a machine-readable `error`, a `message` for people, and for invalid input the
 /// message of each field that failed.
@@ -85,6 +79,11 @@ pub enum Answer<T: ToJSON> {
 }
 
 fn bad_request<T: ToJSON>(err: poem::Error) -> Answer<T> {
+    // The bearer token's organizer is looked up before the handler runs; its errors are ours.
+    let err = match err.downcast::<AdminError>() {
+        Ok(e) => return e.into(),
+        Err(err) => err,
+    };
     if err.status() == poem::http::StatusCode::UNAUTHORIZED {
         return AdminError::Unauthenticated.into();
     }
@@ -129,19 +128,21 @@ impl<T: ToJSON> From<AdminError> for Answer<T> {
     }
 }
 
-fn answer<T: ToJSON>(r: Result<T, AdminError>) -> Answer<T> {
-    r.map_or_else(Answer::from, |v| Answer::Ok(Json(v)))
+fn answer<T: ToJSON>(r: Result<T, impl Into<AdminError>>) -> Answer<T> {
+    r.map_or_else(|e| Answer::from(e.into()), |v| Answer::Ok(Json(v)))
 }
 
-fn created<T: ToJSON>(r: Result<T, AdminError>) -> Answer<T> {
-    r.map_or_else(Answer::from, |v| Answer::Created(Json(v)))
+fn created<T: ToJSON>(r: Result<T, impl Into<AdminError>>) -> Answer<T> {
+    r.map_or_else(|e| Answer::from(e.into()), |v| Answer::Created(Json(v)))
 }
 
-/// A new event. Every field but `currency` (EUR by default) is required.
+/// A new event. Every field but `venue` and `currency` (EUR by default) is required.
 #[derive(Object)]
 pub struct AdminEventInput {
     title: Option<String>,
     description: Option<String>,
+    /// Where it takes place; may be left out. At most 200 characters.
+    venue: Option<String>,
     /// RFC 3339; not in the past.
     starts_at: Option<String>,
     /// RFC 3339; after `starts_at`.
@@ -154,12 +155,13 @@ pub struct AdminEventInput {
     currency: Option<String>,
 }
 
-/// A change to an event: only `title` and `description` may change after creation; any
-/// other field given is refused.
+/// A change to an event: only `title`, `description` and `venue` may change after creation;
+/// any other field given is refused.
 #[derive(Object)]
 pub struct AdminEventPatch {
     title: Option<String>,
     description: Option<String>,
+    venue: Option<String>,
     starts_at: Option<serde_json::Value>,
     ends_at: Option<serde_json::Value>,
     capacity: Option<serde_json::Value>,
@@ -172,6 +174,8 @@ pub struct AdminEvent {
     id: Uuid,
     title: String,
     description: String,
+    /// Empty when not given.
+    venue: String,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     capacity: i32,
@@ -185,6 +189,7 @@ impl From<Event> for AdminEvent {
             id: e.id,
             title: e.title,
             description: e.description,
+            venue: e.venue,
             starts_at: e.starts_at,
             ends_at: e.ends_at,
             capacity: e.capacity,
@@ -351,10 +356,6 @@ impl From<CheckIn> for AdminCheckIn {
     }
 }
 
-async fn who(state: &AppState, token: &OrganizerToken) -> Result<Uuid, AdminError> {
-    tokens::organizer_for(&state.db, &token.0.token).await
-}
-
 #[OpenApi(prefix_path = "/admin", tag = "AdminTag::Organizer")]
 impl AdminApi {
     /// Create an event.
@@ -362,46 +363,38 @@ impl AdminApi {
     async fn create_event(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         body: Json<AdminEventInput>,
     ) -> Answer<AdminEvent> {
-        created(
-            async {
-                let me = who(&state, &auth).await?;
-                let b = &body.0;
-                let fields = EventFields {
-                    title: b.title.as_deref(),
-                    description: b.description.as_deref(),
-                    starts_at: api_time(b.starts_at.as_deref()),
-                    ends_at: api_time(b.ends_at.as_deref()),
-                    capacity: Ok(b.capacity),
-                    price_minor: Ok(b.price_minor),
-                    currency: b.currency.as_deref(),
-                };
-                let draft = EventDraft::parse(fields, Utc::now()).map_err(|mut e| {
-                    // The API names the price by its unit.
-                    if let Some(m) = e.0.remove("price") {
-                        e.add("price_minor", m);
-                    }
-                    AdminError::Invalid(e)
-                })?;
-                Ok(events::create(&state, me, draft).await?.into())
+        let b = &body.0;
+        let fields = EventFields {
+            title: b.title.as_deref(),
+            description: b.description.as_deref(),
+            venue: b.venue.as_deref(),
+            starts_at: api_time(b.starts_at.as_deref()),
+            ends_at: api_time(b.ends_at.as_deref()),
+            capacity: Ok(b.capacity),
+            price_minor: Ok(b.price_minor),
+            currency: b.currency.as_deref(),
+        };
+        let event = service::create_event(&state, me, fields).await.map_err(|e| match e {
+            // The API names the price by its unit.
+            ServiceError::Invalid(mut fields) => {
+                if let Some(m) = fields.0.remove("price") {
+                    fields.add("price_minor", m);
+                }
+                ServiceError::Invalid(fields)
             }
-            .await,
-        )
+            e => e,
+        });
+        created(event.map(Into::into))
     }
 
     /// Your events, newest first.
     #[oai(path = "/events", method = "get")]
-    async fn list_events(&self, state: Data<&AppState>, auth: OrganizerToken) -> Answer<Vec<AdminEvent>> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let events = db::events::list_for_organizer(&state.db, me).await?;
-                Ok(events.into_iter().map(Into::into).collect())
-            }
-            .await,
-        )
+    async fn list_events(&self, state: Data<&AppState>, ApiOrganizer(me): ApiOrganizer) -> Answer<Vec<AdminEvent>> {
+        let events = service::events(&state, me).await;
+        answer(events.map(|events| events.into_iter().map(Into::into).collect()))
     }
 
     /// The ticket sales of one of your events, oldest first.
@@ -409,70 +402,63 @@ impl AdminApi {
     async fn list_sales(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         event: Path<String>,
     ) -> Answer<Vec<AdminSale>> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let event = events::owned(&state.db, me, events::parse_id(&event)?).await?;
-                let sales = db::sales::list_for_event(&state.db, event.id).await?;
-                Ok(sales.into_iter().map(Into::into).collect())
-            }
-            .await,
-        )
+        let sales = async {
+            let event = service::event(&state, me, service::parse_id(&event)?).await?;
+            service::sales_of(&state, &event).await
+        };
+        answer(sales.await.map(|sales| sales.into_iter().map(Into::into).collect()))
     }
 
     /// One of your events.
     #[oai(path = "/events/:event", method = "get")]
-    async fn get_event(&self, state: Data<&AppState>, auth: OrganizerToken, event: Path<String>) -> Answer<AdminEvent> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                Ok(events::owned(&state.db, me, events::parse_id(&event)?).await?.into())
-            }
-            .await,
-        )
+    async fn get_event(
+        &self,
+        state: Data<&AppState>,
+        ApiOrganizer(me): ApiOrganizer,
+        event: Path<String>,
+    ) -> Answer<AdminEvent> {
+        let event = async { service::event(&state, me, service::parse_id(&event)?).await };
+        answer(event.await.map(Into::into))
     }
 
-    /// Change the title or description of one of your events (nothing else can change).
+    /// Change the title, description or venue of one of your events (nothing else can change).
     #[oai(path = "/events/:event", method = "patch")]
     async fn patch_event(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         event: Path<String>,
         body: Json<AdminEventPatch>,
     ) -> Answer<AdminEvent> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let current = events::owned(&state.db, me, events::parse_id(&event)?).await?;
-                let b = &body.0;
-                let mut fixed = FieldErrors::default();
-                for (name, given) in [
-                    ("starts_at", &b.starts_at),
-                    ("ends_at", &b.ends_at),
-                    ("capacity", &b.capacity),
-                    ("price_minor", &b.price_minor),
-                    ("currency", &b.currency),
-                ] {
-                    if given.is_some() {
-                        fixed.add(name, "Only the title and description can change after creation.");
-                    }
+        let b = &body.0;
+        let event = async {
+            let current = service::event(&state, me, service::parse_id(&event)?).await?;
+            let mut fixed = FieldErrors::default();
+            for (name, given) in [
+                ("starts_at", &b.starts_at),
+                ("ends_at", &b.ends_at),
+                ("capacity", &b.capacity),
+                ("price_minor", &b.price_minor),
+                ("currency", &b.currency),
+            ] {
+                if given.is_some() {
+                    fixed.add(name, "Only the title, description and venue can change after creation.");
                 }
-                if !fixed.is_empty() {
-                    return Err(AdminError::Invalid(fixed));
-                }
-                let text = EventText::parse(
-                    Some(b.title.as_deref().unwrap_or(&current.title)),
-                    Some(b.description.as_deref().unwrap_or(&current.description)),
-                )
-                .map_err(AdminError::Invalid)?;
-                Ok(events::edit(&state.db, me, current.id, text).await?.into())
             }
-            .await,
-        )
+            if !fixed.is_empty() {
+                return Err(ServiceError::Invalid(fixed));
+            }
+            let edit = EventEdit {
+                title: b.title.as_deref(),
+                description: b.description.as_deref(),
+                venue: b.venue.as_deref(),
+            };
+            service::edit_event(&state, me, current.id, edit).await
+        };
+        answer(event.await.map(Into::into))
     }
 
     /// Open a ticket sale of one of your events. Its price is the event's.
@@ -480,25 +466,19 @@ impl AdminApi {
     async fn create_sale(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         event: Path<String>,
         body: Json<AdminSaleInput>,
     ) -> Answer<AdminSale> {
-        created(
-            async {
-                let me = who(&state, &auth).await?;
-                let b = &body.0;
-                let fields = SaleFields {
-                    capacity: Ok(b.capacity),
-                    opens_at: api_time(b.opens_at.as_deref()),
-                    hold_secs: Ok(b.hold_secs),
-                    max_active: Ok(b.max_active),
-                };
-                let (_, sale) = sales::create(&state, me, events::parse_id(&event)?, fields).await?;
-                Ok(sale.into())
-            }
-            .await,
-        )
+        let b = &body.0;
+        let fields = SaleFields {
+            capacity: Ok(b.capacity),
+            opens_at: api_time(b.opens_at.as_deref()),
+            hold_secs: Ok(b.hold_secs),
+            max_active: Ok(b.max_active),
+        };
+        let sale = async { service::open_sale(&state, me, service::parse_id(&event)?, fields).await };
+        created(sale.await.map(Into::into))
     }
 
     /// A sale's dashboard figures.
@@ -506,31 +486,28 @@ impl AdminApi {
     async fn get_sale(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         sale: Path<String>,
     ) -> Answer<AdminSaleFigures> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let (sale, _) = dashboard::owned_with_event(&state, me, &sale).await?;
-                let f = dashboard::figures(&state, &sale).await?;
-                Ok(AdminSaleFigures {
-                    state: f.live.state.as_str().into(),
-                    capacity: f.live.capacity,
-                    sold: f.live.sold,
-                    held: f.live.held,
-                    waiting: f.live.waiting,
-                    admitted: f.live.admitted,
-                    admitted_per_minute: f.admitted_per_minute,
-                    orders: f.totals.orders,
-                    revenue_minor: f.totals.revenue_minor,
-                    currency: sale.currency.clone(),
-                    as_of: f.live.server_now,
-                    sale: sale.into(),
-                })
-            }
-            .await,
-        )
+        let figures = async {
+            let (sale, _) = service::sale_with_event(&state, me, service::parse_id(&sale)?).await?;
+            let f = service::figures(&state, &sale).await?;
+            Ok::<_, ServiceError>(AdminSaleFigures {
+                state: f.live.state.as_str().into(),
+                capacity: f.live.capacity,
+                sold: f.live.sold,
+                held: f.live.held,
+                waiting: f.live.waiting,
+                admitted: f.live.admitted,
+                admitted_per_minute: f.admitted_per_minute,
+                orders: f.totals.orders,
+                revenue_minor: f.totals.revenue_minor,
+                currency: sale.currency.clone(),
+                as_of: f.live.server_now,
+                sale: sale.into(),
+            })
+        };
+        answer(figures.await)
     }
 
     /// Pause (`paused`), resume (`open`) or close (`closed`, final) a sale.
@@ -538,22 +515,19 @@ impl AdminApi {
     async fn patch_sale(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         sale: Path<String>,
         body: Json<AdminSalePatch>,
     ) -> Answer<AdminSale> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let want: SaleState = body
-                    .0
-                    .state
-                    .parse()
-                    .map_err(|_| AdminError::Invalid(FieldErrors::one("state", "One of open, paused, closed.")))?;
-                Ok(sales::set_state(&state, me, &sale, want).await?.into())
-            }
-            .await,
-        )
+        let sale = async {
+            let want: SaleState = body
+                .0
+                .state
+                .parse()
+                .map_err(|_| ServiceError::Invalid(FieldErrors::one("state", "One of open, paused, closed.")))?;
+            service::set_sale_state(&state, me, service::parse_id(&sale)?, want).await
+        };
+        answer(sale.await.map(Into::into))
     }
 
     /// Check a ticket in at the door of the sale's event: admitted once, whichever door scans
@@ -562,18 +536,13 @@ impl AdminApi {
     async fn check_in(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         sale: Path<String>,
         body: Json<AdminCheckInInput>,
     ) -> Answer<AdminCheckIn> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let code = body.0.code.unwrap_or_default();
-                Ok(checkin::scan(&state, me, &sale, &code).await?.into())
-            }
-            .await,
-        )
+        let code = body.0.code.unwrap_or_default();
+        let scanned = async { service::check_in(&state, me, service::parse_id(&sale)?, &code).await };
+        answer(scanned.await.map(Into::into))
     }
 
     /// A sale's orders, newest first.
@@ -581,29 +550,23 @@ impl AdminApi {
     async fn sale_orders(
         &self,
         state: Data<&AppState>,
-        auth: OrganizerToken,
+        ApiOrganizer(me): ApiOrganizer,
         sale: Path<String>,
         /// 1 and up.
         page: Query<Option<i64>>,
         /// 1–500; 25 by default.
         per_page: Query<Option<i64>>,
     ) -> Answer<AdminOrderPage> {
-        answer(
-            async {
-                let me = who(&state, &auth).await?;
-                let sale = sales::owned_sale(&state, me, &sale).await?;
-                let per_page = per_page.0.unwrap_or(PAGE_SIZE).clamp(1, 500);
-                let (page, offset) = page_offset(page.0, per_page);
-                let orders = db::orders::list_for_sale(&state.db, sale.sale_id(), per_page, offset).await?;
-                let total = db::orders::totals_for_sale(&state.db, sale.sale_id()).await?.orders;
-                Ok(AdminOrderPage {
-                    orders: orders.into_iter().map(Into::into).collect(),
-                    page,
-                    per_page,
-                    total,
-                })
-            }
-            .await,
-        )
+        let orders = async {
+            let sale = service::sale(&state, me, service::parse_id(&sale)?).await?;
+            let p = service::orders(&state, &sale, page.0, per_page.0).await?;
+            Ok::<_, ServiceError>(AdminOrderPage {
+                orders: p.orders.into_iter().map(Into::into).collect(),
+                page: p.page,
+                per_page: p.per_page,
+                total: p.total,
+            })
+        };
+        answer(orders.await)
     }
 }

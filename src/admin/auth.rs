@@ -17,16 +17,18 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use governor::Quota;
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Query};
+use poem::web::{Data, Query};
 use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
 use tower_sessions::cookie::time;
 use tower_sessions::{Expiry, Session};
 use uuid::Uuid;
 
+use super::extract::CsrfForm;
 use super::forms::{Email, FieldErrors, NewPassword};
+use super::service::{self, Organizer};
 use super::views::{admin_page, csrf_field, field, form_error};
-use super::{AdminError, csrf, invites};
+use super::{AdminError, csrf};
 use crate::config::SignUp;
 use crate::db;
 use crate::startup::AppState;
@@ -36,8 +38,12 @@ use crate::web::rate_limit::KeyedLimit;
 const ORGANIZER: &str = "organizer";
 
 /// The signed-in organizer of this session, or `Unauthenticated`.
-pub async fn organizer(session: &Session) -> Result<Uuid, AdminError> {
-    session.get::<Uuid>(ORGANIZER).await?.ok_or(AdminError::Unauthenticated)
+pub async fn organizer(session: &Session) -> Result<Organizer, AdminError> {
+    session
+        .get::<Uuid>(ORGANIZER)
+        .await?
+        .map(Organizer)
+        .ok_or(AdminError::Unauthenticated)
 }
 
 /// Hashes a password with argon2id and a random salt (default parameters), off the async
@@ -140,8 +146,6 @@ pub struct Credentials {
     email: String,
     #[serde(default)]
     password: String,
-    #[serde(default)]
-    csrf: String,
     /// The secret of the invite link the sign-up form came from, if any.
     #[serde(default)]
     invite: String,
@@ -264,7 +268,7 @@ pub async fn sign_up_form(
     sign_up_allowed(mode, &q.invite)?;
     // Limited before the invite is looked up: forged links cost Postgres no more than views.
     limits.check_form_view(client)?;
-    if mode == SignUp::Invite && !invites::is_usable(&state.db, &q.invite).await? {
+    if mode == SignUp::Invite && !service::invite_is_usable(&state.db, &q.invite).await? {
         return Err(AdminError::Forbidden(INVITE_SPENT));
     }
     let token = form_token(&session).await?;
@@ -282,9 +286,8 @@ pub async fn sign_in(
     limits: Data<&SignInLimits>,
     session: Data<&Session>,
     client: ClientKey,
-    Form(form): Form<Credentials>,
+    CsrfForm(form): CsrfForm<Credentials>,
 ) -> Result<Response, AdminError> {
-    csrf::verify(&session, &form.csrf).await?;
     limits.check_client(client)?;
     let refuse = |token: &str| {
         let text = PageText {
@@ -335,9 +338,8 @@ pub async fn sign_up(
     limits: Data<&SignInLimits>,
     session: Data<&Session>,
     client: ClientKey,
-    Form(form): Form<Credentials>,
+    CsrfForm(form): CsrfForm<Credentials>,
 ) -> Result<Response, AdminError> {
-    csrf::verify(&session, &form.csrf).await?;
     limits.check_client(client)?;
     let mode = state.settings.signup;
     sign_up_allowed(mode, &form.invite)?;
@@ -358,7 +360,7 @@ pub async fn sign_up(
     };
     let hash = hash_password(password.as_str().to_string()).await?;
     let mut tx = state.db.begin().await?;
-    if mode == SignUp::Invite && !invites::consume(&mut tx, &form.invite).await? {
+    if mode == SignUp::Invite && !service::consume_invite(&mut tx, &form.invite).await? {
         return Err(AdminError::Forbidden(INVITE_SPENT));
     }
     db::organizers::insert_if_new(&mut *tx, email.as_str(), &hash).await?;
@@ -387,15 +389,8 @@ async fn start_session(session: &Session, organizer: Uuid) -> Result<(), AdminEr
     Ok(())
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    pub csrf: String,
-}
-
 #[handler]
-pub async fn sign_out(session: Data<&Session>, Form(form): Form<CsrfOnly>) -> Result<Response, AdminError> {
-    csrf::verify(&session, &form.csrf).await?;
+pub async fn sign_out(session: Data<&Session>, _: CsrfForm) -> Result<Response, AdminError> {
     session.flush().await?;
     Ok(see_other("/admin/sign-in"))
 }

@@ -17,39 +17,13 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::auth::organizer;
-use super::events::owned;
-use super::forms::FieldErrors;
-use super::sales::owned_sale;
-use super::views::{admin_page, csrf_field};
+use super::service::{self, Organizer, ServiceError};
+use super::views::{admin_page, csrf_field, show_time};
 use super::{AdminError, csrf};
-use crate::db;
+use crate::db::sales::SaleRecord;
 use crate::db::tickets::CheckIn;
-use crate::sale::SaleId;
 use crate::startup::AppState;
 use crate::web::assets;
-
-/// Longer than any ticket code by far: a scanner that read something else gets "not a
-/// ticket", only nonsense of this size a 422.
-const MAX_CODE_LEN: usize = 200;
-
-/// Checks in `code` at the door of the organizer's `sale`; another organizer's sale is a 404.
-pub async fn scan(state: &AppState, organizer: uuid::Uuid, sale: &str, code: &str) -> Result<CheckIn, AdminError> {
-    let sale = owned_sale(state, organizer, sale).await?;
-    let code = code.trim();
-    if code.is_empty() {
-        return Err(AdminError::Invalid(FieldErrors::one(
-            "code",
-            "Type or scan a ticket code.",
-        )));
-    }
-    if code.len() > MAX_CODE_LEN {
-        return Err(AdminError::Invalid(FieldErrors::one(
-            "code",
-            "That is far too long to be a ticket code.",
-        )));
-    }
-    Ok(db::tickets::check_in(&state.db, sale.sale_id(), code).await?)
-}
 
 /// "20:14 UTC", the time a door reads.
 pub fn door_time(t: DateTime<Utc>) -> String {
@@ -59,21 +33,20 @@ pub fn door_time(t: DateTime<Utc>) -> String {
 #[handler]
 pub async fn page(
     state: Data<&AppState>,
+    me: Organizer,
     session: Data<&Session>,
     Path(sale): Path<String>,
 ) -> Result<Markup, AdminError> {
-    let me = organizer(&session).await?;
-    let sale = owned_sale(&state, me, &sale).await?;
-    let event = owned(&state.db, me, sale.event_id).await?;
+    let (sale, event) = service::sale_with_event(&state, me, service::parse_id(&sale)?).await?;
     let token = csrf::token(&session).await?;
-    let count = admitted_count(&state, sale.sale_id(), false).await?;
+    let count = admitted_count(&state, &sale, false).await?;
     Ok(door_page(&event.title, sale.id, &token, html! {}, count))
 }
 
 /// "57 of 120 tickets admitted", as the door page shows it after every scan; `out_of_band`
 /// for an HTMX answer, which replaces the page's own count with it.
-async fn admitted_count(state: &AppState, sale: SaleId, out_of_band: bool) -> Result<Markup, AdminError> {
-    let (admitted, all) = db::tickets::admitted_of_event(&state.db, sale).await?;
+async fn admitted_count(state: &AppState, sale: &SaleRecord, out_of_band: bool) -> Result<Markup, AdminError> {
+    let (admitted, all) = service::admitted_at_the_door(state, sale).await?;
     Ok(html! {
         p #admitted-count.door-count aria-live="polite" hx-swap-oob=[out_of_band.then_some("true")] {
             (admitted) " of " (all) " tickets admitted"
@@ -122,19 +95,20 @@ async fn scan_answer(
     f: &ScanForm,
     htmx: bool,
 ) -> Result<Markup, AdminError> {
+    // Checked here rather than by the extractors: a door answering through HTMX must see a
+    // lapsed sign-in or form in the answer's place (see `scan_from_form`).
     let me = organizer(session).await?;
     csrf::verify(session, &f.csrf).await?;
-    let answer = match scan(state, me, sale, &f.code).await {
+    let (sale, event) = service::sale_with_event(state, me, service::parse_id(sale)?).await?;
+    let answer = match service::check_in(state, me, sale.id, &f.code).await {
         Ok(result) => answer_view(&result),
-        Err(AdminError::Invalid(errors)) => retry_view(errors.get("code").unwrap_or("Type or scan a ticket code.")),
-        Err(e) => return Err(e),
+        Err(ServiceError::Invalid(errors)) => retry_view(errors.get("code").unwrap_or("Type or scan a ticket code.")),
+        Err(e) => return Err(e.into()),
     };
-    let sale = owned_sale(state, me, sale).await?;
-    let count = admitted_count(state, sale.sale_id(), htmx).await?;
+    let count = admitted_count(state, &sale, htmx).await?;
     if htmx {
         return Ok(html! { (answer) (count) });
     }
-    let event = owned(&state.db, me, sale.event_id).await?;
     let token = csrf::token(session).await?;
     Ok(door_page(&event.title, sale.id, &token, answer, count))
 }
@@ -184,7 +158,7 @@ fn answer_view(result: &CheckIn) -> Markup {
         CheckIn::AlreadyUsed(t) => html! {
             div #answer.door-answer.used role="alert" data-result="already_used" {
                 strong { "Already used at " (door_time(t.checked_in_at)) }
-                p { (t.holder) " · ticket " (t.number) " of " (t.of) " · checked in " (super::events::show_time(t.checked_in_at)) }
+                p { (t.holder) " · ticket " (t.number) " of " (t.of) " · checked in " (show_time(t.checked_in_at)) }
             }
         },
         CheckIn::NotValid => html! {

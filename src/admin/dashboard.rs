@@ -7,41 +7,16 @@ use poem::web::{Data, Path, Query};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 use tower_sessions::Session;
-use uuid::Uuid;
 
 use super::auth::organizer;
-use super::events::{owned, show_time};
 use super::forms::show_price;
-use super::sales::{owned_sale, state_buttons};
-use super::views::admin_page;
+use super::sales::state_buttons;
+use super::service::{self, Figures, Organizer, PAGE_SIZE};
+use super::views::{admin_page, rfc3339, show_time};
 use super::{AdminError, csrf};
-use crate::db;
-use crate::db::orders::{Order, SaleTotals};
+use crate::db::orders::Order;
 use crate::db::sales::SaleRecord;
-use crate::sale::SaleFigures;
 use crate::startup::AppState;
-
-/// Orders on one page of the dashboard (and the API's default page size).
-pub const PAGE_SIZE: i64 = 25;
-
-/// What the dashboard shows of a sale right now.
-pub struct Figures {
-    pub live: SaleFigures,
-    /// Buyers admitted to checkout per minute over the last minute (see `AdmissionRate`).
-    pub admitted_per_minute: Option<f64>,
-    pub totals: SaleTotals,
-}
-
-pub async fn figures(state: &AppState, sale: &SaleRecord) -> Result<Figures, AdminError> {
-    let live = state.sales.figures(sale.sale_id()).await?;
-    let totals = db::orders::totals_for_sale(&state.db, sale.sale_id()).await?;
-    let admitted_per_minute = live.admission_rate.per_minute;
-    Ok(Figures {
-        live,
-        admitted_per_minute,
-        totals,
-    })
-}
 
 fn figures_fragment(sale: &SaleRecord, f: &Figures) -> Markup {
     let url = format!("/admin/sales/{}/figures", sale.id);
@@ -69,12 +44,6 @@ pub struct PageQuery {
     page: Option<i64>,
 }
 
-/// Page numbers start at 1; nonsense means the first page.
-pub fn page_offset(page: Option<i64>, per_page: i64) -> (i64, i64) {
-    let page = page.filter(|p| (1..=1_000_000).contains(p)).unwrap_or(1);
-    (page, (page - 1) * per_page)
-}
-
 fn orders_table(orders: &[Order]) -> Markup {
     html! {
         table.orders {
@@ -98,17 +67,14 @@ fn orders_table(orders: &[Order]) -> Markup {
 #[handler]
 pub async fn show(
     state: Data<&AppState>,
+    me: Organizer,
     session: Data<&Session>,
     Path(sale): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Markup, AdminError> {
-    let me = organizer(&session).await?;
-    let sale = owned_sale(&state, me, &sale).await?;
-    let event = owned(&state.db, me, sale.event_id).await?;
-    let f = figures(&state, &sale).await?;
-    let (page, offset) = page_offset(q.page, PAGE_SIZE);
-    let orders = db::orders::list_for_sale(&state.db, sale.sale_id(), PAGE_SIZE + 1, offset).await?;
-    let more = orders.len() as i64 > PAGE_SIZE;
+    let (sale, event) = service::sale_with_event(&state, me, service::parse_id(&sale)?).await?;
+    let f = service::figures(&state, &sale).await?;
+    let orders = service::orders(&state, &sale, q.page, Some(PAGE_SIZE)).await?;
     let token = csrf::token(&session).await?;
     let base = format!("/admin/sales/{}", sale.id);
     Ok(admin_page(
@@ -126,14 +92,14 @@ pub async fn show(
             (figures_fragment(&sale, &f))
             h2 { "Orders" }
             p { a href={ (base) "/orders.csv" } download { "Export all orders as CSV" } }
-            @if orders.is_empty() {
+            @if orders.orders.is_empty() {
                 p { "No orders on this page." }
             } @else {
-                (orders_table(&orders[..orders.len().min(PAGE_SIZE as usize)]))
+                (orders_table(&orders.orders))
             }
             nav.pages {
-                @if page > 1 { a rel="prev" href={ (base) "?page=" (page - 1) } { "Newer" } " " }
-                @if more { a rel="next" href={ (base) "?page=" (page + 1) } { "Older" } }
+                @if orders.page > 1 { a rel="prev" href={ (base) "?page=" (orders.page - 1) } { "Newer" } " " }
+                @if orders.has_more() { a rel="next" href={ (base) "?page=" (orders.page + 1) } { "Older" } }
             }
         },
     ))
@@ -155,8 +121,8 @@ pub async fn figures_part(
         }
         other => other?,
     };
-    let sale = owned_sale(&state, me, &sale).await?;
-    let f = figures(&state, &sale).await?;
+    let sale = service::sale(&state, me, service::parse_id(&sale)?).await?;
+    let f = service::figures(&state, &sale).await?;
     Ok(Response::builder()
         .header(header::CACHE_CONTROL, "no-store")
         .content_type("text/html; charset=utf-8")
@@ -166,21 +132,19 @@ pub async fn figures_part(
 #[handler]
 pub async fn orders_csv(
     state: Data<&AppState>,
-    session: Data<&Session>,
+    me: Organizer,
     Path(sale): Path<String>,
 ) -> Result<Response, AdminError> {
-    let me = organizer(&session).await?;
-    let sale = owned_sale(&state, me, &sale).await?;
+    let sale = service::sale(&state, me, service::parse_id(&sale)?).await?;
     let mut out = String::from(
         "number,placed_at,quantity,unit_price,total,currency,buyer_name,buyer_email,buyer_age,buyer_gender\r\n",
     );
-    // One statement, one snapshot: orders arriving meanwhile cannot shift rows between pages
-    // and repeat them. The file is built in memory anyway, and a sale has few orders.
-    let orders = db::orders::list_for_sale(&state.db, sale.sale_id(), i64::MAX, 0).await?;
+    // The file is built in memory: a sale has few orders.
+    let orders = service::all_orders(&state, &sale).await?;
     for o in &orders {
         let row = [
             o.number.clone(),
-            super::events::rfc3339(o.created_at),
+            rfc3339(o.created_at),
             o.quantity.to_string(),
             show_price(o.unit_price_minor),
             show_price(o.total_minor()),
@@ -218,17 +182,6 @@ pub fn csv_cell(value: &str) -> String {
     }
 }
 
-/// The organizer's sale with its event, for the API.
-pub async fn owned_with_event(
-    state: &AppState,
-    organizer: Uuid,
-    sale: &str,
-) -> Result<(SaleRecord, db::events::Event), AdminError> {
-    let sale = owned_sale(state, organizer, sale).await?;
-    let event = owned(&state.db, organizer, sale.event_id).await?;
-    Ok((sale, event))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,12 +196,5 @@ mod tests {
         assert_eq!(csv_cell("-1"), "'-1");
         assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_cell("a\nb"), "\"a\nb\"");
-    }
-
-    #[test]
-    fn pages_start_at_one() {
-        assert_eq!(page_offset(None, 25), (1, 0));
-        assert_eq!(page_offset(Some(0), 25), (1, 0));
-        assert_eq!(page_offset(Some(3), 25), (3, 50));
     }
 }

@@ -8,6 +8,7 @@ use poem::http::{StatusCode, header};
 use poem::{IntoResponse, Response};
 
 use super::forms::FieldErrors;
+use super::service::ServiceError;
 use super::views;
 use crate::sale::SaleError;
 
@@ -52,6 +53,20 @@ pub enum AdminError {
     /// 500: hashing a password failed (it does not, short of running out of memory).
     #[error("Something went wrong on our side.")]
     Internal(String),
+}
+
+/// The organizer service's errors, one for one.
+impl From<ServiceError> for AdminError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound => AdminError::NotFound,
+            ServiceError::Invalid(fields) => AdminError::Invalid(fields),
+            ServiceError::Conflict(message) => AdminError::Conflict(message),
+            ServiceError::LimitReached(message) => AdminError::LimitReached(message),
+            ServiceError::Postgres(e) => AdminError::Postgres(e),
+            ServiceError::Sale(e) => AdminError::Sale(e),
+        }
+    }
 }
 
 pub fn retry_secs(d: Duration) -> u64 {

@@ -1,92 +1,30 @@
-//! Events: create one, list one's own, edit the title and description of one's own. The
-//! operations here serve the pages and the API alike.
+//! The portal's event pages: the list of one's events, the new-event form, and the event page
+//! with its sales, the form that opens a sale and the form that edits the event. The
+//! operations are the organizer service's.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::Utc;
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path};
+use poem::web::{Data, Path};
 use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
-use sqlx::PgPool;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::auth::{organizer, see_other};
-use super::forms::{EventDraft, EventFields, EventText, FieldErrors, form_int, form_price, form_time, show_price};
-use super::views::{admin_page, csrf_field, field};
-use super::{AdminError, csrf, sales};
-use crate::db;
-use crate::db::events::{Event, NewEvent};
+use super::auth::see_other;
+use super::extract::CsrfForm;
+use super::forms::{EventFields, FieldErrors, form_int, form_price, form_time, show_price};
+use super::service::{self, EventEdit, Organizer, ServiceError};
+use super::views::{admin_page, csrf_field, field, input_time, show_time};
+use super::{AdminError, csrf};
+use crate::db::events::Event;
+use crate::db::sales::SaleRecord;
 use crate::startup::AppState;
 
-/// Creates an event for `organizer`, unless it has `BOXOFFICE_MAX_LIVE_EVENTS` events that
-/// have not ended: the count and the insert hold the organizer's lock, so concurrent requests
-/// cannot pass the limit together.
-pub async fn create(state: &AppState, organizer: Uuid, d: EventDraft) -> Result<Event, AdminError> {
-    let limit = state.settings.max_live_events;
-    let mut tx = state.db.begin().await?;
-    db::organizers::lock(&mut *tx, organizer).await?;
-    if db::events::count_live_of_organizer(&mut *tx, organizer).await? >= i64::from(limit) {
-        return Err(AdminError::LimitReached(format!(
-            "An account may have {limit} events that have not ended yet; this one has as many."
-        )));
-    }
-    let event = db::events::insert(
-        &mut *tx,
-        &NewEvent {
-            organizer_id: organizer,
-            title: d.text.title,
-            description: d.text.description,
-            venue: String::new(),
-            starts_at: d.starts_at,
-            ends_at: d.ends_at,
-            capacity: d.capacity,
-            price_minor: d.price_minor,
-            currency: d.currency,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(event)
-}
-
-/// The organizer's own event; anyone else's is `NotFound`.
-pub async fn owned(db: &PgPool, organizer: Uuid, id: Uuid) -> Result<Event, AdminError> {
-    db::events::find_owned(db, id, organizer)
-        .await?
-        .ok_or(AdminError::NotFound)
-}
-
-/// Changes title and description of the organizer's own event.
-pub async fn edit(db: &PgPool, organizer: Uuid, id: Uuid, text: EventText) -> Result<Event, AdminError> {
-    db::events::update_text(db, id, organizer, &text.title, &text.description)
-        .await?
-        .ok_or(AdminError::NotFound)
-}
-
-/// An id from a path: anything that is not a UUID is simply not found.
-pub fn parse_id(s: &str) -> Result<Uuid, AdminError> {
-    Uuid::try_parse(s).map_err(|_| AdminError::NotFound)
-}
-
-pub fn show_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-/// A time as a `datetime-local` value (UTC).
-pub fn input_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M").to_string()
-}
-
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 #[handler]
-pub async fn list(state: Data<&AppState>, session: Data<&Session>) -> Result<Markup, AdminError> {
-    let me = organizer(&session).await?;
+pub async fn list(state: Data<&AppState>, me: Organizer, session: Data<&Session>) -> Result<Markup, AdminError> {
     let token = csrf::token(&session).await?;
-    let events = db::events::list_for_organizer(&state.db, me).await?;
+    let events = service::events(&state, me).await?;
     Ok(admin_page(
         "Your events",
         Some(&token),
@@ -116,22 +54,15 @@ pub async fn list(state: Data<&AppState>, session: Data<&Session>) -> Result<Mar
 
 /// The new-event form as typed, so that a refused form comes back with its values.
 #[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct EventForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     title: String,
-    #[serde(default)]
     description: String,
-    #[serde(default)]
+    venue: String,
     starts_at: String,
-    #[serde(default)]
     ends_at: String,
-    #[serde(default)]
     capacity: String,
-    #[serde(default)]
     price: String,
-    #[serde(default)]
     currency: String,
 }
 
@@ -146,12 +77,13 @@ fn new_event_page(token: &str, f: &EventForm, errors: &FieldErrors) -> Markup {
                 (csrf_field(token))
                 (field("Title", "title", "text", &f.title, errors, None))
                 (field("Description", "description", "textarea", &f.description, errors, None))
+                (field("Venue", "venue", "text", &f.venue, errors, Some("Where it takes place; may be left empty.")))
                 (field("Starts (UTC)", "starts_at", "datetime-local", &f.starts_at, errors, Some("Times are in UTC.")))
                 (field("Ends (UTC)", "ends_at", "datetime-local", &f.ends_at, errors, None))
                 (field("Capacity", "capacity", "number", &f.capacity, errors, Some("Tickets in all.")))
                 (field("Price", "price", "text", &f.price, errors, Some("Per ticket, such as 25.00.")))
                 (field("Currency", "currency", "text", currency, errors, None))
-                p.hint { "After creation only the title and description can change." }
+                p.hint { "After creation only the title, description and venue can change." }
                 button type="submit" { "Create event" }
             }
         },
@@ -159,8 +91,7 @@ fn new_event_page(token: &str, f: &EventForm, errors: &FieldErrors) -> Markup {
 }
 
 #[handler]
-pub async fn new_form(session: Data<&Session>) -> Result<Markup, AdminError> {
-    organizer(&session).await?;
+pub async fn new_form(_me: Organizer, session: Data<&Session>) -> Result<Markup, AdminError> {
     let token = csrf::token(&session).await?;
     Ok(new_event_page(&token, &EventForm::default(), &FieldErrors::default()))
 }
@@ -168,164 +99,236 @@ pub async fn new_form(session: Data<&Session>) -> Result<Markup, AdminError> {
 #[handler]
 pub async fn create_from_form(
     state: Data<&AppState>,
+    me: Organizer,
     session: Data<&Session>,
-    Form(f): Form<EventForm>,
+    CsrfForm(f): CsrfForm<EventForm>,
 ) -> Result<Response, AdminError> {
-    let me = organizer(&session).await?;
-    csrf::verify(&session, &f.csrf).await?;
     let fields = EventFields {
         title: Some(&f.title),
         description: Some(&f.description),
+        venue: Some(&f.venue),
         starts_at: form_time(Some(&f.starts_at)),
         ends_at: form_time(Some(&f.ends_at)),
         capacity: form_int(Some(&f.capacity)),
         price_minor: form_price(Some(&f.price)),
         currency: Some(&f.currency),
     };
-    match EventDraft::parse(fields, Utc::now()) {
-        Ok(draft) => {
-            let event = create(&state, me, draft).await?;
-            Ok(see_other(&format!("/admin/events/{}", event.id)))
-        }
-        Err(errors) => {
+    match service::create_event(&state, me, fields).await {
+        Ok(event) => Ok(see_other(&format!("/admin/events/{}", event.id))),
+        Err(ServiceError::Invalid(errors)) => {
             let token = csrf::token(&session).await?;
             Ok(new_event_page(&token, &f, &errors)
                 .with_status(StatusCode::UNPROCESSABLE_ENTITY)
                 .into_response())
         }
+        Err(e) => Err(e.into()),
     }
 }
 
-/// The event page: its fixed facts, the edit form for title and description, its sales and
-/// the form that opens a new sale.
-pub struct EventPage<'a> {
-    pub token: &'a str,
-    pub event: &'a Event,
-    pub sales: &'a [db::sales::SaleRecord],
-    /// Title and description as typed.
-    pub text: (&'a str, &'a str),
-    pub text_errors: &'a FieldErrors,
-    pub sale_form: &'a sales::SaleForm,
-    pub sale_errors: &'a FieldErrors,
-    pub default_hold_secs: u32,
+/// The edit form of an event as typed.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TextForm {
+    title: String,
+    description: String,
+    venue: String,
 }
 
-pub fn event_page(p: EventPage<'_>) -> Markup {
-    let EventPage {
-        token,
-        event,
-        sales,
-        text,
-        text_errors,
-        sale_form,
-        sale_errors,
-        default_hold_secs,
-    } = p;
-    admin_page(
-        &event.title,
-        Some(token),
-        html! {
-            h1 { (event.title) }
-            dl {
-                dt { "Starts" } dd { (show_time(event.starts_at)) }
-                dt { "Ends" } dd { (show_time(event.ends_at)) }
-                dt { "Capacity" } dd { (event.capacity) }
-                dt { "Price" } dd { (show_price(event.price_minor)) " " (event.currency) }
-            }
-            h2 { "Ticket sales" }
-            @if sales.is_empty() {
-                p { "No ticket sale yet." }
-            } @else {
-                table {
-                    thead { tr { th { "Sale" } th { "Opens" } th { "Capacity" } th { "Sold" } th { "State" } } }
-                    tbody {
-                        @for s in sales {
-                            tr {
-                                td { a href={ "/admin/sales/" (s.id) } { "Dashboard" } }
-                                td { (show_time(s.opens_at)) }
-                                td { (s.capacity) }
-                                td { (s.sold) }
-                                td { (s.state) }
+/// The new-sale form as typed.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SaleForm {
+    pub capacity: String,
+    pub opens_at: String,
+    pub hold_minutes: String,
+    pub max_active: String,
+}
+
+/// The event page: its fixed facts, its sales, the form that opens a new sale and the form
+/// that edits its title, description and venue. Built with the event's own values and empty
+/// forms; a refused form is put back in with its errors.
+pub struct EventPage<'a> {
+    token: &'a str,
+    event: &'a Event,
+    sales: &'a [SaleRecord],
+    default_hold_secs: u32,
+    text: Option<&'a TextForm>,
+    text_errors: FieldErrors,
+    sale_form: Option<&'a SaleForm>,
+    sale_errors: FieldErrors,
+}
+
+impl<'a> EventPage<'a> {
+    pub fn new(token: &'a str, event: &'a Event, sales: &'a [SaleRecord], default_hold_secs: u32) -> Self {
+        EventPage {
+            token,
+            event,
+            sales,
+            default_hold_secs,
+            text: None,
+            text_errors: FieldErrors::default(),
+            sale_form: None,
+            sale_errors: FieldErrors::default(),
+        }
+    }
+
+    /// The edit form as it was typed, with its errors.
+    pub fn refused_text(self, form: &'a TextForm, errors: FieldErrors) -> Self {
+        EventPage {
+            text: Some(form),
+            text_errors: errors,
+            ..self
+        }
+    }
+
+    /// The new-sale form as it was typed, with its errors.
+    pub fn refused_sale(self, form: &'a SaleForm, errors: FieldErrors) -> Self {
+        EventPage {
+            sale_form: Some(form),
+            sale_errors: errors,
+            ..self
+        }
+    }
+
+    pub fn render(self) -> Markup {
+        let EventPage {
+            token,
+            event,
+            sales,
+            default_hold_secs,
+            text,
+            text_errors,
+            sale_form,
+            sale_errors,
+        } = self;
+        let (title, description, venue) = match text {
+            Some(t) => (t.title.as_str(), t.description.as_str(), t.venue.as_str()),
+            None => (event.title.as_str(), event.description.as_str(), event.venue.as_str()),
+        };
+        admin_page(
+            &event.title,
+            Some(token),
+            html! {
+                h1 { (event.title) }
+                dl {
+                    @if !event.venue.is_empty() { dt { "Venue" } dd { (event.venue) } }
+                    dt { "Starts" } dd { (show_time(event.starts_at)) }
+                    dt { "Ends" } dd { (show_time(event.ends_at)) }
+                    dt { "Capacity" } dd { (event.capacity) }
+                    dt { "Price" } dd { (show_price(event.price_minor)) " " (event.currency) }
+                }
+                h2 { "Ticket sales" }
+                @if sales.is_empty() {
+                    p { "No ticket sale yet." }
+                } @else {
+                    table {
+                        thead { tr { th { "Sale" } th { "Opens" } th { "Capacity" } th { "Sold" } th { "State" } } }
+                        tbody {
+                            @for s in sales {
+                                tr {
+                                    td { a href={ "/admin/sales/" (s.id) } { "Dashboard" } }
+                                    td { (show_time(s.opens_at)) }
+                                    td { (s.capacity) }
+                                    td { (s.sold) }
+                                    td { (s.state) }
+                                }
                             }
                         }
                     }
                 }
-            }
-            h3 { "Open a ticket sale" }
-            (sales::new_sale_form(token, event, sale_form, sale_errors, default_hold_secs))
-            h2 { "Edit" }
-            form method="post" action={ "/admin/events/" (event.id) } {
-                (csrf_field(token))
-                (field("Title", "title", "text", text.0, text_errors, None))
-                (field("Description", "description", "textarea", text.1, text_errors, None))
-                button type="submit" { "Save" }
-            }
-        },
-    )
+                h3 { "Open a ticket sale" }
+                (new_sale_form(token, event, sale_form.unwrap_or(&SaleForm::default()), &sale_errors, default_hold_secs))
+                h2 { "Edit" }
+                form method="post" action={ "/admin/events/" (event.id) } {
+                    (csrf_field(token))
+                    (field("Title", "title", "text", title, &text_errors, None))
+                    (field("Description", "description", "textarea", description, &text_errors, None))
+                    (field("Venue", "venue", "text", venue, &text_errors, None))
+                    button type="submit" { "Save" }
+                }
+            },
+        )
+    }
+}
+
+/// A form of the event page that was refused.
+pub enum Refused<'a> {
+    Edit(&'a TextForm, FieldErrors),
+    NewSale(&'a SaleForm, FieldErrors),
+}
+
+/// The event page again with a refused form as it was typed and its errors beside the
+/// fields: a 422.
+pub async fn refused(
+    state: &AppState,
+    me: Organizer,
+    session: &Session,
+    event: Uuid,
+    form: Refused<'_>,
+) -> Result<Response, AdminError> {
+    let event = service::event(state, me, event).await?;
+    let sales = service::sales_of(state, &event).await?;
+    let token = csrf::token(session).await?;
+    let page = EventPage::new(&token, &event, &sales, state.settings.hold_secs);
+    let page = match form {
+        Refused::Edit(f, errors) => page.refused_text(f, errors),
+        Refused::NewSale(f, errors) => page.refused_sale(f, errors),
+    };
+    Ok(page
+        .render()
+        .with_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .into_response())
+}
+
+fn new_sale_form(token: &str, event: &Event, f: &SaleForm, errors: &FieldErrors, default_hold_secs: u32) -> Markup {
+    let or = |v: &str, d: String| if v.is_empty() { d } else { v.to_string() };
+    html! {
+        form method="post" action={ "/admin/events/" (event.id) "/sales" } {
+            (csrf_field(token))
+            (field("Capacity", "capacity", "number", &or(&f.capacity, event.capacity.to_string()), errors,
+                Some("The event's capacity unless you give less.")))
+            (field("Opens (UTC)", "opens_at", "datetime-local", &or(&f.opens_at, input_time(Utc::now())), errors,
+                Some("Times are in UTC; leave empty to open now.")))
+            (field("Hold time in minutes", "hold_minutes", "number", &or(&f.hold_minutes, (default_hold_secs / 60).max(1).to_string()), errors,
+                Some("How long a buyer at checkout keeps the tickets.")))
+            (field("Buyers at checkout at once", "max_active", "number", &or(&f.max_active, "0".into()), errors,
+                Some("0 for no limit.")))
+            p.hint { "Price: " (show_price(event.price_minor)) " " (event.currency) ", copied from the event." }
+            button type="submit" { "Open the sale" }
+        }
+    }
 }
 
 #[handler]
 pub async fn show(
     state: Data<&AppState>,
+    me: Organizer,
     session: Data<&Session>,
     Path(id): Path<String>,
 ) -> Result<Markup, AdminError> {
-    let me = organizer(&session).await?;
-    let event = owned(&state.db, me, parse_id(&id)?).await?;
-    let sales = db::sales::list_for_event(&state.db, event.id).await?;
+    let event = service::event(&state, me, service::parse_id(&id)?).await?;
+    let sales = service::sales_of(&state, &event).await?;
     let token = csrf::token(&session).await?;
-    Ok(event_page(EventPage {
-        token: &token,
-        event: &event,
-        sales: &sales,
-        text: (&event.title, &event.description),
-        text_errors: &FieldErrors::default(),
-        sale_form: &sales::SaleForm::default(),
-        sale_errors: &FieldErrors::default(),
-        default_hold_secs: state.settings.hold_secs,
-    }))
-}
-
-#[derive(Deserialize)]
-pub struct TextForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    description: String,
+    Ok(EventPage::new(&token, &event, &sales, state.settings.hold_secs).render())
 }
 
 #[handler]
 pub async fn edit_from_form(
     state: Data<&AppState>,
+    me: Organizer,
     session: Data<&Session>,
     Path(id): Path<String>,
-    Form(f): Form<TextForm>,
+    CsrfForm(f): CsrfForm<TextForm>,
 ) -> Result<Response, AdminError> {
-    let me = organizer(&session).await?;
-    csrf::verify(&session, &f.csrf).await?;
-    let event = owned(&state.db, me, parse_id(&id)?).await?;
-    match EventText::parse(Some(&f.title), Some(&f.description)) {
-        Ok(text) => {
-            edit(&state.db, me, event.id, text).await?;
-            Ok(see_other(&format!("/admin/events/{}", event.id)))
-        }
-        Err(errors) => {
-            let sales = db::sales::list_for_event(&state.db, event.id).await?;
-            let token = csrf::token(&session).await?;
-            Ok(event_page(EventPage {
-                token: &token,
-                event: &event,
-                sales: &sales,
-                text: (&f.title, &f.description),
-                text_errors: &errors,
-                sale_form: &sales::SaleForm::default(),
-                sale_errors: &FieldErrors::default(),
-                default_hold_secs: state.settings.hold_secs,
-            })
-            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-            .into_response())
-        }
+    let id = service::parse_id(&id)?;
+    let edit = EventEdit {
+        title: Some(&f.title),
+        description: Some(&f.description),
+        venue: Some(&f.venue),
+    };
+    match service::edit_event(&state, me, id, edit).await {
+        Ok(event) => Ok(see_other(&format!("/admin/events/{}", event.id))),
+        Err(ServiceError::Invalid(errors)) => refused(&state, me, &session, id, Refused::Edit(&f, errors)).await,
+        Err(e) => Err(e.into()),
     }
 }

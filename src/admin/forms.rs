@@ -40,6 +40,7 @@ pub type Parsed<T> = Result<Option<T>, &'static str>;
 
 pub const MAX_TITLE: usize = 200;
 pub const MAX_DESCRIPTION: usize = 5000;
+pub const MAX_VENUE: usize = 200;
 /// Far above any hall; keeps sums and Redis counters well inside their integer types.
 pub const MAX_CAPACITY: i64 = 1_000_000;
 /// 10 million in major units.
@@ -95,31 +96,41 @@ impl NewPassword {
     }
 }
 
-/// An event's title and description: the part that may change after creation.
+/// An event's title, description and venue: the part that may change after creation. The
+/// venue may be left empty.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventText {
     pub title: String,
     pub description: String,
+    pub venue: String,
 }
 
 impl EventText {
-    pub fn parse(title: Option<&str>, description: Option<&str>) -> Result<Self, FieldErrors> {
+    pub fn parse(title: Option<&str>, description: Option<&str>, venue: Option<&str>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
         let title = title.map(str::trim).unwrap_or("");
         let description = description.map(str::trim).unwrap_or("");
+        let venue = venue.map(str::trim).unwrap_or("");
+        for (field, value) in [("title", title), ("description", description)] {
+            if value.is_empty() {
+                errors.add(field, "Required.");
+            }
+        }
         check_text(&mut errors, "title", title, MAX_TITLE);
         check_text(&mut errors, "description", description, MAX_DESCRIPTION);
+        check_text(&mut errors, "venue", venue, MAX_VENUE);
         errors.into_result(|| EventText {
             title: title.to_string(),
             description: description.to_string(),
+            venue: venue.to_string(),
         })
     }
 }
 
+/// The one rule for text an organizer types: at most `max` characters, no control characters
+/// but line breaks and tabs.
 fn check_text(errors: &mut FieldErrors, field: &'static str, value: &str, max: usize) {
-    if value.is_empty() {
-        errors.add(field, "Required.");
-    } else if value.chars().count() > max {
+    if value.chars().count() > max {
         errors.add(field, format!("At most {max} characters."));
     } else if value
         .chars()
@@ -134,6 +145,8 @@ fn check_text(errors: &mut FieldErrors, field: &'static str, value: &str, max: u
 pub struct EventFields<'a> {
     pub title: Option<&'a str>,
     pub description: Option<&'a str>,
+    /// Optional: empty when left out.
+    pub venue: Option<&'a str>,
     pub starts_at: Parsed<DateTime<Utc>>,
     pub ends_at: Parsed<DateTime<Utc>>,
     pub capacity: Parsed<i64>,
@@ -156,7 +169,9 @@ pub struct EventDraft {
 impl EventDraft {
     pub fn parse(f: EventFields<'_>, now: DateTime<Utc>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
-        let text = EventText::parse(f.title, f.description).map_err(|e| errors = e).ok();
+        let text = EventText::parse(f.title, f.description, f.venue)
+            .map_err(|e| errors = e)
+            .ok();
         let starts_at = required(&mut errors, "starts_at", f.starts_at);
         let ends_at = required(&mut errors, "ends_at", f.ends_at);
         if let Some(start) = starts_at
@@ -358,6 +373,7 @@ mod tests {
         EventFields {
             title: Some("Tour"),
             description: Some("One night."),
+            venue: None,
             starts_at: Ok(Some(now() + Duration::days(1))),
             ends_at: Ok(Some(now() + Duration::days(1) + Duration::hours(2))),
             capacity: Ok(Some(100)),
@@ -524,6 +540,37 @@ mod tests {
                 "title"
             )
             .contains("200")
+        );
+    }
+
+    #[test]
+    fn the_venue_is_optional_plain_and_short() {
+        assert_eq!(EventDraft::parse(fields(), now()).unwrap().text.venue, "");
+        let hall = EventFields {
+            venue: Some(" Small Hall "),
+            ..fields()
+        };
+        assert_eq!(EventDraft::parse(hall, now()).unwrap().text.venue, "Small Hall");
+        let long = "v".repeat(MAX_VENUE + 1);
+        assert!(
+            err(
+                EventFields {
+                    venue: Some(&long),
+                    ..fields()
+                },
+                "venue"
+            )
+            .contains("200")
+        );
+        assert!(
+            err(
+                EventFields {
+                    venue: Some("Hall\u{0}"),
+                    ..fields()
+                },
+                "venue"
+            )
+            .contains("control")
         );
     }
 

@@ -3,56 +3,23 @@
 //! it is random, shown once, stored as its SHA-256 only, works once and lapses after
 //! [`INVITE_DAYS`].
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use maud::{Markup, html};
 use poem::http::header;
-use poem::web::{Data, Form};
+use poem::web::Data;
 use poem::{Request, handler};
-use sqlx::PgPool;
 use tower_sessions::Session;
-use uuid::Uuid;
 
-use super::auth::{CsrfOnly, organizer};
-use super::events::show_time;
-use super::tokens::{digest, new_secret};
-use super::views::{admin_page, csrf_field};
+use super::extract::CsrfForm;
+use super::service::{self, INVITE_DAYS, Organizer};
+use super::views::{admin_page, csrf_field, show_time};
 use super::{AdminError, csrf};
 use crate::config::SignUp;
-use crate::db;
 use crate::startup::AppState;
 
-/// How long an invite link works.
-pub const INVITE_DAYS: i64 = 7;
-
-/// Makes an invite from `organizer` and returns the path of its link (`/admin/sign-up?invite=…`);
-/// this is the only time the link is seen.
-pub async fn issue(db: &PgPool, organizer: Uuid) -> Result<String, AdminError> {
-    let secret = new_secret("inv_");
-    db::invites::insert(
-        db,
-        organizer,
-        &digest(&secret),
-        Utc::now() + Duration::days(INVITE_DAYS),
-    )
-    .await?;
-    Ok(format!("/admin/sign-up?invite={secret}"))
-}
-
-/// Whether the invite in a sign-up link can still make an account.
-pub async fn is_usable(db: &PgPool, secret: &str) -> Result<bool, AdminError> {
-    Ok(db::invites::is_usable(db, &digest(secret)).await?)
-}
-
-/// Uses the invite inside the transaction that makes the account; false when it is unknown,
-/// used or expired. Of two sign-ups with one invite, one wins: see [`db::invites::consume`].
-pub async fn consume(tx: &mut sqlx::PgConnection, secret: &str) -> Result<bool, AdminError> {
-    Ok(db::invites::consume(tx, &digest(secret)).await?)
-}
-
-async fn page(state: &AppState, session: &Session, fresh: Option<&str>) -> Result<Markup, AdminError> {
-    let me = organizer(session).await?;
+async fn page(state: &AppState, me: Organizer, session: &Session, fresh: Option<&str>) -> Result<Markup, AdminError> {
     let token = csrf::token(session).await?;
-    let invites = db::invites::list_for_organizer(&state.db, me).await?;
+    let invites = service::invites(state, me).await?;
     let now = Utc::now();
     Ok(admin_page(
         "Invites",
@@ -96,20 +63,19 @@ async fn page(state: &AppState, session: &Session, fresh: Option<&str>) -> Resul
 }
 
 #[handler]
-pub async fn list(state: Data<&AppState>, session: Data<&Session>) -> Result<Markup, AdminError> {
-    page(&state, &session, None).await
+pub async fn list(state: Data<&AppState>, me: Organizer, session: Data<&Session>) -> Result<Markup, AdminError> {
+    page(&state, me, &session, None).await
 }
 
 #[handler]
 pub async fn create(
     state: Data<&AppState>,
+    me: Organizer,
     session: Data<&Session>,
     req: &Request,
-    Form(f): Form<CsrfOnly>,
+    _: CsrfForm,
 ) -> Result<Markup, AdminError> {
-    let me = organizer(&session).await?;
-    csrf::verify(&session, &f.csrf).await?;
-    let path = issue(&state.db, me).await?;
+    let path = service::issue_invite(&state.db, me).await?;
     // The whole link, as the organizer's own browser reached this shop.
     let host = req
         .headers()
@@ -122,5 +88,5 @@ pub async fn create(
     } else {
         format!("{scheme}://{host}{path}")
     };
-    page(&state, &session, Some(&link)).await
+    page(&state, me, &session, Some(&link)).await
 }

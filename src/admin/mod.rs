@@ -3,13 +3,18 @@
 //!
 //! # Layout
 //!
+//! - `service` — the organizer service: every operation on events, sales, figures, orders,
+//!   API tokens and invites, with the creation limits and the ownership checks. Pages and API
+//!   are thin adapters over it.
+//! - `extract` — what handlers take instead of repeating it: the signed-in `Organizer`, the
+//!   `ApiOrganizer` of a bearer token, a `CsrfForm`.
 //! - `auth` — sign-up, sign-in, sign-out, password hashing, sign-in rate limits.
 //! - `csrf` — the token every portal form carries.
 //! - `forms` — parsing of what organizers type, shared by pages and API.
-//! - `invites` — the one-time links that let someone make an account.
-//! - `events`, `sales`, `dashboard`, `tokens` — pages and the operations behind them.
+//! - `events`, `sales`, `dashboard`, `tokens`, `invites` — the portal's pages; `views` the
+//!   pieces they share.
 //! - `checkin` — the door: ticket scans, as a page and as the operation the API calls.
-//! - `api` — the JSON API over the same operations, with bearer tokens.
+//! - `api` — the JSON API over the same service, with bearer tokens.
 //! - `error` — the one error type, rendered as a page here and as JSON in `api`.
 //!
 //! Another organizer's event, sale, dashboard or orders answer 404, exactly like missing
@@ -22,9 +27,11 @@ mod csrf;
 mod dashboard;
 mod error;
 mod events;
+mod extract;
 pub mod forms;
 mod invites;
 mod sales;
+pub mod service;
 mod tokens;
 mod views;
 
@@ -33,8 +40,7 @@ use poem::{Endpoint, EndpointExt, Route, get, post};
 pub use api::AdminApi;
 pub use auth::{FORMS_PER_MINUTE, PER_ACCOUNT_BURST, PER_CLIENT_BURST, create_organizer};
 pub use error::AdminError;
-pub use invites::issue as issue_invite;
-pub use tokens::issue as issue_token;
+pub use service::{Organizer, issue_invite, issue_token};
 
 /// Portal pages (mounted at `/admin`, inside the session middleware). The sign-in limits
 /// live here, one set per running app.

@@ -2,51 +2,21 @@
 //! SHA-256 hash only.
 
 use maud::{Markup, html};
-use poem::web::{Data, Form, Path};
+use poem::web::{Data, Path};
 use poem::{Response, handler};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use sqlx::PgPool;
 use tower_sessions::Session;
-use uuid::Uuid;
 
-use super::auth::{organizer, see_other};
-use super::events::{parse_id, show_time};
-use super::views::{admin_page, csrf_field};
+use super::auth::see_other;
+use super::extract::CsrfForm;
+use super::service::{self, Organizer};
+use super::views::{admin_page, csrf_field, show_time};
 use super::{AdminError, csrf};
-use crate::db;
 use crate::startup::AppState;
 
-/// A new secret: `prefix` and 244 random bits (two v4 UUIDs) in hex. API tokens and invite
-/// links are made of it.
-pub fn new_secret(prefix: &str) -> String {
-    format!("{prefix}{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
-}
-
-pub fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-/// Makes a token for `organizer` and returns it; this is the only time it is seen. The label
-/// is kept as plain text of at most 100 characters, whoever gives it (portal or command line).
-pub async fn issue(db: &PgPool, organizer: Uuid, label: &str) -> Result<String, AdminError> {
-    let token = new_secret("bo_");
-    let label: String = label.trim().chars().filter(|c| !c.is_control()).take(100).collect();
-    db::api_tokens::insert(db, organizer, &digest(&token), &label).await?;
-    Ok(token)
-}
-
-/// The organizer a bearer token belongs to.
-pub async fn organizer_for(db: &PgPool, token: &str) -> Result<Uuid, AdminError> {
-    db::api_tokens::organizer_for(db, &digest(token))
-        .await?
-        .ok_or(AdminError::Unauthenticated)
-}
-
-async fn page(state: &AppState, session: &Session, fresh: Option<&str>) -> Result<Markup, AdminError> {
-    let me = organizer(session).await?;
+async fn page(state: &AppState, me: Organizer, session: &Session, fresh: Option<&str>) -> Result<Markup, AdminError> {
     let token = csrf::token(session).await?;
-    let tokens = db::api_tokens::list_for_organizer(&state.db, me).await?;
+    let tokens = service::tokens(state, me).await?;
     Ok(admin_page(
         "API tokens",
         Some(&token),
@@ -88,47 +58,34 @@ async fn page(state: &AppState, session: &Session, fresh: Option<&str>) -> Resul
 }
 
 #[handler]
-pub async fn list(state: Data<&AppState>, session: Data<&Session>) -> Result<Markup, AdminError> {
-    page(&state, &session, None).await
+pub async fn list(state: Data<&AppState>, me: Organizer, session: Data<&Session>) -> Result<Markup, AdminError> {
+    page(&state, me, &session, None).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct NewTokenForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     label: String,
 }
 
 #[handler]
 pub async fn create(
     state: Data<&AppState>,
+    me: Organizer,
     session: Data<&Session>,
-    Form(f): Form<NewTokenForm>,
+    CsrfForm(f): CsrfForm<NewTokenForm>,
 ) -> Result<Markup, AdminError> {
-    let me = organizer(&session).await?;
-    csrf::verify(&session, &f.csrf).await?;
-    let fresh = issue(&state.db, me, &f.label).await?;
-    page(&state, &session, Some(&fresh)).await
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
+    let fresh = service::issue_token(&state.db, me, &f.label).await?;
+    page(&state, me, &session, Some(&fresh)).await
 }
 
 #[handler]
 pub async fn revoke(
     state: Data<&AppState>,
-    session: Data<&Session>,
+    me: Organizer,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    _: CsrfForm,
 ) -> Result<Response, AdminError> {
-    let me = organizer(&session).await?;
-    csrf::verify(&session, &f.csrf).await?;
-    if !db::api_tokens::delete(&state.db, parse_id(&id)?, me).await? {
-        return Err(AdminError::NotFound);
-    }
+    service::revoke_token(&state, me, service::parse_id(&id)?).await?;
     Ok(see_other("/admin/tokens"))
 }

@@ -1,6 +1,7 @@
 //! Pieces shared by the portal's pages: the admin frame, form fields with their errors, and
 //! the page that shows an error.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use maud::{Markup, html};
 
 use super::csrf;
@@ -70,4 +71,19 @@ pub fn field(label: &str, name: &str, kind: &str, value: &str, errors: &FieldErr
 /// The form error not tied to one field (wrong password, ...).
 pub fn form_error(message: Option<&str>) -> Markup {
     html! { @if let Some(m) = message { p.error role="alert" { (m) } } }
+}
+
+/// A time as tables show it (UTC).
+pub fn show_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A time as a `datetime-local` value (UTC).
+pub fn input_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// A time as the CSV export writes it.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }

@@ -139,23 +139,25 @@ pub async fn list_for_organizer(db: &PgPool, organizer: Uuid) -> Result<Vec<Even
     .await
 }
 
-/// Changes the title and description, the only parts of an event that may change after it
-/// was made, and only by its organizer. `None` when there is no such event of theirs.
+/// Changes the title, description and venue, the only parts of an event that may change
+/// after it was made, and only by its organizer. `None` when there is no such event of theirs.
 pub async fn update_text(
     db: &PgPool,
     id: Uuid,
     organizer: Uuid,
     title: &str,
     description: &str,
+    venue: &str,
 ) -> Result<Option<Event>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update events set title = $3, description = $4 where id = $1 and organizer_id = $2
+        "update events set title = $3, description = $4, venue = $5 where id = $1 and organizer_id = $2
          returning {COLUMNS}"
     )))
     .bind(id)
     .bind(organizer)
     .bind(title)
     .bind(description)
+    .bind(venue)
     .fetch_optional(db)
     .await
 }

@@ -20,11 +20,10 @@ use std::sync::Arc;
 use poem::http::{Method, StatusCode, header};
 use poem::middleware::CatchPanic;
 use poem::{Body, Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, get};
-use poem_openapi::OpenApiService;
+use poem_openapi::{OpenApi, OpenApiService};
 use tokio::io::AsyncReadExt;
 use tower_sessions_redis_store::RedisStore;
 
-use crate::admin;
 use crate::startup::AppState;
 
 /// The largest request body read: ample for every form and API call (a 100 kB field still
@@ -36,16 +35,21 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 /// security headers; every buyer request is rate-limited per client in its handler. A handler
 /// that panics answers 500 (JSON under `/api/v1`, a page elsewhere) for its own request alone,
 /// inside the layers that add the headers.
-pub fn app(state: AppState) -> impl Endpoint {
-    let api = OpenApiService::new(
-        (buyer::BuyerApi, admin::AdminApi),
-        "boxoffice",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .server("/api/v1");
+///
+/// The organizer's portal (`organizer_pages`, mounted at `/admin` inside the session
+/// middleware) and its API (`organizer_api`, in the same OpenAPI document) are given by the
+/// caller: they use this module's pieces (layout, client address, limits), so this module
+/// does not depend on them.
+pub fn app(
+    state: AppState,
+    organizer_pages: impl Endpoint + 'static,
+    organizer_api: impl OpenApi + 'static,
+) -> impl Endpoint {
+    let api =
+        OpenApiService::new((buyer::BuyerApi, organizer_api), "boxoffice", env!("CARGO_PKG_VERSION")).server("/api/v1");
     let sessions = session::layer(RedisStore::new(state.redis.clone()), state.settings.cookie_secure);
     let pages = Route::new()
-        .nest("/admin", admin::pages())
+        .nest("/admin", organizer_pages)
         .nest("/", buyer::pages())
         .with(sessions);
     Route::new()

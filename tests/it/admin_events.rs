@@ -1,5 +1,5 @@
-//! Events through the pages and the API alike: every rule of a new event, edits of title and
-//! description only.
+//! Events through the pages and the API alike: every rule of a new event, edits of title,
+//! description and venue only.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -255,7 +255,7 @@ async fn unreadable_values_are_field_errors_not_failures() {
 }
 
 #[tokio::test]
-async fn only_title_and_description_can_change_after_creation() {
+async fn only_title_description_and_venue_can_change_after_creation() {
     let app = AdminApp::spawn().await;
     let o = app.organizer().await;
     let id = o.browser.create_event(&pairs(&event_form(&[]))).await;
@@ -298,7 +298,7 @@ async fn only_title_and_description_can_change_after_creation() {
             answer["fields"][field]
                 .as_str()
                 .unwrap()
-                .contains("Only the title and description")
+                .contains("Only the title, description and venue")
         );
     }
     let (status, answer) = o.api.patch(&format!("/events/{id}"), json!({"description": ""})).await;
@@ -311,4 +311,95 @@ async fn only_title_and_description_can_change_after_creation() {
         (e["title"].as_str(), e["capacity"].as_i64()),
         (Some("By API"), Some(100))
     );
+}
+
+#[tokio::test]
+async fn the_venue_is_set_by_form_and_api_shown_to_buyers_and_checked_like_the_title() {
+    let app = AdminApp::spawn().await;
+    let o = app.organizer().await;
+    let long = "v".repeat(201);
+    let bad_venues = [
+        (long.as_str(), "At most 200 characters."),
+        ("Hall\u{7}", "no control characters"),
+    ];
+
+    // Too long or with a control character: a 422 naming the venue, and nothing made.
+    for (bad, message) in bad_venues {
+        refused(
+            &app,
+            &o,
+            &[("venue", Some(bad))],
+            "venue",
+            json!({"venue": bad}),
+            "venue",
+            message,
+        )
+        .await;
+    }
+
+    // Made with a venue through the form: the event page, the API and the buyer's sale page
+    // show it.
+    let id = o
+        .browser
+        .create_event(&pairs(&event_form(&[("venue", Some("Small Hall"))])))
+        .await;
+    let page = format!("/admin/events/{id}");
+    assert!(o.browser.page(&page).await.1.contains("Small Hall"), "event page");
+    let (_, e) = o.api.get(&format!("/events/{id}")).await;
+    assert_eq!(e["venue"], "Small Hall");
+    let sale = o.browser.create_sale(id, &[]).await;
+    let (_, sale_page) = o.browser.page(&format!("/sales/{sale}")).await;
+    assert!(sale_page.contains("Small Hall"), "the buyer's sale page");
+
+    // Through the API: set at creation, or left out; changed by a patch that leaves the rest.
+    let (status, e) = o.api.post("/events", event_json(json!({"venue": "Big Hall"}))).await;
+    assert_eq!(
+        (status, e["venue"].as_str()),
+        (StatusCode::CREATED, Some("Big Hall")),
+        "{e}"
+    );
+    let other = e["id"].as_str().unwrap().to_string();
+    let (status, e) = o
+        .api
+        .patch(&format!("/events/{other}"), json!({"venue": "Open Air"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(
+        (e["venue"].as_str(), e["title"].as_str()),
+        (Some("Open Air"), Some("The Few Tickets Tour"))
+    );
+    let (status, e) = o.api.post("/events", event_json(json!({}))).await;
+    assert_eq!(
+        (status, e["venue"].as_str()),
+        (StatusCode::CREATED, Some("")),
+        "optional"
+    );
+
+    // Through the edit form.
+    let edit = |venue| {
+        [
+            ("title", "The Few Tickets Tour"),
+            ("description", "One night only."),
+            ("venue", venue),
+        ]
+    };
+    let resp = o.browser.submit(&page, &page, &edit("Cellar")).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, e) = o.api.get(&format!("/events/{id}")).await;
+    assert_eq!(e["venue"], "Cellar");
+
+    // A bad venue in an edit changes nothing, through the form and the API.
+    for (bad, message) in bad_venues {
+        let resp = o.browser.submit(&page, &page, &edit(bad)).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "edit form {bad:?}");
+        let body = resp.text().await.unwrap();
+        let error = field_error(&body, "venue").unwrap_or_default();
+        assert!(error.contains(message), "edit form {bad:?}: {error}");
+        let (status, answer) = o.api.patch(&format!("/events/{id}"), json!({"venue": bad})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "API patch {bad:?}");
+        let error = answer["fields"]["venue"].as_str().unwrap_or_default();
+        assert!(error.contains(message), "API patch {bad:?}: {answer}");
+    }
+    let (_, e) = o.api.get(&format!("/events/{id}")).await;
+    assert_eq!(e["venue"], "Cellar", "nothing changed");
 }

@@ -65,7 +65,7 @@ impl AdminApp {
             .unwrap()
             .unwrap()
             .id;
-        let token = boxoffice::admin::issue_token(&self.state.db, id, "tests")
+        let token = boxoffice::admin::issue_token(&self.state.db, boxoffice::admin::Organizer(id), "tests")
             .await
             .unwrap();
         Organizer {

@@ -292,9 +292,11 @@ async fn buyer_details_at_checkout() {
 }
 
 /// The fields of a new event: (form name, API name, accepted kinds).
-const EVENT_FIELDS: [(&str, &str, &[Bad]); 7] = [
+const EVENT_FIELDS: [(&str, &str, &[Bad]); 8] = [
     ("title", "title", &[Unicode, Script, Negative, NonNumeric]),
     ("description", "description", &[Unicode, Script, Negative, NonNumeric]),
+    // The venue may be left empty.
+    ("venue", "venue", &[Empty, Unicode, Script, Negative, NonNumeric]),
     ("starts_at", "starts_at", &[]),
     ("ends_at", "ends_at", &[]),
     ("capacity", "capacity", &[]),
