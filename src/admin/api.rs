@@ -105,7 +105,7 @@ impl<T: ToJSON> From<AdminError> for Answer<T> {
         let message = match &e {
             AdminError::Unauthenticated => "A valid bearer token is required.".to_string(),
             AdminError::NotFound => "There is no such event or sale of yours.".to_string(),
-            e => e.to_string(),
+            e => e.message(),
         };
         let p = Json(AdminProblem {
             error: e.code().into(),

@@ -1,5 +1,7 @@
 //! The one error type of the portal and the organizer API. Each variant's doc names its HTTP
-//! status; pages render it here, the API renders it as JSON in `api.rs`.
+//! status; pages render it here, the API renders it as JSON in `api.rs`. A [`SaleError`] gets
+//! the status of the one mapping the buyer's side uses too (`web::error::sale_status`), except
+//! that Redis or Postgres away is told as the service being unavailable, not as orders.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use poem::{IntoResponse, Response};
 use super::forms::FieldErrors;
 use super::views;
 use crate::sale::SaleError;
+use crate::web::error::sale_status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -43,15 +46,28 @@ pub enum AdminError {
     /// 503: Postgres did not answer; nothing changed.
     #[error("The service is unavailable right now; please try again in a moment.")]
     Postgres(#[from] sqlx::Error),
+    /// 503: Redis did not answer; nothing changed.
+    #[error("The service is unavailable right now; please try again in a moment.")]
+    Redis(#[source] fred::error::Error),
     /// 503: the session store did not answer.
     #[error("The service is unavailable right now; please try again in a moment.")]
     Session(#[from] tower_sessions::session::Error),
-    /// The sale service's own errors, with their own statuses.
+    /// The sale service's own errors but its faults, with the status `sale_status` gives each.
     #[error("{0}")]
-    Sale(#[from] SaleError),
+    Sale(SaleError),
     /// 500: hashing a password failed (it does not, short of running out of memory).
     #[error("Something went wrong on our side.")]
     Internal(String),
+}
+
+impl From<SaleError> for AdminError {
+    fn from(e: SaleError) -> Self {
+        match e {
+            SaleError::Postgres(e) => AdminError::Postgres(e),
+            SaleError::Redis(e) => AdminError::Redis(e),
+            e => AdminError::Sale(e),
+        }
+    }
 }
 
 pub fn retry_secs(d: Duration) -> u64 {
@@ -70,9 +86,17 @@ impl AdminError {
             AdminError::LimitReached(_) => "limit_reached",
             AdminError::Forbidden(_) => "forbidden",
             AdminError::RateLimited { .. } => "rate_limited",
-            AdminError::Postgres(_) | AdminError::Session(_) => "unavailable",
+            AdminError::Postgres(_) | AdminError::Redis(_) | AdminError::Session(_) => "unavailable",
             AdminError::Sale(e) => e.code(),
             AdminError::Internal(_) => "internal",
+        }
+    }
+
+    /// The message for people: a bug's cause is logged, never shown.
+    pub fn message(&self) -> String {
+        match self.status() {
+            StatusCode::INTERNAL_SERVER_ERROR => "Something went wrong on our side.".into(),
+            _ => self.to_string(),
         }
     }
 
@@ -97,14 +121,8 @@ impl ResponseError for AdminError {
             AdminError::Conflict(_) | AdminError::LimitReached(_) => StatusCode::CONFLICT,
             AdminError::Forbidden(_) => StatusCode::FORBIDDEN,
             AdminError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AdminError::Postgres(_) | AdminError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AdminError::Sale(e) => match e {
-                SaleError::UnknownSale => StatusCode::NOT_FOUND,
-                SaleError::Redis(_) | SaleError::Postgres(_) => StatusCode::SERVICE_UNAVAILABLE,
-                SaleError::Protocol { .. } | SaleError::TimeOutOfRange => StatusCode::INTERNAL_SERVER_ERROR,
-                SaleError::BadSaleState => StatusCode::UNPROCESSABLE_ENTITY,
-                _ => StatusCode::CONFLICT,
-            },
+            AdminError::Postgres(_) | AdminError::Redis(_) | AdminError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Sale(e) => sale_status(e),
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,7 +136,7 @@ impl ResponseError for AdminError {
                 .finish();
         }
         let status = self.status();
-        let mut resp = views::message_page(status.canonical_reason().unwrap_or("Error"), &self.to_string())
+        let mut resp = views::message_page(status.canonical_reason().unwrap_or("Error"), &self.message())
             .with_status(status)
             .into_response();
         if let AdminError::RateLimited { retry_after } = self {

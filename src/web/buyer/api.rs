@@ -26,10 +26,11 @@ use crate::web::session;
 /// The buyer JSON API under `/api/v1/`.
 pub struct BuyerApi;
 
-type ApiResult<T> = poem::Result<T>;
+/// A call's answer; its failures are declared in the OpenAPI document by [`ApiError`].
+type ApiResult<T> = Result<T, ApiError>;
 
-fn fail(e: impl Into<ApiError>) -> poem::Error {
-    e.into().into()
+fn fail(e: impl Into<ApiError>) -> ApiError {
+    e.into()
 }
 
 /// A sale's public state.
@@ -188,7 +189,7 @@ fn as_text(v: Option<serde_json::Value>) -> String {
     }
 }
 
-fn rate_limited(retry_after: std::time::Duration) -> poem::Error {
+fn rate_limited(retry_after: std::time::Duration) -> ApiError {
     fail(WebError::RateLimited { retry_after })
 }
 
@@ -209,8 +210,16 @@ impl BuyerApi {
     ) -> ApiResult<Json<SaleView>> {
         limits.check_request(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
-        let listing = state.sales.listing(sale).await.map_err(fail)?;
-        let f = state.sales.figures(sale).await.map_err(fail)?;
+        let listing = state
+            .sales
+            .listing(sale)
+            .await
+            .map_err(WebError::reading("This sale"))?;
+        let f = state
+            .sales
+            .figures(sale)
+            .await
+            .map_err(WebError::reading("This sale"))?;
         Ok(Json(SaleView {
             id: sale.to_string(),
             title: listing.title,
@@ -315,7 +324,7 @@ impl BuyerApi {
             Err(SaleError::NotAdmitted(ReservationState::Confirmed)) => {
                 let order = db::orders::find_by_reservation(&state.db, code.token)
                     .await
-                    .map_err(|e| fail(SaleError::from(e)))?
+                    .map_err(WebError::reading("Your order"))?
                     .ok_or_else(|| fail(SaleError::NotAdmitted(ReservationState::Confirmed)))?;
                 Ok(OrderResponse::Existing(Json(order.into())))
             }

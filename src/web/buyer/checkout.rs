@@ -27,7 +27,7 @@ fn parse(limits: &BuyerLimits, code: &str, req: &Request) -> Result<(Reservation
 async fn listing(state: &AppState, r: &Reservation) -> Result<Listing, PageError> {
     db::events::listing_of_sale(&state.db, r.code.sale.0)
         .await
-        .map_err(SaleError::from)?
+        .map_err(WebError::reading("This checkout"))?
         .ok_or_else(|| WebError::NotFound.into())
 }
 

@@ -28,7 +28,7 @@ pub async fn page(
     let code: ReservationCode = code.parse()?;
     let order = db::orders::find_by_reservation(&state.db, code.token)
         .await
-        .map_err(SaleError::from)?
+        .map_err(WebError::reading("Your order"))?
         .filter(|o| o.sale_id == code.sale.0)
         .ok_or(WebError::NotFound)?;
     // The session lists its orders; an order made through the API by the same browser is
@@ -43,7 +43,7 @@ pub async fn page(
     }
     let listing = db::events::listing_of_sale(&state.db, code.sale.0)
         .await
-        .map_err(SaleError::from)?
+        .map_err(WebError::reading("Your order"))?
         .ok_or(WebError::NotFound)?;
     Ok(layout::page("Your order", view(&order, &listing)))
 }
