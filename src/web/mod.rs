@@ -1,5 +1,6 @@
 //! The web edge: routes, views and the rendering of errors.
 
+pub mod allow;
 pub mod assets;
 pub mod buyer;
 pub mod client;
@@ -41,6 +42,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         env!("CARGO_PKG_VERSION"),
     )
     .server("/api/v1");
+    let allowed = allow::AllowedMethods::from_spec(&api.spec());
     let sessions = session::layer(RedisStore::new(state.redis.clone()), state.settings.cookie_secure);
     let pages = Route::new()
         .nest("/admin", admin::pages())
@@ -57,8 +59,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/wait/:code/poll", get(buyer::waiting::poll))
         .nest(
             "/api/v1",
-            api.into_endpoint()
-                .catch_all_error(error::api_catch_all)
+            allow::with_allow(api.into_endpoint().catch_all_error(error::api_catch_all), allowed)
                 .with(CatchPanic::new().with_handler(error::panicked_json)),
         )
         .nest("/", pages)
