@@ -16,7 +16,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
 use uuid::Uuid;
 
 use super::dashboard::{self, PAGE_SIZE, page_offset};
-use super::forms::{EventDraft, EventFields, EventText, FieldErrors, SaleFields, api_time};
+use super::forms::{
+    EventDraft, EventFields, EventText, FieldErrors, MAX_CAPACITY, MAX_DESCRIPTION, MAX_HOLD_SECS, MAX_PRICE_MINOR,
+    MAX_TITLE, SaleFields, api_time,
+};
 use super::{AdminError, events, sales, tokens};
 use crate::db;
 use crate::db::events::Event;
@@ -24,6 +27,7 @@ use crate::db::orders::Order;
 use crate::db::sales::SaleRecord;
 use crate::sale::SaleState;
 use crate::startup::AppState;
+use crate::web::api_fields::{Bounded, Fixed, OneOf, PLAIN_TEXT, Required, SaleStates, Text, TextRule, number};
 
 /// The organizer API.
 pub struct AdminApi;
@@ -136,34 +140,74 @@ fn created<T: ToJSON>(r: Result<T, AdminError>) -> Answer<T> {
     r.map_or_else(Answer::from, |v| Answer::Created(Json(v)))
 }
 
-/// A new event. Every field but `currency` (EUR by default) is required.
-#[derive(Object)]
-pub struct AdminEventInput {
-    title: Option<String>,
-    description: Option<String>,
-    /// RFC 3339; not in the past.
-    starts_at: Option<String>,
-    /// RFC 3339; after `starts_at`.
-    ends_at: Option<String>,
-    /// At least 1.
-    capacity: Option<i64>,
-    /// Price per ticket in minor units (cents); 0 or more.
-    price_minor: Option<i64>,
-    /// Three capital letters.
-    currency: Option<String>,
+/// A title as the document declares it: plain text, at most `forms::MAX_TITLE` characters.
+pub struct TitleRule;
+
+impl TextRule for TitleRule {
+    const SCHEMA: &'static str = "Title";
+    const MAX_LENGTH: usize = MAX_TITLE;
+    const PATTERN: Option<&'static str> = Some(PLAIN_TEXT);
 }
 
-/// A change to an event: only `title` and `description` may change after creation; any
-/// other field given is refused.
+/// A description: plain text, at most `forms::MAX_DESCRIPTION` characters.
+pub struct DescriptionRule;
+
+impl TextRule for DescriptionRule {
+    const SCHEMA: &'static str = "Description";
+    const MAX_LENGTH: usize = MAX_DESCRIPTION;
+    const PATTERN: Option<&'static str> = Some(PLAIN_TEXT);
+}
+
+/// An RFC 3339 time; its bounds relative to now are the handler's to check.
+pub struct TimeRule;
+
+impl TextRule for TimeRule {
+    const SCHEMA: &'static str = "Time";
+    const MAX_LENGTH: usize = 64;
+    const PATTERN: Option<&'static str> = None;
+}
+
+/// Three capital letters.
+pub struct CurrencyRule;
+
+impl TextRule for CurrencyRule {
+    const SCHEMA: &'static str = "Currency";
+    const MAX_LENGTH: usize = 3;
+    const PATTERN: Option<&'static str> = Some("^[A-Z]{3}$");
+}
+
+/// A new event. Every field but `currency` (EUR by default) is required; the bounds are those
+/// of the portal's form. The times' rules relative to now are checked by the handler, which
+/// names the field in a 422, as it does for every other rule.
+#[derive(Object)]
+pub struct AdminEventInput {
+    title: Required<Text<TitleRule>>,
+    description: Required<Text<DescriptionRule>>,
+    /// RFC 3339; not in the past, at most 5 years ahead.
+    starts_at: Required<Text<TimeRule>>,
+    /// RFC 3339; after `starts_at`, at most a year after it.
+    ends_at: Required<Text<TimeRule>>,
+    capacity: Required<Bounded<1, MAX_CAPACITY>>,
+    /// Price per ticket in minor units (cents).
+    price_minor: Required<Bounded<0, MAX_PRICE_MINOR>>,
+    /// EUR when left out or null.
+    #[oai(nullable)]
+    currency: Option<Text<CurrencyRule>>,
+}
+
+/// A change to an event: only `title` and `description` may change after creation (null or
+/// left out keeps them); the other fields are read-only, and one given is refused (422).
 #[derive(Object)]
 pub struct AdminEventPatch {
-    title: Option<String>,
-    description: Option<String>,
-    starts_at: Option<serde_json::Value>,
-    ends_at: Option<serde_json::Value>,
-    capacity: Option<serde_json::Value>,
-    price_minor: Option<serde_json::Value>,
-    currency: Option<serde_json::Value>,
+    #[oai(nullable)]
+    title: Option<Text<TitleRule>>,
+    #[oai(nullable)]
+    description: Option<Text<DescriptionRule>>,
+    starts_at: Option<Fixed>,
+    ends_at: Option<Fixed>,
+    capacity: Option<Fixed>,
+    price_minor: Option<Fixed>,
+    currency: Option<Fixed>,
 }
 
 #[derive(Object)]
@@ -193,23 +237,29 @@ impl From<Event> for AdminEvent {
     }
 }
 
-/// A new ticket sale; every field is optional.
+/// A new ticket sale; every field is optional (null or left out takes the default). The
+/// capacity is further bounded by the event's, and the opening time by the rules relative to
+/// now, which the handler checks (422 naming the field).
 #[derive(Object)]
 pub struct AdminSaleInput {
-    /// 1 up to the event's capacity; the event's capacity by default.
-    capacity: Option<i64>,
-    /// RFC 3339; now by default.
-    opens_at: Option<String>,
-    /// How long a buyer at checkout holds tickets, 1–3600 s; the shop's default otherwise.
-    hold_secs: Option<i64>,
+    /// Up to the event's capacity; the event's capacity by default.
+    #[oai(nullable)]
+    capacity: Option<Bounded<1, MAX_CAPACITY>>,
+    /// RFC 3339; now by default; at most 5 years ahead.
+    #[oai(nullable)]
+    opens_at: Option<Text<TimeRule>>,
+    /// How long a buyer at checkout holds tickets, in seconds; the shop's default otherwise.
+    #[oai(nullable)]
+    hold_secs: Option<Bounded<1, MAX_HOLD_SECS>>,
     /// Buyers at checkout at once; 0 (the default) for no limit.
-    max_active: Option<i64>,
+    #[oai(nullable)]
+    max_active: Option<Bounded<0, MAX_CAPACITY>>,
 }
 
 /// A change of a sale's state: `open` (resume), `paused` or `closed` (final).
 #[derive(Object)]
 pub struct AdminSalePatch {
-    state: String,
+    state: OneOf<SaleStates>,
 }
 
 #[derive(Object)]
@@ -333,8 +383,8 @@ impl AdminApi {
                     description: b.description.as_deref(),
                     starts_at: api_time(b.starts_at.as_deref()),
                     ends_at: api_time(b.ends_at.as_deref()),
-                    capacity: Ok(b.capacity),
-                    price_minor: Ok(b.price_minor),
+                    capacity: Ok(number(&b.capacity)),
+                    price_minor: Ok(number(&b.price_minor)),
                     currency: b.currency.as_deref(),
                 };
                 let draft = EventDraft::parse(fields, Utc::now()).map_err(|mut e| {
@@ -448,10 +498,10 @@ impl AdminApi {
                 let me = who(&state, &auth).await?;
                 let b = &body.0;
                 let fields = SaleFields {
-                    capacity: Ok(b.capacity),
+                    capacity: Ok(number(&b.capacity)),
                     opens_at: api_time(b.opens_at.as_deref()),
-                    hold_secs: Ok(b.hold_secs),
-                    max_active: Ok(b.max_active),
+                    hold_secs: Ok(number(&b.hold_secs)),
+                    max_active: Ok(number(&b.max_active)),
                 };
                 let (_, sale) = sales::create(&state, me, events::parse_id(&event)?, fields).await?;
                 Ok(sale.into())

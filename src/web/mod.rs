@@ -1,6 +1,7 @@
 //! The web edge: routes, views and the rendering of errors.
 
 pub mod allow;
+pub mod api_fields;
 pub mod assets;
 pub mod buyer;
 pub mod client;

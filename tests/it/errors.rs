@@ -162,3 +162,50 @@ async fn a_body_that_is_not_json_gets_the_415_the_document_declares() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_document_marks_required_fields_and_names_the_sale_states() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client()
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let required = |name: &str| -> Vec<String> {
+        let mut r: Vec<String> = serde_json::from_value(schemas[name]["required"].clone()).unwrap_or_default();
+        r.sort();
+        r
+    };
+    assert_eq!(
+        required("AdminEventInput"),
+        [
+            "capacity",
+            "description",
+            "ends_at",
+            "price_minor",
+            "starts_at",
+            "title"
+        ]
+    );
+    assert_eq!(required("JoinRequest"), ["quantity"]);
+    assert_eq!(required("OrderRequest"), ["age", "email", "gender", "name"]);
+    assert_eq!(
+        schemas["AdminSalePatch"]["properties"]["state"]["enum"],
+        serde_json::json!(["open", "paused", "closed"])
+    );
+    let quantity = &schemas["JoinRequest"]["properties"]["quantity"];
+    assert_eq!(
+        (quantity["minimum"].as_f64(), quantity["maximum"].as_f64()),
+        (Some(1.0), Some(6.0))
+    );
+    let title = &schemas["AdminEventInput"]["properties"]["title"];
+    assert_eq!(
+        title["maxLength"].as_u64(),
+        Some(boxoffice::admin::forms::MAX_TITLE as u64)
+    );
+}

@@ -2,8 +2,8 @@
 //! load tests. A client keeps its cookie jar: the first join mints the session cookie that
 //! binds its reservations, the same session the pages use.
 //!
-//! Payload fields are read loosely typed (any JSON value) and checked here, so that
-//! `"quantity": "abc"` or a missing field gets the API's own error body, not a parser's.
+//! Payload fields are declared exactly in the document (`api_fields`) but read loosely, so
+//! that `"quantity": "abc"` or a missing field gets the API's own error body, not a parser's.
 
 use chrono::{DateTime, Utc};
 use poem::Request;
@@ -16,8 +16,11 @@ use tower_sessions_redis_store::RedisStore;
 use super::poll_after_ms;
 use crate::db;
 use crate::db::orders::Order;
-use crate::sale::{BuyerInput, Reservation, ReservationCode, ReservationState, SaleError, SaleId};
+use crate::sale::{
+    BuyerInput, MAX_EMAIL_BYTES, MAX_NAME_CHARS, Reservation, ReservationCode, ReservationState, SaleError, SaleId,
+};
 use crate::startup::AppState;
+use crate::web::api_fields::{Genders, OneOf, Required, Text, TextRule, WholeNumber};
 use crate::web::error::{ApiError, WebError};
 use crate::web::presence::Presence;
 use crate::web::rate_limit::BuyerLimits;
@@ -58,8 +61,8 @@ struct SaleView {
 #[derive(Object)]
 #[oai(rename_all = "snake_case")]
 struct JoinRequest {
-    /// Tickets wanted, 1 to 6.
-    quantity: Option<serde_json::Value>,
+    /// Tickets wanted, 1 to the shop's most per order (6 unless set lower).
+    quantity: WholeNumber<1, { crate::config::MAX_PER_ORDER_LIMIT as i64 }>,
 }
 
 /// Where a reservation stands.
@@ -111,16 +114,36 @@ enum JoinResponse {
     Existing(Json<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
 }
 
-/// The buyer's details.
+/// A buyer's name as the document declares it: not blank, no control characters.
+struct NameRule;
+
+impl TextRule for NameRule {
+    const SCHEMA: &'static str = "BuyerName";
+    const MAX_LENGTH: usize = MAX_NAME_CHARS;
+    const PATTERN: Option<&'static str> =
+        Some(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$");
+}
+
+/// A buyer's email as the document declares it: one `@` with text on both sides, a dot inside
+/// the domain, no spaces. The document asks for ASCII, so that its length in characters is
+/// the limit in bytes; the shop also takes other characters.
+struct EmailRule;
+
+impl TextRule for EmailRule {
+    const SCHEMA: &'static str = "BuyerEmail";
+    const MAX_LENGTH: usize = MAX_EMAIL_BYTES;
+    const PATTERN: Option<&'static str> = Some(r"^[!-?A-~]+@[!-\-/-?A-~]+(\.[!-\-/-?A-~]+)+$");
+}
+
+/// The buyer's details, declared with the rules `sale::Buyer::parse` enforces; a detail that
+/// breaks one gets a 422 naming it.
 #[derive(Object)]
 #[oai(rename_all = "snake_case")]
 struct OrderRequest {
-    name: Option<String>,
-    email: Option<String>,
-    /// A whole number from 0 to 130.
-    age: Option<serde_json::Value>,
-    /// female, male, diverse or unspecified.
-    gender: Option<String>,
+    name: Required<Text<NameRule>>,
+    email: Required<Text<EmailRule>>,
+    age: WholeNumber<0, 130>,
+    gender: OneOf<Genders>,
 }
 
 #[derive(Object)]
@@ -180,11 +203,10 @@ enum ReleaseResponse {
     Released,
 }
 
-/// A JSON number or a string, as the text the buyer parser reads.
-fn as_text(v: Option<serde_json::Value>) -> String {
+/// A JSON number as the text the buyer parser reads; anything else is empty, which it refuses.
+fn whole_number_text(v: &serde_json::Value) -> String {
     match v {
-        Some(serde_json::Value::String(s)) => s,
-        Some(serde_json::Value::Number(n)) => n.to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
         _ => String::new(),
     }
 }
@@ -250,9 +272,8 @@ impl BuyerApi {
         limits.check_join(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let max = state.sales.max_per_order();
-        let quantity = match &body.0.quantity {
-            Some(serde_json::Value::Number(n)) => n.as_i64().ok_or(SaleError::BadQuantity { max }),
-            Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().map_err(|_| SaleError::BadQuantity { max }),
+        let quantity = match &body.0.quantity.0 {
+            serde_json::Value::Number(n) => n.as_i64().ok_or(SaleError::BadQuantity { max }),
             _ => Err(SaleError::BadQuantity { max }),
         }
         .and_then(|n| state.sales.quantity(n))
@@ -312,10 +333,10 @@ impl BuyerApi {
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         let body = body.0;
         let input = BuyerInput {
-            name: body.name.unwrap_or_default(),
-            email: body.email.unwrap_or_default(),
-            age: as_text(body.age),
-            gender: body.gender.unwrap_or_default(),
+            name: body.name.0.map(|t| t.0).unwrap_or_default(),
+            email: body.email.0.map(|t| t.0).unwrap_or_default(),
+            age: whole_number_text(&body.age.0),
+            gender: body.gender.0,
         };
         let buyer = crate::sale::Buyer::parse(&input).map_err(|e| fail(SaleError::InvalidBuyer(e)))?;
         match state.sales.confirm(&code, &owner, &buyer).await {
