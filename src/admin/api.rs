@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::dashboard::{self, PAGE_SIZE, page_offset};
 use super::forms::{
     EventDraft, EventFields, EventText, FieldErrors, MAX_CAPACITY, MAX_DESCRIPTION, MAX_HOLD_SECS, MAX_PRICE_MINOR,
-    MAX_TITLE, SaleFields, api_time,
+    MAX_TITLE, NOT_A_WHOLE_NUMBER, Parsed, SaleFields, api_time,
 };
 use super::{AdminError, events, sales, tokens};
 use crate::db;
@@ -27,7 +27,7 @@ use crate::db::orders::Order;
 use crate::db::sales::SaleRecord;
 use crate::sale::SaleState;
 use crate::startup::AppState;
-use crate::web::api_fields::{Bounded, Fixed, OneOf, PLAIN_TEXT, Required, SaleStates, Text, TextRule, number};
+use crate::web::api_fields::{Fixed, OneOf, PLAIN_TEXT, Required, SaleStates, Text, TextRule, WholeNumber};
 
 /// The organizer API.
 pub struct AdminApi;
@@ -176,6 +176,12 @@ impl TextRule for CurrencyRule {
     const PATTERN: Option<&'static str> = Some("^[A-Z]{3}$");
 }
 
+/// An optional whole number as the form rules read it: left out or null is `None`, anything
+/// but a whole number the field's error.
+fn whole_number<const MIN: i64, const MAX: i64>(v: &Option<WholeNumber<MIN, MAX>>) -> Parsed<i64> {
+    v.as_ref().map(|n| n.value().ok_or(NOT_A_WHOLE_NUMBER)).transpose()
+}
+
 /// A new event. Every field but `currency` (EUR by default) is required; the bounds are those
 /// of the portal's form. The times' rules relative to now are checked by the handler, which
 /// names the field in a 422, as it does for every other rule.
@@ -187,9 +193,9 @@ pub struct AdminEventInput {
     starts_at: Required<Text<TimeRule>>,
     /// RFC 3339; after `starts_at`, at most a year after it.
     ends_at: Required<Text<TimeRule>>,
-    capacity: Required<Bounded<1, MAX_CAPACITY>>,
+    capacity: Required<WholeNumber<1, MAX_CAPACITY>>,
     /// Price per ticket in minor units (cents).
-    price_minor: Required<Bounded<0, MAX_PRICE_MINOR>>,
+    price_minor: Required<WholeNumber<0, MAX_PRICE_MINOR>>,
     /// EUR when left out or null.
     #[oai(nullable)]
     currency: Option<Text<CurrencyRule>>,
@@ -244,16 +250,16 @@ impl From<Event> for AdminEvent {
 pub struct AdminSaleInput {
     /// Up to the event's capacity; the event's capacity by default.
     #[oai(nullable)]
-    capacity: Option<Bounded<1, MAX_CAPACITY>>,
+    capacity: Option<WholeNumber<1, MAX_CAPACITY>>,
     /// RFC 3339; now by default; at most 5 years ahead.
     #[oai(nullable)]
     opens_at: Option<Text<TimeRule>>,
     /// How long a buyer at checkout holds tickets, in seconds; the shop's default otherwise.
     #[oai(nullable)]
-    hold_secs: Option<Bounded<1, MAX_HOLD_SECS>>,
+    hold_secs: Option<WholeNumber<1, MAX_HOLD_SECS>>,
     /// Buyers at checkout at once; 0 (the default) for no limit.
     #[oai(nullable)]
-    max_active: Option<Bounded<0, MAX_CAPACITY>>,
+    max_active: Option<WholeNumber<0, MAX_CAPACITY>>,
 }
 
 /// A change of a sale's state: `open` (resume), `paused` or `closed` (final).
@@ -383,8 +389,8 @@ impl AdminApi {
                     description: b.description.as_deref(),
                     starts_at: api_time(b.starts_at.as_deref()),
                     ends_at: api_time(b.ends_at.as_deref()),
-                    capacity: Ok(number(&b.capacity)),
-                    price_minor: Ok(number(&b.price_minor)),
+                    capacity: whole_number(&b.capacity),
+                    price_minor: whole_number(&b.price_minor),
                     currency: b.currency.as_deref(),
                 };
                 let draft = EventDraft::parse(fields, Utc::now()).map_err(|mut e| {
@@ -498,10 +504,10 @@ impl AdminApi {
                 let me = who(&state, &auth).await?;
                 let b = &body.0;
                 let fields = SaleFields {
-                    capacity: Ok(number(&b.capacity)),
+                    capacity: whole_number(&b.capacity),
                     opens_at: api_time(b.opens_at.as_deref()),
-                    hold_secs: Ok(number(&b.hold_secs)),
-                    max_active: Ok(number(&b.max_active)),
+                    hold_secs: whole_number(&b.hold_secs),
+                    max_active: whole_number(&b.max_active),
                 };
                 let (_, sale) = sales::create(&state, me, events::parse_id(&event)?, fields).await?;
                 Ok(sale.into())

@@ -160,10 +160,17 @@ impl Names for Genders {
     }
 }
 
-/// A whole number from `MIN` to `MAX`, declared so and required; any JSON value is read, for
-/// the handler to refuse with its own 422 naming the field.
+/// A whole number from `MIN` to `MAX`, declared so (and required, unless in an `Option`); any
+/// JSON value is read, for the handler to refuse with its own 422 naming the field.
 #[derive(Debug)]
 pub struct WholeNumber<const MIN: i64, const MAX: i64>(pub Value);
+
+impl<const MIN: i64, const MAX: i64> WholeNumber<MIN, MAX> {
+    /// The number, when the value is a whole number at all; its bounds are the handler's to check.
+    pub fn value(&self) -> Option<i64> {
+        self.0.as_i64()
+    }
+}
 
 impl<const MIN: i64, const MAX: i64> Type for WholeNumber<MIN, MAX> {
     const IS_REQUIRED: bool = true;
@@ -272,55 +279,6 @@ impl<R: TextRule> ToJSON for Text<R> {
     fn to_json(&self) -> Option<Value> {
         Some(Value::String(self.0.clone()))
     }
-}
-
-/// A whole number declared with its bounds; the handler enforces them (a 422 naming the field).
-#[derive(Debug, Clone, Copy)]
-pub struct Bounded<const MIN: i64, const MAX: i64>(pub i64);
-
-impl<const MIN: i64, const MAX: i64> Type for Bounded<MIN, MAX> {
-    const IS_REQUIRED: bool = true;
-
-    type RawValueType = i64;
-
-    type RawElementValueType = i64;
-
-    fn name() -> Cow<'static, str> {
-        format!("integer_{MIN}_{MAX}").into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            minimum: Some(MIN as f64),
-            maximum: Some(MAX as f64),
-            ..MetaSchema::new_with_format("integer", "int64")
-        }))
-    }
-
-    fn as_raw_value(&self) -> Option<&i64> {
-        Some(&self.0)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a i64> + 'a> {
-        Box::new(std::iter::once(&self.0))
-    }
-}
-
-impl<const MIN: i64, const MAX: i64> ParseFromJSON for Bounded<MIN, MAX> {
-    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        i64::parse_from_json(value).map(Bounded).map_err(ParseError::propagate)
-    }
-}
-
-impl<const MIN: i64, const MAX: i64> ToJSON for Bounded<MIN, MAX> {
-    fn to_json(&self) -> Option<Value> {
-        Some(self.0.into())
-    }
-}
-
-/// The number of an optional [`Bounded`] field, as the handler reads it.
-pub fn number<const MIN: i64, const MAX: i64>(v: &Option<Bounded<MIN, MAX>>) -> Option<i64> {
-    v.map(|b| b.0)
 }
 
 /// A field that cannot change once set: declared read-only, so the document says it is not

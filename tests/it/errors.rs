@@ -10,8 +10,8 @@ use poem::error::ResponseError;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::fault_support::Proxy;
-use crate::support::{TestApp, test_settings};
+use crate::fault_support::app_behind_a_postgres_proxy;
+use crate::support::TestApp;
 
 fn every_sale_error(now: chrono::DateTime<chrono::Utc>) -> Vec<SaleError> {
     vec![
@@ -58,26 +58,15 @@ fn a_sale_error_has_the_same_status_for_buyers_and_organizers() {
     assert_eq!(of("Postgres"), 503);
 }
 
-/// The app reaching Postgres through a proxy the test can cut.
-async fn app_behind_a_postgres_proxy() -> (TestApp, Proxy) {
-    let proxy = Proxy::start("127.0.0.1:5432").await;
-    let direct = test_settings();
-    let through_proxy = direct
-        .database_url
-        .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
-    let app = TestApp::spawn_with(|s| {
-        *s = boxoffice::config::Settings {
-            database_url: through_proxy,
-            ..direct.clone()
-        }
-    })
-    .await;
-    (app, proxy)
+/// The OpenAPI document the app serves.
+pub(crate) async fn openapi_document(app: &TestApp) -> Value {
+    let resp = app.client().get(app.url("/api/openapi.json")).send().await.unwrap();
+    resp.json().await.unwrap()
 }
 
 #[tokio::test]
 async fn a_listing_that_cannot_be_read_says_so_and_not_that_orders_cannot_be_saved() {
-    let (app, proxy) = app_behind_a_postgres_proxy().await;
+    let (app, proxy, _) = app_behind_a_postgres_proxy().await;
     let sale = app.world.sale(10, 60).await.sale_id();
     let client = app.client();
     proxy.down();
@@ -142,14 +131,7 @@ async fn a_body_that_is_not_json_gets_the_415_the_document_declares() {
     assert_eq!(body["error"], "unsupported_media_type", "{body}");
     assert_eq!(app.world.sales.figures(sale).await.unwrap().held, 0);
 
-    let doc: Value = client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = openapi_document(&app).await;
     let responses = &doc["paths"]["/sales/{sale}/reservations"]["post"]["responses"];
     for status in ["404", "409", "415", "422", "429", "503"] {
         assert!(responses[status].is_object(), "{status} not declared: {responses}");
@@ -166,15 +148,7 @@ async fn a_body_that_is_not_json_gets_the_415_the_document_declares() {
 #[tokio::test]
 async fn the_document_marks_required_fields_and_names_the_sale_states() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = openapi_document(&app).await;
     let schemas = &doc["components"]["schemas"];
     let required = |name: &str| -> Vec<String> {
         let mut r: Vec<String> = serde_json::from_value(schemas[name]["required"].clone()).unwrap_or_default();

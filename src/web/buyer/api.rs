@@ -204,7 +204,7 @@ enum ReleaseResponse {
 }
 
 /// A JSON number as the text the buyer parser reads; anything else is empty, which it refuses.
-fn whole_number_text(v: &serde_json::Value) -> String {
+fn number_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Number(n) => n.to_string(),
         _ => String::new(),
@@ -272,12 +272,13 @@ impl BuyerApi {
         limits.check_join(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let max = state.sales.max_per_order();
-        let quantity = match &body.0.quantity.0 {
-            serde_json::Value::Number(n) => n.as_i64().ok_or(SaleError::BadQuantity { max }),
-            _ => Err(SaleError::BadQuantity { max }),
-        }
-        .and_then(|n| state.sales.quantity(n))
-        .map_err(fail)?;
+        let quantity = body
+            .0
+            .quantity
+            .value()
+            .ok_or(SaleError::BadQuantity { max })
+            .and_then(|n| state.sales.quantity(n))
+            .map_err(fail)?;
         // A refused join (unknown sale, closed, ...) stores no session.
         let (owner, new_session) = session::owner_or_new(req);
         let r = state.sales.join(sale, &owner, quantity).await.map_err(fail)?;
@@ -335,7 +336,7 @@ impl BuyerApi {
         let input = BuyerInput {
             name: body.name.0.map(|t| t.0).unwrap_or_default(),
             email: body.email.0.map(|t| t.0).unwrap_or_default(),
-            age: whole_number_text(&body.age.0),
+            age: number_text(&body.age.0),
             gender: body.gender.0,
         };
         let buyer = crate::sale::Buyer::parse(&input).map_err(|e| fail(SaleError::InvalidBuyer(e)))?;
