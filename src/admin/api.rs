@@ -28,6 +28,7 @@ use crate::db::sales::SaleRecord;
 use crate::sale::SaleState;
 use crate::startup::AppState;
 use crate::web::api_fields::{Fixed, OneOf, PLAIN_TEXT, Required, SaleStates, Text, TextRule, WholeNumber};
+use crate::web::error::RETRY_AFTER_SECS;
 
 /// The organizer API.
 pub struct AdminApi;
@@ -82,9 +83,9 @@ pub enum Answer<T: ToJSON> {
     /// Something broke on our side.
     #[oai(status = 500)]
     Internal(Json<AdminProblem>),
-    /// Postgres or Redis did not answer; nothing changed, try again.
+    /// Postgres or Redis did not answer; nothing changed, retry after the given seconds.
     #[oai(status = 503)]
-    Unavailable(Json<AdminProblem>),
+    Unavailable(Json<AdminProblem>, #[oai(header = "Retry-After")] u64),
 }
 
 fn bad_request<T: ToJSON>(err: poem::Error) -> Answer<T> {
@@ -124,7 +125,7 @@ impl<T: ToJSON> From<AdminError> for Answer<T> {
                 404 => Answer::NotFound(p),
                 409 => Answer::Conflict(p),
                 422 => Answer::Invalid(p),
-                503 => Answer::Unavailable(p),
+                503 => Answer::Unavailable(p, e.retry_after().unwrap_or(RETRY_AFTER_SECS)),
                 400..=499 => Answer::BadRequest(p),
                 _ => Answer::Internal(p),
             },

@@ -12,7 +12,7 @@ use poem::{IntoResponse, Response};
 use super::forms::FieldErrors;
 use super::views;
 use crate::sale::SaleError;
-use crate::web::error::sale_status;
+use crate::web::error::{RETRY_AFTER_SECS, sale_status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -40,16 +40,16 @@ pub enum AdminError {
     /// works); nothing was changed.
     #[error("{0}")]
     Forbidden(&'static str),
-    /// 429: too many sign-in attempts from this client or for this account.
+    /// 429 with `Retry-After`: too many sign-in attempts from this client or for this account.
     #[error("Too many sign-in attempts. Please wait {} seconds and try again.", retry_secs(*.retry_after))]
     RateLimited { retry_after: Duration },
-    /// 503: Postgres did not answer; nothing changed.
+    /// 503 with `Retry-After`: Postgres did not answer; nothing changed.
     #[error("The service is unavailable right now; please try again in a moment.")]
     Postgres(#[from] sqlx::Error),
-    /// 503: Redis did not answer; nothing changed.
+    /// 503 with `Retry-After`: Redis did not answer; nothing changed.
     #[error("The service is unavailable right now; please try again in a moment.")]
     Redis(#[source] fred::error::Error),
-    /// 503: the session store did not answer.
+    /// 503 with `Retry-After`: the session store did not answer.
     #[error("The service is unavailable right now; please try again in a moment.")]
     Session(#[from] tower_sessions::session::Error),
     /// The sale service's own errors but its faults, with the status `sale_status` gives each.
@@ -89,6 +89,16 @@ impl AdminError {
             AdminError::Postgres(_) | AdminError::Redis(_) | AdminError::Session(_) => "unavailable",
             AdminError::Sale(e) => e.code(),
             AdminError::Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds to wait before trying again, for `Retry-After`: after a 429, and after a 503
+    /// (Postgres or Redis away passes by itself).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AdminError::RateLimited { retry_after } => Some(retry_secs(*retry_after)),
+            e if e.status() == StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 
@@ -139,9 +149,8 @@ impl ResponseError for AdminError {
         let mut resp = views::message_page(status.canonical_reason().unwrap_or("Error"), &self.message())
             .with_status(status)
             .into_response();
-        if let AdminError::RateLimited { retry_after } = self {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, retry_secs(*retry_after).into());
+        if let Some(secs) = self.retry_after() {
+            resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
         }
         resp
     }

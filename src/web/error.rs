@@ -15,8 +15,8 @@ use super::layout;
 use super::rate_limit::retry_secs;
 use crate::sale::SaleError;
 
-/// Seconds a client should wait before retrying after a 503.
-const RETRY_AFTER_SECS: &str = "2";
+/// Seconds a client should wait before retrying after a 503, on both sides of the shop.
+pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Everything a buyer-facing handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -101,8 +101,7 @@ impl WebError {
                     .insert(header::RETRY_AFTER, retry_secs(*retry_after).into());
             }
             _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => {
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static(RETRY_AFTER_SECS));
+                resp.headers_mut().insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
             }
             _ => {}
         }

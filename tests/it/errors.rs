@@ -90,6 +90,27 @@ async fn a_listing_that_cannot_be_read_says_so_and_not_that_orders_cannot_be_sav
 }
 
 #[tokio::test]
+async fn the_organizer_api_answers_503_with_retry_after_when_postgres_is_away() {
+    let (app, proxy, _) = app_behind_a_postgres_proxy().await;
+    proxy.down();
+    let resp = app
+        .client()
+        .get(app.url("/api/v1/admin/events"))
+        .bearer_auth("any-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("2")
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable", "{body}");
+    proxy.up();
+}
+
+#[tokio::test]
 async fn a_405_of_the_api_names_the_allowed_methods() {
     let app = TestApp::spawn().await;
     let sale = app.world.sale(10, 60).await.sale_id();
