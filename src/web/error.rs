@@ -238,8 +238,8 @@ pub struct Problem {
     pub state: Option<String>,
 }
 
-/// What a call of the buyer API may answer when it fails, for the OpenAPI document; the
-/// answer itself is rendered by [`ApiError`], which declares these.
+/// What a call of the buyer API may answer when it fails, for the OpenAPI document; each call
+/// declares those it can answer ([`CallError`]), and [`ApiError`] renders the answer.
 #[derive(poem_openapi::ApiResponse)]
 #[allow(dead_code)] // never built: only its description is used
 enum BuyerApiFailure {
@@ -270,9 +270,46 @@ enum BuyerApiFailure {
     Unavailable(poem_openapi::payload::Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-impl poem_openapi::ApiResponse for ApiError {
+/// The statuses one call of the buyer API may fail with, among those of [`BuyerApiFailure`].
+pub trait Failures: Send + Sync + 'static {
+    const STATUSES: &'static [u16];
+}
+
+/// An [`ApiError`] of a call that fails only with the statuses `F` names: the OpenAPI document
+/// declares those for the call, and the error renders as any [`ApiError`].
+#[derive(Debug)]
+pub struct CallError<F>(pub ApiError, std::marker::PhantomData<F>);
+
+impl<F> From<ApiError> for CallError<F> {
+    fn from(e: ApiError) -> Self {
+        CallError(e, std::marker::PhantomData)
+    }
+}
+
+impl<F> From<WebError> for CallError<F> {
+    fn from(e: WebError) -> Self {
+        ApiError(e).into()
+    }
+}
+
+impl<F> From<SaleError> for CallError<F> {
+    fn from(e: SaleError) -> Self {
+        ApiError(e.into()).into()
+    }
+}
+
+impl<F> From<CallError<F>> for poem::Error {
+    fn from(e: CallError<F>) -> Self {
+        e.0.into()
+    }
+}
+
+impl<F: Failures> poem_openapi::ApiResponse for CallError<F> {
     fn meta() -> poem_openapi::registry::MetaResponses {
-        BuyerApiFailure::meta()
+        let mut meta = BuyerApiFailure::meta();
+        meta.responses
+            .retain(|r| r.status.is_some_and(|s| F::STATUSES.contains(&s)));
+        meta
     }
 
     fn register(registry: &mut poem_openapi::registry::Registry) {

@@ -157,6 +157,10 @@ async fn a_body_that_is_not_json_gets_the_415_the_document_declares() {
     for status in ["404", "409", "415", "422", "429", "503"] {
         assert!(responses[status].is_object(), "{status} not declared: {responses}");
     }
+    // Each call declares what it can answer: a read takes no body, so no 415 or 422.
+    let read = &doc["paths"]["/sales/{sale}"]["get"]["responses"];
+    assert!(read["404"].is_object() && read["503"].is_object(), "{read}");
+    assert!(read["415"].is_null() && read["422"].is_null(), "{read}");
     for status in ["429", "503"] {
         let headers = responses[status]["headers"].as_object();
         assert!(

@@ -21,7 +21,7 @@ use crate::sale::{
 };
 use crate::startup::AppState;
 use crate::web::api_fields::{Genders, OneOf, Required, Text, TextRule, WholeNumber};
-use crate::web::error::{ApiError, WebError};
+use crate::web::error::{ApiError, CallError, Failures, WebError};
 use crate::web::presence::Presence;
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::session;
@@ -29,11 +29,33 @@ use crate::web::session;
 /// The buyer JSON API under `/api/v1/`.
 pub struct BuyerApi;
 
-/// A call's answer; its failures are declared in the OpenAPI document by [`ApiError`].
-type ApiResult<T> = Result<T, ApiError>;
+/// A call's answer; the OpenAPI document declares the failures `F` names.
+type ApiResult<T, F> = Result<T, CallError<F>>;
 
-fn fail(e: impl Into<ApiError>) -> ApiError {
-    e.into()
+/// A read: no sale or reservation (404), too many requests (429), Redis or Postgres away (503).
+struct Reads;
+
+impl Failures for Reads {
+    const STATUSES: &'static [u16] = &[404, 429, 500, 503];
+}
+
+/// A call with a JSON body: besides a read's failures, a body that cannot be read (400) or is
+/// not JSON (415), a state that forbids it (409), a value that breaks a rule (422).
+struct WithBody;
+
+impl Failures for WithBody {
+    const STATUSES: &'static [u16] = &[400, 404, 409, 415, 422, 429, 500, 503];
+}
+
+/// Giving up: besides a read's failures, an order being written right now (409).
+struct Release;
+
+impl Failures for Release {
+    const STATUSES: &'static [u16] = &[404, 409, 429, 500, 503];
+}
+
+fn fail<F>(e: impl Into<ApiError>) -> CallError<F> {
+    e.into().into()
 }
 
 /// A sale's public state.
@@ -211,11 +233,11 @@ fn number_text(v: &serde_json::Value) -> String {
     }
 }
 
-fn rate_limited(retry_after: std::time::Duration) -> ApiError {
+fn rate_limited<F>(retry_after: std::time::Duration) -> CallError<F> {
     fail(WebError::RateLimited { retry_after })
 }
 
-fn reservation_code(code: &str) -> ApiResult<ReservationCode> {
+fn reservation_code<F>(code: &str) -> ApiResult<ReservationCode, F> {
     code.parse().map_err(fail)
 }
 
@@ -229,7 +251,7 @@ impl BuyerApi {
         limits: Data<&BuyerLimits>,
         req: &Request,
         sale: Path<String>,
-    ) -> ApiResult<Json<SaleView>> {
+    ) -> ApiResult<Json<SaleView>, Reads> {
         limits.check_request(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let listing = state
@@ -268,7 +290,7 @@ impl BuyerApi {
         req: &Request,
         sale: Path<String>,
         body: Json<JoinRequest>,
-    ) -> ApiResult<JoinResponse> {
+    ) -> ApiResult<JoinResponse, WithBody> {
         limits.check_join(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let max = state.sales.max_per_order();
@@ -307,7 +329,7 @@ impl BuyerApi {
         presence: Data<&Presence>,
         req: &Request,
         code: Path<String>,
-    ) -> ApiResult<Json<ReservationView>> {
+    ) -> ApiResult<Json<ReservationView>, Reads> {
         if let Err(wait) = limits.check_poll(req) {
             // A waiting client polling too fast is still here: it keeps its place.
             presence.note_refused_poll(req, &code.0);
@@ -328,7 +350,7 @@ impl BuyerApi {
         req: &Request,
         code: Path<String>,
         body: Json<OrderRequest>,
-    ) -> ApiResult<OrderResponse> {
+    ) -> ApiResult<OrderResponse, WithBody> {
         limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
@@ -362,7 +384,7 @@ impl BuyerApi {
         limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
-    ) -> ApiResult<ReleaseResponse> {
+    ) -> ApiResult<ReleaseResponse, Release> {
         limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
