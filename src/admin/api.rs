@@ -16,7 +16,10 @@ use uuid::Uuid;
 
 use super::AdminError;
 use super::extract::ApiOrganizer;
-use super::forms::{EventFields, FieldErrors, SaleFields, api_time};
+use super::forms::{
+    EventFields, FieldErrors, MAX_CAPACITY, MAX_DESCRIPTION, MAX_HOLD_SECS, MAX_PRICE_MINOR, MAX_TITLE, MAX_VENUE,
+    NOT_A_WHOLE_NUMBER, Parsed, SaleFields, api_time,
+};
 use super::service::{self, EventEdit, ServiceError};
 use crate::db::events::Event;
 use crate::db::orders::Order;
@@ -24,6 +27,8 @@ use crate::db::sales::SaleRecord;
 use crate::db::tickets::CheckIn;
 use crate::sale::SaleState;
 use crate::startup::AppState;
+use crate::web::api_fields::{Fixed, OneOf, PLAIN_TEXT, Required, SaleStates, Text, TextRule, WholeNumber};
+use crate::web::error::RETRY_AFTER_SECS;
 
 /// The organizer API.
 pub struct AdminApi;
@@ -73,9 +78,9 @@ pub enum Answer<T: ToJSON> {
     /// Something broke on our side.
     #[oai(status = 500)]
     Internal(Json<AdminProblem>),
-    /// Postgres or Redis did not answer; nothing changed, try again.
+    /// Postgres or Redis did not answer; nothing changed, retry after the given seconds.
     #[oai(status = 503)]
-    Unavailable(Json<AdminProblem>),
+    Unavailable(Json<AdminProblem>, #[oai(header = "Retry-After")] u64),
 }
 
 fn bad_request<T: ToJSON>(err: poem::Error) -> Answer<T> {
@@ -105,7 +110,7 @@ impl<T: ToJSON> From<AdminError> for Answer<T> {
         let message = match &e {
             AdminError::Unauthenticated => "A valid bearer token is required.".to_string(),
             AdminError::NotFound => "There is no such event or sale of yours.".to_string(),
-            e => e.to_string(),
+            e => e.message(),
         };
         let p = Json(AdminProblem {
             error: e.code().into(),
@@ -120,7 +125,7 @@ impl<T: ToJSON> From<AdminError> for Answer<T> {
                 404 => Answer::NotFound(p),
                 409 => Answer::Conflict(p),
                 422 => Answer::Invalid(p),
-                503 => Answer::Unavailable(p),
+                503 => Answer::Unavailable(p, e.retry_after().unwrap_or(RETRY_AFTER_SECS)),
                 400..=499 => Answer::BadRequest(p),
                 _ => Answer::Internal(p),
             },
@@ -136,37 +141,94 @@ fn created<T: ToJSON>(r: Result<T, impl Into<AdminError>>) -> Answer<T> {
     r.map_or_else(|e| Answer::from(e.into()), |v| Answer::Created(Json(v)))
 }
 
-/// A new event. Every field but `venue` and `currency` (EUR by default) is required.
-#[derive(Object)]
-pub struct AdminEventInput {
-    title: Option<String>,
-    description: Option<String>,
-    /// Where it takes place; may be left out. At most 200 characters.
-    venue: Option<String>,
-    /// RFC 3339; not in the past.
-    starts_at: Option<String>,
-    /// RFC 3339; after `starts_at`.
-    ends_at: Option<String>,
-    /// At least 1.
-    capacity: Option<i64>,
-    /// Price per ticket in minor units (cents); 0 or more.
-    price_minor: Option<i64>,
-    /// Three capital letters.
-    currency: Option<String>,
+/// A title as the document declares it: plain text, at most `forms::MAX_TITLE` characters.
+pub struct TitleRule;
+
+impl TextRule for TitleRule {
+    const SCHEMA: &'static str = "Title";
+    const MAX_LENGTH: usize = MAX_TITLE;
+    const PATTERN: Option<&'static str> = Some(PLAIN_TEXT);
 }
 
-/// A change to an event: only `title`, `description` and `venue` may change after creation;
-/// any other field given is refused.
+/// A description: plain text, at most `forms::MAX_DESCRIPTION` characters.
+pub struct DescriptionRule;
+
+impl TextRule for DescriptionRule {
+    const SCHEMA: &'static str = "Description";
+    const MAX_LENGTH: usize = MAX_DESCRIPTION;
+    const PATTERN: Option<&'static str> = Some(PLAIN_TEXT);
+}
+
+/// A venue: plain text, at most `forms::MAX_VENUE` characters.
+pub struct VenueRule;
+
+impl TextRule for VenueRule {
+    const SCHEMA: &'static str = "Venue";
+    const MAX_LENGTH: usize = MAX_VENUE;
+    const PATTERN: Option<&'static str> = Some(PLAIN_TEXT);
+}
+
+/// An RFC 3339 time; its bounds relative to now are the handler's to check.
+pub struct TimeRule;
+
+impl TextRule for TimeRule {
+    const SCHEMA: &'static str = "Time";
+    const MAX_LENGTH: usize = 64;
+    const PATTERN: Option<&'static str> = None;
+}
+
+/// Three capital letters.
+pub struct CurrencyRule;
+
+impl TextRule for CurrencyRule {
+    const SCHEMA: &'static str = "Currency";
+    const MAX_LENGTH: usize = 3;
+    const PATTERN: Option<&'static str> = Some("^[A-Z]{3}$");
+}
+
+/// An optional whole number as the form rules read it: left out or null is `None`, anything
+/// but a whole number the field's error.
+fn whole_number<const MIN: i64, const MAX: i64>(v: &Option<WholeNumber<MIN, MAX>>) -> Parsed<i64> {
+    v.as_ref().map(|n| n.value().ok_or(NOT_A_WHOLE_NUMBER)).transpose()
+}
+
+/// A new event. Every field but `venue` and `currency` (EUR by default) is required; the bounds are those
+/// of the portal's form. The times' rules relative to now are checked by the handler, which
+/// names the field in a 422, as it does for every other rule.
+#[derive(Object)]
+pub struct AdminEventInput {
+    title: Required<Text<TitleRule>>,
+    description: Required<Text<DescriptionRule>>,
+    /// Where it takes place; may be left out.
+    #[oai(nullable)]
+    venue: Option<Text<VenueRule>>,
+    /// RFC 3339; not in the past, at most 5 years ahead.
+    starts_at: Required<Text<TimeRule>>,
+    /// RFC 3339; after `starts_at`, at most a year after it.
+    ends_at: Required<Text<TimeRule>>,
+    capacity: Required<WholeNumber<1, MAX_CAPACITY>>,
+    /// Price per ticket in minor units (cents).
+    price_minor: Required<WholeNumber<0, MAX_PRICE_MINOR>>,
+    /// EUR when left out or null.
+    #[oai(nullable)]
+    currency: Option<Text<CurrencyRule>>,
+}
+
+/// A change to an event: only `title`, `description` and `venue` may change after creation
+/// (null or left out keeps them); the other fields are read-only, and one given is refused (422).
 #[derive(Object)]
 pub struct AdminEventPatch {
-    title: Option<String>,
-    description: Option<String>,
-    venue: Option<String>,
-    starts_at: Option<serde_json::Value>,
-    ends_at: Option<serde_json::Value>,
-    capacity: Option<serde_json::Value>,
-    price_minor: Option<serde_json::Value>,
-    currency: Option<serde_json::Value>,
+    #[oai(nullable)]
+    title: Option<Text<TitleRule>>,
+    #[oai(nullable)]
+    description: Option<Text<DescriptionRule>>,
+    #[oai(nullable)]
+    venue: Option<Text<VenueRule>>,
+    starts_at: Option<Fixed>,
+    ends_at: Option<Fixed>,
+    capacity: Option<Fixed>,
+    price_minor: Option<Fixed>,
+    currency: Option<Fixed>,
 }
 
 #[derive(Object)]
@@ -199,23 +261,29 @@ impl From<Event> for AdminEvent {
     }
 }
 
-/// A new ticket sale; every field is optional.
+/// A new ticket sale; every field is optional (null or left out takes the default). The
+/// capacity is further bounded by the event's, and the opening time by the rules relative to
+/// now, which the handler checks (422 naming the field).
 #[derive(Object)]
 pub struct AdminSaleInput {
-    /// 1 up to the event's capacity; the event's capacity by default.
-    capacity: Option<i64>,
-    /// RFC 3339; now by default.
-    opens_at: Option<String>,
-    /// How long a buyer at checkout holds tickets, 1–3600 s; the shop's default otherwise.
-    hold_secs: Option<i64>,
+    /// Up to the event's capacity; the event's capacity by default.
+    #[oai(nullable)]
+    capacity: Option<WholeNumber<1, MAX_CAPACITY>>,
+    /// RFC 3339; now by default; at most 5 years ahead.
+    #[oai(nullable)]
+    opens_at: Option<Text<TimeRule>>,
+    /// How long a buyer at checkout holds tickets, in seconds; the shop's default otherwise.
+    #[oai(nullable)]
+    hold_secs: Option<WholeNumber<1, MAX_HOLD_SECS>>,
     /// Buyers at checkout at once; 0 (the default) for no limit.
-    max_active: Option<i64>,
+    #[oai(nullable)]
+    max_active: Option<WholeNumber<0, MAX_CAPACITY>>,
 }
 
 /// A change of a sale's state: `open` (resume), `paused` or `closed` (final).
 #[derive(Object)]
 pub struct AdminSalePatch {
-    state: String,
+    state: OneOf<SaleStates>,
 }
 
 #[derive(Object)]
@@ -373,8 +441,8 @@ impl AdminApi {
             venue: b.venue.as_deref(),
             starts_at: api_time(b.starts_at.as_deref()),
             ends_at: api_time(b.ends_at.as_deref()),
-            capacity: Ok(b.capacity),
-            price_minor: Ok(b.price_minor),
+            capacity: whole_number(&b.capacity),
+            price_minor: whole_number(&b.price_minor),
             currency: b.currency.as_deref(),
         };
         let event = service::create_event(&state, me, fields).await.map_err(|e| match e {
@@ -472,10 +540,10 @@ impl AdminApi {
     ) -> Answer<AdminSale> {
         let b = &body.0;
         let fields = SaleFields {
-            capacity: Ok(b.capacity),
+            capacity: whole_number(&b.capacity),
             opens_at: api_time(b.opens_at.as_deref()),
-            hold_secs: Ok(b.hold_secs),
-            max_active: Ok(b.max_active),
+            hold_secs: whole_number(&b.hold_secs),
+            max_active: whole_number(&b.max_active),
         };
         let sale = async { service::open_sale(&state, me, service::parse_id(&event)?, fields).await };
         created(sale.await.map(Into::into))

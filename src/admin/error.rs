@@ -1,5 +1,7 @@
 //! The one error type of the portal and the organizer API. Each variant's doc names its HTTP
-//! status; pages render it here, the API renders it as JSON in `api.rs`.
+//! status; pages render it here, the API renders it as JSON in `api.rs`. A [`SaleError`] gets
+//! the status of the one mapping the buyer's side uses too (`web::error::sale_status`), except
+//! that Redis or Postgres away is told as the service being unavailable, not as orders.
 
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use super::forms::FieldErrors;
 use super::service::ServiceError;
 use super::views;
 use crate::sale::SaleError;
+use crate::web::error::{RETRY_AFTER_SECS, sale_status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -38,18 +41,21 @@ pub enum AdminError {
     /// works); nothing was changed.
     #[error("{0}")]
     Forbidden(&'static str),
-    /// 429: too many sign-in attempts from this client or for this account.
+    /// 429 with `Retry-After`: too many sign-in attempts from this client or for this account.
     #[error("Too many sign-in attempts. Please wait {} seconds and try again.", retry_secs(*.retry_after))]
     RateLimited { retry_after: Duration },
-    /// 503: Postgres did not answer; nothing changed.
+    /// 503 with `Retry-After`: Postgres did not answer; nothing changed.
     #[error("The service is unavailable right now; please try again in a moment.")]
     Postgres(#[from] sqlx::Error),
-    /// 503: the session store did not answer.
+    /// 503 with `Retry-After`: Redis did not answer; nothing changed.
+    #[error("The service is unavailable right now; please try again in a moment.")]
+    Redis(#[source] fred::error::Error),
+    /// 503 with `Retry-After`: the session store did not answer.
     #[error("The service is unavailable right now; please try again in a moment.")]
     Session(#[from] tower_sessions::session::Error),
-    /// The sale service's own errors, with their own statuses.
+    /// The sale service's own errors but its faults, with the status `sale_status` gives each.
     #[error("{0}")]
-    Sale(#[from] SaleError),
+    Sale(SaleError),
     /// 500: hashing a password failed (it does not, short of running out of memory).
     #[error("Something went wrong on our side.")]
     Internal(String),
@@ -64,7 +70,18 @@ impl From<ServiceError> for AdminError {
             ServiceError::Conflict(message) => AdminError::Conflict(message),
             ServiceError::LimitReached(message) => AdminError::LimitReached(message),
             ServiceError::Postgres(e) => AdminError::Postgres(e),
-            ServiceError::Sale(e) => AdminError::Sale(e),
+            ServiceError::Sale(e) => e.into(),
+        }
+    }
+}
+
+/// Postgres and Redis failures are the service being unavailable, whoever reports them.
+impl From<SaleError> for AdminError {
+    fn from(e: SaleError) -> Self {
+        match e {
+            SaleError::Postgres(e) => AdminError::Postgres(e),
+            SaleError::Redis(e) => AdminError::Redis(e),
+            e => AdminError::Sale(e),
         }
     }
 }
@@ -85,9 +102,27 @@ impl AdminError {
             AdminError::LimitReached(_) => "limit_reached",
             AdminError::Forbidden(_) => "forbidden",
             AdminError::RateLimited { .. } => "rate_limited",
-            AdminError::Postgres(_) | AdminError::Session(_) => "unavailable",
+            AdminError::Postgres(_) | AdminError::Redis(_) | AdminError::Session(_) => "unavailable",
             AdminError::Sale(e) => e.code(),
             AdminError::Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds to wait before trying again, for `Retry-After`: after a 429, and after a 503
+    /// (Postgres or Redis away passes by itself).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AdminError::RateLimited { retry_after } => Some(retry_secs(*retry_after)),
+            e if e.status() == StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+
+    /// The message for people: a bug's cause is logged, never shown.
+    pub fn message(&self) -> String {
+        match self.status() {
+            StatusCode::INTERNAL_SERVER_ERROR => "Something went wrong on our side.".into(),
+            _ => self.to_string(),
         }
     }
 
@@ -112,14 +147,8 @@ impl ResponseError for AdminError {
             AdminError::Conflict(_) | AdminError::LimitReached(_) => StatusCode::CONFLICT,
             AdminError::Forbidden(_) => StatusCode::FORBIDDEN,
             AdminError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AdminError::Postgres(_) | AdminError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AdminError::Sale(e) => match e {
-                SaleError::UnknownSale => StatusCode::NOT_FOUND,
-                SaleError::Redis(_) | SaleError::Postgres(_) => StatusCode::SERVICE_UNAVAILABLE,
-                SaleError::Protocol { .. } | SaleError::TimeOutOfRange => StatusCode::INTERNAL_SERVER_ERROR,
-                SaleError::BadSaleState => StatusCode::UNPROCESSABLE_ENTITY,
-                _ => StatusCode::CONFLICT,
-            },
+            AdminError::Postgres(_) | AdminError::Redis(_) | AdminError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Sale(e) => sale_status(e),
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -133,12 +162,11 @@ impl ResponseError for AdminError {
                 .finish();
         }
         let status = self.status();
-        let mut resp = views::message_page(status.canonical_reason().unwrap_or("Error"), &self.to_string())
+        let mut resp = views::message_page(status.canonical_reason().unwrap_or("Error"), &self.message())
             .with_status(status)
             .into_response();
-        if let AdminError::RateLimited { retry_after } = self {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, retry_secs(*retry_after).into());
+        if let Some(secs) = self.retry_after() {
+            resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
         }
         resp
     }

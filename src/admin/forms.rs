@@ -332,10 +332,13 @@ pub fn api_time(s: Option<&str>) -> Parsed<DateTime<Utc>> {
         .map_err(|_| "An RFC 3339 time such as 2027-05-01T20:00:00Z.")
 }
 
+/// The message of a field that is not a whole number at all.
+pub const NOT_A_WHOLE_NUMBER: &str = "A whole number.";
+
 /// A whole number typed into a form.
 pub fn form_int(s: Option<&str>) -> Parsed<i64> {
     let Some(s) = blank(s) else { return Ok(None) };
-    s.parse().map(Some).map_err(|_| "A whole number.")
+    s.parse().map(Some).map_err(|_| NOT_A_WHOLE_NUMBER)
 }
 
 /// A price typed as a decimal with at most two places (`25`, `25.5`, `25.00`), in minor units.

@@ -81,7 +81,8 @@ impl std::fmt::Display for FieldErrors {
     }
 }
 
-const MAX_NAME_CHARS: usize = 200;
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_EMAIL_BYTES: usize = 254;
 
 impl Buyer {
     pub fn parse(input: &BuyerInput) -> Result<Buyer, FieldErrors> {

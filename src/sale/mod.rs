@@ -28,7 +28,7 @@ use sqlx::PgPool;
 use tracing::{error, info, warn};
 
 pub use admission::AdmissionRate;
-pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender};
+pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender, MAX_EMAIL_BYTES, MAX_NAME_CHARS};
 pub use error::SaleError;
 pub use keys::sale_keys;
 pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState};

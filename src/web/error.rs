@@ -1,7 +1,8 @@
 //! Errors rendered once, at the edge: as a page, as an HTMX fragment, or as the JSON the API
 //! promises (`{"error": code, "message": ...}`). Each gets the status its variant names; a
 //! passing fault (Redis or Postgres away) is a 503 with `Retry-After`; only a bug is a 500, and
-//! its cause is logged, never shown.
+//! its cause is logged, never shown. [`sale_status`] is the one mapping of a [`SaleError`] to
+//! its status, for the buyer's side and the organizer's alike.
 
 use maud::html;
 use poem::error::ResponseError;
@@ -14,15 +15,23 @@ use super::layout;
 use super::rate_limit::retry_secs;
 use crate::sale::SaleError;
 
-/// Seconds a client should wait before retrying after a 503.
-const RETRY_AFTER_SECS: &str = "2";
+/// Seconds a client should wait before retrying after a 503, on both sides of the shop.
+pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Everything a buyer-facing handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    /// The sale service's own errors, with their own statuses.
+    /// The sale service's own errors, with the status [`sale_status`] gives each.
     #[error(transparent)]
     Sale(#[from] SaleError),
+    /// 503 with `Retry-After`: Postgres did not answer a read of `what` the page shows;
+    /// nothing changed. The message names what could not be shown, not orders.
+    #[error("{what} cannot be shown right now; please try again in a moment.")]
+    ReadFailed {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
     /// 503: the session store did not answer.
     #[error("Your session cannot be read right now; please try again in a moment.")]
     Session(#[from] tower_sessions::session::Error),
@@ -35,10 +44,20 @@ pub enum WebError {
 }
 
 impl WebError {
+    /// For a read of `what` a page or answer shows ("The list of events"): Postgres away
+    /// becomes [`WebError::ReadFailed`], which says that this cannot be shown; every other
+    /// error keeps its own meaning.
+    pub fn reading<E: Into<SaleError>>(what: &'static str) -> impl FnOnce(E) -> WebError {
+        move |e| match e.into() {
+            SaleError::Postgres(source) => WebError::ReadFailed { what, source },
+            e => WebError::Sale(e),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             WebError::Sale(e) => sale_status(e),
-            WebError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::ReadFailed { .. } | WebError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
@@ -48,7 +67,7 @@ impl WebError {
     pub fn code(&self) -> &'static str {
         match self {
             WebError::Sale(e) => e.code(),
-            WebError::Session(_) => "unavailable",
+            WebError::ReadFailed { .. } | WebError::Session(_) => "unavailable",
             WebError::NotFound => "not_found",
             WebError::RateLimited { .. } => "rate_limited",
         }
@@ -69,7 +88,8 @@ impl WebError {
         let status = self.status();
         if status.is_server_error() {
             // The cause names no buyer: errors carry codes and states, never form values.
-            tracing::error!(error = %self, code = self.code(), "request failed");
+            let cause = std::error::Error::source(self).map(ToString::to_string);
+            tracing::error!(error = %self, cause, code = self.code(), "request failed");
         }
     }
 
@@ -81,8 +101,7 @@ impl WebError {
                     .insert(header::RETRY_AFTER, retry_secs(*retry_after).into());
             }
             _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => {
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static(RETRY_AFTER_SECS));
+                resp.headers_mut().insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
             }
             _ => {}
         }
@@ -90,7 +109,8 @@ impl WebError {
     }
 }
 
-/// The status of each sale error, as its doc in `SaleError` names it.
+/// The status of each sale error, as its doc in `SaleError` names it: the one mapping, used by
+/// the buyer's pages and API and by the organizer's portal and API.
 pub fn sale_status(e: &SaleError) -> StatusCode {
     match e {
         SaleError::BadQuantity { .. } | SaleError::InvalidBuyer(_) | SaleError::BadSaleState => {
@@ -203,6 +223,100 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The body of every error of the buyer API, as the OpenAPI document declares it.
+#[derive(poem_openapi::Object)]
+pub struct Problem {
+    /// Machine-readable: `bad_quantity`, `unknown_sale`, `sale_closed`, `rate_limited`, ...
+    pub error: String,
+    /// For people.
+    pub message: String,
+    /// Invalid buyer details (`invalid_buyer`): the message of each field that failed.
+    #[oai(skip_serializing_if_is_none)]
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
+    /// A reservation not at checkout (`not_admitted`, `hold_expired`): where it stands.
+    #[oai(skip_serializing_if_is_none)]
+    pub state: Option<String>,
+}
+
+/// What a call of the buyer API may answer when it fails, for the OpenAPI document; each call
+/// declares those it can answer ([`CallError`]), and [`ApiError`] renders the answer.
+#[derive(poem_openapi::ApiResponse)]
+#[allow(dead_code)] // never built: only its description is used
+enum BuyerApiFailure {
+    /// The request could not be read (a path or body of the wrong shape).
+    #[oai(status = 400)]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// No such sale, or no such reservation of this session.
+    #[oai(status = 404)]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// Not possible now: the sale is closed, over, not open yet or sold out; the reservation
+    /// is not at checkout (see `state`), or its order is being written.
+    #[oai(status = 409)]
+    Conflict(poem_openapi::payload::Json<Problem>),
+    /// A body that is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
+    /// A quantity out of range, or buyer details that do not pass (see `fields`).
+    #[oai(status = 422)]
+    Invalid(poem_openapi::payload::Json<Problem>),
+    /// Too many requests from this client; retry after the given seconds.
+    #[oai(status = 429)]
+    RateLimited(poem_openapi::payload::Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// Something broke on our side.
+    #[oai(status = 500)]
+    Internal(poem_openapi::payload::Json<Problem>),
+    /// Redis or Postgres did not answer; nothing changed, retry after the given seconds.
+    #[oai(status = 503)]
+    Unavailable(poem_openapi::payload::Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+/// The statuses one call of the buyer API may fail with, among those of [`BuyerApiFailure`].
+pub trait Failures: Send + Sync + 'static {
+    const STATUSES: &'static [u16];
+}
+
+/// An [`ApiError`] of a call that fails only with the statuses `F` names: the OpenAPI document
+/// declares those for the call, and the error renders as any [`ApiError`].
+#[derive(Debug)]
+pub struct CallError<F>(pub ApiError, std::marker::PhantomData<F>);
+
+impl<F> From<ApiError> for CallError<F> {
+    fn from(e: ApiError) -> Self {
+        CallError(e, std::marker::PhantomData)
+    }
+}
+
+impl<F> From<WebError> for CallError<F> {
+    fn from(e: WebError) -> Self {
+        ApiError(e).into()
+    }
+}
+
+impl<F> From<SaleError> for CallError<F> {
+    fn from(e: SaleError) -> Self {
+        ApiError(e.into()).into()
+    }
+}
+
+impl<F> From<CallError<F>> for poem::Error {
+    fn from(e: CallError<F>) -> Self {
+        e.0.into()
+    }
+}
+
+impl<F: Failures> poem_openapi::ApiResponse for CallError<F> {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        let mut meta = BuyerApiFailure::meta();
+        meta.responses
+            .retain(|r| r.status.is_some_and(|s| F::STATUSES.contains(&s)));
+        meta
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        BuyerApiFailure::register(registry);
+    }
+}
+
 /// Turns any error of the JSON API that is not already an [`ApiError`] (a body that is not
 /// JSON, an unknown path, a wrong method) into the same JSON shape, keeping its status.
 pub async fn api_catch_all(err: poem::Error) -> Response {
@@ -213,6 +327,7 @@ pub async fn api_catch_all(err: poem::Error) -> Response {
     let code = match status {
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         s if s.is_server_error() => "internal",
         _ => "bad_request",
     };

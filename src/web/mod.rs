@@ -1,5 +1,7 @@
 //! The web edge: routes, views and the rendering of errors.
 
+pub mod allow;
+pub mod api_fields;
 pub mod assets;
 pub mod buyer;
 pub mod client;
@@ -47,6 +49,7 @@ pub fn app(
 ) -> impl Endpoint {
     let api =
         OpenApiService::new((buyer::BuyerApi, organizer_api), "boxoffice", env!("CARGO_PKG_VERSION")).server("/api/v1");
+    let allowed = allow::AllowedMethods::from_spec(&api.spec());
     let sessions = session::layer(RedisStore::new(state.redis.clone()), state.settings.cookie_secure);
     let pages = Route::new()
         .nest("/admin", organizer_pages)
@@ -63,8 +66,7 @@ pub fn app(
         .at("/wait/:code/poll", get(buyer::waiting::poll))
         .nest(
             "/api/v1",
-            api.into_endpoint()
-                .catch_all_error(error::api_catch_all)
+            allow::with_allow(api.into_endpoint().catch_all_error(error::api_catch_all), allowed)
                 .with(CatchPanic::new().with_handler(error::panicked_json)),
         )
         .nest("/", pages)

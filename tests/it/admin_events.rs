@@ -247,8 +247,12 @@ async fn unreadable_values_are_field_errors_not_failures() {
         .submit("/admin/events/new", "/admin/events/new", &pairs(&event_form(&page)))
         .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    // A JSON value of the wrong type is a 400 with a JSON body, never a 500.
+    // A number of the wrong JSON type is the field's error, as in the form, never a 500; a
+    // text of the wrong type is the parser's 400 with a JSON body.
     let (status, answer) = o.api.post("/events", event_json(json!({"capacity": "many"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer["fields"]["capacity"], "A whole number.", "{answer}");
+    let (status, answer) = o.api.post("/events", event_json(json!({"title": 12}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["error"], "bad_request");
     assert_eq!(app.event_count().await, 0);

@@ -102,7 +102,7 @@ async fn a_waiting_client_gets_its_position_and_only_it_may_poll() {
         join(&app, &a, sale, json!({"quantity": 1})).await.0,
         StatusCode::CREATED
     );
-    let (s, w) = join(&app, &b, sale, json!({"quantity": "1"})).await;
+    let (s, w) = join(&app, &b, sale, json!({"quantity": 1})).await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(
         (w["state"].as_str(), w["position"].as_i64(), w["waiting"].as_i64()),
@@ -172,6 +172,8 @@ async fn bad_input_gets_a_json_error_and_changes_nothing() {
         json!(7),
         json!(-1),
         json!("abc"),
+        // A whole number, as the document declares: not its digits in a string.
+        json!("2"),
         json!(2.5),
         json!(null),
         json!([1]),

@@ -10,6 +10,27 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::support::{TestApp, test_settings};
+
+/// The app reaching Postgres through a proxy the test can cut, and the direct database URL
+/// for the test to look past the proxy.
+pub async fn app_behind_a_postgres_proxy() -> (TestApp, Proxy, String) {
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let direct = test_settings();
+    let through_proxy = direct
+        .database_url
+        .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
+    let direct_url = direct.database_url.clone();
+    let app = TestApp::spawn_with(|s| {
+        *s = boxoffice::config::Settings {
+            database_url: through_proxy,
+            ..direct
+        }
+    })
+    .await;
+    (app, proxy, direct_url)
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

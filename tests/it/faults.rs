@@ -7,9 +7,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fault_support::{AppProcess, Proxy};
+use crate::fault_support::{AppProcess, app_behind_a_postgres_proxy};
 use crate::redis_servers;
-use crate::support::{TestApp, World, browser, test_settings};
+use crate::support::{TestApp, World, browser};
 
 fn buyer_details() -> Value {
     json!({"name": "Ada Lovelace", "email": "ada@example.com", "age": 36, "gender": "female"})
@@ -158,20 +158,9 @@ async fn redis_restarted_empty_mid_sale_recovers_without_losing_or_overselling()
 
 #[tokio::test]
 async fn postgres_down_at_checkout_keeps_the_hold_for_a_retry() {
-    let proxy = Proxy::start("127.0.0.1:5432").await;
-    let direct = test_settings();
-    let through_proxy = direct
-        .database_url
-        .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
-    let app = TestApp::spawn_with(|s| {
-        *s = boxoffice::config::Settings {
-            database_url: through_proxy,
-            ..direct.clone()
-        }
-    })
-    .await;
+    let (app, proxy, direct_url) = app_behind_a_postgres_proxy().await;
     let sale = app.world.sale(2, 60).await.sale_id();
-    let watcher = sqlx::PgPool::connect(&direct.database_url).await.unwrap();
+    let watcher = sqlx::PgPool::connect(&direct_url).await.unwrap();
     let base = app.base.clone();
 
     let buyer = browser();

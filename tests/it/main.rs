@@ -16,6 +16,7 @@ mod buyer_pages;
 mod cluster;
 mod cookies;
 mod door;
+mod errors;
 mod event_seats;
 mod fault_support;
 mod faults;

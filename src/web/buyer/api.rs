@@ -2,8 +2,8 @@
 //! load tests. A client keeps its cookie jar: the first join mints the session cookie that
 //! binds its reservations, the same session the pages use.
 //!
-//! Payload fields are read loosely typed (any JSON value) and checked here, so that
-//! `"quantity": "abc"` or a missing field gets the API's own error body, not a parser's.
+//! Payload fields are declared exactly in the document (`api_fields`) but read loosely, so
+//! that `"quantity": "abc"` or a missing field gets the API's own error body, not a parser's.
 
 use chrono::{DateTime, Utc};
 use poem::Request;
@@ -16,10 +16,13 @@ use tower_sessions_redis_store::RedisStore;
 use super::poll_after_ms;
 use crate::db;
 use crate::db::orders::Order;
-use crate::sale::{BuyerInput, Reservation, ReservationCode, ReservationState, SaleError, SaleId};
+use crate::sale::{
+    BuyerInput, MAX_EMAIL_BYTES, MAX_NAME_CHARS, Reservation, ReservationCode, ReservationState, SaleError, SaleId,
+};
 use crate::startup::AppState;
 use crate::tickets;
-use crate::web::error::{ApiError, WebError};
+use crate::web::api_fields::{Genders, OneOf, Required, Text, TextRule, WholeNumber};
+use crate::web::error::{ApiError, CallError, Failures, WebError};
 use crate::web::presence::Presence;
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::session;
@@ -27,9 +30,32 @@ use crate::web::session;
 /// The buyer JSON API under `/api/v1/`.
 pub struct BuyerApi;
 
-type ApiResult<T> = poem::Result<T>;
+/// A call's answer; the OpenAPI document declares the failures `F` names.
+type ApiResult<T, F> = Result<T, CallError<F>>;
 
-fn fail(e: impl Into<ApiError>) -> poem::Error {
+/// A read: no sale or reservation (404), too many requests (429), Redis or Postgres away (503).
+struct Reads;
+
+impl Failures for Reads {
+    const STATUSES: &'static [u16] = &[404, 429, 500, 503];
+}
+
+/// A call with a JSON body: besides a read's failures, a body that cannot be read (400) or is
+/// not JSON (415), a state that forbids it (409), a value that breaks a rule (422).
+struct WithBody;
+
+impl Failures for WithBody {
+    const STATUSES: &'static [u16] = &[400, 404, 409, 415, 422, 429, 500, 503];
+}
+
+/// Giving up: besides a read's failures, an order being written right now (409).
+struct Release;
+
+impl Failures for Release {
+    const STATUSES: &'static [u16] = &[404, 409, 429, 500, 503];
+}
+
+fn fail<F>(e: impl Into<ApiError>) -> CallError<F> {
     e.into().into()
 }
 
@@ -58,8 +84,8 @@ struct SaleView {
 #[derive(Object)]
 #[oai(rename_all = "snake_case")]
 struct JoinRequest {
-    /// Tickets wanted, 1 to 6.
-    quantity: Option<serde_json::Value>,
+    /// Tickets wanted, 1 to the shop's most per order (6 unless set lower).
+    quantity: WholeNumber<1, { crate::config::MAX_PER_ORDER_LIMIT as i64 }>,
 }
 
 /// Where a reservation stands.
@@ -111,16 +137,36 @@ enum JoinResponse {
     Existing(Json<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
 }
 
-/// The buyer's details.
+/// A buyer's name as the document declares it: not blank, no control characters.
+struct NameRule;
+
+impl TextRule for NameRule {
+    const SCHEMA: &'static str = "BuyerName";
+    const MAX_LENGTH: usize = MAX_NAME_CHARS;
+    const PATTERN: Option<&'static str> =
+        Some(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$");
+}
+
+/// A buyer's email as the document declares it: one `@` with text on both sides, a dot inside
+/// the domain, no spaces. The document asks for ASCII, so that its length in characters is
+/// the limit in bytes; the shop also takes other characters.
+struct EmailRule;
+
+impl TextRule for EmailRule {
+    const SCHEMA: &'static str = "BuyerEmail";
+    const MAX_LENGTH: usize = MAX_EMAIL_BYTES;
+    const PATTERN: Option<&'static str> = Some(r"^[!-?A-~]+@[!-\-/-?A-~]+(\.[!-\-/-?A-~]+)+$");
+}
+
+/// The buyer's details, declared with the rules `sale::Buyer::parse` enforces; a detail that
+/// breaks one gets a 422 naming it.
 #[derive(Object)]
 #[oai(rename_all = "snake_case")]
 struct OrderRequest {
-    name: Option<String>,
-    email: Option<String>,
-    /// A whole number from 0 to 130.
-    age: Option<serde_json::Value>,
-    /// female, male, diverse or unspecified.
-    gender: Option<String>,
+    name: Required<Text<NameRule>>,
+    email: Required<Text<EmailRule>>,
+    age: WholeNumber<0, 130>,
+    gender: OneOf<Genders>,
 }
 
 #[derive(Object)]
@@ -191,20 +237,19 @@ enum ReleaseResponse {
     Released,
 }
 
-/// A JSON number or a string, as the text the buyer parser reads.
-fn as_text(v: Option<serde_json::Value>) -> String {
+/// A JSON number as the text the buyer parser reads; anything else is empty, which it refuses.
+fn number_text(v: &serde_json::Value) -> String {
     match v {
-        Some(serde_json::Value::String(s)) => s,
-        Some(serde_json::Value::Number(n)) => n.to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
         _ => String::new(),
     }
 }
 
-fn rate_limited(retry_after: std::time::Duration) -> poem::Error {
+fn rate_limited<F>(retry_after: std::time::Duration) -> CallError<F> {
     fail(WebError::RateLimited { retry_after })
 }
 
-fn reservation_code(code: &str) -> ApiResult<ReservationCode> {
+fn reservation_code<F>(code: &str) -> ApiResult<ReservationCode, F> {
     code.parse().map_err(fail)
 }
 
@@ -218,11 +263,19 @@ impl BuyerApi {
         limits: Data<&BuyerLimits>,
         req: &Request,
         sale: Path<String>,
-    ) -> ApiResult<Json<SaleView>> {
+    ) -> ApiResult<Json<SaleView>, Reads> {
         limits.check_request(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
-        let listing = state.sales.listing(sale).await.map_err(fail)?;
-        let f = state.sales.figures(sale).await.map_err(fail)?;
+        let listing = state
+            .sales
+            .listing(sale)
+            .await
+            .map_err(WebError::reading("This sale"))?;
+        let f = state
+            .sales
+            .figures(sale)
+            .await
+            .map_err(WebError::reading("This sale"))?;
         Ok(Json(SaleView {
             id: sale.to_string(),
             title: listing.title,
@@ -249,17 +302,17 @@ impl BuyerApi {
         req: &Request,
         sale: Path<String>,
         body: Json<JoinRequest>,
-    ) -> ApiResult<JoinResponse> {
+    ) -> ApiResult<JoinResponse, WithBody> {
         limits.check_join(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let max = state.sales.max_per_order();
-        let quantity = match &body.0.quantity {
-            Some(serde_json::Value::Number(n)) => n.as_i64().ok_or(SaleError::BadQuantity { max }),
-            Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().map_err(|_| SaleError::BadQuantity { max }),
-            _ => Err(SaleError::BadQuantity { max }),
-        }
-        .and_then(|n| state.sales.quantity(n))
-        .map_err(fail)?;
+        let quantity = body
+            .0
+            .quantity
+            .value()
+            .ok_or(SaleError::BadQuantity { max })
+            .and_then(|n| state.sales.quantity(n))
+            .map_err(fail)?;
         // A refused join (unknown sale, closed, ...) stores no session.
         let (owner, new_session) = session::owner_or_new(req);
         let r = state.sales.join(sale, &owner, quantity).await.map_err(fail)?;
@@ -288,7 +341,7 @@ impl BuyerApi {
         presence: Data<&Presence>,
         req: &Request,
         code: Path<String>,
-    ) -> ApiResult<Json<ReservationView>> {
+    ) -> ApiResult<Json<ReservationView>, Reads> {
         if let Err(wait) = limits.check_poll(req) {
             // A waiting client polling too fast is still here: it keeps its place.
             presence.note_refused_poll(req, &code.0);
@@ -309,16 +362,16 @@ impl BuyerApi {
         req: &Request,
         code: Path<String>,
         body: Json<OrderRequest>,
-    ) -> ApiResult<OrderResponse> {
+    ) -> ApiResult<OrderResponse, WithBody> {
         limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         let body = body.0;
         let input = BuyerInput {
-            name: body.name.unwrap_or_default(),
-            email: body.email.unwrap_or_default(),
-            age: as_text(body.age),
-            gender: body.gender.unwrap_or_default(),
+            name: body.name.0.map(|t| t.0).unwrap_or_default(),
+            email: body.email.0.map(|t| t.0).unwrap_or_default(),
+            age: number_text(&body.age.0),
+            gender: body.gender.0,
         };
         let buyer = crate::sale::Buyer::parse(&input).map_err(|e| fail(SaleError::InvalidBuyer(e)))?;
         match state.sales.confirm(&code, &owner, &buyer).await {
@@ -327,7 +380,7 @@ impl BuyerApi {
             Err(SaleError::NotAdmitted(ReservationState::Confirmed)) => {
                 let order = db::orders::find_by_reservation(&state.db, code.token)
                     .await
-                    .map_err(|e| fail(SaleError::from(e)))?
+                    .map_err(WebError::reading("Your order"))?
                     .ok_or_else(|| fail(SaleError::NotAdmitted(ReservationState::Confirmed)))?;
                 Ok(OrderResponse::Existing(Json(order.into())))
             }
@@ -340,9 +393,11 @@ impl BuyerApi {
     async fn tickets_pdf(
         &self,
         state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
-    ) -> ApiResult<TicketsPdfResponse> {
+    ) -> ApiResult<TicketsPdfResponse, Reads> {
+        limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         let r = state.sales.status(&code, &owner).await.map_err(fail)?;
@@ -352,11 +407,11 @@ impl BuyerApi {
         let no_order = || fail(SaleError::UnknownReservation);
         let order = db::orders::find_by_reservation(&state.db, code.token)
             .await
-            .map_err(|e| fail(SaleError::from(e)))?
+            .map_err(WebError::reading("Your tickets"))?
             .ok_or_else(no_order)?;
         let pdf = tickets::order_pdf(&state.db, &order)
             .await
-            .map_err(|e| fail(SaleError::from(e)))?
+            .map_err(WebError::reading("Your tickets"))?
             .ok_or_else(no_order)?;
         Ok(TicketsPdfResponse::Pdf(
             Binary(pdf),
@@ -373,7 +428,7 @@ impl BuyerApi {
         limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
-    ) -> ApiResult<ReleaseResponse> {
+    ) -> ApiResult<ReleaseResponse, Release> {
         limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;

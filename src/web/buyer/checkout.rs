@@ -45,7 +45,7 @@ async fn form(
     }
     let l = db::events::listing_of_sale(&state.db, r.code.sale.0)
         .await
-        .map_err(SaleError::from)?
+        .map_err(WebError::reading("This checkout"))?
         .ok_or(WebError::NotFound)?;
     Ok(view(&r, &l, input, errors).with_status(status).into_response())
 }

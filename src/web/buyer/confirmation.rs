@@ -26,7 +26,7 @@ async fn visible_order(state: &AppState, session: &Session, req: &Request, code:
     let code: ReservationCode = code.parse()?;
     let order = db::orders::find_by_reservation(&state.db, code.token)
         .await
-        .map_err(SaleError::from)?
+        .map_err(WebError::reading("Your order"))?
         .filter(|o| o.sale_id == code.sale.0)
         .ok_or(WebError::NotFound)?;
     // A key that does not verify (forged, or signed with an earlier secret) proves nothing;
@@ -50,7 +50,7 @@ async fn visible_order(state: &AppState, session: &Session, req: &Request, code:
 async fn listing(state: &AppState, order: &Order) -> Result<Listing, PageError> {
     Ok(db::events::listing_of_sale(&state.db, order.sale_id)
         .await
-        .map_err(SaleError::from)?
+        .map_err(WebError::reading("Your order"))?
         .ok_or(WebError::NotFound)?)
 }
 

@@ -30,7 +30,7 @@ pub async fn list(state: Data<&AppState>, limits: Data<&BuyerLimits>, req: &Requ
     count_request(&limits, req)?;
     let listings = db::events::upcoming_listings(&state.db, LIST_LIMIT)
         .await
-        .map_err(SaleError::from)?;
+        .map_err(WebError::reading("The list of events"))?;
     let mut rows = Vec::with_capacity(listings.len());
     for l in listings {
         // One sale that cannot be read (a bad row) leaves the list, not the whole page; Redis
@@ -41,7 +41,7 @@ pub async fn list(state: Data<&AppState>, limits: Data<&BuyerLimits>, req: &Requ
             .await
         {
             Ok(figures) => rows.push((l, figures)),
-            Err(e) if e.is_unavailable() => return Err(e.into()),
+            Err(e) if e.is_unavailable() => return Err(WebError::reading("The list of events")(e).into()),
             Err(e) => tracing::warn!(sale = %l.sale_id, error = %e, "a listed sale cannot be read; left out"),
         }
     }
@@ -99,7 +99,12 @@ fn when(t: DateTime<Utc>) -> String {
 
 async fn listing(state: &AppState, sale: &str) -> Result<(SaleId, Listing), PageError> {
     let sale: SaleId = sale.parse()?;
-    Ok((sale, state.sales.listing(sale).await?))
+    let listing = state
+        .sales
+        .listing(sale)
+        .await
+        .map_err(WebError::reading("This event"))?;
+    Ok((sale, listing))
 }
 
 #[handler]

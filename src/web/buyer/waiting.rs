@@ -52,7 +52,7 @@ pub async fn page(
     }
     let title = db::events::listing_of_sale(&state.db, r.code.sale.0)
         .await
-        .map_err(SaleError::from)?
+        .map_err(WebError::reading("The waiting room"))?
         .map(|l| l.title)
         .unwrap_or_default();
     let start = start_of(req, r.position);
