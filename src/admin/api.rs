@@ -27,7 +27,9 @@ use crate::db::sales::SaleRecord;
 use crate::db::tickets::CheckIn;
 use crate::sale::SaleState;
 use crate::startup::AppState;
-use crate::web::api_fields::{Fixed, OneOf, PLAIN_TEXT, Required, SaleStates, Text, TextRule, WholeNumber};
+use crate::web::api_fields::{
+    Fixed, OPTIONAL_PLAIN_TEXT, OneOf, PLAIN_TEXT, Required, SaleStates, Text, TextRule, WholeNumber,
+};
 use crate::web::error::RETRY_AFTER_SECS;
 
 /// The organizer API.
@@ -165,7 +167,7 @@ pub struct VenueRule;
 impl TextRule for VenueRule {
     const SCHEMA: &'static str = "Venue";
     const MAX_LENGTH: usize = MAX_VENUE;
-    const PATTERN: Option<&'static str> = Some(PLAIN_TEXT);
+    const PATTERN: Option<&'static str> = Some(OPTIONAL_PLAIN_TEXT);
 }
 
 /// An RFC 3339 time; its bounds relative to now are the handler's to check.
@@ -388,7 +390,17 @@ pub struct AdminOrderPage {
 #[derive(Object)]
 pub struct AdminCheckInInput {
     /// The code of the ticket's QR code (printed under it).
-    code: Option<String>,
+    code: Required<Text<TicketCodeRule>>,
+}
+
+/// A scanned code: whatever the scanner read, up to `service::MAX_TICKET_CODE_LEN` characters
+/// (anything else it read is answered `not_valid`, not refused).
+pub struct TicketCodeRule;
+
+impl TextRule for TicketCodeRule {
+    const SCHEMA: &'static str = "TicketCode";
+    const MAX_LENGTH: usize = service::MAX_TICKET_CODE_LEN;
+    const PATTERN: Option<&'static str> = None;
 }
 
 /// What the door does with a scanned ticket.
@@ -608,7 +620,7 @@ impl AdminApi {
         sale: Path<String>,
         body: Json<AdminCheckInInput>,
     ) -> Answer<AdminCheckIn> {
-        let code = body.0.code.unwrap_or_default();
+        let code = body.0.code.as_deref().unwrap_or_default().to_string();
         let scanned = async { service::check_in(&state, me, service::parse_id(&sale)?, &code).await };
         answer(scanned.await.map(Into::into))
     }

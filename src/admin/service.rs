@@ -219,7 +219,7 @@ pub async fn set_sale_state(state: &AppState, me: Organizer, id: Uuid, want: Sal
 
 /// Longer than any ticket code by far: a scanner that read something else gets "not a
 /// ticket", only nonsense of this size is refused as input.
-const MAX_TICKET_CODE_LEN: usize = 200;
+pub const MAX_TICKET_CODE_LEN: usize = 200;
 
 /// Checks `code` in at the door of the organizer's sale `id`: a ticket is admitted once,
 /// whichever door scans it first (one Postgres statement, `db::tickets::check_in`).

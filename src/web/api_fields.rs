@@ -225,6 +225,9 @@ pub trait TextRule: Send + Sync {
 /// Plain text: not blank, no control characters but tab and line breaks.
 pub const PLAIN_TEXT: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
 
+/// Plain text that may be left blank (an optional field such as the venue).
+pub const OPTIONAL_PLAIN_TEXT: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
+
 /// A JSON string, and only a string (a number is not read as its digits, as the document
 /// says), declared with the bounds of `R`.
 #[derive(Debug)]
