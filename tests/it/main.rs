@@ -14,6 +14,7 @@ mod buyer_browser;
 mod buyer_pages;
 mod cluster;
 mod cookies;
+mod demo;
 mod door;
 mod event_seats;
 mod fault_support;
