@@ -274,7 +274,8 @@ const LAST_NAMES: [&str; 20] = [
     "van Rossum",
 ];
 
-/// Why a buyer's walk ended early; counted once, where it is found.
+/// An answer a buyer could not use (an unexpected status or body, or none): the buyer goes
+/// home and is counted as failed.
 struct Failed;
 
 impl Buyer {
@@ -359,7 +360,7 @@ impl Buyer {
                         if self.closes_tab {
                             CrowdCounts::add(&counts.closed_tab, 1);
                         } else {
-                            self.send(crowd, crowd.http.delete(&reservation)).await?;
+                            self.give_up(crowd, &reservation).await?;
                             CrowdCounts::add(&counts.left, 1);
                         }
                         return Ok(());
@@ -400,7 +401,7 @@ impl Buyer {
                 Ok(())
             }
             Intent::Release => {
-                self.send(crowd, crowd.http.delete(reservation)).await?;
+                self.give_up(crowd, reservation).await?;
                 CrowdCounts::add(&counts.released, 1);
                 Ok(())
             }
@@ -420,6 +421,14 @@ impl Buyer {
                     _ => Err(Failed),
                 }
             }
+        }
+    }
+
+    /// Leaves the queue, or gives the tickets back at checkout.
+    async fn give_up(&self, crowd: &Crowd, reservation: &str) -> Result<(), Failed> {
+        match self.send(crowd, crowd.http.delete(reservation)).await? {
+            (204, _) => Ok(()),
+            _ => Err(Failed),
         }
     }
 
