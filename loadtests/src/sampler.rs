@@ -1,6 +1,6 @@
 //! The sale seen from the organizer's side while the crowd runs: `GET /api/v1/admin/sales/{sale}`
-//! (the dashboard figures) once a second, for the charts of the queue's length and the tickets
-//! sold over time. One light request a second does not change what the crowd measures.
+//! (the dashboard figures) every half second, for the charts of the queue's length and the tickets
+//! sold over time. Two light requests a second do not change what the crowd measures.
 
 use std::time::{Duration, Instant};
 
