@@ -14,10 +14,14 @@
 //! - [`mail`] — mail to buyers through the Postgres outbox and its background sender.
 //! - [`web`] — routes, views and error rendering at the edge; [`startup`] wires it all.
 //! - [`telemetry`] — logs; [`metrics`] — what `/metrics` exports.
+//! - [`charts`] — line and area charts as SVG, drawn on the server.
+//! - [`demo`] — `boxoffice demo`: the shop with a simulated crowd in one command.
 
 pub mod admin;
+pub mod charts;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod email;
 pub mod mail;
 pub mod metrics;

@@ -28,6 +28,8 @@ enum Command {
     /// Manage organizer accounts (needs only `DATABASE_URL`).
     #[command(subcommand)]
     Organizer(OrganizerCommand),
+    /// Serve the shop with a demo organizer, a demo sale and a simulated crowd buying from it.
+    Demo,
 }
 
 #[derive(Subcommand)]
@@ -70,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
         }
         // No logs here: standard output carries the token, for `$(boxoffice organizer token ...)`.
         Command::Organizer(cmd) => organizer(cmd, &settings).await?,
+        Command::Demo => boxoffice::demo::run(settings).await?,
     }
     Ok(())
 }

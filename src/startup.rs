@@ -134,6 +134,12 @@ impl Application {
         self.port
     }
 
+    /// What the application serves with: its pools and settings, for a caller that runs
+    /// beside it in the same process (the demo).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets requests in flight
     /// finish (up to 10 s) and closes the pools.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {

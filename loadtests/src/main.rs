@@ -7,18 +7,30 @@
 //! - `organizer`: the organizer API: make the event and sale, read the sale back;
 //! - `scenario`: the buyers (goose users): join, poll, check out, abandon or leave;
 //! - `record`: what the buyers saw, per buyer and per endpoint;
+//! - `sampler`: the sale's dashboard figures, read every half second during the run;
 //! - `checks`: not oversold, Postgres and the dashboard agree, FIFO admission;
+//! - `timeline`: the run second by second; `findings`: "what this run says";
+//! - `plots`: the charts, drawn by the shop's `src/charts.rs` (`charts`, included by path);
 //! - `report`: the markdown summary.
 //!
 //! Exit status: 0 when every check passes, 1 when a check fails, 2 when the run itself could
 //! not be made (no server, a bad token, bad options).
 
+// The shop's chart module, the one definition of its charts; the load test does not depend on
+// the shop (a heavy build beside goose), so it takes the file. Parts of it serve only the shop.
+#[allow(dead_code)]
+#[path = "../../src/charts.rs"]
+mod charts;
 mod checks;
+mod findings;
 mod options;
 mod organizer;
+mod plots;
 mod record;
 mod report;
+mod sampler;
 mod scenario;
+mod timeline;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,7 +38,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use goose::GooseAttack;
-use tokio::sync::Barrier;
+use tokio::sync::{Barrier, watch};
 
 use options::Options;
 use organizer::{Organizer, SalePlan};
@@ -73,6 +85,14 @@ async fn run() -> anyhow::Result<bool> {
         recorder: Default::default(),
     });
 
+    let (stop_sampling, sampling) = watch::channel(false);
+    let sampler = tokio::spawn(sampler::sample(
+        organizer.clone(),
+        sale.clone(),
+        Duration::from_millis(500),
+        sampling,
+    ));
+
     let mut goose = options.goose.clone();
     // One goose user per buyer, all launched within about a second, each walking its
     // journey once; they wait for each other at the barrier and join together.
@@ -87,6 +107,8 @@ async fn run() -> anyhow::Result<bool> {
         .await
         .context("The goose attack failed")?;
 
+    let _ = stop_sampling.send(true);
+    let samples = sampler.await.unwrap_or_default();
     let (buyers, endpoints) = crowd.recorder.take();
     let figures = organizer.figures(&sale).await?;
     let orders = organizer.orders(&sale).await?;
@@ -113,7 +135,22 @@ async fn run() -> anyhow::Result<bool> {
         abandon_share: options.abandon_share,
         leave_share: options.leave_share,
     };
-    let summary = report::summary(&info, &buyers, &endpoints, &checks);
+    let said = match timeline::Timeline::new(&endpoints, samples) {
+        Some(timeline) => {
+            let findings = findings::Findings::new(
+                &timeline,
+                &endpoints,
+                &buyers,
+                options.capacity,
+                options.poll_scale,
+                crowd.recorder.model_mismatches(),
+            );
+            let charts = plots::write(&options.summary_file, &timeline)?;
+            report::said(&findings.write(&options.plan_crowd), &charts)
+        }
+        None => "No request was answered: nothing to say.\n".to_string(),
+    };
+    let summary = report::summary(&info, &said, &buyers, &endpoints, &checks);
     println!("{summary}");
     std::fs::write(&options.summary_file, &summary)
         .with_context(|| format!("Failed to write {}", options.summary_file.display()))?;

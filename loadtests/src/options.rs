@@ -43,7 +43,11 @@ pub struct Options {
     /// A buyer still waiting after this many seconds stops polling (counted as timed out).
     #[arg(long, default_value_t = 600)]
     pub max_wait_secs: u64,
-    /// Where to write the markdown summary (also printed to standard output).
+    /// Sizes of waiting crowds to project this run's figures to, in "what this run says".
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000u64, 100_000, 1_000_000])]
+    pub plan_crowd: Vec<u64>,
+    /// Where to write the markdown summary (also printed to standard output); the charts go
+    /// beside it, as `<its name>-requests.svg`, `-latency.svg` and `-sale.svg`.
     #[arg(long, default_value = "loadtest-summary.md")]
     pub summary_file: PathBuf,
     #[command(flatten)]

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// A client of `/api/v1/admin/`.
+#[derive(Clone)]
 pub struct Organizer {
     http: reqwest::Client,
     base: String,

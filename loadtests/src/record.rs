@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// What a buyer sets out to do.
@@ -112,10 +113,24 @@ impl Endpoint {
     }
 }
 
+/// One request: when it was sent and how long its answer took (body read included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timed {
+    pub sent: Instant,
+    pub latency: Duration,
+}
+
+impl Timed {
+    pub fn answered(&self) -> Instant {
+        self.sent + self.latency
+    }
+}
+
 /// Latencies and outcomes of one endpoint's requests.
 #[derive(Default)]
 pub struct EndpointLog {
-    pub latencies: Vec<Duration>,
+    /// Every request, in the order the answers were recorded.
+    pub requests: Vec<Timed>,
     pub errors: u64,
     pub first: Option<Instant>,
     pub last: Option<Instant>,
@@ -126,19 +141,33 @@ pub struct EndpointLog {
 pub struct Recorder {
     buyers: Mutex<Vec<BuyerRecord>>,
     endpoints: Mutex<BTreeMap<Endpoint, EndpointLog>>,
+    /// Waiting answers whose `poll_after_ms` the planner's model did not expect.
+    model_mismatches: AtomicU64,
 }
 
 impl Recorder {
     pub fn request(&self, endpoint: Endpoint, started: Instant, latency: Duration, ok: bool) {
         let mut map = self.endpoints.lock().expect("recorder lock");
         let log = map.entry(endpoint).or_default();
-        log.latencies.push(latency);
+        log.requests.push(Timed { sent: started, latency });
         if !ok {
             log.errors += 1;
         }
         log.first = Some(log.first.map_or(started, |f| f.min(started)));
         let done = started + latency;
         log.last = Some(log.last.map_or(done, |l| l.max(done)));
+    }
+
+    /// Compares the poll spacing of a waiting answer with the model "what this run says"
+    /// projects from.
+    pub fn poll_spacing(&self, position: u64, poll_after_ms: u64) {
+        if poll_after_ms != crate::findings::poll_interval_ms(position) {
+            self.model_mismatches.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn model_mismatches(&self) -> u64 {
+        self.model_mismatches.load(Ordering::Relaxed)
     }
 
     pub fn buyer(&self, record: BuyerRecord) {

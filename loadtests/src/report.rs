@@ -1,5 +1,5 @@
 //! The short summary a capacity planner reads (goose writes its own detailed HTML report):
-//! requests per second and latency per endpoint, join → admission times, tickets sold per
+//! what this run says (with its charts), requests per second and latency per endpoint, join → admission times, tickets sold per
 //! second, how the buyers fared, and the checks. Markdown, for the terminal and a file alike.
 
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ pub struct RunInfo<'a> {
 }
 
 /// The value at quantile `q` (0–1) of sorted durations.
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -44,9 +44,22 @@ fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
 
-/// The summary in markdown.
+/// The section "what this run says": the findings' text and the charts, linked by their file
+/// names (they lie beside the summary).
+pub fn said(findings: &str, charts: &[(String, String)]) -> String {
+    let mut out = String::from("## What this run says\n\n");
+    out.push_str(findings);
+    out.push('\n');
+    for (title, file) in charts {
+        let _ = writeln!(out, "![{title}]({file})");
+    }
+    out
+}
+
+/// The summary in markdown; `said` is the section "what this run says", which comes first.
 pub fn summary(
     info: &RunInfo<'_>,
+    said: &str,
     buyers: &[BuyerRecord],
     endpoints: &BTreeMap<Endpoint, EndpointLog>,
     checks: &[Check],
@@ -68,6 +81,7 @@ pub fn summary(
         info.abandon_share,
         info.leave_share
     );
+    let _ = writeln!(w, "{said}");
 
     // The run lasts from the first request sent to the last answer read.
     let first = endpoints.values().filter_map(|l| l.first).min();
@@ -100,7 +114,7 @@ pub fn summary(
     let mut all = Vec::new();
     let mut errors = 0;
     for (endpoint, log) in endpoints {
-        let mut sorted = log.latencies.clone();
+        let mut sorted: Vec<Duration> = log.requests.iter().map(|r| r.latency).collect();
         sorted.sort();
         let window = match (log.first, log.last) {
             (Some(f), Some(l)) => l.duration_since(f),

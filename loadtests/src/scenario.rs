@@ -117,6 +117,7 @@ async fn walk(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord) -> Tra
         match view.state.as_str() {
             "waiting" => {
                 rec.last_waiting_server_ms = Some(view.server_ms);
+                crowd.recorder.poll_spacing(view.position, view.poll_after_ms);
                 if Instant::now() >= deadline {
                     rec.outcome = Outcome::TimedOut;
                     // Step out of the line, so the buyers behind are not held up by a ghost.

@@ -15,6 +15,7 @@ mod buyer_browser;
 mod buyer_pages;
 mod cluster;
 mod cookies;
+mod demo;
 mod door;
 mod errors;
 mod event_seats;
