@@ -23,6 +23,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod email;
+pub mod fields;
 pub mod mail;
 pub mod metrics;
 pub mod redis;

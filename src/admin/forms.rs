@@ -2,38 +2,9 @@
 //! forms and the JSON API differ only in how they write times and prices; both hand their
 //! fields to the same checks here, so a rule holds alike on both paths.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 
-/// Messages by field name, shown next to their fields (pages) or in `fields` (API).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FieldErrors(pub BTreeMap<&'static str, String>);
-
-impl FieldErrors {
-    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
-        self.0.entry(field).or_insert_with(|| message.into());
-    }
-
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0.get(field).map(String::as_str)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn one(field: &'static str, message: impl Into<String>) -> Self {
-        let mut e = FieldErrors::default();
-        e.add(field, message);
-        e
-    }
-
-    /// `Ok(v)` when no field failed.
-    fn into_result<T>(self, v: impl FnOnce() -> T) -> Result<T, FieldErrors> {
-        if self.is_empty() { Ok(v()) } else { Err(self) }
-    }
-}
+pub use crate::fields::FieldErrors;
 
 /// A field as the edge read it: a value, missing, or present but unreadable (with why).
 pub type Parsed<T> = Result<Option<T>, &'static str>;

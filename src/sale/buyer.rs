@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::fields::FieldErrors;
+
 /// What a buyer typed, unchecked.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct BuyerInput {
@@ -60,53 +62,32 @@ pub struct Buyer {
     pub gender: Gender,
 }
 
-/// One message per field that was wrong, by field name.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct FieldErrors(pub Vec<(&'static str, &'static str)>);
-
-impl FieldErrors {
-    pub fn get(&self, field: &str) -> Option<&'static str> {
-        self.0.iter().find(|(f, _)| *f == field).map(|(_, m)| *m)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::fmt::Display for FieldErrors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|(field, msg)| format!("{field}: {msg}")).collect();
-        f.write_str(&parts.join("; "))
-    }
-}
-
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_EMAIL_BYTES: usize = 254;
 
 impl Buyer {
     pub fn parse(input: &BuyerInput) -> Result<Buyer, FieldErrors> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::default();
         let name = input.name.trim();
         if name.is_empty() {
-            errors.push(("name", "Please enter your name."));
+            errors.add("name", "Please enter your name.");
         } else if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-            errors.push(("name", "Please enter a name of at most 200 plain characters."));
+            errors.add("name", "Please enter a name of at most 200 plain characters.");
         }
         let email = input.email.trim();
         if !crate::email::is_plausible(email) {
-            errors.push(("email", "Please enter a valid email address, like name@example.com."));
+            errors.add("email", "Please enter a valid email address, like name@example.com.");
         }
         let age = match input.age.trim().parse::<i16>() {
             Ok(age) if (0..=130).contains(&age) => Some(age),
             _ => {
-                errors.push(("age", "Please enter your age as a whole number from 0 to 130."));
+                errors.add("age", "Please enter your age as a whole number from 0 to 130.");
                 None
             }
         };
         let gender = Gender::parse(input.gender.trim());
         if gender.is_none() {
-            errors.push(("gender", "Please choose one of the options."));
+            errors.add("gender", "Please choose one of the options.");
         }
         match (age, gender) {
             (Some(age), Some(gender)) if errors.is_empty() => Ok(Buyer {
@@ -115,7 +96,7 @@ impl Buyer {
                 age,
                 gender,
             }),
-            _ => Err(FieldErrors(errors)),
+            _ => Err(errors),
         }
     }
 }

@@ -213,7 +213,11 @@ impl ResponseError for ApiError {
         self.0.log();
         let mut body = serde_json::json!({ "error": self.0.code(), "message": self.0.message() });
         if let WebError::Sale(SaleError::InvalidBuyer(fields)) = &self.0 {
-            let fields: serde_json::Map<_, _> = fields.0.iter().map(|(f, m)| (f.to_string(), (*m).into())).collect();
+            let fields: serde_json::Map<_, _> = fields
+                .0
+                .iter()
+                .map(|(f, m)| (f.to_string(), m.as_str().into()))
+                .collect();
             body["fields"] = fields.into();
         }
         if let WebError::Sale(SaleError::NotAdmitted(state)) = &self.0 {
