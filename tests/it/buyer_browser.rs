@@ -353,6 +353,11 @@ async fn the_door_page_takes_scans_one_after_another() {
         b.goto(&format!("{}/admin/sales/{sale}/check-in", app.base))
             .await
             .unwrap();
+        if let Err(e) = b.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("code")).await {
+            let at = b.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let page = b.source().await.unwrap_or_default();
+            panic!("no door page at {at}: {e}\n{page}");
+        }
 
         let focused = || async {
             b.execute(
