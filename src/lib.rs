@@ -21,6 +21,7 @@ pub mod db;
 pub mod email;
 pub mod mail;
 pub mod metrics;
+pub mod payment;
 pub mod redis;
 pub mod sale;
 pub mod startup;

@@ -14,6 +14,7 @@ pub mod redirect;
 pub mod request_id;
 pub mod security;
 pub mod session;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -47,6 +48,7 @@ pub fn app(
 ) -> impl Endpoint {
     let api =
         OpenApiService::new((buyer::BuyerApi, organizer_api), "boxoffice", env!("CARGO_PKG_VERSION")).server("/api/v1");
+    let security = security::SecurityHeaders::app(state.payments.as_ref());
     let sessions = session::layer(RedisStore::new(state.redis.clone()), state.settings.cookie_secure);
     let pages = Route::new()
         .nest("/admin", organizer_pages)
@@ -61,6 +63,8 @@ pub fn app(
         .nest("/api/docs", api.swagger_ui().with(security::SecurityHeaders::docs()))
         // The hot poll of the waiting room: outside the session middleware on purpose.
         .at("/wait/:code/poll", get(buyer::waiting::poll))
+        // Stripe's deliveries carry no session; the signature is their proof.
+        .at("/webhooks/stripe", poem::post(webhook::stripe))
         .nest(
             "/api/v1",
             api.into_endpoint()
@@ -78,7 +82,7 @@ pub fn app(
         .with(CatchPanic::new().with_handler(error::panicked_page))
         .with(metrics::TrackRequests)
         .with(request_id::RequestId)
-        .with(security::SecurityHeaders::app())
+        .with(security)
         .around(limit_body)
 }
 
