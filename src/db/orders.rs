@@ -39,6 +39,12 @@ impl Order {
     pub fn total_minor(&self) -> i64 {
         self.unit_price_minor * i64::from(self.quantity)
     }
+
+    /// Whether its tickets are worth anything: confirmed (no payment asked) or paid. The
+    /// statements over tickets say the same in SQL (`db::tickets`).
+    pub fn tickets_valid(&self) -> bool {
+        matches!(self.state.as_str(), "confirmed" | "paid")
+    }
 }
 
 /// What became of an attempt to write an order.

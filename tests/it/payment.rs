@@ -83,6 +83,38 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// An order of `quantity` tickets paid at Stripe, whose webhook reaches nobody: what the app
+/// knows of the payment is up to the test.
+struct PaidAtStripe {
+    stripe: FakeStripe,
+    app: TestApp,
+    sale: SaleId,
+    client: reqwest::Client,
+    code: String,
+    /// The PaymentIntent as Stripe has it, succeeded.
+    intent: Value,
+}
+
+async fn paid_at_stripe(quantity: u8) -> PaidAtStripe {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 600).await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let client = app.client();
+    let code = buy(&app.base, &client, sale, quantity).await;
+    let intent_id = open_payment_page(&app, &client, &code).await;
+    stripe.pay(&intent_id).await;
+    let intent = stripe.intent(&intent_id).await;
+    assert_eq!(intent["status"], "succeeded");
+    PaidAtStripe {
+        stripe,
+        app,
+        sale,
+        client,
+        code,
+        intent,
+    }
+}
+
 #[tokio::test]
 async fn paying_in_time_makes_the_order_paid_through_the_webhook_and_sends_the_tickets() {
     let stripe = FakeStripe::start().await;
@@ -129,14 +161,13 @@ async fn paying_in_time_makes_the_order_paid_through_the_webhook_and_sends_the_t
 
 #[tokio::test]
 async fn a_lost_webhook_loses_no_payment_the_buyers_return_applies_it() {
-    let stripe = FakeStripe::start().await;
-    let app = app_with(&stripe, 600).await;
-    // No webhook registered: Stripe's delivery never arrives.
-    let sale = app.world.sale(10, 60).await.sale_id();
-    let client = app.client();
-    let code = buy(&app.base, &client, sale, 1).await;
-    let intent = open_payment_page(&app, &client, &code).await;
-    stripe.pay(&intent).await;
+    let PaidAtStripe {
+        stripe: _stripe,
+        app,
+        client,
+        code,
+        ..
+    } = paid_at_stripe(1).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(order_state(&app, &code).await.0, "awaiting_payment");
 
@@ -148,15 +179,14 @@ async fn a_lost_webhook_loses_no_payment_the_buyers_return_applies_it() {
 
 #[tokio::test]
 async fn a_webhook_delivered_many_times_at_once_pays_once() {
-    let stripe = FakeStripe::start().await;
-    let app = app_with(&stripe, 600).await;
-    let sale = app.world.sale(10, 60).await.sale_id();
-    let client = app.client();
-    let code = buy(&app.base, &client, sale, 2).await;
-    let intent_id = open_payment_page(&app, &client, &code).await;
-    stripe.pay(&intent_id).await;
-    let intent = stripe.intent(&intent_id).await;
-    assert_eq!(intent["status"], "succeeded");
+    let PaidAtStripe {
+        stripe: _stripe,
+        app,
+        sale,
+        code,
+        intent,
+        ..
+    } = paid_at_stripe(2).await;
 
     // Ten deliveries of the same event at the same moment, then two more later.
     let (payload, header) = delivery(&intent, WEBHOOK_SECRET, now());
@@ -172,14 +202,13 @@ async fn a_webhook_delivered_many_times_at_once_pays_once() {
 
 #[tokio::test]
 async fn a_webhook_with_a_bad_signature_is_400_and_changes_nothing() {
-    let stripe = FakeStripe::start().await;
-    let app = app_with(&stripe, 600).await;
-    let sale = app.world.sale(10, 60).await.sale_id();
-    let client = app.client();
-    let code = buy(&app.base, &client, sale, 1).await;
-    let intent_id = open_payment_page(&app, &client, &code).await;
-    stripe.pay(&intent_id).await;
-    let intent = stripe.intent(&intent_id).await;
+    let PaidAtStripe {
+        stripe: _stripe,
+        app,
+        code,
+        intent,
+        ..
+    } = paid_at_stripe(1).await;
 
     let (payload, good) = delivery(&intent, WEBHOOK_SECRET, now());
     let (_, other_secret) = delivery(&intent, "whsec_someone_else", now());

@@ -72,10 +72,7 @@ pub async fn page(
     count_request(&limits, req)?;
     let mut order = visible_order(&state, &session, req, &code).await?;
     let listing = listing(&state, &order).await?;
-    // Links from this page carry the key it was opened with, if any.
-    let key = query_value(req, link::KEY_PARAM)
-        .map(|key| format!("?{}={key}", link::KEY_PARAM))
-        .unwrap_or_default();
+    let key = key_query(req);
     let pdf = format!("/orders/{code}/tickets.pdf{key}");
     if order.state == "awaiting_payment"
         && let Some(payments) = &state.payments
@@ -133,10 +130,16 @@ pub async fn cancel(
             .await
             .map_err(SaleError::from)?;
     }
-    let key = query_value(req, link::KEY_PARAM)
-        .map(|key| format!("?{}={key}", link::KEY_PARAM))
-        .unwrap_or_default();
+    let key = key_query(req);
     Ok(see_other(&format!("/orders/{code}{key}")))
+}
+
+/// `?key=…` when the request was opened with the signed link's key: links and redirects from
+/// the order page keep it, so a buyer without the session stays able to see the order.
+fn key_query(req: &Request) -> String {
+    query_value(req, link::KEY_PARAM)
+        .map(|key| format!("?{}={key}", link::KEY_PARAM))
+        .unwrap_or_default()
 }
 
 async fn reread(state: &AppState, order: &Order) -> Result<Order, PageError> {
@@ -230,7 +233,7 @@ pub async fn tickets_pdf(
 ) -> Result<Response, PageError> {
     count_request(&limits, req)?;
     let order = visible_order(&state, &session, req, &code).await?;
-    if !matches!(order.state.as_str(), "confirmed" | "paid") {
+    if !order.tickets_valid() {
         return Err(WebError::NotFound.into());
     }
     let pdf = tickets::order_pdf(&state.db, &order)
