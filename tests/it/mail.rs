@@ -10,7 +10,8 @@ use crate::smtp_sink::{SmtpSink, attachment, free_port};
 use crate::support::{TestApp, World, ada, test_settings};
 use crate::tickets::{buy, qr_codes_of_pages, ticket_codes};
 
-fn part<'a>(mail: &'a Value, content_type: &str) -> &'a Value {
+/// The part of a received mail with this content type.
+pub fn part<'a>(mail: &'a Value, content_type: &str) -> &'a Value {
     mail["parts"]
         .as_array()
         .unwrap()

@@ -438,3 +438,31 @@ async fn the_organizer_sees_awaiting_paid_and_cancelled_orders_and_revenue_from_
     assert!(csv.contains(&format!("{},paid,", orders[0].number)), "{csv}");
     assert!(csv.contains(&format!("{},cancelled,", orders[1].number)), "{csv}");
 }
+
+#[tokio::test]
+async fn the_buyer_is_mailed_that_the_order_awaits_payment_and_then_that_it_was_cancelled() {
+    use crate::smtp_sink::SmtpSink;
+
+    let stripe = FakeStripe::start().await;
+    let smtp = SmtpSink::start();
+    let app = TestApp::spawn_with(|s| {
+        stripe.configure(s, 2);
+        s.smtp_url = Some(boxoffice::config::Secret::new(smtp.url()));
+        s.public_url = "https://tickets.example".into();
+    })
+    .await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let code = buy(&app.base, &app.client(), sale, 2).await;
+    wait_for_state(&app, &code, "cancelled").await;
+
+    let mails = smtp.wait_for(2, Duration::from_secs(20)).await;
+    let subjects: Vec<&str> = mails.iter().map(|m| m["subject"].as_str().unwrap()).collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(subjects[0].contains("received, awaiting payment"), "{subjects:?}");
+    assert!(subjects[1].contains("cancelled"), "{subjects:?}");
+    for mail in &mails {
+        assert_eq!(mail["rcpt_tos"], json!(["grace@example.com"]));
+        let text = crate::mail::part(mail, "text/plain")["text"].as_str().unwrap();
+        assert!(text.contains("https://tickets.example/orders/"), "{text}");
+    }
+}
