@@ -515,6 +515,11 @@ mod tests {
             "{err}"
         );
         assert!(settings(&[("REDIS_SENTINEL_SERVICE", " ")]).is_err());
+        // Stripe's URLs end up in the Content-Security-Policy: nothing that could end a directive.
+        assert!(settings(&[("STRIPE_JS_URL", "https://js.example/v3/; script-src *")]).is_err());
+        assert!(settings(&[("STRIPE_API_BASE", "ftp://api.example")]).is_err());
+        assert!(settings(&[("BOXOFFICE_PAYMENT_SECS", "0")]).is_err());
+        assert_eq!(settings(&[("BOXOFFICE_PAYMENT_SECS", "60")]).unwrap().payment_secs, 60);
         assert_eq!(
             settings(&[("BOXOFFICE_RATE_JOIN_PER_MIN", "0")])
                 .unwrap()

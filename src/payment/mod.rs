@@ -182,6 +182,25 @@ fn origin(url: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::{Secret, Settings};
+
+    #[test]
+    fn stripe_is_off_without_a_key_and_a_key_needs_the_other_two_settings() {
+        let mut s = Settings::default();
+        assert!(super::Payments::from_settings(&s).unwrap().is_none());
+        s.stripe_secret_key = Some(Secret::new("sk_test_x".into()));
+        let refused = super::Payments::from_settings(&s).err().unwrap();
+        assert!(refused.contains("STRIPE_PUBLISHABLE_KEY"), "{refused}");
+        s.stripe_publishable_key = "pk_test_x".into();
+        let refused = super::Payments::from_settings(&s).err().unwrap();
+        assert!(refused.contains("STRIPE_WEBHOOK_SECRET"), "{refused}");
+        s.stripe_webhook_secret = Some(Secret::new("whsec_x".into()));
+        let payments = super::Payments::from_settings(&s).unwrap().unwrap();
+        assert_eq!(payments.js_origin(), "https://js.stripe.com");
+        assert_eq!(payments.api_origin(), "https://api.stripe.com");
+        assert_eq!(payments.window, std::time::Duration::from_secs(600));
+    }
+
     #[test]
     fn the_origin_is_scheme_host_and_port() {
         assert_eq!(super::origin("https://js.stripe.com/v3/"), "https://js.stripe.com");
