@@ -10,6 +10,9 @@
 //! confirming (it can no longer lapse), the order is written, then `confirm_finish` moves the
 //! tickets from held to sold. Whatever happens in between, `sync` later makes Redis agree with
 //! Postgres again.
+//!
+//! An order cancelled unpaid (see `payment`) gives its tickets back with `give_back`, which
+//! admits the next buyers in line as every script does.
 
 mod admission;
 mod buyer;
