@@ -23,7 +23,8 @@
 --   KEYS[6] done    hash   code -> quantity of every order known to be committed, whether
 --                          confirm_finish or sync learnt it first; never shrinks while the
 --                          sale lives, so a sync working from an older read of Postgres still
---                          counts the orders that committed after that read
+--                          counts the orders that committed after that read; 0 for an order
+--                          cancelled unpaid (give_back), whose tickets count no more
 --   KEYS[7] recent  zset   the codes of `done` a sync may not have seen in Postgres, score = the
 --                          id of the Postgres transaction that wrote the order (PENDING while
 --                          no sync has seen it yet); sync drops those below `xact_floor` (in

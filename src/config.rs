@@ -183,6 +183,34 @@ pub struct Settings {
     /// (seconds, at least 1).
     #[arg(long, env = "BOXOFFICE_MAIL_RETRY_SECS", default_value = "30", value_parser = Checked(at_least::<u32, 1>))]
     pub mail_retry_secs: u32,
+
+    /// Stripe's secret API key. Set, a checkout's order waits for its payment through Stripe
+    /// (then `STRIPE_PUBLISHABLE_KEY` and `STRIPE_WEBHOOK_SECRET` are needed too); unset or
+    /// empty, orders are confirmed at once without payment.
+    #[arg(long, env = "STRIPE_SECRET_KEY", default_value = "", hide_default_value = true, hide_env_values = true, value_parser = Checked(optional_secret))]
+    pub stripe_secret_key: OptionalSecret,
+
+    /// Stripe's publishable key, which the order page gives Stripe.js.
+    #[arg(long, env = "STRIPE_PUBLISHABLE_KEY", default_value = "")]
+    pub stripe_publishable_key: String,
+
+    /// The signing secret of the Stripe webhook endpoint (`/webhooks/stripe`).
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", default_value = "", hide_default_value = true, hide_env_values = true, value_parser = Checked(optional_secret))]
+    pub stripe_webhook_secret: OptionalSecret,
+
+    /// Where Stripe's API answers (a stand-in for tests).
+    #[arg(long, env = "STRIPE_API_BASE", default_value = "https://api.stripe.com", value_parser = Checked(http_url))]
+    pub stripe_api_base: String,
+
+    /// Where the order page loads Stripe.js from (a stand-in for tests); its origin is the one
+    /// the page's CSP allows.
+    #[arg(long, env = "STRIPE_JS_URL", default_value = "https://js.stripe.com/v3/", value_parser = Checked(http_url))]
+    pub stripe_js_url: String,
+
+    /// How long a buyer has to pay an order before it is cancelled and its tickets go back to
+    /// the sale (seconds, at least 1; with Stripe only).
+    #[arg(long, env = "BOXOFFICE_PAYMENT_SECS", default_value = "600", value_parser = Checked(at_least::<u32, 1>))]
+    pub payment_secs: u32,
 }
 
 /// Where the shop answers on a developer machine.
@@ -385,6 +413,20 @@ fn optional_secret(s: &str) -> Result<OptionalSecret, String> {
         .map(|s| Secret::new(s.to_string())))
 }
 
+/// An http(s) URL, as given; printable ASCII without the characters that would end it in a
+/// Content-Security-Policy (where its origin goes).
+fn http_url(s: &str) -> Result<String, String> {
+    let url = s.trim();
+    let plain = url
+        .chars()
+        .all(|c| c.is_ascii_graphic() && !matches!(c, ';' | ',' | '"' | '\''));
+    if plain && (url.starts_with("http://") || url.starts_with("https://")) {
+        Ok(url.to_string())
+    } else {
+        Err("must start with http:// or https://".into())
+    }
+}
+
 /// The links in mails are this URL followed by a path: no trailing slash.
 fn public_url(s: &str) -> Result<String, String> {
     match s.trim().trim_end_matches('/') {
@@ -473,6 +515,11 @@ mod tests {
             "{err}"
         );
         assert!(settings(&[("REDIS_SENTINEL_SERVICE", " ")]).is_err());
+        // Stripe's URLs end up in the Content-Security-Policy: nothing that could end a directive.
+        assert!(settings(&[("STRIPE_JS_URL", "https://js.example/v3/; script-src *")]).is_err());
+        assert!(settings(&[("STRIPE_API_BASE", "ftp://api.example")]).is_err());
+        assert!(settings(&[("BOXOFFICE_PAYMENT_SECS", "0")]).is_err());
+        assert_eq!(settings(&[("BOXOFFICE_PAYMENT_SECS", "60")]).unwrap().payment_secs, 60);
         assert_eq!(
             settings(&[("BOXOFFICE_RATE_JOIN_PER_MIN", "0")])
                 .unwrap()

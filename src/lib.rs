@@ -26,6 +26,7 @@ pub mod email;
 pub mod fields;
 pub mod mail;
 pub mod metrics;
+pub mod payment;
 pub mod redis;
 pub mod sale;
 pub mod startup;

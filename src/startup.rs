@@ -23,6 +23,8 @@ pub struct AppState {
     pub db: PgPool,
     pub redis: Pool,
     pub settings: Arc<Settings>,
+    /// Stripe, when configured; without it orders are confirmed without payment.
+    pub payments: Option<crate::payment::Payments>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub enum StartupError {
     Sales(#[from] crate::sale::SaleError),
     #[error("SMTP_URL: {0}")]
     Mail(#[from] lettre::transport::smtp::Error),
+    #[error("Stripe: {0}")]
+    Payment(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
 }
@@ -48,6 +52,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
             url: redact(&settings.database_url),
             source,
         })?;
+    let payments = crate::payment::Payments::from_settings(settings).map_err(StartupError::Payment)?;
     let redis = retry("Redis", || redis::connect(settings)).await?;
     let sales = TicketSales::new(redis.clone(), db.clone(), settings).await?;
     Ok(AppState {
@@ -55,6 +60,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         db,
         redis,
         settings: Arc::new(settings.clone()),
+        payments,
     })
 }
 
@@ -150,12 +156,17 @@ impl Application {
             self.mailer,
             state.settings.clone(),
         ));
+        let overdue = tokio::spawn(crate::payment::cancel_overdue_forever(
+            state.db.clone(),
+            state.sales.clone(),
+        ));
         let app = web::app(state.clone(), admin::pages(), admin::AdminApi);
         info!(port = self.port, "boxoffice is serving");
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
             .await;
         reconciler.abort();
+        overdue.abort();
         // A mail cut off mid-send keeps its lease and is sent again after it: at least once.
         mail_sender.abort();
         state.db.close().await;

@@ -340,14 +340,45 @@ pub struct AdminSaleFigures {
     #[oai(nullable)]
     admitted_per_minute: Option<f64>,
     orders: i64,
+    /// Orders waiting for their payment, paid, and cancelled (not paid in time, or given up).
+    orders_awaiting_payment: i64,
+    orders_paid: i64,
+    orders_cancelled: i64,
+    /// Money taken: paid orders, and confirmed ones of a shop without payment.
     revenue_minor: i64,
     currency: String,
     as_of: DateTime<Utc>,
 }
 
+/// Where an order stands: `confirmed` (a shop without payment), `awaiting_payment`, `paid`,
+/// `cancelled`.
+#[derive(poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum OrderState {
+    Confirmed,
+    AwaitingPayment,
+    Paid,
+    Cancelled,
+}
+
+impl OrderState {
+    fn of(state: &str) -> OrderState {
+        match state {
+            "awaiting_payment" => OrderState::AwaitingPayment,
+            "paid" => OrderState::Paid,
+            "cancelled" => OrderState::Cancelled,
+            _ => OrderState::Confirmed,
+        }
+    }
+}
+
 #[derive(Object)]
 pub struct AdminOrder {
     number: String,
+    state: OrderState,
+    /// Until when an order awaiting payment may be paid; null without payment.
+    #[oai(nullable)]
+    payment_due_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     quantity: i16,
     unit_price_minor: i64,
@@ -363,6 +394,8 @@ impl From<Order> for AdminOrder {
     fn from(o: Order) -> Self {
         AdminOrder {
             total_minor: o.total_minor(),
+            state: OrderState::of(&o.state),
+            payment_due_at: o.payment_due_at,
             number: o.number,
             created_at: o.created_at,
             quantity: o.quantity,
@@ -581,6 +614,9 @@ impl AdminApi {
                 admitted: f.live.admitted,
                 admitted_per_minute: f.admitted_per_minute,
                 orders: f.totals.orders,
+                orders_awaiting_payment: f.totals.awaiting_payment,
+                orders_paid: f.totals.paid,
+                orders_cancelled: f.totals.cancelled,
                 revenue_minor: f.totals.revenue_minor,
                 currency: sale.currency.clone(),
                 as_of: f.live.server_now,

@@ -33,6 +33,9 @@ fn figures_fragment(sale: &SaleRecord, f: &Figures) -> Markup {
                 }
                 dt { "Revenue" } dd data-figure="revenue" { (show_price(f.totals.revenue_minor)) " " (sale.currency) }
                 dt { "Orders" } dd data-figure="orders" { (f.totals.orders) }
+                dt { "Awaiting payment" } dd data-figure="awaiting_payment" { (f.totals.awaiting_payment) }
+                dt { "Paid" } dd data-figure="paid" { (f.totals.paid) }
+                dt { "Cancelled" } dd data-figure="cancelled" { (f.totals.cancelled) }
             }
             p.hint { "As of " (show_time(f.live.server_now)) "; refreshes every 3 seconds." }
         }
@@ -47,11 +50,12 @@ pub struct PageQuery {
 fn orders_table(orders: &[Order]) -> Markup {
     html! {
         table.orders {
-            thead { tr { th { "Order" } th { "Placed" } th { "Tickets" } th { "Total" } th { "Name" } th { "Email" } } }
+            thead { tr { th { "Order" } th { "State" } th { "Placed" } th { "Tickets" } th { "Total" } th { "Name" } th { "Email" } } }
             tbody {
                 @for o in orders {
                     tr {
                         td { (o.number) }
+                        td.state { (o.state.replace('_', " ")) }
                         td { (show_time(o.created_at)) }
                         td { (o.quantity) }
                         td { (show_price(o.total_minor())) " " (o.currency) }
@@ -137,13 +141,14 @@ pub async fn orders_csv(
 ) -> Result<Response, AdminError> {
     let sale = service::sale(&state, me, service::parse_id(&sale)?).await?;
     let mut out = String::from(
-        "number,placed_at,quantity,unit_price,total,currency,buyer_name,buyer_email,buyer_age,buyer_gender\r\n",
+        "number,state,placed_at,quantity,unit_price,total,currency,buyer_name,buyer_email,buyer_age,buyer_gender\r\n",
     );
     // The file is built in memory: a sale has few orders.
     let orders = service::all_orders(&state, &sale).await?;
     for o in &orders {
         let row = [
             o.number.clone(),
+            o.state.clone(),
             rfc3339(o.created_at),
             o.quantity.to_string(),
             show_price(o.unit_price_minor),

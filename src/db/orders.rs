@@ -26,11 +26,24 @@ pub struct Order {
     pub buyer_age: i16,
     pub buyer_gender: String,
     pub created_at: DateTime<Utc>,
+    /// `confirmed` (no payment asked), `awaiting_payment`, `paid` or `cancelled`.
+    pub state: String,
+    /// Until when an order awaiting payment may be paid.
+    pub payment_due_at: Option<DateTime<Utc>>,
+    /// Its Stripe PaymentIntent, once made.
+    #[serde(skip)]
+    pub payment_intent: Option<String>,
 }
 
 impl Order {
     pub fn total_minor(&self) -> i64 {
         self.unit_price_minor * i64::from(self.quantity)
+    }
+
+    /// Whether its tickets are worth anything: confirmed (no payment asked) or paid. The
+    /// statements over tickets say the same in SQL (`db::tickets`).
+    pub fn tickets_valid(&self) -> bool {
+        matches!(self.state.as_str(), "confirmed" | "paid")
     }
 }
 
@@ -46,17 +59,23 @@ pub enum Placement {
 }
 
 const COLUMNS: &str = "id, number, sale_id, reservation_code, quantity, unit_price_minor, currency, \
-                       buyer_name, buyer_email, buyer_age, buyer_gender, created_at";
+                       buyer_name, buyer_email, buyer_age, buyer_gender, created_at, state, \
+                       payment_due_at, payment_intent";
 
 /// Writes the order of a reservation and counts its tickets as sold, in one transaction. The
 /// statements that count them refuse to go beyond the event's seats (shared by its sales) and
 /// the sale's capacity, and the unit price is the sale's price as that statement reads it.
+///
+/// With `payment` (the time the buyer has to pay) the order is written `awaiting_payment`,
+/// its tickets counted all the same, and the mail queued says it waits for the money; without,
+/// it is `confirmed` and the tickets mail is queued.
 pub async fn place(
     db: &PgPool,
     sale: SaleId,
     reservation: Uuid,
     quantity: u8,
     buyer: &Buyer,
+    payment: Option<Duration>,
     statement_timeout: Duration,
 ) -> Result<Placement, sqlx::Error> {
     let mut tx = db.begin().await?;
@@ -98,8 +117,11 @@ pub async fn place(
              returning price_minor, currency
          )
          insert into orders (number, sale_id, reservation_code, quantity, unit_price_minor, currency,
-                             buyer_name, buyer_email, buyer_age, buyer_gender)
-         select $3, $1, $4, $2, price_minor, currency, $5, $6, $7, $8 from counted
+                             buyer_name, buyer_email, buyer_age, buyer_gender, state, payment_due_at)
+         select $3, $1, $4, $2, price_minor, currency, $5, $6, $7, $8,
+                case when $9::float8 is null then 'confirmed' else 'awaiting_payment' end,
+                now() + make_interval(secs => $9::float8)
+         from counted
          on conflict (reservation_code) do nothing
          returning {COLUMNS}"
     )))
@@ -111,13 +133,18 @@ pub async fn place(
     .bind(&buyer.email)
     .bind(buyer.age)
     .bind(buyer.gender.as_str())
+    .bind(payment.map(|d| d.as_secs_f64()))
     .fetch_optional(&mut *tx)
     .await?;
 
     if let Some(order) = placed {
         // Its tickets and the mail that sends them commit with it, or nothing does.
         crate::db::tickets::issue(&mut tx, order.id, quantity).await?;
-        crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::Tickets, order.id).await?;
+        let mail = match payment {
+            Some(_) => crate::db::outbox::Kind::AwaitingPayment,
+            None => crate::db::outbox::Kind::Tickets,
+        };
+        crate::db::outbox::enqueue(&mut tx, mail, order.id).await?;
         tx.commit().await?;
         return Ok(Placement::Placed(order));
     }
@@ -152,6 +179,15 @@ async fn find_by_reservation_in(conn: &mut PgConnection, reservation: Uuid) -> R
     )))
     .bind(reservation)
     .fetch_optional(conn)
+    .await
+}
+
+pub async fn find_by_number(db: &PgPool, number: &str) -> Result<Option<Order>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from orders where number = $1"
+    )))
+    .bind(number)
+    .fetch_optional(db)
     .await
 }
 
@@ -199,22 +235,169 @@ mod tests {
     }
 }
 
-/// Orders, tickets and revenue (minor units, in the sale's currency) of a sale so far.
+/// Orders, tickets and revenue (minor units, in the sale's currency) of a sale so far. Tickets
+/// count the orders that hold them (all but cancelled ones); revenue only the money taken
+/// (paid orders, and confirmed ones of a shop without payment).
 #[derive(Clone, Copy, Debug, Default, sqlx::FromRow)]
 pub struct SaleTotals {
     pub orders: i64,
     pub tickets: i64,
     pub revenue_minor: i64,
+    pub awaiting_payment: i64,
+    pub paid: i64,
+    pub cancelled: i64,
 }
 
 pub async fn totals_for_sale(db: &PgPool, sale: SaleId) -> Result<SaleTotals, sqlx::Error> {
     sqlx::query_as(
         "select count(*) as orders,
-                coalesce(sum(quantity), 0)::bigint as tickets,
-                coalesce(sum(quantity::bigint * unit_price_minor), 0)::bigint as revenue_minor
+                coalesce(sum(quantity) filter (where state <> 'cancelled'), 0)::bigint as tickets,
+                coalesce(sum(quantity::bigint * unit_price_minor)
+                         filter (where state in ('paid', 'confirmed')), 0)::bigint as revenue_minor,
+                count(*) filter (where state = 'awaiting_payment') as awaiting_payment,
+                count(*) filter (where state = 'paid') as paid,
+                count(*) filter (where state = 'cancelled') as cancelled
          from orders where sale_id = $1",
     )
     .bind(sale.0)
     .fetch_one(db)
     .await
+}
+
+/// What became of an order's payment when it was reported.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Payment {
+    /// It moved from awaiting payment to paid now; the tickets mail is queued.
+    Paid,
+    /// It was paid (or confirmed) before: a repeated report changes nothing.
+    AlreadyPaid,
+    /// It was cancelled before the money came: the payment must be given back.
+    Cancelled,
+}
+
+/// Records that an order awaiting payment is paid: one guarded statement (the state it leaves
+/// in the `where`), so a webhook delivered twice, or a webhook and the buyer's return at once,
+/// move it once and queue its tickets mail once.
+pub async fn mark_paid(db: &PgPool, order_id: i64) -> Result<Payment, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let moved = sqlx::query("update orders set state = 'paid' where id = $1 and state = 'awaiting_payment'")
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if moved {
+        crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::Tickets, order_id).await?;
+        tx.commit().await?;
+        return Ok(Payment::Paid);
+    }
+    let state: String = sqlx::query_scalar("select state from orders where id = $1")
+        .bind(order_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.rollback().await?;
+    Ok(if state == "cancelled" {
+        Payment::Cancelled
+    } else {
+        Payment::AlreadyPaid
+    })
+}
+
+/// An order cancelled now, whose tickets go back to its sale.
+#[derive(Clone, Debug)]
+pub struct Cancelled {
+    pub order_id: i64,
+    pub sale_id: Uuid,
+    pub reservation_code: Uuid,
+    pub quantity: i16,
+    pub payment_intent: Option<String>,
+}
+
+/// Cancels an order still awaiting payment: one guarded statement, then its tickets are
+/// taken off the sale's and the event's `sold` in the same transaction, and the cancellation
+/// mail queued. `None` when it was not awaiting payment (paid, or cancelled already).
+async fn cancel_in(tx: &mut PgConnection, order_id: i64) -> Result<Option<Cancelled>, sqlx::Error> {
+    let row: Option<(Uuid, Uuid, i16, Option<String>)> = sqlx::query_as(
+        "update orders set state = 'cancelled' where id = $1 and state = 'awaiting_payment'
+         returning sale_id, reservation_code, quantity, payment_intent",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((sale_id, reservation_code, quantity, payment_intent)) = row else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "with sale as (update ticket_sales set sold = sold - $2 where id = $1 returning event_id)
+         update events set sold = sold - $2 where id = (select event_id from sale)",
+    )
+    .bind(sale_id)
+    .bind(i32::from(quantity))
+    .execute(&mut *tx)
+    .await?;
+    crate::db::outbox::enqueue(tx, crate::db::outbox::Kind::Cancelled, order_id).await?;
+    Ok(Some(Cancelled {
+        order_id,
+        sale_id,
+        reservation_code,
+        quantity,
+        payment_intent,
+    }))
+}
+
+/// The buyer gives up paying: cancels the order if it still awaits payment.
+pub async fn cancel(db: &PgPool, order_id: i64) -> Result<Option<Cancelled>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let cancelled = cancel_in(&mut tx, order_id).await?;
+    tx.commit().await?;
+    Ok(cancelled)
+}
+
+/// Cancels one order whose payment deadline has passed, if there is one. The row is taken
+/// `for update skip locked`, so several instances running this at once each take another
+/// order, and none waits for another's.
+pub async fn cancel_one_overdue(db: &PgPool) -> Result<Option<Cancelled>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let due: Option<i64> = sqlx::query_scalar(
+        "select id from orders where state = 'awaiting_payment' and payment_due_at < now()
+         order by payment_due_at limit 1 for update skip locked",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = due else {
+        return Ok(None);
+    };
+    let cancelled = cancel_in(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(cancelled)
+}
+
+/// Records the order's PaymentIntent (made with the order number as its idempotency key, so
+/// a second attempt gets the same one back).
+pub async fn set_payment_intent(db: &PgPool, order_id: i64, intent: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update orders set payment_intent = $2 where id = $1")
+        .bind(order_id)
+        .bind(intent)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn find_by_payment_intent(db: &PgPool, intent: &str) -> Result<Option<Order>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from orders where payment_intent = $1"
+    )))
+    .bind(intent)
+    .fetch_optional(db)
+    .await
+}
+
+/// Records the refund of a payment that came after the order was cancelled.
+pub async fn set_refund(db: &PgPool, order_id: i64, refund: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update orders set refund_id = $2 where id = $1 and state = 'cancelled'")
+        .bind(order_id)
+        .bind(refund)
+        .execute(db)
+        .await?;
+    Ok(())
 }

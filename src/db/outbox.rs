@@ -9,20 +9,28 @@ use sqlx::{PgConnection, PgPool};
 /// What a mail is about; its content is rendered from the order when it is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// The tickets of a confirmed order, the PDF attached.
+    /// The tickets of a confirmed or paid order, the PDF attached.
     Tickets,
+    /// An order written, waiting for its payment until its deadline.
+    AwaitingPayment,
+    /// An order cancelled: not paid by its deadline, or by the buyer.
+    Cancelled,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Tickets => "tickets",
+            Kind::AwaitingPayment => "awaiting_payment",
+            Kind::Cancelled => "cancelled",
         }
     }
 
     fn parse(s: &str) -> Option<Kind> {
         match s {
             "tickets" => Some(Kind::Tickets),
+            "awaiting_payment" => Some(Kind::AwaitingPayment),
+            "cancelled" => Some(Kind::Cancelled),
             _ => None,
         }
     }

@@ -96,7 +96,8 @@ pub struct SaleSnapshot {
     /// The `xmin` of this read's snapshot: every order of a transaction below it is seen here.
     pub read_xmin: i64,
     /// The orders written by transactions from `since` on (see `snapshot`): reservation code,
-    /// quantity and transaction id, each list in the same order.
+    /// quantity (0 for a cancelled order: its tickets went back) and transaction id, each list
+    /// in the same order.
     pub order_codes: Vec<Uuid>,
     pub order_quantities: Vec<i16>,
     pub order_xacts: Vec<i64>,
@@ -121,7 +122,7 @@ pub async fn snapshot(db: &PgPool, id: SaleId, since: i64) -> Result<Option<Sale
                 pg_snapshot_xmin(pg_current_snapshot())::text::bigint as read_xmin,
                 array(select reservation_code from orders
                       where sale_id = ticket_sales.id and xact >= $2 order by id) as order_codes,
-                array(select quantity from orders
+                array(select case when state = 'cancelled' then 0::int2 else quantity end from orders
                       where sale_id = ticket_sales.id and xact >= $2 order by id) as order_quantities,
                 array(select xact from orders
                       where sale_id = ticket_sales.id and xact >= $2 order by id) as order_xacts

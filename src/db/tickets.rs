@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::sale::SaleId;
 
-/// The order states in which its tickets admit their holders.
+/// The order states in which its tickets admit their holders (`Order::tickets_valid` in Rust).
 const VALID_ORDER: &str = "o.state in ('confirmed', 'paid')";
 
 /// One ticket as the PDF and the door show it.

@@ -8,10 +8,12 @@
 //! - `mod.rs` — the transport: SMTP (`SMTP_URL`) or, without it, the log.
 //! - `sender` — the background task that drains the outbox.
 //! - `tickets` — the tickets mail: text and HTML parts, the PDF attached, the signed link.
+//! - `payment` — "awaiting payment" and "cancelled", for orders paid through Stripe.
 //!
 //! Logs name a mail by its outbox id, kind and order number, never the recipient, the
 //! holder's name or the link (which opens the order).
 
+mod payment;
 mod sender;
 mod tickets;
 

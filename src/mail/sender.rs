@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tracing::{info, warn};
 
-use super::{Mailer, tickets};
+use super::{Mailer, payment, tickets};
 use crate::config::Settings;
 use crate::db;
 use crate::db::outbox::{Kind, Taken};
@@ -90,21 +90,22 @@ fn backoff(settings: &Settings, attempts: i32) -> Duration {
 /// The message of a taken mail and the order number it is about, rendered from Postgres now.
 async fn compose(db: &PgPool, settings: &Settings, mail: Taken) -> Result<(lettre::Message, String), String> {
     let failed = |e: sqlx::Error| format!("reading the order: {e}");
-    match mail.kind {
+    let order = db::orders::find(db, mail.order_id)
+        .await
+        .map_err(failed)?
+        .ok_or("the order is gone")?;
+    let listing = db::events::listing_of_sale(db, order.sale_id)
+        .await
+        .map_err(failed)?
+        .ok_or("the sale is gone")?;
+    let message = match mail.kind {
         Kind::Tickets => {
-            let order = db::orders::find(db, mail.order_id)
-                .await
-                .map_err(failed)?
-                .ok_or("the order is gone")?;
-            let listing = db::events::listing_of_sale(db, order.sale_id)
-                .await
-                .map_err(failed)?
-                .ok_or("the sale is gone")?;
             let tickets = db::tickets::of_order(db, order.id).await.map_err(failed)?;
-            let message = tickets::message(settings, &order, &listing, &tickets)?;
-            Ok((message, order.number))
+            tickets::message(settings, &order, &listing, &tickets)?
         }
-    }
+        Kind::AwaitingPayment | Kind::Cancelled => payment::message(settings, mail.kind, &order, &listing)?,
+    };
+    Ok((message, order.number))
 }
 
 #[cfg(test)]

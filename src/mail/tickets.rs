@@ -20,11 +20,7 @@ pub fn subject(order: &Order, listing: &Listing) -> String {
 
 /// The mail, or why it cannot be made (a recipient address the mail library refuses).
 pub fn message(settings: &Settings, order: &Order, listing: &Listing, tickets: &[Ticket]) -> Result<Message, String> {
-    let code = ReservationCode {
-        sale: SaleId(order.sale_id),
-        token: order.reservation_code,
-    };
-    let url = format!("{}{}", settings.public_url, link::signed_path(&settings.secret, &code));
+    let url = order_url(settings, order);
     let when = listing.starts_at.format("%A %-d %B %Y, %H:%M UTC").to_string();
     let count = match tickets.len() {
         1 => "your ticket".to_string(),
@@ -51,18 +47,8 @@ pub fn message(settings: &Settings, order: &Order, listing: &Listing, tickets: &
         p { a href=(url) { "Your order, and the tickets again, at any time" } }
         p { small { "Keep this link to yourself: it opens your order." } }
     };
-    let to: Mailbox = format!("{} <{}>", quote_name(&order.buyer_name), order.buyer_email)
-        .parse()
-        .or_else(|_| order.buyer_email.parse())
-        .map_err(|_| "the recipient's address is not one the mail library accepts".to_string())?;
-    let from: Mailbox = settings
-        .mail_from
-        .parse()
-        .map_err(|_| "MAIL_FROM is not an address".to_string())?;
     let pdf = pdf::render(order, listing, tickets);
-    Message::builder()
-        .from(from)
-        .to(to)
+    builder(settings, order)?
         .subject(subject(order, listing))
         .multipart(
             MultiPart::mixed()
@@ -77,6 +63,29 @@ pub fn message(settings: &Settings, order: &Order, listing: &Listing, tickets: &
                 )),
         )
         .map_err(|e| format!("building the mail: {e}"))
+}
+
+/// The order page, opened by the signed link without the buyer's session.
+pub fn order_url(settings: &Settings, order: &Order) -> String {
+    let code = ReservationCode {
+        sale: SaleId(order.sale_id),
+        token: order.reservation_code,
+    };
+    format!("{}{}", settings.public_url, link::signed_path(&settings.secret, &code))
+}
+
+/// A mail from the shop to the order's buyer, or why there cannot be one (a recipient address
+/// the mail library refuses).
+pub fn builder(settings: &Settings, order: &Order) -> Result<lettre::message::MessageBuilder, String> {
+    let to: Mailbox = format!("{} <{}>", quote_name(&order.buyer_name), order.buyer_email)
+        .parse()
+        .or_else(|_| order.buyer_email.parse())
+        .map_err(|_| "the recipient's address is not one the mail library accepts".to_string())?;
+    let from: Mailbox = settings
+        .mail_from
+        .parse()
+        .map_err(|_| "MAIL_FROM is not an address".to_string())?;
+    Ok(Message::builder().from(from).to(to))
 }
 
 /// A display name as a quoted string, so that commas or brackets in a name cannot change the

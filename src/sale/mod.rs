@@ -10,6 +10,9 @@
 //! confirming (it can no longer lapse), the order is written, then `confirm_finish` moves the
 //! tickets from held to sold. Whatever happens in between, `sync` later makes Redis agree with
 //! Postgres again.
+//!
+//! An order cancelled unpaid (see `payment`) gives its tickets back with `give_back`, which
+//! admits the next buyers in line as every script does.
 
 mod admission;
 mod buyer;
@@ -36,8 +39,8 @@ pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState,
 use crate::db;
 use crate::db::orders::{Order, Placement};
 use script::{
-    AbortOutcome, ConfirmAbort, ConfirmBegin, ConfirmBeginReply, ConfirmFinish, Join, JoinReply, Peek, Release,
-    ReleaseReply, Reply, ScriptCall, Scripts, Status, StatusReply, Sync, SyncOrder, SyncRead, SyncReply,
+    AbortOutcome, ConfirmAbort, ConfirmBegin, ConfirmBeginReply, ConfirmFinish, GiveBack, Join, JoinReply, Peek,
+    Release, ReleaseReply, Reply, ScriptCall, Scripts, Status, StatusReply, Sync, SyncOrder, SyncRead, SyncReply,
 };
 
 /// The ticket sale service. Cheap to clone; share one per process.
@@ -55,6 +58,8 @@ struct Inner {
     abandon_ms: i64,
     claim_ms: i64,
     checkout_timeout: std::time::Duration,
+    /// How long a buyer has to pay an order; `None` without payment (orders are confirmed).
+    payment_window: Option<std::time::Duration>,
     /// Figures recently read, for pages that list many sales (see `recent_figures`).
     recent: std::sync::Mutex<HashMap<SaleId, (std::time::Instant, SaleFigures)>>,
     /// One lock per sale being rebuilt after Redis lost it; an entry lives only while its
@@ -115,6 +120,10 @@ impl TicketSales {
                 abandon_ms: i64::from(settings.abandon_secs) * 1000,
                 claim_ms: i64::from(settings.claim_secs) * 1000,
                 checkout_timeout: settings.checkout_statement_timeout(),
+                payment_window: settings
+                    .stripe_secret_key
+                    .as_ref()
+                    .map(|_| std::time::Duration::from_secs(u64::from(settings.payment_secs))),
                 rebuilding: Default::default(),
                 unknown: Default::default(),
                 recent: Default::default(),
@@ -189,6 +198,7 @@ impl TicketSales {
             code.token,
             quantity,
             buyer,
+            self.inner.payment_window,
             self.inner.checkout_timeout,
         )
         .await;
@@ -237,6 +247,17 @@ impl TicketSales {
         if let Err(e) = self.call(code.sale, &finish).await {
             warn!(sale = %code.sale, error = %e, "confirm_finish failed; sync will count the order");
         }
+    }
+
+    /// Gives the tickets of a cancelled order (committed in Postgres) back to the sale and
+    /// admits the next buyers in line. True when they went back now; false when they had
+    /// already, or Redis had lost the sale (its rebuild reads `sold` from Postgres).
+    pub async fn give_back(&self, sale: SaleId, reservation: uuid::Uuid) -> Result<bool, SaleError> {
+        let code = ReservationCode {
+            sale,
+            token: reservation,
+        };
+        self.call(sale, &GiveBack { code: &code }).await
     }
 
     async fn sync_or_log(&self, sale: SaleId) {

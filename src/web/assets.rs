@@ -21,6 +21,7 @@ pub fn asset(Path((_version, file)): Path<(String, String)>) -> Response {
         ),
         "style.css" => (include_bytes!("../../assets/style.css"), "text/css; charset=utf-8"),
         "app.js" => (include_bytes!("../../assets/app.js"), "text/javascript; charset=utf-8"),
+        "pay.js" => (include_bytes!("../../assets/pay.js"), "text/javascript; charset=utf-8"),
         "checkin.js" => (
             include_bytes!("../../assets/checkin.js"),
             "text/javascript; charset=utf-8",

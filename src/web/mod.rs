@@ -16,6 +16,7 @@ pub mod redirect;
 pub mod request_id;
 pub mod security;
 pub mod session;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ pub fn app(
     let api =
         OpenApiService::new((buyer::BuyerApi, organizer_api), "boxoffice", env!("CARGO_PKG_VERSION")).server("/api/v1");
     let allowed = allow::AllowedMethods::from_spec(&api.spec());
+    let security = security::SecurityHeaders::app(state.payments.as_ref());
     let sessions = session::layer(RedisStore::new(state.redis.clone()), state.settings.cookie_secure);
     let pages = Route::new()
         .nest("/admin", organizer_pages)
@@ -64,6 +66,8 @@ pub fn app(
         .nest("/api/docs", api.swagger_ui().with(security::SecurityHeaders::docs()))
         // The hot poll of the waiting room: outside the session middleware on purpose.
         .at("/wait/:code/poll", get(buyer::waiting::poll))
+        // Stripe's deliveries carry no session; the signature is their proof.
+        .at("/webhooks/stripe", poem::post(webhook::stripe))
         .nest(
             "/api/v1",
             allow::with_allow(api.into_endpoint().catch_all_error(error::api_catch_all), allowed)
@@ -80,7 +84,7 @@ pub fn app(
         .with(CatchPanic::new().with_handler(error::panicked_page))
         .with(metrics::TrackRequests)
         .with(request_id::RequestId)
-        .with(security::SecurityHeaders::app())
+        .with(security)
         .around(limit_body)
 }
 

@@ -18,7 +18,7 @@ async fn event(o: &Organizer, capacity: &str) -> Uuid {
 }
 
 /// A figure of the dashboard's live fragment.
-fn figure(body: &str, name: &str) -> String {
+pub fn figure(body: &str, name: &str) -> String {
     let marker = format!("data-figure=\"{name}\">");
     let at = body.find(&marker).unwrap_or_else(|| panic!("no {name} in {body}")) + marker.len();
     body[at..].split('<').next().unwrap().trim().to_string()

@@ -18,7 +18,7 @@ use crate::support::{World, ada};
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn place(w: &World, sale: SaleId, quantity: u8) -> Placement {
-    db::orders::place(&w.db, sale, Uuid::new_v4(), quantity, &ada(), TIMEOUT)
+    db::orders::place(&w.db, sale, Uuid::new_v4(), quantity, &ada(), None, TIMEOUT)
         .await
         .expect("the order is written or refused")
 }
@@ -96,12 +96,12 @@ async fn two_orders_queued_on_the_event_row_cannot_both_take_its_last_seats() {
     // (and take their snapshots) before either order commits.
     let in_presale = tokio::spawn({
         let (db, sale) = (w.db.clone(), presale.sale_id());
-        async move { db::orders::place(&db, sale, Uuid::new_v4(), 2, &ada(), TIMEOUT).await }
+        async move { db::orders::place(&db, sale, Uuid::new_v4(), 2, &ada(), None, TIMEOUT).await }
     });
     wait_for_lock_waiters(&w, 1).await;
     let in_general = tokio::spawn({
         let (db, sale) = (w.db.clone(), general.sale_id());
-        async move { db::orders::place(&db, sale, Uuid::new_v4(), 2, &ada(), TIMEOUT).await }
+        async move { db::orders::place(&db, sale, Uuid::new_v4(), 2, &ada(), None, TIMEOUT).await }
     });
     wait_for_lock_waiters(&w, 2).await;
     sqlx::query("commit").execute(&mut holder).await.unwrap();

@@ -10,7 +10,8 @@ use crate::smtp_sink::{SmtpSink, attachment, free_port};
 use crate::support::{TestApp, World, ada, test_settings};
 use crate::tickets::{buy, qr_codes_of_pages, ticket_codes};
 
-fn part<'a>(mail: &'a Value, content_type: &str) -> &'a Value {
+/// The part of a received mail with this content type.
+pub fn part<'a>(mail: &'a Value, content_type: &str) -> &'a Value {
     mail["parts"]
         .as_array()
         .unwrap()
@@ -170,10 +171,17 @@ async fn four_instances_draining_one_outbox_send_each_mail_once() {
     let sale = world.sale(60, 60).await.sale_id();
     let orders = 30;
     for _ in 0..orders {
-        let placed =
-            boxoffice::db::orders::place(&world.db, sale, uuid::Uuid::new_v4(), 1, &ada(), Duration::from_secs(5))
-                .await
-                .unwrap();
+        let placed = boxoffice::db::orders::place(
+            &world.db,
+            sale,
+            uuid::Uuid::new_v4(),
+            1,
+            &ada(),
+            None,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
         assert!(matches!(placed, boxoffice::db::orders::Placement::Placed(_)));
     }
     // ... then four instances start at once and race for it.

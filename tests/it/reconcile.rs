@@ -20,7 +20,7 @@ async fn join(w: &World, sale: SaleId, owner: &Owner, qty: i64) -> boxoffice::sa
 /// An order written straight into Postgres, as a checkout whose Redis step never ran.
 async fn place(w: &World, sale: SaleId, qty: u8) -> ReservationCode {
     let code = ReservationCode::new(sale);
-    let placed = db::orders::place(&w.db, sale, code.token, qty, &ada(), Duration::from_secs(5))
+    let placed = db::orders::place(&w.db, sale, code.token, qty, &ada(), None, Duration::from_secs(5))
         .await
         .unwrap();
     assert!(matches!(placed, db::orders::Placement::Placed(_)));
@@ -153,7 +153,7 @@ async fn a_confirming_hold_whose_deadline_passed_after_the_sync_read_keeps_its_t
     let mark = mark.unwrap_or_else(|| "0".into());
     let read_ms = w.sales.figures(sale).await.unwrap().server_now.timestamp_millis();
     // ...then the order commits, its confirm_finish is slow, and the deadline passes...
-    db::orders::place(&w.db, sale, r.code.token, 2, &ada(), Duration::from_secs(5))
+    db::orders::place(&w.db, sale, r.code.token, 2, &ada(), None, Duration::from_secs(5))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -232,7 +232,7 @@ async fn a_sale_whose_event_ended_long_ago_stays_readable() {
     assert_eq!(s, StatusCode::CREATED, "{sale}");
     let sale = SaleId(sale["id"].as_str().unwrap().parse().unwrap());
     let code = ReservationCode::new(sale);
-    db::orders::place(&app.state.db, sale, code.token, 3, &ada(), Duration::from_secs(5))
+    db::orders::place(&app.state.db, sale, code.token, 3, &ada(), None, Duration::from_secs(5))
         .await
         .unwrap();
     // The event took place a week ago, and Redis has let go of the sale.

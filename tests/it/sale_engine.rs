@@ -315,7 +315,7 @@ async fn an_order_committed_without_its_redis_step_is_counted_by_sync() {
     let o = Owner::random();
     let r = join(&w, sale, &o, 2).await;
     // As if the app died right after Postgres committed: the order exists, Redis never heard.
-    let placed = db::orders::place(&w.db, sale, r.code.token, 2, &buyer(), Duration::from_secs(5))
+    let placed = db::orders::place(&w.db, sale, r.code.token, 2, &buyer(), None, Duration::from_secs(5))
         .await
         .unwrap();
     assert!(matches!(placed, db::orders::Placement::Placed(_)));
@@ -343,7 +343,7 @@ async fn postgres_alone_refuses_to_sell_beyond_capacity() {
         let w = &w;
         async move {
             let code = ReservationCode::new(sale);
-            db::orders::place(&w.db, sale, code.token, qty, &buyer(), Duration::from_secs(5))
+            db::orders::place(&w.db, sale, code.token, qty, &buyer(), None, Duration::from_secs(5))
                 .await
                 .unwrap()
         }

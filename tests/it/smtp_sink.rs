@@ -15,13 +15,19 @@ fn root() -> PathBuf {
 
 /// The venv's Python, with aiosmtpd installed once per machine.
 fn python() -> PathBuf {
+    venv_python("smtp-venv", "aiosmtpd")
+}
+
+/// The Python of `target/<venv>`, with the PyPI package `package` (imported under the same
+/// name) installed into it on first use.
+pub fn venv_python(venv: &str, package: &str) -> PathBuf {
     static INSTALL: Mutex<()> = Mutex::new(());
     let _one_at_a_time = INSTALL.lock().unwrap();
-    let venv = root().join("target/smtp-venv");
+    let venv = root().join("target").join(venv);
     let python = venv.join("bin/python");
     let ready = || {
         Command::new(&python)
-            .args(["-c", "import aiosmtpd"])
+            .args(["-c", &format!("import {package}")])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
@@ -30,9 +36,9 @@ fn python() -> PathBuf {
         let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status();
         assert!(made.is_ok_and(|s| s.success()), "python3 -m venv {}", venv.display());
         let installed = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "aiosmtpd"])
+            .args(["install", "--quiet", package])
             .status();
-        assert!(installed.is_ok_and(|s| s.success()), "pip install aiosmtpd");
+        assert!(installed.is_ok_and(|s| s.success()), "pip install {package}");
     }
     python
 }

@@ -180,6 +180,7 @@ impl World {
             db: self.db.clone(),
             redis: self.redis.clone(),
             settings: std::sync::Arc::new(self.settings.clone()),
+            payments: boxoffice::payment::Payments::from_settings(&self.settings).unwrap(),
         }
     }
 
@@ -266,8 +267,14 @@ pub async fn api_join(
 
 /// How every test client starts: redirects left to the test to check. Add a cookie jar (or
 /// leave it out, to send cookies by hand), headers or a local address before `build()`.
+///
+/// Test clients speak plain HTTP to loopback, so they load no TLS roots: reading the system's
+/// (as the app's Stripe client does, once) would cost each of the many clients a test makes
+/// some 25 ms, enough to let a limiter's allowance refill under a test that counts on speed.
 pub fn http() -> reqwest::ClientBuilder {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_only(std::iter::empty())
 }
 
 /// A browser: a cookie jar of its own, and redirects left to the test to check.

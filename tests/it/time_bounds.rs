@@ -126,9 +126,17 @@ async fn reconcile_counts_an_order_of(app: &TestApp, good: SaleId) {
     let w = &app.world;
     let o = Owner::random();
     let r = w.sales.join(good, &o, w.sales.quantity(2).unwrap()).await.unwrap();
-    db::orders::place(&w.db, good, r.code.token, 2, &ada(), std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
+    db::orders::place(
+        &w.db,
+        good,
+        r.code.token,
+        2,
+        &ada(),
+        None,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         w.sales.sync_live_sales().await.unwrap(),
         1,

@@ -1,5 +1,6 @@
 //! The checkout's scripts around the Postgres transaction: `confirm_begin.lua`,
-//! `confirm_finish.lua` and `confirm_abort.lua`.
+//! `confirm_finish.lua` and `confirm_abort.lua`; and `give_back.lua`, which undoes a checkout
+//! whose order was cancelled unpaid.
 
 use fred::prelude::*;
 
@@ -113,6 +114,27 @@ impl ScriptCall for ConfirmAbort<'_> {
         let changed = reply.flag("changed")?;
         reply.finish()?;
         Ok(changed)
+    }
+}
+
+/// `give_back.lua`: the tickets of a cancelled order go back to the sale.
+pub(crate) struct GiveBack<'a> {
+    pub code: &'a ReservationCode,
+}
+
+impl ScriptCall for GiveBack<'_> {
+    const SCRIPT: ScriptName = ScriptName::GiveBack;
+    /// True when the tickets went back now, false when they had already.
+    type Reply = bool;
+
+    fn argv(&self) -> Vec<Value> {
+        vec![self.code.member().into()]
+    }
+
+    fn decode(mut reply: Reply) -> Result<bool, ReplyError> {
+        let given = reply.flag("given")?;
+        reply.finish()?;
+        Ok(given)
     }
 }
 

@@ -21,7 +21,7 @@ use fred::prelude::*;
 use fred::types::scripts::Script;
 
 pub(crate) use buying::{Join, JoinReply, Release, ReleaseReply, Status, StatusReply};
-pub(crate) use checkout::{AbortOutcome, ConfirmAbort, ConfirmBegin, ConfirmBeginReply, ConfirmFinish};
+pub(crate) use checkout::{AbortOutcome, ConfirmAbort, ConfirmBegin, ConfirmBeginReply, ConfirmFinish, GiveBack};
 pub(crate) use peek::Peek;
 pub(crate) use reply::{Reply, ReplyError};
 pub(crate) use sync::{Sync, SyncOrder, SyncRead, SyncReply};
@@ -42,10 +42,11 @@ pub(crate) enum ScriptName {
     Sync,
     Peek,
     Touch,
+    GiveBack,
 }
 
 impl ScriptName {
-    pub const ALL: [ScriptName; 10] = [
+    pub const ALL: [ScriptName; 11] = [
         ScriptName::Join,
         ScriptName::Status,
         ScriptName::ConfirmBegin,
@@ -56,6 +57,7 @@ impl ScriptName {
         ScriptName::Sync,
         ScriptName::Peek,
         ScriptName::Touch,
+        ScriptName::GiveBack,
     ];
 
     /// The name of the script's file in `lua/`, and its `script` label in the metrics.
@@ -71,6 +73,7 @@ impl ScriptName {
             ScriptName::Sync => "sync",
             ScriptName::Peek => "peek",
             ScriptName::Touch => "touch",
+            ScriptName::GiveBack => "give_back",
         }
     }
 
@@ -86,6 +89,7 @@ impl ScriptName {
             ScriptName::Sync => include_str!("../../../lua/sync.lua"),
             ScriptName::Peek => include_str!("../../../lua/peek.lua"),
             ScriptName::Touch => include_str!("../../../lua/touch.lua"),
+            ScriptName::GiveBack => include_str!("../../../lua/give_back.lua"),
         }
     }
 }

@@ -1,23 +1,30 @@
 //! The order confirmation (`/orders/{code}`) and its tickets' PDF
 //! (`/orders/{code}/tickets.pdf`), reachable again from the session that made the order, or
 //! from anywhere with the signed link of the tickets mail (`?key=`), and from nothing else.
+//!
+//! With Stripe, an order awaiting payment shows the Payment Element instead (`assets/pay.js`),
+//! and a button that cancels it. Each view of such an order asks Stripe for its PaymentIntent
+//! and applies a success found there, as the webhook does: a lost webhook loses no payment.
 
 use maud::{Markup, html};
 use poem::http::header;
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
 use tower_sessions::Session;
+use tracing::warn;
 
 use super::{count_request, has_order, query_value, remember_order};
 use crate::db;
 use crate::db::events::Listing;
 use crate::db::orders::Order;
+use crate::payment::{PaymentIntent, Payments, Settled};
 use crate::sale::{ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::tickets::{self, link};
 use crate::web::error::{PageError, WebError};
 use crate::web::money::money;
 use crate::web::rate_limit::BuyerLimits;
+use crate::web::redirect::see_other;
 use crate::web::{layout, session};
 
 /// The order of `code`, if this request may see it: a valid signed key, or the session that
@@ -63,14 +70,156 @@ pub async fn page(
     Path(code): Path<String>,
 ) -> Result<Markup, PageError> {
     count_request(&limits, req)?;
-    let order = visible_order(&state, &session, req, &code).await?;
+    let mut order = visible_order(&state, &session, req, &code).await?;
     let listing = listing(&state, &order).await?;
-    // The PDF link carries the key this page was opened with, if any.
-    let pdf = match query_value(req, link::KEY_PARAM) {
-        Some(key) => format!("/orders/{code}/tickets.pdf?{}={key}", link::KEY_PARAM),
-        None => format!("/orders/{code}/tickets.pdf"),
-    };
+    let key = key_query(req);
+    let pdf = format!("/orders/{code}/tickets.pdf{key}");
+    if order.state == "awaiting_payment"
+        && let Some(payments) = &state.payments
+    {
+        let intent = match payments.intent_for(&state.db, &order).await {
+            Ok(intent) => intent,
+            Err(e) => {
+                warn!(order = %order.number, error = %e, "Stripe is unavailable for the order page");
+                return Ok(layout::page("Your order", unavailable(&order, &listing)));
+            }
+        };
+        match payments.settle(&state.db, &intent).await {
+            Ok(Settled::Paid) => order = reread(&state, &order).await?,
+            Ok(_) => {}
+            Err(e) => warn!(order = %order.number, error = %e, "applying the payment failed; the webhook will"),
+        }
+        if order.state == "awaiting_payment" {
+            let own_url = format!("{}/orders/{code}{key}", state.settings.public_url);
+            let body = awaiting(
+                &order,
+                &listing,
+                payments,
+                &intent,
+                &own_url,
+                &format!("/orders/{code}/cancel{key}"),
+            );
+            return Ok(layout::page_with_head(
+                "Pay for your order",
+                payment_head(payments),
+                body,
+            ));
+        }
+    }
+    if order.state == "cancelled" {
+        return Ok(layout::page("Order cancelled", cancelled(&order, &listing)));
+    }
     Ok(layout::page("Your order", view(&order, &listing, &pdf)))
+}
+
+/// The buyer gives up paying: the order is cancelled if it still awaits payment (a paid one
+/// stays paid), and the tickets go back to the sale at once.
+#[handler]
+pub async fn cancel(
+    state: Data<&AppState>,
+    limits: Data<&BuyerLimits>,
+    session: Data<&Session>,
+    req: &Request,
+    Path(code): Path<String>,
+) -> Result<Response, PageError> {
+    count_request(&limits, req)?;
+    let order = visible_order(&state, &session, req, &code).await?;
+    if let Some(payments) = &state.payments {
+        payments
+            .cancel(&state.db, &state.sales, &order)
+            .await
+            .map_err(SaleError::from)?;
+    }
+    let key = key_query(req);
+    Ok(see_other(&format!("/orders/{code}{key}")))
+}
+
+/// `?key=…` when the request was opened with the signed link's key: links and redirects from
+/// the order page keep it, so a buyer without the session stays able to see the order.
+fn key_query(req: &Request) -> String {
+    query_value(req, link::KEY_PARAM)
+        .map(|key| format!("?{}={key}", link::KEY_PARAM))
+        .unwrap_or_default()
+}
+
+async fn reread(state: &AppState, order: &Order) -> Result<Order, PageError> {
+    Ok(db::orders::find(&state.db, order.id)
+        .await
+        .map_err(SaleError::from)?
+        .ok_or(WebError::NotFound)?)
+}
+
+/// Stripe.js and the page's own script that mounts the Payment Element.
+fn payment_head(payments: &Payments) -> Markup {
+    html! {
+        script src=(payments.js_url) {}
+        script src=(crate::web::assets::url("pay.js")) defer {}
+    }
+}
+
+fn summary(o: &Order, l: &Listing) -> Markup {
+    html! {
+        table.summary {
+            tr { th { "Event" } td { (l.title) } }
+            tr { th { "When" } td { (l.starts_at.format("%a %-d %b %Y, %H:%M UTC")) } }
+            @if !l.venue.is_empty() { tr { th { "Where" } td { (l.venue) } } }
+            tr { th { "Tickets" } td.qty { (o.quantity) } }
+            tr { th { "Price each" } td { (money(o.unit_price_minor, &o.currency)) } }
+            tr.total { th { "Total" } td { (money(o.total_minor(), &o.currency)) } }
+        }
+    }
+}
+
+fn awaiting(
+    o: &Order,
+    l: &Listing,
+    payments: &Payments,
+    intent: &PaymentIntent,
+    return_url: &str,
+    cancel_url: &str,
+) -> Markup {
+    html! {
+        section.card.payment {
+            h1 { "Pay for your order" }
+            p { "Order number " strong.order-number { (o.number) } }
+            (summary(o, l))
+            @if let Some(due) = o.payment_due_at {
+                p.countdown { "Please pay by " strong #payment-due { (due.format("%H:%M:%S UTC")) } "; after that the order is cancelled and its tickets go back on sale." }
+            }
+            form #payment-form data-publishable-key=(payments.publishable_key)
+                data-client-secret=(intent.client_secret) data-return-url=(return_url) {
+                div #payment-element {}
+                button.button type="submit" { "Pay " (money(o.total_minor(), &o.currency)) }
+                p #payment-message role="alert" {}
+            }
+            form.leave method="post" action=(cancel_url) {
+                button.link type="submit" { "Cancel this order" }
+            }
+        }
+    }
+}
+
+fn unavailable(o: &Order, l: &Listing) -> Markup {
+    html! {
+        section.card.payment {
+            h1 { "Payment is unavailable right now" }
+            p { "Order number " strong.order-number { (o.number) } }
+            (summary(o, l))
+            p { "Your tickets stay reserved until the payment deadline. Please reload this page in a moment." }
+        }
+    }
+}
+
+fn cancelled(o: &Order, l: &Listing) -> Markup {
+    html! {
+        section.card.confirmation {
+            h1 { "This order was cancelled" }
+            p { "Order number " strong.order-number { (o.number) } }
+            (summary(o, l))
+            p { "It was not paid in time, or it was cancelled. Its tickets went back on sale; nothing was charged." }
+            p { a href="/" { "Back to upcoming events" } }
+        }
+    }
 }
 
 /// The order's tickets, one PDF with a page per ticket.
@@ -84,6 +233,9 @@ pub async fn tickets_pdf(
 ) -> Result<Response, PageError> {
     count_request(&limits, req)?;
     let order = visible_order(&state, &session, req, &code).await?;
+    if !order.tickets_valid() {
+        return Err(WebError::NotFound.into());
+    }
     let pdf = tickets::order_pdf(&state.db, &order)
         .await
         .map_err(SaleError::from)?
@@ -99,15 +251,10 @@ pub async fn tickets_pdf(
 fn view(o: &Order, l: &Listing, pdf: &str) -> Markup {
     html! {
         section.card.confirmation {
-            h1 { "Thank you! Your order is confirmed." }
+            h1 { "Thank you! Your order is " (if o.state == "paid" { "paid" } else { "confirmed" }) "." }
             p { "Order number " strong.order-number { (o.number) } }
+            (summary(o, l))
             table.summary {
-                tr { th { "Event" } td { (l.title) } }
-                tr { th { "When" } td { (l.starts_at.format("%a %-d %b %Y, %H:%M UTC")) } }
-                @if !l.venue.is_empty() { tr { th { "Where" } td { (l.venue) } } }
-                tr { th { "Tickets" } td.qty { (o.quantity) } }
-                tr { th { "Price each" } td { (money(o.unit_price_minor, &o.currency)) } }
-                tr.total { th { "Total" } td { (money(o.total_minor(), &o.currency)) } }
                 tr { th { "Name" } td { (o.buyer_name) } }
                 tr { th { "Email" } td { (o.buyer_email) } }
                 tr { th { "Age" } td { (o.buyer_age) } }

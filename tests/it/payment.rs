@@ -1,0 +1,468 @@
+//! Payment through Stripe, against localstripe (`stripe_fake`): an order awaits its payment,
+//! becomes paid through the signed webhook (once, however often it is delivered), is cancelled
+//! when its deadline passes (its tickets back to the sale, the next buyer admitted), and money
+//! that comes after that is refunded.
+
+use std::time::{Duration, Instant};
+
+use boxoffice::payment::signature;
+use boxoffice::sale::{ReservationCode, SaleId};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::stripe_fake::{FakeStripe, WEBHOOK_SECRET};
+use crate::support::{TestApp, api_join};
+use crate::tickets::buy;
+
+/// The app taking payment through `stripe`, with `payment_secs` to pay.
+async fn app_with(stripe: &FakeStripe, payment_secs: u32) -> TestApp {
+    TestApp::spawn_with(|s| stripe.configure(s, payment_secs)).await
+}
+
+async fn order_state(app: &TestApp, code: &str) -> (String, Option<String>, Option<String>) {
+    let code: ReservationCode = code.parse().unwrap();
+    sqlx::query_as("select state, payment_intent, refund_id from orders where reservation_code = $1")
+        .bind(code.token)
+        .fetch_one(&app.world.db)
+        .await
+        .unwrap()
+}
+
+/// The kinds of mail queued, oldest first.
+async fn mails(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("select kind from outbox order by id")
+        .fetch_all(&app.world.db)
+        .await
+        .unwrap()
+}
+
+/// Waits up to 15 s for the order to reach `state`.
+async fn wait_for_state(app: &TestApp, code: &str, state: &str) {
+    let start = Instant::now();
+    while order_state(app, code).await.0 != state {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the order never became {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Opens the order page (which makes the PaymentIntent) and returns the intent's id.
+async fn open_payment_page(app: &TestApp, client: &reqwest::Client, code: &str) -> String {
+    let page = client.get(app.url(&format!("/orders/{code}"))).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Pay for your order") && html.contains("data-client-secret=\"pi_"),
+        "{html}"
+    );
+    order_state(app, code).await.1.expect("the page made the PaymentIntent")
+}
+
+/// A `payment_intent.succeeded` delivery of `intent` (as Stripe sends it), signed with `secret`
+/// at `t`.
+fn delivery(intent: &Value, secret: &str, t: i64) -> (String, String) {
+    let payload = json!({"id": "evt_test", "type": "payment_intent.succeeded", "data": {"object": intent}}).to_string();
+    let header = signature::sign(secret, payload.as_bytes(), t);
+    (payload, header)
+}
+
+async fn deliver(app: &TestApp, payload: &str, header: Option<&str>) -> StatusCode {
+    let mut request = reqwest::Client::new()
+        .post(app.url("/webhooks/stripe"))
+        .header("content-type", "application/json")
+        .body(payload.to_string());
+    if let Some(h) = header {
+        request = request.header("stripe-signature", h);
+    }
+    request.send().await.unwrap().status()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// An order of `quantity` tickets paid at Stripe, whose webhook reaches nobody: what the app
+/// knows of the payment is up to the test.
+struct PaidAtStripe {
+    stripe: FakeStripe,
+    app: TestApp,
+    sale: SaleId,
+    client: reqwest::Client,
+    code: String,
+    /// The PaymentIntent as Stripe has it, succeeded.
+    intent: Value,
+}
+
+async fn paid_at_stripe(quantity: u8) -> PaidAtStripe {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 600).await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let client = app.client();
+    let code = buy(&app.base, &client, sale, quantity).await;
+    let intent_id = open_payment_page(&app, &client, &code).await;
+    stripe.pay(&intent_id).await;
+    let intent = stripe.intent(&intent_id).await;
+    assert_eq!(intent["status"], "succeeded");
+    PaidAtStripe {
+        stripe,
+        app,
+        sale,
+        client,
+        code,
+        intent,
+    }
+}
+
+#[tokio::test]
+async fn paying_in_time_makes_the_order_paid_through_the_webhook_and_sends_the_tickets() {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 600).await;
+    stripe.send_webhooks_to(&app.base).await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let client = app.client();
+    let code = buy(&app.base, &client, sale, 2).await;
+
+    // Written awaiting payment, its tickets counted, and only the "awaiting payment" mail.
+    assert_eq!(order_state(&app, &code).await.0, "awaiting_payment");
+    assert_eq!(app.world.pg_sold(sale).await, 2);
+    assert_eq!(mails(&app).await, ["awaiting_payment"]);
+    let pdf = client
+        .get(app.url(&format!("/orders/{code}/tickets.pdf")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.status(), StatusCode::NOT_FOUND, "no tickets before payment");
+
+    // The page uses Stripe.js from the configured place, which the CSP allows; the intent is
+    // the order's amount, tagged with its number.
+    let page = client.get(app.url(&format!("/orders/{code}"))).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains(&format!("script-src 'self' {}", stripe.base)), "{csp}");
+    assert!(page.text().await.unwrap().contains(&stripe.js_url()));
+    let intent_id = order_state(&app, &code).await.1.unwrap();
+    let intent = stripe.intent(&intent_id).await;
+    assert_eq!(intent["amount"], 2 * 2500);
+    assert!(intent["metadata"]["order"].as_str().unwrap().starts_with("BO-"));
+
+    // Paid at Stripe: the webhook alone (the page is not opened again) makes it paid.
+    stripe.pay(&intent_id).await;
+    wait_for_state(&app, &code, "paid").await;
+    assert_eq!(mails(&app).await, ["awaiting_payment", "tickets"]);
+    let pdf = client
+        .get(app.url(&format!("/orders/{code}/tickets.pdf")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.status(), StatusCode::OK);
+    assert_eq!(app.world.pg_sold(sale).await, 2);
+}
+
+#[tokio::test]
+async fn a_lost_webhook_loses_no_payment_the_buyers_return_applies_it() {
+    let PaidAtStripe {
+        stripe: _stripe,
+        app,
+        client,
+        code,
+        ..
+    } = paid_at_stripe(1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(order_state(&app, &code).await.0, "awaiting_payment");
+
+    let page = client.get(app.url(&format!("/orders/{code}"))).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("Your order is paid"));
+    assert_eq!(order_state(&app, &code).await.0, "paid");
+    assert_eq!(mails(&app).await, ["awaiting_payment", "tickets"]);
+}
+
+#[tokio::test]
+async fn a_webhook_delivered_many_times_at_once_pays_once() {
+    let PaidAtStripe {
+        stripe: _stripe,
+        app,
+        sale,
+        code,
+        intent,
+        ..
+    } = paid_at_stripe(2).await;
+
+    // Ten deliveries of the same event at the same moment, then two more later.
+    let (payload, header) = delivery(&intent, WEBHOOK_SECRET, now());
+    let all = futures::future::join_all((0..10).map(|_| deliver(&app, &payload, Some(&header)))).await;
+    assert!(all.iter().all(|s| *s == StatusCode::OK), "{all:?}");
+    for _ in 0..2 {
+        assert_eq!(deliver(&app, &payload, Some(&header)).await, StatusCode::OK);
+    }
+    assert_eq!(order_state(&app, &code).await.0, "paid");
+    assert_eq!(mails(&app).await, ["awaiting_payment", "tickets"], "one tickets mail");
+    assert_eq!(app.world.pg_sold(sale).await, 2);
+}
+
+#[tokio::test]
+async fn a_webhook_with_a_bad_signature_is_400_and_changes_nothing() {
+    let PaidAtStripe {
+        stripe: _stripe,
+        app,
+        code,
+        intent,
+        ..
+    } = paid_at_stripe(1).await;
+
+    let (payload, good) = delivery(&intent, WEBHOOK_SECRET, now());
+    let (_, other_secret) = delivery(&intent, "whsec_someone_else", now());
+    let (_, stale) = delivery(&intent, WEBHOOK_SECRET, now() - signature::TOLERANCE_SECS - 60);
+    let tampered = payload.replace("payment_intent.succeeded", "payment_intent.succeeded ");
+    let zeros = format!("t={},v1={}", now(), "0".repeat(64));
+    for (body, header) in [
+        (payload.as_str(), None),
+        (payload.as_str(), Some(other_secret.as_str())),
+        (payload.as_str(), Some(stale.as_str())),
+        (payload.as_str(), Some(zeros.as_str())),
+        (payload.as_str(), Some("garbage")),
+        (tampered.as_str(), Some(good.as_str())),
+    ] {
+        assert_eq!(deliver(&app, body, header).await, StatusCode::BAD_REQUEST, "{header:?}");
+    }
+    assert_eq!(order_state(&app, &code).await.0, "awaiting_payment");
+    assert_eq!(mails(&app).await, ["awaiting_payment"]);
+
+    // The same delivery, rightly signed, is taken: the refusals above were the signature's.
+    assert_eq!(deliver(&app, &payload, Some(&good)).await, StatusCode::OK);
+    assert_eq!(order_state(&app, &code).await.0, "paid");
+}
+
+/// The state the buyer API reports for a reservation.
+async fn poll(app: &TestApp, client: &reqwest::Client, code: &str) -> String {
+    let r: Value = client
+        .get(app.url(&format!("/api/v1/reservations/{code}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["state"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn an_order_not_paid_in_time_is_cancelled_its_tickets_go_back_and_the_next_buyer_is_admitted() {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 2).await;
+    let sale_record = app.world.sale(3, 60).await;
+    let sale: SaleId = sale_record.sale_id();
+
+    // A orders two of three and does not pay; B holds the third; C waits in line.
+    let a = app.client();
+    let code_a = buy(&app.base, &a, sale, 2).await;
+    let b = app.client();
+    assert_eq!(api_join(&app.base, &b, sale, 1).await["state"], "admitted");
+    let c = app.client();
+    let joined_c = api_join(&app.base, &c, sale, 1).await;
+    assert_eq!(joined_c["state"], "waiting", "{joined_c}");
+    let code_c = joined_c["code"].as_str().unwrap().to_string();
+
+    wait_for_state(&app, &code_a, "cancelled").await;
+    assert_eq!(mails(&app).await, ["awaiting_payment", "cancelled"]);
+    assert_eq!(app.world.pg_sold(sale).await, 0, "the sale's sold counter went down");
+    let event_sold: i32 = sqlx::query_scalar("select sold from events where id = $1")
+        .bind(sale_record.event_id)
+        .fetch_one(&app.world.db)
+        .await
+        .unwrap();
+    assert_eq!(event_sold, 0, "the event's seats went back too");
+
+    // C is admitted at its next poll, without waiting for a reconcile.
+    assert_eq!(poll(&app, &c, &code_c).await, "admitted");
+    let figures = app.world.sales.figures(sale).await.unwrap();
+    assert_eq!((figures.sold, figures.held), (0, 2));
+
+    // The reconcile agrees: the cancelled order counts nothing.
+    app.world.sales.sync(sale).await.unwrap();
+    let figures = app.world.sales.figures(sale).await.unwrap();
+    assert_eq!((figures.sold, figures.held), (0, 2));
+
+    // The cancelled order's page says so and its tickets are gone.
+    let page = a.get(app.url(&format!("/orders/{code_a}"))).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("This order was cancelled"));
+    let pdf = a
+        .get(app.url(&format!("/orders/{code_a}/tickets.pdf")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_buyer_cancelling_gives_the_tickets_back_at_once() {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 600).await;
+    let sale = app.world.sale(2, 60).await.sale_id();
+    let a = app.client();
+    let code_a = buy(&app.base, &a, sale, 2).await;
+    let resp = a
+        .post(app.url(&format!("/orders/{code_a}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(order_state(&app, &code_a).await.0, "cancelled");
+    assert_eq!(app.world.pg_sold(sale).await, 0);
+    // Another buyer gets both tickets now.
+    let b = app.client();
+    assert_eq!(api_join(&app.base, &b, sale, 2).await["state"], "admitted");
+    // A second cancel changes nothing.
+    a.post(app.url(&format!("/orders/{code_a}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.world.pg_sold(sale).await, 0);
+    assert_eq!(mails(&app).await, ["awaiting_payment", "cancelled"]);
+}
+
+#[tokio::test]
+async fn a_payment_after_cancellation_is_refunded_never_a_ticket() {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 2).await;
+    stripe.send_webhooks_to(&app.base).await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let client = app.client();
+    let code = buy(&app.base, &client, sale, 2).await;
+    let intent = open_payment_page(&app, &client, &code).await;
+    wait_for_state(&app, &code, "cancelled").await;
+
+    // The buyer's card is charged only now, after the deadline.
+    stripe.pay(&intent).await;
+    let start = Instant::now();
+    while order_state(&app, &code).await.2.is_none() {
+        assert!(start.elapsed() < Duration::from_secs(15), "no refund");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refunds = stripe.refunds().await;
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["payment_intent"], intent.as_str());
+    assert_eq!(refunds[0]["amount"], 2 * 2500);
+    assert_eq!(order_state(&app, &code).await.0, "cancelled");
+    assert_eq!(app.world.pg_sold(sale).await, 0);
+    assert_eq!(mails(&app).await, ["awaiting_payment", "cancelled"], "no tickets mail");
+}
+
+#[tokio::test]
+async fn the_organizer_sees_awaiting_paid_and_cancelled_orders_and_revenue_from_paid_ones() {
+    use boxoffice::sale::{Owner, SaleId};
+
+    use crate::admin_support::{AdminApp, event_form, pairs};
+
+    let stripe = FakeStripe::start().await;
+    let app = AdminApp::spawn_with(|s| stripe.configure(s, 600)).await;
+    let o = app.organizer().await;
+    let event = o
+        .browser
+        .create_event(&pairs(&event_form(&[
+            ("capacity", Some("10")),
+            ("price", Some("30.00")),
+        ])))
+        .await;
+    let sale = o
+        .browser
+        .create_sale(
+            event,
+            &[
+                ("capacity", "10"),
+                ("opens_at", ""),
+                ("hold_minutes", "8"),
+                ("max_active", "0"),
+            ],
+        )
+        .await;
+    let sales = &app.state.sales;
+    let mut orders = Vec::new();
+    for _ in 0..3 {
+        let owner = Owner::random();
+        let held = sales
+            .join(SaleId(sale), &owner, sales.quantity(1).unwrap())
+            .await
+            .unwrap();
+        orders.push(sales.confirm(&held.code, &owner, &crate::support::ada()).await.unwrap());
+    }
+    assert!(orders.iter().all(|o| o.state == "awaiting_payment"));
+    let db = &app.state.db;
+    boxoffice::db::orders::mark_paid(db, orders[0].id).await.unwrap();
+    let payments = app.state.payments.as_ref().unwrap();
+    assert!(payments.cancel(db, sales, &orders[1]).await.unwrap());
+
+    let f = o.browser.page(&format!("/admin/sales/{sale}/figures")).await.1;
+    let figure = |name: &str| crate::admin_sales::figure(&f, name);
+    assert_eq!(
+        [
+            figure("orders"),
+            figure("awaiting_payment"),
+            figure("paid"),
+            figure("cancelled"),
+            figure("revenue")
+        ],
+        ["3", "1", "1", "1", "30.00 EUR"]
+    );
+
+    let (status, f) = o.api.get(&format!("/sales/{sale}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        [
+            &f["orders_awaiting_payment"],
+            &f["orders_paid"],
+            &f["orders_cancelled"],
+            &f["revenue_minor"],
+            &f["sold"]
+        ],
+        [&json!(1), &json!(1), &json!(1), &json!(3000), &json!(2)]
+    );
+    let (_, page) = o.api.get(&format!("/sales/{sale}/orders?per_page=10")).await;
+    let mut states: Vec<&str> = page["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["state"].as_str().unwrap())
+        .collect();
+    states.sort();
+    assert_eq!(states, ["awaiting_payment", "cancelled", "paid"]);
+
+    let csv = o
+        .browser
+        .get(&format!("/admin/sales/{sale}/orders.csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("number,state,placed_at,"), "{csv}");
+    assert!(csv.contains(&format!("{},paid,", orders[0].number)), "{csv}");
+    assert!(csv.contains(&format!("{},cancelled,", orders[1].number)), "{csv}");
+}
+
+#[tokio::test]
+async fn the_buyer_is_mailed_that_the_order_awaits_payment_and_then_that_it_was_cancelled() {
+    use crate::smtp_sink::SmtpSink;
+
+    let stripe = FakeStripe::start().await;
+    let smtp = SmtpSink::start();
+    let app = TestApp::spawn_with(|s| {
+        stripe.configure(s, 2);
+        s.smtp_url = Some(boxoffice::config::Secret::new(smtp.url()));
+        s.public_url = "https://tickets.example".into();
+    })
+    .await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let code = buy(&app.base, &app.client(), sale, 2).await;
+    wait_for_state(&app, &code, "cancelled").await;
+
+    let mails = smtp.wait_for(2, Duration::from_secs(20)).await;
+    let subjects: Vec<&str> = mails.iter().map(|m| m["subject"].as_str().unwrap()).collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(subjects[0].contains("received, awaiting payment"), "{subjects:?}");
+    assert!(subjects[1].contains("cancelled"), "{subjects:?}");
+    for mail in &mails {
+        assert_eq!(mail["rcpt_tos"], json!(["grace@example.com"]));
+        let text = crate::mail::part(mail, "text/plain")["text"].as_str().unwrap();
+        assert!(text.contains("https://tickets.example/orders/"), "{text}");
+    }
+}
