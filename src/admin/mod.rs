@@ -31,6 +31,8 @@ mod extract;
 pub mod forms;
 mod invites;
 mod sales;
+pub mod sampler;
+pub mod series;
 pub mod service;
 mod tokens;
 mod views;
