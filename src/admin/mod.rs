@@ -57,6 +57,7 @@ pub fn pages() -> impl Endpoint {
         .at("/events/:event/sales", post(sales::create_from_form))
         .at("/sales/:sale", get(dashboard::show))
         .at("/sales/:sale/figures", get(dashboard::figures_part))
+        .at("/sales/:sale/series", get(dashboard::series_part))
         .at("/sales/:sale/state", post(sales::state_from_form))
         .at("/sales/:sale/orders.csv", get(dashboard::orders_csv))
         .at(
