@@ -172,7 +172,7 @@ fn live_part(fragment: Markup) -> Response {
 fn series_fragment(sale: &SaleRecord, s: &SaleSeries) -> Markup {
     let url = format!("/admin/sales/{}/series", sale.id);
     html! {
-        section #series hx-get=(url) hx-trigger="every 3s" hx-swap="outerHTML" {
+        section #series hx-get=(url) hx-trigger="every 3s" hx-swap="outerHTML" data-samples=(s.samples.len()) {
             h2 { "Estimates" }
             (estimates_fragment(s))
             h2 { "Funnel" }
