@@ -13,6 +13,8 @@
 //! - `forms` — parsing of what organizers type, shared by pages and API.
 //! - `events`, `sales`, `dashboard`, `tokens`, `invites` — the portal's pages; `views` the
 //!   pieces they share.
+//! - `sampler` — the samples of every live sale at a fixed interval, one per turn whichever
+//!   instance takes it; `series` the dashboard's and the API's series, funnel and estimates.
 //! - `checkin` — the door: ticket scans, as a page and as the operation the API calls.
 //! - `api` — the JSON API over the same service, with bearer tokens.
 //! - `error` — the one error type, rendered as a page here and as JSON in `api`.
