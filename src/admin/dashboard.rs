@@ -116,12 +116,7 @@ pub async fn figures_part(
     req: &Request,
     Path(sale): Path<String>,
 ) -> Result<Response, AdminError> {
-    let sale = match polled_sale(&state, &session, req, &sale).await? {
-        Ok(sale) => sale,
-        Err(redirect) => return Ok(redirect),
-    };
-    let f = service::figures(&state, &sale).await?;
-    Ok(live_part(figures_fragment(&sale, &f)))
+    polled_part(&state, &session, req, &sale, Part::Figures).await
 }
 
 /// The charts, funnel and estimates alone, for the dashboard's polling.
@@ -132,40 +127,40 @@ pub async fn series_part(
     req: &Request,
     Path(sale): Path<String>,
 ) -> Result<Response, AdminError> {
-    let sale = match polled_sale(&state, &session, req, &sale).await? {
-        Ok(sale) => sale,
-        Err(redirect) => return Ok(redirect),
-    };
-    let s = series::series(&state, &sale).await?;
-    Ok(live_part(series_fragment(&sale, &s)))
+    polled_part(&state, &session, req, &sale, Part::Series).await
 }
 
-/// The signed-in organizer's sale a polled part shows, or the answer that sends a signed-out
-/// browser to the sign-in page.
-async fn polled_sale(
+/// The parts of the dashboard that HTMX polls.
+enum Part {
+    Figures,
+    Series,
+}
+
+/// One polled part of the signed-in organizer's sale, never cached.
+async fn polled_part(
     state: &AppState,
     session: &Session,
     req: &Request,
     sale: &str,
-) -> Result<Result<SaleRecord, Response>, AdminError> {
+    part: Part,
+) -> Result<Response, AdminError> {
     let me = match organizer(session).await {
         // HTMX would follow a redirect and put the sign-in page inside the dashboard; this
         // header makes it load the sign-in page as a whole instead.
         Err(AdminError::Unauthenticated) if req.headers().contains_key("hx-request") => {
-            return Ok(Err(Response::builder()
-                .header("HX-Redirect", "/admin/sign-in")
-                .finish()));
+            return Ok(Response::builder().header("HX-Redirect", "/admin/sign-in").finish());
         }
         other => other?,
     };
-    Ok(Ok(service::sale(state, me, service::parse_id(sale)?).await?))
-}
-
-fn live_part(fragment: Markup) -> Response {
-    Response::builder()
+    let sale = service::sale(state, me, service::parse_id(sale)?).await?;
+    let fragment = match part {
+        Part::Figures => figures_fragment(&sale, &service::figures(state, &sale).await?),
+        Part::Series => series_fragment(&sale, &series::series(state, &sale).await?),
+    };
+    Ok(Response::builder()
         .header(header::CACHE_CONTROL, "no-store")
         .content_type("text/html; charset=utf-8")
-        .body(fragment.into_string())
+        .body(fragment.into_string()))
 }
 
 /// Estimates, funnel and charts of the sale, refreshed with the figures.
@@ -256,38 +251,24 @@ fn funnel_fragment(f: &Funnel) -> Markup {
 /// The sale's charts from its samples: one point per sample for levels, one per sample after
 /// the first for rates.
 fn charts_fragment(s: &SaleSeries) -> Markup {
-    let time = || Axis::new("Time (UTC)", TickFormat::TimeOfDay);
     let samples = &s.samples;
+    let chart = |id: &str, title: &str, y: &str| {
+        Chart::new(
+            id,
+            title,
+            Axis::new("Time (UTC)", TickFormat::TimeOfDay),
+            Axis::new(y, TickFormat::Number),
+        )
+    };
     let charts = [
-        Chart::new(
-            "chart-queue",
-            "Queue length",
-            time(),
-            Axis::new("Buyers waiting", TickFormat::Number),
-        )
-        .with(Series::area("Waiting", levels(samples, |x| x.waiting))),
-        Chart::new(
-            "chart-checkout",
-            "Buyers at checkout",
-            time(),
-            Axis::new("Buyers", TickFormat::Number),
-        )
-        .with(Series::area("At checkout", levels(samples, |x| x.at_checkout))),
-        Chart::new(
-            "chart-sold",
-            "Tickets sold",
-            time(),
-            Axis::new("Tickets", TickFormat::Number),
-        )
-        .with(Series::area("Sold", levels(samples, |x| x.sold))),
-        Chart::new(
-            "chart-rates",
-            "Admissions and orders per minute",
-            time(),
-            Axis::new("Per minute", TickFormat::Number),
-        )
-        .with(Series::line("Admitted", per_minute(samples, |x| x.admitted)))
-        .with(Series::line("Orders", per_minute(samples, |x| x.orders))),
+        chart("chart-queue", "Queue length", "Buyers waiting")
+            .with(Series::area("Waiting", levels(samples, |x| x.waiting))),
+        chart("chart-checkout", "Buyers at checkout", "Buyers")
+            .with(Series::area("At checkout", levels(samples, |x| x.at_checkout))),
+        chart("chart-sold", "Tickets sold", "Tickets").with(Series::area("Sold", levels(samples, |x| x.sold))),
+        chart("chart-rates", "Admissions and orders per minute", "Per minute")
+            .with(Series::line("Admitted", per_minute(samples, |x| x.admitted)))
+            .with(Series::line("Orders", per_minute(samples, |x| x.orders))),
     ];
     html! {
         @for chart in &charts {

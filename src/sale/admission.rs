@@ -49,8 +49,12 @@ impl AdmissionRate {
 
 /// How long a buyer at `position` in the queue waits when `per_minute` buyers are admitted,
 /// in seconds: the one estimate of a wait (the waiting room's, the dashboard's for the last
-/// buyer in line). `None` while nobody is being admitted.
+/// buyer in line). Nobody in line waits no time; otherwise `None` while nobody is being
+/// admitted.
 pub fn wait_secs(per_minute: Option<f64>, position: u64) -> Option<f64> {
+    if position == 0 {
+        return Some(0.0);
+    }
     per_minute.filter(|r| *r > 0.0).map(|r| position as f64 * 60.0 / r)
 }
 
@@ -133,7 +137,7 @@ mod tests {
         assert_eq!(wait_secs(None, 10), None);
         assert_eq!(wait_secs(Some(0.0), 10), None);
         assert_eq!(wait_secs(Some(30.0), 15), Some(30.0));
-        assert_eq!(wait_secs(Some(60.0), 0), Some(0.0));
+        assert_eq!(wait_secs(None, 0), Some(0.0), "no line, no wait");
     }
 
     #[test]

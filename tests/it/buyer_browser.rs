@@ -313,43 +313,12 @@ async fn the_door_page_takes_scans_one_after_another() {
     with_browser(|b| async move {
         let app = crate::admin_support::AdminApp::spawn().await;
         let org = app.organizer().await;
-        let (_, event) = org
-            .api
-            .post(
-                "/events",
-                json!({"title": "Door Night", "description": "At the door.", "starts_at": crate::admin_support::api_time(5, 0),
-                       "ends_at": crate::admin_support::api_time(5, 3), "capacity": 10, "price_minor": 0}),
-            )
-            .await;
-        let (_, sale) = org
-            .api
-            .post(&format!("/events/{}/sales", event["id"].as_str().unwrap()), json!({}))
-            .await;
-        let sale = sale["id"].as_str().unwrap().to_string();
+        let sale = open_sale(&org, "Door Night", 10, 0).await;
         let buyer = crate::support::browser();
         let order = crate::tickets::buy(&app.base, &buyer, sale.parse().unwrap(), 2).await;
         let tickets = crate::tickets::ticket_codes(&app.state.db, &order).await;
 
-        b.goto(&format!("{}/admin/sign-in", app.base)).await.unwrap();
-        b.find(Locator::Css("#f-email"))
-            .await
-            .unwrap()
-            .send_keys(&org.email)
-            .await
-            .unwrap();
-        b.find(Locator::Css("#f-password"))
-            .await
-            .unwrap()
-            .send_keys(crate::admin_support::PASSWORD)
-            .await
-            .unwrap();
-        b.find(Locator::Css("main form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_for_path(&b, "/admin", Duration::from_secs(5)).await;
+        sign_in(&b, &app.base, &org.email).await;
         b.goto(&format!("{}/admin/sales/{sale}/check-in", app.base))
             .await
             .unwrap();
@@ -364,7 +333,14 @@ async fn the_door_page_takes_scans_one_after_another() {
         };
         assert_eq!(focused().await, json!([true, ""]), "the field has the focus");
         let enter = char::from(fantoccini::key::Key::Enter);
-        let count = || async { b.find(Locator::Css("#admitted-count")).await.unwrap().text().await.unwrap() };
+        let count = || async {
+            b.find(Locator::Css("#admitted-count"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
         assert_eq!(count().await, "0 of 2 tickets admitted");
         for (code, result, says, admitted) in [
             (&tickets[0], "admitted", "Valid — admit", "1 of 2"),
@@ -414,19 +390,7 @@ async fn the_dashboard_charts_a_sale_under_a_crowd() {
     with_browser(|b| async move {
         let app = crate::admin_support::AdminApp::spawn_with(|s| s.sample_every = Duration::from_secs(1)).await;
         let org = app.organizer().await;
-        let (_, event) = org
-            .api
-            .post(
-                "/events",
-                json!({"title": "Crowd Night", "description": "Busy.", "starts_at": crate::admin_support::api_time(5, 0),
-                       "ends_at": crate::admin_support::api_time(5, 3), "capacity": 5, "price_minor": 1000}),
-            )
-            .await;
-        let (_, sale) = org
-            .api
-            .post(&format!("/events/{}/sales", event["id"].as_str().unwrap()), json!({}))
-            .await;
-        let sale = sale["id"].as_str().unwrap().to_string();
+        let sale = open_sale(&org, "Crowd Night", 5, 1000).await;
         // Eight buyers: five are admitted, three wait, one of whom leaves.
         const BUYERS: i64 = 8;
         let mut last = None;
@@ -444,21 +408,7 @@ async fn the_dashboard_charts_a_sale_under_a_crowd() {
             .unwrap();
         assert_eq!(left.status(), reqwest::StatusCode::NO_CONTENT);
 
-        b.goto(&format!("{}/admin/sign-in", app.base)).await.unwrap();
-        b.find(Locator::Css("#f-email")).await.unwrap().send_keys(&org.email).await.unwrap();
-        b.find(Locator::Css("#f-password"))
-            .await
-            .unwrap()
-            .send_keys(crate::admin_support::PASSWORD)
-            .await
-            .unwrap();
-        b.find(Locator::Css("main form button[type=submit]")).await.unwrap().click().await.unwrap();
-        // Signed in once the sign-in page has gone.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while b.current_url().await.unwrap().path().ends_with("/sign-in") {
-            assert!(Instant::now() < deadline, "the sign-in did not go through");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        sign_in(&b, &app.base, &org.email).await;
         b.goto(&format!("{}/admin/sales/{sale}", app.base)).await.unwrap();
         b.wait()
             .at_most(Duration::from_secs(5))
@@ -498,9 +448,10 @@ async fn the_dashboard_charts_a_sale_under_a_crowd() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
         let n = now[0].as_i64().unwrap();
-        let stored = boxoffice::db::samples::list_for_sale(&app.state.db, boxoffice::sale::SaleId(sale.parse().unwrap()))
-            .await
-            .unwrap();
+        let stored =
+            boxoffice::db::samples::list_for_sale(&app.state.db, boxoffice::sale::SaleId(sale.parse().unwrap()))
+                .await
+                .unwrap();
         assert!(n <= stored.len() as i64, "{n} drawn of {} stored", stored.len());
         let points = &now[1];
         for chart in ["chart-queue", "chart-checkout", "chart-sold"] {
@@ -516,11 +467,60 @@ async fn the_dashboard_charts_a_sale_under_a_crowd() {
             BUYERS,
             "{f}"
         );
-        assert_eq!(c("admitted"), c("ordered") + c("at_checkout") + c("released") + c("lapsed"), "{f}");
+        assert_eq!(
+            c("admitted"),
+            c("ordered") + c("at_checkout") + c("released") + c("lapsed"),
+            "{f}"
+        );
         assert_eq!([c("admitted"), c("waiting"), c("left_queue")], [5, 2, 1], "{f}");
         screenshot(&b, "dashboard.png").await;
         let refused = csp_violations(&b).await;
         assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
     })
     .await;
+}
+
+/// A sale of a new event of `org`'s, made through the API; its id.
+async fn open_sale(org: &crate::admin_support::Organizer, title: &str, capacity: i32, price_minor: i64) -> String {
+    let (_, event) = org
+        .api
+        .post(
+            "/events",
+            json!({"title": title, "description": "One night.", "starts_at": crate::admin_support::api_time(5, 0),
+                   "ends_at": crate::admin_support::api_time(5, 3), "capacity": capacity, "price_minor": price_minor}),
+        )
+        .await;
+    let (_, sale) = org
+        .api
+        .post(&format!("/events/{}/sales", event["id"].as_str().unwrap()), json!({}))
+        .await;
+    sale["id"].as_str().unwrap().to_string()
+}
+
+/// Signs the organizer in through the page, and waits until the sign-in page has gone.
+async fn sign_in(b: &Client, base: &str, email: &str) {
+    b.goto(&format!("{base}/admin/sign-in")).await.unwrap();
+    b.find(Locator::Css("#f-email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    b.find(Locator::Css("#f-password"))
+        .await
+        .unwrap()
+        .send_keys(crate::admin_support::PASSWORD)
+        .await
+        .unwrap();
+    b.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.current_url().await.unwrap().path().ends_with("/sign-in") {
+        assert!(Instant::now() < deadline, "the sign-in did not go through");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
