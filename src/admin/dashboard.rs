@@ -11,7 +11,7 @@ use tower_sessions::Session;
 use super::auth::organizer;
 use super::forms::show_price;
 use super::sales::state_buttons;
-use super::series::{self, Funnel, SaleSeries, levels, per_minute, share};
+use super::series::{self, Funnel, SaleSeries, levels, per_minute, share, thinned};
 use super::service::{self, Figures, Organizer, PAGE_SIZE};
 use super::views::{admin_page, rfc3339, show_time};
 use super::{AdminError, csrf};
@@ -167,7 +167,7 @@ async fn polled_part(
 fn series_fragment(sale: &SaleRecord, s: &SaleSeries) -> Markup {
     let url = format!("/admin/sales/{}/series", sale.id);
     html! {
-        section #series hx-get=(url) hx-trigger="every 3s" hx-swap="outerHTML" data-samples=(s.samples.len()) {
+        section #series hx-get=(url) hx-trigger="every 3s" hx-swap="outerHTML" data-samples=(drawn(s).len()) {
             h2 { "Estimates" }
             (estimates_fragment(s))
             h2 { "Funnel" }
@@ -248,10 +248,17 @@ fn funnel_fragment(f: &Funnel) -> Markup {
     }
 }
 
+/// Most samples a chart draws (a day's sale at 10 s has 8,640).
+const MOST_DRAWN: usize = 360;
+
+fn drawn(s: &SaleSeries) -> Vec<crate::db::samples::Sample> {
+    thinned(&s.samples, MOST_DRAWN)
+}
+
 /// The sale's charts from its samples: one point per sample for levels, one per sample after
 /// the first for rates.
 fn charts_fragment(s: &SaleSeries) -> Markup {
-    let samples = &s.samples;
+    let samples = &drawn(s);
     let chart = |id: &str, title: &str, y: &str| {
         Chart::new(
             id,

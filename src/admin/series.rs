@@ -123,6 +123,20 @@ pub fn levels(samples: &[Sample], level: impl Fn(&Sample) -> i64) -> Vec<(f64, f
         .collect()
 }
 
+/// At most about `most` of `samples`, evenly spread, the first and the last kept: a chart of a
+/// long sale stays light to draw every few seconds. Rates between the kept samples stay true,
+/// since the counts are cumulative.
+pub fn thinned(samples: &[Sample], most: usize) -> Vec<Sample> {
+    let step = samples.len().div_ceil(most.max(1)).max(1);
+    let mut kept: Vec<Sample> = samples.iter().step_by(step).cloned().collect();
+    if let Some(last) = samples.last()
+        && kept.last() != Some(last)
+    {
+        kept.push(last.clone());
+    }
+    kept
+}
+
 fn unix_secs(t: DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
 }
@@ -200,6 +214,21 @@ mod tests {
             vec![(1_700_000_010.0, 30.0), (1_700_000_020.0, 0.0)]
         );
         assert_eq!(levels(&samples, |s| s.admitted).len(), 3);
+    }
+
+    #[test]
+    fn a_long_sale_is_thinned_to_about_the_most_keeping_both_ends() {
+        let samples: Vec<Sample> = (0..1000).map(|i| sample(i * 10, i, i)).collect();
+        let kept = thinned(&samples, 300);
+        assert!(kept.len() <= 301, "{}", kept.len());
+        assert_eq!(kept.first(), samples.first());
+        assert_eq!(kept.last(), samples.last());
+        assert_eq!(
+            thinned(&samples[..5], 300),
+            samples[..5].to_vec(),
+            "few samples stay as they are"
+        );
+        assert!(thinned(&[], 300).is_empty());
     }
 
     #[test]
