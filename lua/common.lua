@@ -6,7 +6,10 @@
 --   KEYS[1] sale    hash   capacity, sold, held, hold_ms, grace_ms, max_active, state,
 --                          opens_ms, seq (arrival counter), admitted, lapsed, next_lapse
 --                          (no hold expires before it: most polls skip looking at holds),
---                          abandon_ms, claim_ms, abandoned, waiting (ZCARD of queue, kept
+--                          abandon_ms, claim_ms, abandoned, joined, left, released,
+--                          sold_out (the funnel's counts: reservations made, left the
+--                          queue, given back at checkout, told sold out while queued or on
+--                          joining), waiting (ZCARD of queue, kept
 --                          here so that a poll need not ask), revision (of the Postgres row
 --                          the settings came from: an older sync does not undo a newer one),
 --                          rate_since and rate:0 .. rate:6 (the admission rate, see below)
@@ -200,6 +203,7 @@ local function admit(S, now)
     elseif S.capacity - S.sold < r.qty then
       set_res(head, 's', r.qty, r.owner)
       dequeue(S, head)
+      redis.call('HINCRBY', K.sale, 'sold_out', 1)
     elseif r.extra and now - r.extra * 1000 > S.abandon_ms then
       set_res(head, 'g', r.qty, r.owner)
       dequeue(S, head)
@@ -252,6 +256,7 @@ local function settle_waiting(S, code, r)
   if final then
     dequeue(S, code)
     set_res(code, final, r.qty, r.owner)
+    if final == 's' then redis.call('HINCRBY', K.sale, 'sold_out', 1) end
     r.state = final
   end
   return r

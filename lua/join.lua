@@ -48,11 +48,13 @@ if S.state == 'open' and S.waiting == 0
   count_admissions(now, 1)
 elseif S.capacity - S.sold < qty then
   r.state = 's'
+  redis.call('HINCRBY', K.sale, 'sold_out', 1)
 else
   r.state = 'w'
   enqueue(S, code)
 end
 set_res(code, r.state, qty, owner, r.state == 'w' and math.floor(now / 1000) or nil)
+redis.call('HINCRBY', K.sale, 'joined', 1)
 redis.call('HSET', K.owners, owner, code)
 
 local reply = describe(S, code, r, now)

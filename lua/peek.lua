@@ -5,8 +5,10 @@
 -- KEYS: the seven sale keys (see common.lua)
 -- ARGV: none
 -- Reply: { capacity, sold, held, waiting, state, opens_ms, admitted, lapsed, active, now_ms,
---          window_admitted, window_ms, rate_until_ms }
---        the last three are the admission rate's window (see admission_window in common.lua)
+--          window_admitted, window_ms, rate_until_ms, joined, left, released, abandoned,
+--          sold_out }
+--        window_* and rate_until_ms are the admission rate's window (see admission_window in
+--        common.lua); the last five are the funnel's counts (see the sale hash in common.lua)
 --    or  { '!missing' }
 
 local S = load_sale()
@@ -14,8 +16,11 @@ if not S then return { '!missing' } end
 local now = now_ms()
 lapse(S, now)
 admit(S, now)
-local extra = redis.call('HMGET', K.sale, 'admitted', 'lapsed')
+local extra = redis.call('HMGET', K.sale, 'admitted', 'lapsed', 'joined', 'left', 'released',
+  'abandoned', 'sold_out')
 local window_admitted, window_ms, rate_until_ms = admission_window(now)
 return { S.capacity, S.sold, S.held, S.waiting, S.state, S.opens_ms,
          tonumber(extra[1]) or 0, tonumber(extra[2]) or 0, redis.call('ZCARD', K.holds), now,
-         window_admitted, window_ms, rate_until_ms }
+         window_admitted, window_ms, rate_until_ms, tonumber(extra[3]) or 0,
+         tonumber(extra[4]) or 0, tonumber(extra[5]) or 0, tonumber(extra[6]) or 0,
+         tonumber(extra[7]) or 0 }

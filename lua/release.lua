@@ -21,9 +21,11 @@ local now = now_ms()
 if r.state == 'w' then
   dequeue(S, code)
   r.state = 'l'
+  redis.call('HINCRBY', K.sale, 'left', 1)
 elseif r.state == 'a' then
   redis.call('ZREM', K.holds, code)
   S.held = S.held - r.qty
+  redis.call('HINCRBY', K.sale, 'released', 1)
   redis.call('HSET', K.sale, 'held', S.held)
   r.state = 'l'
 end

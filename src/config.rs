@@ -95,6 +95,11 @@ pub struct Settings {
     #[arg(long = "reconcile-secs", value_name = "SECS", env = "BOXOFFICE_RECONCILE_SECS", default_value = "10", value_parser = Checked(seconds))]
     pub reconcile_every: Duration,
 
+    /// How often every live sale's figures are sampled for the dashboard's charts, in seconds
+    /// (at least 1). One instance takes each turn; all of them must use the same interval.
+    #[arg(long = "sample-secs", value_name = "SECS", env = "BOXOFFICE_SAMPLE_SECS", default_value = "10", value_parser = Checked(seconds))]
+    pub sample_every: Duration,
+
     /// A waiting buyer who has not polled for this long (a closed tab) loses its place when it
     /// reaches the head (at least 60 seconds).
     ///
@@ -485,6 +490,7 @@ mod tests {
         assert_eq!(s.max_per_order, 6);
         assert_eq!(s.database_url, "postgres://postgres@127.0.0.1:5432/boxoffice");
         assert_eq!(s.reconcile_every, Duration::from_secs(10));
+        assert_eq!(s.sample_every, Duration::from_secs(10));
         assert_eq!(s.trusted_proxies, TrustedProxies::default());
         assert_eq!(Settings::default().redis_sentinel_service, "boxoffice");
     }

@@ -151,6 +151,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let state = self.state.clone();
         let reconciler = tokio::spawn(reconcile_forever(state.sales.clone(), state.settings.reconcile_every));
+        let sampler = tokio::spawn(admin::sampler::sample_forever(state.clone()));
         let mail_sender = tokio::spawn(mail::send_forever(
             state.db.clone(),
             self.mailer,
@@ -167,6 +168,7 @@ impl Application {
             .await;
         reconciler.abort();
         overdue.abort();
+        sampler.abort();
         // A mail cut off mid-send keeps its lease and is sent again after it: at least once.
         mail_sender.abort();
         state.db.close().await;

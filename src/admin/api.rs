@@ -20,6 +20,7 @@ use super::forms::{
     EventFields, FieldErrors, MAX_CAPACITY, MAX_DESCRIPTION, MAX_HOLD_SECS, MAX_PRICE_MINOR, MAX_TITLE, MAX_VENUE,
     NOT_A_WHOLE_NUMBER, Parsed, SaleFields, api_time,
 };
+use super::series;
 use super::service::{self, EventEdit, ServiceError};
 use crate::db::events::Event;
 use crate::db::orders::Order;
@@ -372,6 +373,122 @@ impl OrderState {
     }
 }
 
+/// A sale over time: its samples from the opening to now, the funnel of its buyers and the
+/// estimates, as the dashboard shows them.
+#[derive(Object)]
+pub struct AdminSaleSeries {
+    /// Seconds between samples (`BOXOFFICE_SAMPLE_SECS`).
+    interval_secs: u64,
+    /// Oldest first.
+    samples: Vec<AdminSample>,
+    funnel: AdminFunnel,
+    estimates: AdminEstimates,
+    as_of: DateTime<Utc>,
+}
+
+/// The sale's figures at the start of one interval. Counts are cumulative since the sale's
+/// live state was built; `waiting`, `held`, `at_checkout` and `sold` are levels.
+#[derive(Object)]
+pub struct AdminSample {
+    taken_at: DateTime<Utc>,
+    waiting: i64,
+    /// Tickets held at checkout.
+    held: i64,
+    /// Buyers at checkout.
+    at_checkout: i64,
+    sold: i64,
+    admitted: i64,
+    orders: i64,
+    joined: i64,
+    left_queue: i64,
+    released: i64,
+    abandoned: i64,
+    lapsed: i64,
+    sold_out: i64,
+}
+
+/// Where the buyers went: `joined` = `admitted` + `waiting` + `left_queue` + `abandoned` +
+/// `sold_out`, and `admitted` = `ordered` + `at_checkout` + `released` + `lapsed` (buyers whose
+/// sale closed under them aside).
+#[derive(Object)]
+pub struct AdminFunnel {
+    joined: i64,
+    admitted: i64,
+    ordered: i64,
+    waiting: i64,
+    left_queue: i64,
+    abandoned: i64,
+    sold_out: i64,
+    at_checkout: i64,
+    released: i64,
+    lapsed: i64,
+}
+
+/// At the current rates; null where nothing moves to estimate from.
+#[derive(Object)]
+pub struct AdminEstimates {
+    /// Over the last minute of samples.
+    #[oai(nullable)]
+    sold_per_minute: Option<f64>,
+    /// Seconds until every ticket is sold (0: sold out).
+    #[oai(nullable)]
+    sell_out_secs: Option<f64>,
+    /// The sale's one admission rate.
+    #[oai(nullable)]
+    admitted_per_minute: Option<f64>,
+    /// Seconds the last buyer in line waits.
+    #[oai(nullable)]
+    last_in_line_wait_secs: Option<f64>,
+}
+
+impl AdminSaleSeries {
+    fn new(s: series::SaleSeries, interval_secs: u64) -> Self {
+        let f = s.funnel;
+        let e = s.estimates;
+        AdminSaleSeries {
+            interval_secs,
+            samples: s
+                .samples
+                .into_iter()
+                .map(|x| AdminSample {
+                    taken_at: x.taken_at,
+                    waiting: x.waiting,
+                    held: x.held,
+                    at_checkout: x.at_checkout,
+                    sold: x.sold,
+                    admitted: x.admitted,
+                    orders: x.orders,
+                    joined: x.joined,
+                    left_queue: x.left_queue,
+                    released: x.released,
+                    abandoned: x.abandoned,
+                    lapsed: x.lapsed,
+                    sold_out: x.sold_out,
+                })
+                .collect(),
+            funnel: AdminFunnel {
+                joined: f.joined,
+                admitted: f.admitted,
+                ordered: f.ordered,
+                waiting: f.waiting,
+                left_queue: f.left_queue,
+                abandoned: f.abandoned,
+                sold_out: f.sold_out,
+                at_checkout: f.at_checkout,
+                released: f.released,
+                lapsed: f.lapsed,
+            },
+            estimates: AdminEstimates {
+                sold_per_minute: e.sold_per_minute,
+                sell_out_secs: e.sell_out_secs,
+                admitted_per_minute: e.admitted_per_minute,
+                last_in_line_wait_secs: e.last_in_line_wait_secs,
+            },
+            as_of: s.as_of,
+        }
+    }
+}
+
 #[derive(Object)]
 pub struct AdminOrder {
     number: String,
@@ -624,6 +741,22 @@ impl AdminApi {
             })
         };
         answer(figures.await)
+    }
+
+    /// A sale over time: the dashboard's charts, funnel and estimates.
+    #[oai(path = "/sales/:sale/series", method = "get")]
+    async fn get_sale_series(
+        &self,
+        state: Data<&AppState>,
+        ApiOrganizer(me): ApiOrganizer,
+        sale: Path<String>,
+    ) -> Answer<AdminSaleSeries> {
+        let s = async {
+            let sale = service::sale(&state, me, service::parse_id(&sale)?).await?;
+            series::series(&state, &sale).await
+        };
+        let interval_secs = state.settings.sample_every.as_secs();
+        answer(s.await.map(|s| AdminSaleSeries::new(s, interval_secs)))
     }
 
     /// Pause (`paused`), resume (`open`) or close (`closed`, final) a sale.

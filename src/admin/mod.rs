@@ -13,6 +13,8 @@
 //! - `forms` — parsing of what organizers type, shared by pages and API.
 //! - `events`, `sales`, `dashboard`, `tokens`, `invites` — the portal's pages; `views` the
 //!   pieces they share.
+//! - `sampler` — the samples of every live sale at a fixed interval, one per turn whichever
+//!   instance takes it; `series` the dashboard's and the API's series, funnel and estimates.
 //! - `checkin` — the door: ticket scans, as a page and as the operation the API calls.
 //! - `api` — the JSON API over the same service, with bearer tokens.
 //! - `error` — the one error type, rendered as a page here and as JSON in `api`.
@@ -31,6 +33,8 @@ mod extract;
 pub mod forms;
 mod invites;
 mod sales;
+pub mod sampler;
+pub mod series;
 pub mod service;
 mod tokens;
 mod views;
@@ -55,6 +59,7 @@ pub fn pages() -> impl Endpoint {
         .at("/events/:event/sales", post(sales::create_from_form))
         .at("/sales/:sale", get(dashboard::show))
         .at("/sales/:sale/figures", get(dashboard::figures_part))
+        .at("/sales/:sale/series", get(dashboard::series_part))
         .at("/sales/:sale/state", post(sales::state_from_form))
         .at("/sales/:sale/orders.csv", get(dashboard::orders_csv))
         .at(

@@ -8,6 +8,7 @@ pub mod orders;
 pub mod organizers;
 pub mod outbox;
 pub mod sales;
+pub mod samples;
 pub mod tickets;
 
 use std::time::Duration;

@@ -47,6 +47,17 @@ impl AdmissionRate {
     }
 }
 
+/// How long a buyer at `position` in the queue waits when `per_minute` buyers are admitted,
+/// in seconds: the one estimate of a wait (the waiting room's, the dashboard's for the last
+/// buyer in line). Nobody in line waits no time; otherwise `None` while nobody is being
+/// admitted.
+pub fn wait_secs(per_minute: Option<f64>, position: u64) -> Option<f64> {
+    if position == 0 {
+        return Some(0.0);
+    }
+    per_minute.filter(|r| *r > 0.0).map(|r| position as f64 * 60.0 / r)
+}
+
 /// The rate last read per sale by this instance, for the waiting room.
 #[derive(Default)]
 pub(super) struct RecentRates(Mutex<HashMap<SaleId, Entry>>);
@@ -119,6 +130,14 @@ mod tests {
         assert_eq!(AdmissionRate::from_window(5, 0, until).per_minute, None);
         assert_eq!(AdmissionRate::from_window(5, 10_000, until).per_minute, Some(30.0));
         assert_eq!(AdmissionRate::from_window(12, 60_000, until).per_minute, Some(12.0));
+    }
+
+    #[test]
+    fn a_wait_is_the_position_over_the_rate() {
+        assert_eq!(wait_secs(None, 10), None);
+        assert_eq!(wait_secs(Some(0.0), 10), None);
+        assert_eq!(wait_secs(Some(30.0), 15), Some(30.0));
+        assert_eq!(wait_secs(None, 0), Some(0.0), "no line, no wait");
     }
 
     #[test]

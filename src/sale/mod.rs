@@ -30,7 +30,7 @@ use fred::prelude::*;
 use sqlx::PgPool;
 use tracing::{error, info, warn};
 
-pub use admission::AdmissionRate;
+pub use admission::{AdmissionRate, wait_secs};
 pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender, MAX_EMAIL_BYTES, MAX_NAME_CHARS};
 pub use error::SaleError;
 pub use keys::sale_keys;
@@ -314,6 +314,11 @@ impl TicketSales {
             admitted: 0,
             lapsed: 0,
             active: 0,
+            joined: 0,
+            left: 0,
+            released: 0,
+            abandoned: 0,
+            sold_out: 0,
             server_now: now,
             admission_rate: AdmissionRate::none(now),
         })

@@ -267,6 +267,16 @@ pub struct SaleFigures {
     pub lapsed: i64,
     /// Buyers at checkout now.
     pub active: i64,
+    /// Reservations made (every buyer who joined, the queue or straight to checkout).
+    pub joined: i64,
+    /// Buyers who left the queue themselves.
+    pub left: i64,
+    /// Buyers who gave their hold back at checkout.
+    pub released: i64,
+    /// Buyers who lost their place by not polling (a closed tab).
+    pub abandoned: i64,
+    /// Buyers told the sale was sold out, on joining or while queued.
+    pub sold_out: i64,
     pub server_now: DateTime<Utc>,
     /// Buyers admitted per minute of late, the same for every page and instance.
     pub admission_rate: super::AdmissionRate,

@@ -313,47 +313,21 @@ async fn the_door_page_takes_scans_one_after_another() {
     with_browser(|b| async move {
         let app = crate::admin_support::AdminApp::spawn().await;
         let org = app.organizer().await;
-        let (_, event) = org
-            .api
-            .post(
-                "/events",
-                json!({"title": "Door Night", "description": "At the door.", "starts_at": crate::admin_support::api_time(5, 0),
-                       "ends_at": crate::admin_support::api_time(5, 3), "capacity": 10, "price_minor": 0}),
-            )
-            .await;
-        let (_, sale) = org
-            .api
-            .post(&format!("/events/{}/sales", event["id"].as_str().unwrap()), json!({}))
-            .await;
-        let sale = sale["id"].as_str().unwrap().to_string();
+        let sale = open_sale(&org, "Door Night", 10, 0).await;
         let buyer = crate::support::browser();
         let order = crate::tickets::buy(&app.base, &buyer, sale.parse().unwrap(), 2).await;
         let tickets = crate::tickets::ticket_codes(&app.state.db, &order).await;
 
-        b.goto(&format!("{}/admin/sign-in", app.base)).await.unwrap();
-        b.find(Locator::Css("#f-email"))
-            .await
-            .unwrap()
-            .send_keys(&org.email)
-            .await
-            .unwrap();
-        b.find(Locator::Css("#f-password"))
-            .await
-            .unwrap()
-            .send_keys(crate::admin_support::PASSWORD)
-            .await
-            .unwrap();
-        b.find(Locator::Css("main form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_for_path(&b, "/admin", Duration::from_secs(5)).await;
+        sign_in(&b, &app.base, &org.email).await;
         b.goto(&format!("{}/admin/sales/{sale}/check-in", app.base))
             .await
             .unwrap();
-        if let Err(e) = b.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("code")).await {
+        if let Err(e) = b
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id("code"))
+            .await
+        {
             let at = b.current_url().await.map(|u| u.to_string()).unwrap_or_default();
             let page = b.source().await.unwrap_or_default();
             panic!("no door page at {at}: {e}\n{page}");
@@ -369,7 +343,14 @@ async fn the_door_page_takes_scans_one_after_another() {
         };
         assert_eq!(focused().await, json!([true, ""]), "the field has the focus");
         let enter = char::from(fantoccini::key::Key::Enter);
-        let count = || async { b.find(Locator::Css("#admitted-count")).await.unwrap().text().await.unwrap() };
+        let count = || async {
+            b.find(Locator::Css("#admitted-count"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
         assert_eq!(count().await, "0 of 2 tickets admitted");
         for (code, result, says, admitted) in [
             (&tickets[0], "admitted", "Valid — admit", "1 of 2"),
@@ -409,4 +390,147 @@ async fn the_door_page_takes_scans_one_after_another() {
         assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
     })
     .await;
+}
+
+/// The organizer's dashboard of a sale under a small crowd: the charts draw one point per
+/// sample (the rates one fewer) and grow as the page refreshes itself, and the funnel adds up
+/// to the buyers; all under the CSP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_charts_a_sale_under_a_crowd() {
+    with_browser(|b| async move {
+        let app = crate::admin_support::AdminApp::spawn_with(|s| s.sample_every = Duration::from_secs(1)).await;
+        let org = app.organizer().await;
+        let sale = open_sale(&org, "Crowd Night", 5, 1000).await;
+        // Eight buyers: five are admitted, three wait, one of whom leaves.
+        const BUYERS: i64 = 8;
+        let mut last = None;
+        for _ in 0..BUYERS {
+            let buyer = crate::support::browser();
+            let r = crate::support::api_join(&app.base, &buyer, &sale, 1).await;
+            last = Some((buyer, r["code"].as_str().unwrap().to_string()));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let (buyer, code) = last.unwrap();
+        let left = buyer
+            .delete(format!("{}/api/v1/reservations/{code}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(left.status(), reqwest::StatusCode::NO_CONTENT);
+
+        sign_in(&b, &app.base, &org.email).await;
+        b.goto(&format!("{}/admin/sales/{sale}", app.base)).await.unwrap();
+        b.wait()
+            .at_most(Duration::from_secs(5))
+            .for_element(Locator::Css("#series"))
+            .await
+            .unwrap();
+
+        // What the page shows, read in one go: the samples it drew from, the points of each
+        // chart's lines, and the funnel.
+        let read = || async {
+            b.execute(
+                "var s = document.getElementById('series');
+                 var points = {};
+                 s.querySelectorAll('figure.chart').forEach(function (f) {
+                   points[f.dataset.chart] = Array.from(f.querySelectorAll('polyline.series')).map(function (l) {
+                     var p = l.getAttribute('points').trim(); return p ? p.split(/\\s+/).length : 0; });
+                 });
+                 var funnel = {};
+                 s.querySelectorAll('tr[data-funnel]').forEach(function (r) {
+                   funnel[r.dataset.funnel] = parseInt(r.querySelector('td.count').textContent, 10); });
+                 return [parseInt(s.dataset.samples, 10), points, funnel];",
+                vec![],
+            )
+            .await
+            .unwrap()
+        };
+        let first = read().await;
+        let samples = first[0].as_i64().unwrap();
+        // The page refreshes itself: within a few seconds it draws more samples.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let now = loop {
+            let now = read().await;
+            if now[0].as_i64().unwrap() > samples && now[0].as_i64().unwrap() >= 3 {
+                break now;
+            }
+            assert!(Instant::now() < deadline, "the charts did not grow: {now}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let n = now[0].as_i64().unwrap();
+        let stored =
+            boxoffice::db::samples::list_for_sale(&app.state.db, boxoffice::sale::SaleId(sale.parse().unwrap()))
+                .await
+                .unwrap();
+        assert!(n <= stored.len() as i64, "{n} drawn of {} stored", stored.len());
+        let points = &now[1];
+        for chart in ["chart-queue", "chart-checkout", "chart-sold"] {
+            assert_eq!(points[chart], json!([n]), "{chart}: {points}");
+        }
+        assert_eq!(points["chart-rates"], json!([n - 1, n - 1]), "{points}");
+
+        let f = &now[2];
+        let c = |k: &str| f[k].as_i64().unwrap_or_else(|| panic!("{k} in {f}"));
+        assert_eq!(c("joined"), BUYERS, "{f}");
+        assert_eq!(
+            c("admitted") + c("waiting") + c("left_queue") + c("abandoned") + c("sold_out"),
+            BUYERS,
+            "{f}"
+        );
+        assert_eq!(
+            c("admitted"),
+            c("ordered") + c("at_checkout") + c("released") + c("lapsed"),
+            "{f}"
+        );
+        assert_eq!([c("admitted"), c("waiting"), c("left_queue")], [5, 2, 1], "{f}");
+        screenshot(&b, "dashboard.png").await;
+        let refused = csp_violations(&b).await;
+        assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
+    })
+    .await;
+}
+
+/// A sale of a new event of `org`'s, made through the API; its id.
+async fn open_sale(org: &crate::admin_support::Organizer, title: &str, capacity: i32, price_minor: i64) -> String {
+    let (_, event) = org
+        .api
+        .post(
+            "/events",
+            json!({"title": title, "description": "One night.", "starts_at": crate::admin_support::api_time(5, 0),
+                   "ends_at": crate::admin_support::api_time(5, 3), "capacity": capacity, "price_minor": price_minor}),
+        )
+        .await;
+    let (_, sale) = org
+        .api
+        .post(&format!("/events/{}/sales", event["id"].as_str().unwrap()), json!({}))
+        .await;
+    sale["id"].as_str().unwrap().to_string()
+}
+
+/// Signs the organizer in through the page, and waits until the sign-in page has gone.
+async fn sign_in(b: &Client, base: &str, email: &str) {
+    b.goto(&format!("{base}/admin/sign-in")).await.unwrap();
+    b.find(Locator::Css("#f-email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    b.find(Locator::Css("#f-password"))
+        .await
+        .unwrap()
+        .send_keys(crate::admin_support::PASSWORD)
+        .await
+        .unwrap();
+    b.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.current_url().await.unwrap().path().ends_with("/sign-in") {
+        assert!(Instant::now() < deadline, "the sign-in did not go through");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

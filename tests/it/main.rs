@@ -30,6 +30,7 @@ mod reconcile;
 mod redis_durability;
 mod redis_servers;
 mod sale_engine;
+mod sale_samples;
 mod script_replies;
 mod smtp_sink;
 mod stripe_fake;

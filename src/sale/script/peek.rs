@@ -40,6 +40,11 @@ impl ScriptCall for Peek {
                 reply.int("window_ms")?,
                 reply.time("rate_until_ms")?,
             ),
+            joined: reply.int("joined")?,
+            left: reply.int("left")?,
+            released: reply.int("released")?,
+            abandoned: reply.int("abandoned")?,
+            sold_out: reply.int("sold_out")?,
         };
         reply.finish()?;
         Ok(figures)
@@ -54,7 +59,7 @@ mod tests {
 
     fn fields() -> Vec<Value> {
         let mut f: Vec<Value> = vec![10.into(), 4.into(), 2.into(), 7.into(), "open".into()];
-        f.extend([0, 5, 1, 1, 60_000, 12, 30_000, 70_000].map(Value::from));
+        f.extend([0, 5, 1, 1, 60_000, 12, 30_000, 70_000, 9, 1, 1, 1, 1].map(Value::from));
         f
     }
 
@@ -64,6 +69,7 @@ mod tests {
         assert_eq!((f.capacity, f.sold, f.held, f.waiting, f.admitted), (10, 4, 2, 7, 5));
         assert_eq!(f.admission_rate.per_minute, Some(24.0));
         assert_eq!(f.admission_rate.until.timestamp_millis(), 70_000);
+        assert_eq!((f.joined, f.left, f.released, f.abandoned, f.sold_out), (9, 1, 1, 1, 1));
     }
 
     #[test]
@@ -71,7 +77,7 @@ mod tests {
         let mut short = fields();
         short.pop();
         let e = Peek::decode(reply(ScriptName::Peek, &short)).err().unwrap();
-        assert_eq!((e.field, e.problem), ("rate_until_ms", Problem::Missing));
+        assert_eq!((e.field, e.problem), ("sold_out", Problem::Missing));
         let mut wrong = fields();
         wrong[1] = Value::Null;
         assert_eq!(

@@ -2,7 +2,7 @@
 //! dashboard shows too: `TicketSales::admission_rate_now`, which keeps the poll at one Redis
 //! call).
 
-use crate::sale::{Reservation, TicketSales};
+use crate::sale::{Reservation, TicketSales, wait_secs};
 
 /// The sale's admission rate per minute as the waiting room of `r` sees it now.
 pub fn admitted_per_minute(sales: &TicketSales, r: &Reservation) -> Option<f64> {
@@ -12,9 +12,8 @@ pub fn admitted_per_minute(sales: &TicketSales, r: &Reservation) -> Option<f64> 
 /// Words for the wait at `position` when `per_minute` buyers are admitted: honest about not
 /// knowing.
 pub fn describe(per_minute: Option<f64>, position: u64) -> String {
-    match per_minute {
-        Some(r) if r > 0.0 => {
-            let secs = position as f64 * 60.0 / r;
+    match wait_secs(per_minute, position) {
+        Some(secs) => {
             if secs < 60.0 {
                 "less than a minute".into()
             } else {
