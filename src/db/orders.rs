@@ -327,14 +327,18 @@ async fn cancel_in(tx: &mut PgConnection, order_id: i64) -> Result<Option<Cancel
     let Some((sale_id, reservation_code, quantity, payment_intent)) = row else {
         return Ok(None);
     };
-    sqlx::query(
-        "with sale as (update ticket_sales set sold = sold - $2 where id = $1 returning event_id)
-         update events set sold = sold - $2 where id = (select event_id from sale)",
-    )
-    .bind(sale_id)
-    .bind(i32::from(quantity))
-    .execute(&mut *tx)
-    .await?;
+    // The event's row first, then the sale's: the order `place` takes them in, so that a
+    // cancellation and an order of the same sale never wait for each other's second row.
+    sqlx::query("update events set sold = sold - $2 where id = (select event_id from ticket_sales where id = $1)")
+        .bind(sale_id)
+        .bind(i32::from(quantity))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("update ticket_sales set sold = sold - $2 where id = $1")
+        .bind(sale_id)
+        .bind(i32::from(quantity))
+        .execute(&mut *tx)
+        .await?;
     crate::db::outbox::enqueue(tx, crate::db::outbox::Kind::Cancelled, order_id).await?;
     Ok(Some(Cancelled {
         order_id,

@@ -130,3 +130,64 @@ async fn wait_for_lock_waiters(w: &World, n: i64) {
     }
     panic!("{n} orders never queued on the event row");
 }
+
+#[tokio::test]
+async fn cancellations_and_new_orders_racing_on_one_event_all_go_through_and_agree() {
+    let w = Arc::new(World::new().await);
+    let sale = w.sale(200, 60).await;
+    let id = sale.sale_id();
+    let pay_within = Some(Duration::from_secs(600));
+    // Orders awaiting payment, to be cancelled while new orders are written.
+    let mut awaiting = Vec::new();
+    for _ in 0..30 {
+        match db::orders::place(&w.db, id, Uuid::new_v4(), 2, &ada(), pay_within, TIMEOUT)
+            .await
+            .unwrap()
+        {
+            Placement::Placed(order) => awaiting.push(order.id),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    // Every cancellation and every new order released at once: each takes the event's and the
+    // sale's rows, so they must take them in the same order or deadlock.
+    let start = Arc::new(Barrier::new(60));
+    let mut racing = Vec::new();
+    for order in awaiting {
+        let (w, start) = (w.clone(), start.clone());
+        racing.push(tokio::spawn(async move {
+            start.wait().await;
+            db::orders::cancel(&w.db, order)
+                .await
+                .map(|c| assert!(c.is_some()))
+                .err()
+        }));
+    }
+    for _ in 0..30 {
+        let (w, start) = (w.clone(), start.clone());
+        racing.push(tokio::spawn(async move {
+            start.wait().await;
+            db::orders::place(&w.db, id, Uuid::new_v4(), 2, &ada(), None, TIMEOUT)
+                .await
+                .map(|p| assert!(matches!(p, Placement::Placed(_)), "{p:?}"))
+                .err()
+        }));
+    }
+    for outcome in racing {
+        if let Some(e) = outcome.await.unwrap() {
+            panic!("a cancellation or an order failed: {e}");
+        }
+    }
+
+    let (event, sales, held_by_orders): (i64, i64, i64) = sqlx::query_as(
+        "select (select sold from events where id = $1)::bigint,
+                (select coalesce(sum(sold), 0) from ticket_sales where event_id = $1)::bigint,
+                (select coalesce(sum(o.quantity), 0) from orders o join ticket_sales s on s.id = o.sale_id
+                  where s.event_id = $1 and o.state <> 'cancelled')::bigint",
+    )
+    .bind(sale.event_id)
+    .fetch_one(&w.db)
+    .await
+    .unwrap();
+    assert_eq!((event, sales, held_by_orders), (60, 60, 60));
+}
