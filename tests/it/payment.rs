@@ -466,3 +466,61 @@ async fn the_buyer_is_mailed_that_the_order_awaits_payment_and_then_that_it_was_
         assert!(text.contains("https://tickets.example/orders/"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn a_payment_and_a_cancellation_at_the_same_moment_leave_one_outcome() {
+    use boxoffice::db::orders::{self, Payment, Placement};
+    let w = std::sync::Arc::new(crate::support::World::new().await);
+    let sale = w.sale(100, 60).await.sale_id();
+    for _ in 0..20 {
+        let placed = orders::place(
+            &w.db,
+            sale,
+            uuid::Uuid::new_v4(),
+            2,
+            &crate::support::ada(),
+            Some(Duration::from_secs(600)),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        let Placement::Placed(order) = placed else {
+            panic!("{placed:?}")
+        };
+        // The webhook's payment and the deadline's cancellation, released together.
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let paying = tokio::spawn({
+            let (w, start) = (w.clone(), start.clone());
+            async move {
+                start.wait().await;
+                orders::mark_paid(&w.db, order.id).await.unwrap()
+            }
+        });
+        let cancelling = tokio::spawn({
+            let (w, start) = (w.clone(), start.clone());
+            async move {
+                start.wait().await;
+                orders::cancel(&w.db, order.id).await.unwrap()
+            }
+        });
+        let (paid, cancelled) = (paying.await.unwrap(), cancelling.await.unwrap());
+        let state = orders::find(&w.db, order.id).await.unwrap().unwrap().state;
+        match (&paid, &cancelled) {
+            // Paid first: the cancellation found nothing awaiting payment.
+            (Payment::Paid, None) => assert_eq!(state, "paid"),
+            // Cancelled first: the payment is told so, and must be refunded.
+            (Payment::Cancelled, Some(_)) => assert_eq!(state, "cancelled"),
+            other => panic!("both or neither won: {other:?}"),
+        }
+    }
+    // Every paid order still holds its tickets in the sale's count; no cancelled one does.
+    let (sold, held): (i64, i64) = sqlx::query_as(
+        "select (select sold from ticket_sales where id = $1)::bigint,
+                (select coalesce(sum(quantity), 0) from orders where sale_id = $1 and state = 'paid')::bigint",
+    )
+    .bind(sale.0)
+    .fetch_one(&w.db)
+    .await
+    .unwrap();
+    assert_eq!(sold, held);
+}
