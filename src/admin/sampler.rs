@@ -50,9 +50,15 @@ async fn sample(state: &AppState, sale: SaleId, every: Duration) -> Result<bool,
     if live.state == SaleState::Closed || live.server_now < live.opens_at {
         return Ok(false);
     }
+    let taken_at = turn_of(live.server_now, every);
+    // Another instance took this turn: skip the count of the sale's orders, which reads them
+    // all. Two instances that both find the turn free still record it once (`insert_once`).
+    if db::samples::taken(&state.db, sale, taken_at).await? {
+        return Ok(false);
+    }
     let totals = db::orders::totals_for_sale(&state.db, sale).await?;
     let sample = Sample {
-        taken_at: turn_of(live.server_now, every),
+        taken_at,
         waiting: live.waiting,
         held: live.held,
         at_checkout: live.active,

@@ -24,6 +24,15 @@ pub struct Sample {
     pub sold_out: i64,
 }
 
+/// Whether some instance has recorded the sale's sample of the turn `taken_at` already.
+pub async fn taken(db: &PgPool, sale: SaleId, taken_at: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from sale_samples where sale_id = $1 and taken_at = $2)")
+        .bind(sale.0)
+        .bind(taken_at)
+        .fetch_one(db)
+        .await
+}
+
 /// Records the sample unless one of its interval is there already (another instance took
 /// the turn); true when this one was recorded.
 pub async fn insert_once(db: &PgPool, sale: SaleId, s: &Sample) -> Result<bool, sqlx::Error> {
