@@ -216,13 +216,12 @@ async fn a_door_scan_racing_a_cancellation_of_its_order_never_admits_a_cancelled
     let app = AdminApp::spawn().await;
     let (org, sale, code) = organizer_with_an_order(&app, 1).await;
     let ticket = ticket_codes(&app.state.db, &code).await.remove(0);
-    let order: i64 = sqlx::query_scalar(
-        "select o.id from orders o join tickets t on t.order_id = o.id where t.code = $1",
-    )
-    .bind(&ticket)
-    .fetch_one(&app.state.db)
-    .await
-    .unwrap();
+    let order: i64 =
+        sqlx::query_scalar("select o.id from orders o join tickets t on t.order_id = o.id where t.code = $1")
+            .bind(&ticket)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
 
     for commit in [false, true] {
         // A cancellation's statements (`db::orders::cancel_in`), for an order whose tickets
