@@ -7,9 +7,10 @@
 //! and applies a success found there, as the webhook does: a lost webhook loses no payment.
 
 use maud::{Markup, html};
-use poem::http::header;
-use poem::web::{Data, Path};
+use poem::http::{StatusCode, header};
+use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
+use serde_json::json;
 use tower_sessions::Session;
 use tracing::warn;
 
@@ -17,7 +18,7 @@ use super::{count_request, has_order, query_value, remember_order};
 use crate::db;
 use crate::db::events::Listing;
 use crate::db::orders::Order;
-use crate::payment::{PaymentIntent, Payments, Settled};
+use crate::payment::{Outlook, PaymentError, PaymentIntent, Payments, StripeError, stripe};
 use crate::sale::{ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::tickets::{self, link};
@@ -77,33 +78,25 @@ pub async fn page(
     if order.state == "awaiting_payment"
         && let Some(payments) = &state.payments
     {
-        let intent = match payments.intent_for(&state.db, &order).await {
-            Ok(intent) => intent,
+        match payments.look_up(&state.db, &order).await {
+            Ok(Outlook::PaidNow) => order = reread(&state, &order).await?,
+            Ok(Outlook::Unpaid(intent)) => {
+                let urls = PaymentUrls {
+                    back: format!("{}/orders/{code}{key}", state.settings.public_url),
+                    pay: format!("/orders/{code}/pay{key}"),
+                    cancel: format!("/orders/{code}/cancel{key}"),
+                };
+                let body = awaiting(&order, &listing, payments, &intent, &urls);
+                return Ok(layout::page_with_head(
+                    "Pay for your order",
+                    payment_head(payments),
+                    body,
+                ));
+            }
             Err(e) => {
                 warn!(order = %order.number, error = %e, "Stripe is unavailable for the order page");
                 return Ok(layout::page("Your order", unavailable(&order, &listing)));
             }
-        };
-        match payments.settle(&state.db, &intent).await {
-            Ok(Settled::Paid) => order = reread(&state, &order).await?,
-            Ok(_) => {}
-            Err(e) => warn!(order = %order.number, error = %e, "applying the payment failed; the webhook will"),
-        }
-        if order.state == "awaiting_payment" {
-            let own_url = format!("{}/orders/{code}{key}", state.settings.public_url);
-            let body = awaiting(
-                &order,
-                &listing,
-                payments,
-                &intent,
-                &own_url,
-                &format!("/orders/{code}/cancel{key}"),
-            );
-            return Ok(layout::page_with_head(
-                "Pay for your order",
-                payment_head(payments),
-                body,
-            ));
         }
     }
     if order.state == "cancelled" {
@@ -132,6 +125,59 @@ pub async fn cancel(
     }
     let key = key_query(req);
     Ok(see_other(&format!("/orders/{code}{key}")))
+}
+
+#[derive(serde::Deserialize)]
+pub struct PayForm {
+    #[serde(default)]
+    payment_method: String,
+}
+
+/// The page pays with the card the buyer entered, where Stripe.js confirms no payment itself
+/// (a Stripe.js without the Payment Element; `assets/pay.js`): the shop confirms the order's
+/// PaymentIntent with that card. Answers JSON for the page's script: `{"status": …}` as Stripe
+/// left the intent (`succeeded`, or `requires_action` for the buyer's authentication), 402
+/// with Stripe's words for a declined card, 409 for an order that awaits no payment (the page
+/// reloads and shows it), 422 for text that names no card, 503 when Stripe does not answer.
+#[handler]
+pub async fn pay(
+    state: Data<&AppState>,
+    limits: Data<&BuyerLimits>,
+    session: Data<&Session>,
+    req: &Request,
+    Path(code): Path<String>,
+    Form(form): Form<PayForm>,
+) -> Result<Response, PageError> {
+    count_request(&limits, req)?;
+    let order = visible_order(&state, &session, req, &code).await?;
+    let answer = |status: StatusCode, body: serde_json::Value| {
+        Response::builder()
+            .status(status)
+            .content_type("application/json")
+            .body(body.to_string())
+    };
+    let Some(payments) = state.payments.as_ref().filter(|_| order.state == "awaiting_payment") else {
+        let message = "This order awaits no payment.";
+        return Ok(answer(
+            StatusCode::CONFLICT,
+            json!({ "state": order.state, "message": message }),
+        ));
+    };
+    if !stripe::is_card_id(&form.payment_method) {
+        let message = "The card could not be read; please enter it again.";
+        return Ok(answer(StatusCode::UNPROCESSABLE_ENTITY, json!({ "message": message })));
+    }
+    Ok(match payments.pay_with(&state.db, &order, &form.payment_method).await {
+        Ok(intent) => answer(StatusCode::OK, json!({ "status": intent.status })),
+        Err(PaymentError::Stripe(StripeError::Refused { status: 402, message })) => {
+            answer(StatusCode::PAYMENT_REQUIRED, json!({ "message": message }))
+        }
+        Err(e) => {
+            warn!(order = %order.number, error = %e, "paying with the buyer's card failed");
+            let message = "Payment is unavailable right now; nothing was charged. Please try again in a moment.";
+            answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "message": message }))
+        }
+    })
 }
 
 /// `?key=…` when the request was opened with the signed link's key: links and redirects from
@@ -170,14 +216,15 @@ fn summary(o: &Order, l: &Listing) -> Markup {
     }
 }
 
-fn awaiting(
-    o: &Order,
-    l: &Listing,
-    payments: &Payments,
-    intent: &PaymentIntent,
-    return_url: &str,
-    cancel_url: &str,
-) -> Markup {
+/// Where the payment form leads: back to the order page (Stripe's return, and after paying),
+/// the shop's own confirmation with a card (`pay`), and giving up (`cancel`).
+struct PaymentUrls {
+    back: String,
+    pay: String,
+    cancel: String,
+}
+
+fn awaiting(o: &Order, l: &Listing, payments: &Payments, intent: &PaymentIntent, urls: &PaymentUrls) -> Markup {
     html! {
         section.card.payment {
             h1 { "Pay for your order" }
@@ -187,12 +234,12 @@ fn awaiting(
                 p.countdown { "Please pay by " strong #payment-due { (due.format("%H:%M:%S UTC")) } "; after that the order is cancelled and its tickets go back on sale." }
             }
             form #payment-form data-publishable-key=(payments.publishable_key)
-                data-client-secret=(intent.client_secret) data-return-url=(return_url) {
+                data-client-secret=(intent.client_secret) data-return-url=(urls.back) data-pay-url=(urls.pay) {
                 div #payment-element {}
                 button.button type="submit" { "Pay " (money(o.total_minor(), &o.currency)) }
                 p #payment-message role="alert" {}
             }
-            form.leave method="post" action=(cancel_url) {
+            form.leave method="post" action=(urls.cancel) {
                 button.link type="submit" { "Cancel this order" }
             }
         }
