@@ -2,8 +2,9 @@
 //! `.ci/run` installs): buyer A takes the last tickets, buyer B waits and sees the position,
 //! A's hold lapses, B's page moves to checkout by itself, B buys and sees the confirmation.
 //! Screenshots of the waiting room and of checkout go to `target/screenshots/`. The browser's
-//! console must show no Content-Security-Policy refusal on the way. Also the Swagger UI, and
-//! the door page taking scans one after another.
+//! console must show no Content-Security-Policy refusal on the way. Also the Swagger UI, the
+//! door page taking scans one after another, the dashboard under a crowd, and a buyer paying on
+//! the order page through localstripe's Stripe.js.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

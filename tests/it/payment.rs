@@ -1,7 +1,8 @@
 //! Payment through Stripe, against localstripe (`stripe_fake`): an order awaits its payment,
 //! becomes paid through the signed webhook (once, however often it is delivered), is cancelled
 //! when its deadline passes (its tickets back to the sale, the next buyer admitted), and money
-//! that comes after that is refunded.
+//! that comes after that is refunded. The buyer API and the reservation poll say how an order
+//! stands; the order page's pay route confirms the buyer's card.
 
 use std::time::{Duration, Instant};
 
