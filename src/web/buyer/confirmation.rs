@@ -9,7 +9,7 @@
 use maud::{Markup, html};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Form, Path};
-use poem::{Request, Response, handler};
+use poem::{FromRequest, Request, RequestBody, Response, handler};
 use serde_json::json;
 use tower_sessions::Session;
 use tracing::warn;
@@ -27,6 +27,28 @@ use crate::web::money::money;
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::redirect::see_other;
 use crate::web::{layout, session};
+
+/// What every handler of an order's pages starts with: the request counted against its
+/// client's limit (before anything costs Redis or Postgres), then the order of the path's
+/// `code`, if this request may see it ([`visible_order`]); a 429 or a 404 otherwise, before the
+/// handler runs.
+pub struct VisibleOrder {
+    pub order: Order,
+    /// The reservation code as the path has it, for the order's own links.
+    pub code: String,
+}
+
+impl<'a> FromRequest<'a> for VisibleOrder {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let limits = <Data<&BuyerLimits>>::from_request(req, body).await?;
+        count_request(&limits, req).map_err(PageError::from)?;
+        let state = <Data<&AppState>>::from_request(req, body).await?;
+        let session = <Data<&Session>>::from_request(req, body).await?;
+        let Path(code) = <Path<String>>::from_request(req, body).await?;
+        let order = visible_order(&state, &session, req, &code).await?;
+        Ok(VisibleOrder { order, code })
+    }
+}
 
 /// The order of `code`, if this request may see it: a valid signed key, or the session that
 /// made it. Anything else is a 404, as for an order that does not exist.
@@ -64,14 +86,10 @@ async fn listing(state: &AppState, order: &Order) -> Result<Listing, PageError> 
 
 #[handler]
 pub async fn page(
+    VisibleOrder { mut order, code }: VisibleOrder,
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    session: Data<&Session>,
     req: &Request,
-    Path(code): Path<String>,
 ) -> Result<Markup, PageError> {
-    count_request(&limits, req)?;
-    let mut order = visible_order(&state, &session, req, &code).await?;
     let listing = listing(&state, &order).await?;
     let key = key_query(req);
     let pdf = format!("/orders/{code}/tickets.pdf{key}");
@@ -109,14 +127,10 @@ pub async fn page(
 /// stays paid), and the tickets go back to the sale at once.
 #[handler]
 pub async fn cancel(
+    VisibleOrder { order, code }: VisibleOrder,
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    session: Data<&Session>,
     req: &Request,
-    Path(code): Path<String>,
 ) -> Result<Response, PageError> {
-    count_request(&limits, req)?;
-    let order = visible_order(&state, &session, req, &code).await?;
     if let Some(payments) = &state.payments {
         payments
             .cancel(&state.db, &state.sales, &order)
@@ -141,15 +155,10 @@ pub struct PayForm {
 /// reloads and shows it), 422 for text that names no card, 503 when Stripe does not answer.
 #[handler]
 pub async fn pay(
+    VisibleOrder { order, .. }: VisibleOrder,
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    session: Data<&Session>,
-    req: &Request,
-    Path(code): Path<String>,
     Form(form): Form<PayForm>,
 ) -> Result<Response, PageError> {
-    count_request(&limits, req)?;
-    let order = visible_order(&state, &session, req, &code).await?;
     let answer = |status: StatusCode, body: serde_json::Value| {
         Response::builder()
             .status(status)
@@ -272,14 +281,9 @@ fn cancelled(o: &Order, l: &Listing) -> Markup {
 /// The order's tickets, one PDF with a page per ticket.
 #[handler]
 pub async fn tickets_pdf(
+    VisibleOrder { order, .. }: VisibleOrder,
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    session: Data<&Session>,
-    req: &Request,
-    Path(code): Path<String>,
 ) -> Result<Response, PageError> {
-    count_request(&limits, req)?;
-    let order = visible_order(&state, &session, req, &code).await?;
     if !order.tickets_valid() {
         return Err(WebError::NotFound.into());
     }
