@@ -742,3 +742,28 @@ async fn the_page_pays_with_the_card_entered_and_refuses_what_is_no_card() {
     let intent = stripe.intent(&order_state(&app, &code).await.1.unwrap()).await;
     assert_eq!(intent["amount"], 2500);
 }
+
+#[tokio::test]
+async fn with_stripe_away_the_order_still_reads_and_the_page_says_to_try_again() {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 600).await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let client = app.client();
+    let code = buy(&app.base, &client, sale, 1).await;
+    let card = stripe.card("4242424242424242").await;
+    // Stripe stops answering (localstripe stopped: its port refuses connections).
+    drop(stripe);
+
+    let (s, order) = api_order(&app, &client, &code).await;
+    assert_eq!(s, StatusCode::OK);
+    let order = &order["order"];
+    assert_eq!(order["state"], "awaiting_payment");
+    assert_eq!(order["payment"]["page_url"], format!("/orders/{code}"));
+    assert!(order["payment"]["client_secret"].is_null(), "{order}");
+    let page = client.get(app.url(&format!("/orders/{code}"))).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Payment is unavailable right now"));
+    let (s, body) = pay_on_the_page(&app, &client, &code, &card).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(order_state(&app, &code).await.0, "awaiting_payment");
+}

@@ -2,9 +2,13 @@
 //! (`/orders/{code}/tickets.pdf`), reachable again from the session that made the order, or
 //! from anywhere with the signed link of the tickets mail (`?key=`), and from nothing else.
 //!
-//! With Stripe, an order awaiting payment shows the Payment Element instead (`assets/pay.js`),
-//! and a button that cancels it. Each view of such an order asks Stripe for its PaymentIntent
-//! and applies a success found there, as the webhook does: a lost webhook loses no payment.
+//! With Stripe, an order awaiting payment shows the Payment Element instead (`assets/pay.js`;
+//! where Stripe.js has none, the card element, whose card [`pay`] confirms), and a button that
+//! cancels it. Each view of such an order asks Stripe for its PaymentIntent and applies a
+//! success found there, as the webhook does: a lost webhook loses no payment.
+//!
+//! Every handler here takes [`VisibleOrder`] first: the request counted, and the order found
+//! only for the session that made it or the signed link.
 
 use maud::{Markup, html};
 use poem::http::{StatusCode, header};
