@@ -47,8 +47,9 @@ pub struct Payments {
 pub enum Outlook {
     /// Still to pay, with this intent.
     Unpaid(PaymentIntent),
-    /// Stripe had the money: the order is paid now (read it again).
-    PaidNow,
+    /// Stripe has the money, and Postgres knows: the order is paid (now, or by a webhook a
+    /// moment before), or, cancelled meanwhile, its money refunded. Read the order again.
+    Charged,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,12 +136,16 @@ impl Payments {
     /// its payment, and the buyer may ask again.
     pub async fn look_up(&self, db: &PgPool, order: &Order) -> Result<Outlook, PaymentError> {
         let intent = self.intent_for(db, order).await?;
-        match self.settle(db, &intent).await {
-            Ok(Settled::Paid) => return Ok(Outlook::PaidNow),
-            Ok(_) => {}
-            Err(e) => warn!(order = %order.number, error = %e, "applying the payment failed; the webhook will"),
+        if !intent.succeeded() {
+            return Ok(Outlook::Unpaid(intent));
         }
-        Ok(Outlook::Unpaid(intent))
+        match self.settle(db, &intent).await {
+            Ok(_) => Ok(Outlook::Charged),
+            Err(e) => {
+                warn!(order = %order.number, error = %e, "applying the payment failed; the webhook will");
+                Ok(Outlook::Unpaid(intent))
+            }
+        }
     }
 
     /// Applies what Stripe says of an intent to its order: succeeded moves it to paid (once),
@@ -195,8 +200,18 @@ impl Payments {
     }
 
     /// The buyer gives up paying: the order is cancelled if it still awaits payment, and its
-    /// tickets go back to the sale.
+    /// tickets go back to the sale. A payment Stripe has taken already (its webhook not come
+    /// yet) wins: it is applied, and the order stays paid rather than being cancelled and its
+    /// money refunded. If Stripe does not answer, the order is cancelled all the same; a
+    /// payment that comes after is refunded (`settle`).
     pub async fn cancel(&self, db: &PgPool, sales: &TicketSales, order: &Order) -> Result<bool, sqlx::Error> {
+        if order.payment_intent.is_some() {
+            match self.look_up(db, order).await {
+                Ok(Outlook::Charged) => return Ok(false),
+                Ok(Outlook::Unpaid(_)) => {}
+                Err(e) => warn!(order = %order.number, error = %e, "Stripe did not answer before a cancellation"),
+            }
+        }
         let Some(cancelled) = orders::cancel(db, order.id).await? else {
             return Ok(false);
         };

@@ -767,3 +767,47 @@ async fn with_stripe_away_the_order_still_reads_and_the_page_says_to_try_again()
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(order_state(&app, &code).await.0, "awaiting_payment");
 }
+
+#[tokio::test]
+async fn the_buyer_api_cancels_an_unpaid_order_and_never_a_paid_one() {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 600).await;
+    let sale = app.world.sale(3, 60).await.sale_id();
+    let cancel = |client: reqwest::Client, code: String| {
+        let url = app.url(&format!("/api/v1/reservations/{code}/order/cancel"));
+        async move {
+            let resp = client.post(url).send().await.unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        }
+    };
+
+    // An order awaiting payment: cancelled, its tickets back on sale; a second call, and
+    // another session's, change nothing.
+    let a = app.client();
+    let code_a = buy(&app.base, &a, sale, 2).await;
+    assert_eq!(app.world.pg_sold(sale).await, 2);
+    let (s, _) = cancel(app.client(), code_a.clone()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(order_state(&app, &code_a).await.0, "awaiting_payment");
+    for _ in 0..2 {
+        let (s, body) = cancel(a.clone(), code_a.clone()).await;
+        assert_eq!(
+            (s, &body["order"]["state"]),
+            (StatusCode::OK, &json!("cancelled")),
+            "{body}"
+        );
+        assert!(body["order"]["payment"].is_null());
+    }
+    assert_eq!(app.world.pg_sold(sale).await, 0);
+    assert_eq!(mails(&app).await, ["awaiting_payment", "cancelled"]);
+
+    // A paid order stays paid.
+    let b = app.client();
+    let code_b = buy(&app.base, &b, sale, 1).await;
+    let intent = order_state(&app, &code_b).await.1.unwrap();
+    stripe.pay(&intent).await;
+    let (s, body) = cancel(b.clone(), code_b.clone()).await;
+    assert_eq!((s, &body["order"]["state"]), (StatusCode::OK, &json!("paid")), "{body}");
+    assert_eq!(order_state(&app, &code_b).await.0, "paid");
+    assert_eq!(app.world.pg_sold(sale).await, 1);
+}

@@ -281,12 +281,11 @@ async fn order_as_it_stands<F>(state: &AppState, code: ReservationCode, order: O
     };
     let client_secret = match payments.look_up(&state.db, &order).await {
         Ok(Outlook::Unpaid(intent)) => Some(intent.client_secret),
-        Ok(Outlook::PaidNow) => {
-            let paid = db::orders::find(&state.db, order.id)
-                .await
-                .map_err(WebError::reading("Your order"))?
+        Ok(Outlook::Charged) => {
+            let settled = find_order(state, code)
+                .await?
                 .ok_or_else(|| fail(SaleError::UnknownReservation))?;
-            return Ok(OrderEnvelope::new(paid, None));
+            return Ok(OrderEnvelope::new(settled, None));
         }
         Err(e) => {
             warn!(order = %order.number, error = %e, "Stripe is unavailable for the order");
@@ -528,6 +527,35 @@ impl BuyerApi {
             }
             Err(e) => Err(fail(e)),
         }
+    }
+
+    /// Give up paying: cancels this session's order if it still awaits payment, and its
+    /// tickets go back on sale at once (the next buyers in line are admitted). The answer is
+    /// the order as it stands: cancelled, or paid when the payment came first (a paid order is
+    /// not cancelled here); calling again changes nothing. Without Stripe no order awaits
+    /// payment, and the order comes back unchanged.
+    #[oai(path = "/reservations/:code/order/cancel", method = "post")]
+    async fn cancel_order(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        code: Path<String>,
+    ) -> ApiResult<Json<OrderEnvelope>, Reads> {
+        limits.check_request(req).map_err(rate_limited)?;
+        let code = reservation_code(&code.0)?;
+        let mut order = session_order(&state, req, code).await?;
+        if let Some(payments) = &state.payments {
+            payments
+                .cancel(&state.db, &state.sales, &order)
+                .await
+                .map_err(|e| fail(SaleError::from(e)))?;
+            // Cancelled now, before, or paid first: as Postgres has it after the attempt.
+            order = find_order(&state, code)
+                .await?
+                .ok_or_else(|| fail(SaleError::UnknownReservation))?;
+        }
+        Ok(Json(order_as_it_stands(&state, code, order).await?))
     }
 
     /// The tickets of this session's order as one PDF, a page per ticket; once it is paid (or

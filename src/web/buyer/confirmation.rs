@@ -101,7 +101,7 @@ pub async fn page(
         && let Some(payments) = &state.payments
     {
         match payments.look_up(&state.db, &order).await {
-            Ok(Outlook::PaidNow) => order = reread(&state, &order).await?,
+            Ok(Outlook::Charged) => order = reread(&state, &order).await?,
             Ok(Outlook::Unpaid(intent)) => {
                 let urls = PaymentUrls {
                     back: format!("{}/orders/{code}{key}", state.settings.public_url),
@@ -123,6 +123,11 @@ pub async fn page(
     }
     if order.state == "cancelled" {
         return Ok(layout::page("Order cancelled", cancelled(&order, &listing)));
+    }
+    // Stripe has money that Postgres could not yet apply to the order (it failed, or the
+    // intent is not the order's as it should be): nothing to pay and no tickets yet.
+    if !order.tickets_valid() {
+        return Ok(layout::page("Your order", unavailable(&order, &listing)));
     }
     Ok(layout::page("Your order", view(&order, &listing, &pdf)))
 }
