@@ -347,17 +347,26 @@ async fn find_order<F>(state: &AppState, code: ReservationCode) -> ApiResult<Opt
         .map_err(WebError::reading("Your order"))?)
 }
 
-/// The order of a reservation of this session (the sale's record of the owner proves it);
-/// anything else is a 404, as for an order that does not exist.
-async fn session_order<F>(state: &AppState, req: &Request, code: ReservationCode) -> ApiResult<Order, F> {
+/// What a call about a reservation's order starts with: the request counted against its
+/// client's limit, then the order of the reservation `code` of this session (the sale's record
+/// of the owner proves it); anything else is a 404, as for an order that does not exist.
+async fn session_order<F>(
+    state: &AppState,
+    limits: &BuyerLimits,
+    req: &Request,
+    code: &str,
+) -> ApiResult<(ReservationCode, Order), F> {
+    limits.check_request(req).map_err(rate_limited)?;
+    let code = reservation_code(code)?;
     let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
     let r = state.sales.status(&code, &owner).await.map_err(fail)?;
     if r.state != ReservationState::Confirmed {
         return Err(fail(SaleError::UnknownReservation));
     }
-    find_order(state, code)
+    let order = find_order(state, code)
         .await?
-        .ok_or_else(|| fail(SaleError::UnknownReservation))
+        .ok_or_else(|| fail(SaleError::UnknownReservation))?;
+    Ok((code, order))
 }
 
 fn reservation_code<F>(code: &str) -> ApiResult<ReservationCode, F> {
@@ -485,9 +494,7 @@ impl BuyerApi {
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<Json<OrderEnvelope>, Reads> {
-        limits.check_request(req).map_err(rate_limited)?;
-        let code = reservation_code(&code.0)?;
-        let order = session_order(&state, req, code).await?;
+        let (code, order) = session_order(&state, &limits, req, &code.0).await?;
         Ok(Json(order_as_it_stands(&state, code, order).await?))
     }
 
@@ -542,9 +549,7 @@ impl BuyerApi {
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<Json<OrderEnvelope>, Reads> {
-        limits.check_request(req).map_err(rate_limited)?;
-        let code = reservation_code(&code.0)?;
-        let mut order = session_order(&state, req, code).await?;
+        let (code, mut order) = session_order(&state, &limits, req, &code.0).await?;
         if let Some(payments) = &state.payments {
             payments
                 .cancel(&state.db, &state.sales, &order)
@@ -568,9 +573,7 @@ impl BuyerApi {
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<TicketsPdfResponse, Reads> {
-        limits.check_request(req).map_err(rate_limited)?;
-        let code = reservation_code(&code.0)?;
-        let order = session_order(&state, req, code).await?;
+        let (_, order) = session_order(&state, &limits, req, &code.0).await?;
         // No ticket without payment: an order awaiting it, or cancelled, has none to give.
         if !order.tickets_valid() {
             return Err(fail(SaleError::UnknownReservation));
