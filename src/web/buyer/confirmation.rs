@@ -124,8 +124,9 @@ pub async fn page(
     if order.state == "cancelled" {
         return Ok(layout::page("Order cancelled", cancelled(&order, &listing)));
     }
-    // Stripe has money that Postgres could not yet apply to the order (it failed, or the
-    // intent is not the order's as it should be): nothing to pay and no tickets yet.
+    // Still awaiting payment here: Stripe has money that Postgres could not yet apply to the
+    // order (it failed, or the intent is not the order's as it should be), or Stripe is no
+    // longer configured. Nothing to pay on this page, and no tickets yet.
     if !order.tickets_valid() {
         return Ok(layout::page("Your order", unavailable(&order, &listing)));
     }
