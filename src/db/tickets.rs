@@ -94,6 +94,12 @@ pub struct ScannedTicket {
 /// `checked_in_at is null` is re-checked by Postgres on the newest row version after waiting
 /// for a concurrent scan, which then finds it set.
 ///
+/// The order's row is read `for share`: a transaction that is changing the order (cancelling
+/// it, paying it) makes the scan wait for its end, and Postgres then checks the order's state
+/// again on the row as that transaction left it. A scan therefore never admits on the strength
+/// of a state a concurrent cancellation is taking away; while a scan holds the row, a
+/// cancellation waits for it instead.
+///
 /// Any sale of the event admits: the door is the event's, whichever sale the ticket came from.
 pub async fn check_in(db: &PgPool, sale: SaleId, code: &str) -> Result<CheckIn, sqlx::Error> {
     if !could_be_a_code(code) {
@@ -116,6 +122,7 @@ pub async fn check_in(db: &PgPool, sale: SaleId, code: &str) -> Result<CheckIn, 
              join ticket_sales s on s.id = o.sale_id
              where t.code = $1 and {VALID_ORDER}
                and s.event_id = (select event_id from ticket_sales where id = $2)
+             for share of o
          ), admitted as (
              update tickets t set checked_in_at = now()
              from ticket where t.id = ticket.id and t.checked_in_at is null

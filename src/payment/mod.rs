@@ -42,6 +42,16 @@ pub struct Payments {
     pub window: Duration,
 }
 
+/// What [`Payments::look_up`] found of an order awaiting payment.
+#[derive(Debug)]
+pub enum Outlook {
+    /// Still to pay, with this intent.
+    Unpaid(PaymentIntent),
+    /// Stripe has the money, and Postgres knows: the order is paid (now, or by a webhook a
+    /// moment before), or, cancelled meanwhile, its money refunded. Read the order again.
+    Charged,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
     #[error(transparent)]
@@ -120,6 +130,24 @@ impl Payments {
         Ok(intent)
     }
 
+    /// An order awaiting payment as its buyer sees it now, for the order page and the API: its
+    /// PaymentIntent (made on first use), with a success found there applied at once, so a
+    /// lost webhook loses no payment. An error is Stripe not answering: the order still awaits
+    /// its payment, and the buyer may ask again.
+    pub async fn look_up(&self, db: &PgPool, order: &Order) -> Result<Outlook, PaymentError> {
+        let intent = self.intent_for(db, order).await?;
+        if !intent.succeeded() {
+            return Ok(Outlook::Unpaid(intent));
+        }
+        match self.settle(db, &intent).await {
+            Ok(_) => Ok(Outlook::Charged),
+            Err(e) => {
+                warn!(order = %order.number, error = %e, "applying the payment failed; the webhook will");
+                Ok(Outlook::Unpaid(intent))
+            }
+        }
+    }
+
     /// Applies what Stripe says of an intent to its order: succeeded moves it to paid (once),
     /// and a payment for an order cancelled meanwhile is refunded.
     pub async fn settle(&self, db: &PgPool, intent: &PaymentIntent) -> Result<Settled, PaymentError> {
@@ -149,9 +177,41 @@ impl Payments {
         }
     }
 
+    /// Pays an order awaiting payment with the card the buyer entered on the page
+    /// (`payment_method`, made by Stripe.js in the buyer's browser): the order's intent is
+    /// confirmed with it, and a success is applied at once as the webhook would. The intent
+    /// comes back as Stripe left it; `requires_action` asks the page to let Stripe.js
+    /// authenticate the buyer (3-D Secure), after which the webhook or the buyer's return
+    /// applies the payment.
+    pub async fn pay_with(
+        &self,
+        db: &PgPool,
+        order: &Order,
+        payment_method: &str,
+    ) -> Result<PaymentIntent, PaymentError> {
+        let intent = self.intent_for(db, order).await?;
+        if intent.succeeded() {
+            self.settle(db, &intent).await?;
+            return Ok(intent);
+        }
+        let intent = self.stripe.confirm_with(&intent.id, payment_method).await?;
+        self.settle(db, &intent).await?;
+        Ok(intent)
+    }
+
     /// The buyer gives up paying: the order is cancelled if it still awaits payment, and its
-    /// tickets go back to the sale.
+    /// tickets go back to the sale. A payment Stripe has taken already (its webhook not come
+    /// yet) wins: it is applied, and the order stays paid rather than being cancelled and its
+    /// money refunded. If Stripe does not answer, the order is cancelled all the same; a
+    /// payment that comes after is refunded (`settle`).
     pub async fn cancel(&self, db: &PgPool, sales: &TicketSales, order: &Order) -> Result<bool, sqlx::Error> {
+        if order.payment_intent.is_some() {
+            match self.look_up(db, order).await {
+                Ok(Outlook::Charged) => return Ok(false),
+                Ok(Outlook::Unpaid(_)) => {}
+                Err(e) => warn!(order = %order.number, error = %e, "Stripe did not answer before a cancellation"),
+            }
+        }
         let Some(cancelled) = orders::cancel(db, order.id).await? else {
             return Ok(false);
         };

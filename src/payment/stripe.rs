@@ -1,7 +1,7 @@
-//! The three Stripe calls the shop makes, typed: create a PaymentIntent, retrieve one, refund
-//! one. Form-encoded requests with the secret key as a bearer token, as Stripe's API takes
-//! them; every call that creates something carries an idempotency key, so a retry after a lost
-//! answer gets the same object back instead of a second one.
+//! The Stripe calls the shop makes, typed: create a PaymentIntent, retrieve one, confirm one
+//! with the buyer's card, refund one. Form-encoded requests with the secret key as a bearer
+//! token, as Stripe's API takes them; every call that creates something carries an idempotency
+//! key, so a retry after a lost answer gets the same object back instead of a second one.
 
 use std::time::Duration;
 
@@ -25,6 +25,14 @@ impl PaymentIntent {
     pub fn succeeded(&self) -> bool {
         self.status == "succeeded"
     }
+}
+
+/// Whether `text` can name a card for a PaymentIntent: a PaymentMethod (`pm_…`, what Stripe.js
+/// makes) or a card (`card_…`, what a token holds), in the characters Stripe's ids have. Text
+/// from a browser that is anything else never reaches Stripe.
+pub fn is_card_id(text: &str) -> bool {
+    let rest = text.strip_prefix("pm_").or_else(|| text.strip_prefix("card_"));
+    rest.is_some_and(|r| (1..=250).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +93,22 @@ impl Stripe {
         self.send(request).await
     }
 
+    /// Sets the card the buyer entered on an intent and confirms it: the intent then succeeds,
+    /// or asks for the buyer's authentication (`requires_action`, which Stripe.js completes on
+    /// the page). Two calls, as every Stripe API takes them (confirm's own `payment_method` is
+    /// not taken by every stand-in). A declined card is a refusal with Stripe's message.
+    pub async fn confirm_with(&self, intent: &str, payment_method: &str) -> Result<PaymentIntent, StripeError> {
+        let set = self
+            .http
+            .post(format!("{}/v1/payment_intents/{intent}", self.base))
+            .form(&[("payment_method", payment_method)]);
+        self.send::<PaymentIntent>(set).await?;
+        let confirm = self
+            .http
+            .post(format!("{}/v1/payment_intents/{intent}/confirm", self.base));
+        self.send(confirm).await
+    }
+
     /// Gives back the whole payment of an intent; once per intent, whatever the retries.
     pub async fn refund(&self, intent: &str) -> Result<Refund, StripeError> {
         let request = self
@@ -119,5 +143,25 @@ impl Stripe {
             });
         }
         Ok(response.json().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_stripe_card_ids_are_card_ids() {
+        assert!(super::is_card_id("pm_1NbXyZ2eZvKYlo2C"));
+        assert!(super::is_card_id("card_abc_123"));
+        for bad in [
+            "",
+            "pm_",
+            "tok_abc",
+            "pm_a/b",
+            "pm_a&amount=1",
+            "card_ü",
+            &format!("pm_{}", "a".repeat(251)),
+        ] {
+            assert!(!super::is_card_id(bad), "{bad}");
+        }
     }
 }

@@ -197,6 +197,7 @@ pub fn field_error(body: &str, name: &str) -> Option<String> {
     Some(part[start..].split('<').next()?.to_string())
 }
 
+#[derive(Clone)]
 pub struct Api {
     pub base: String,
     pub token: String,

@@ -2,8 +2,9 @@
 //! `.ci/run` installs): buyer A takes the last tickets, buyer B waits and sees the position,
 //! A's hold lapses, B's page moves to checkout by itself, B buys and sees the confirmation.
 //! Screenshots of the waiting room and of checkout go to `target/screenshots/`. The browser's
-//! console must show no Content-Security-Policy refusal on the way. Also the Swagger UI, and
-//! the door page taking scans one after another.
+//! console must show no Content-Security-Policy refusal on the way. Also the Swagger UI, the
+//! door page taking scans one after another, the dashboard under a crowd, and a buyer paying on
+//! the order page through localstripe's Stripe.js.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -232,37 +233,7 @@ async fn scenario(b: &Client) {
     assert!(summary.contains("€25.00"), "{summary}");
     screenshot(b, "checkout.png").await;
 
-    b.find(Locator::Css("#name"))
-        .await
-        .unwrap()
-        .send_keys("Barbara Liskov")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys("barbara@example.com")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#age"))
-        .await
-        .unwrap()
-        .send_keys("50")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#gender"))
-        .await
-        .unwrap()
-        .select_by_value("female")
-        .await
-        .unwrap();
-    b.find(Locator::Css("form.details button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-
+    fill_in_the_details(b, "Barbara Liskov", "barbara@example.com").await;
     wait_for_path(b, "/orders/", Duration::from_secs(10)).await;
     let number = b
         .wait()
@@ -283,6 +254,140 @@ async fn scenario(b: &Client) {
     // script or style, HTMX's own indicator styles switched off.
     let refused = csp_violations(b).await;
     assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
+}
+
+/// Fills the checkout form's details and sends it.
+async fn fill_in_the_details(b: &Client, name: &str, email: &str) {
+    for (field, text) in [("#name", name), ("#email", email), ("#age", "50")] {
+        b.find(Locator::Css(field))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    b.find(Locator::Css("#gender"))
+        .await
+        .unwrap()
+        .select_by_value("female")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form.details button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// A buyer checks out and pays on the order page, through Stripe.js as localstripe serves it
+/// (its card element; the shop confirms the payment with the card, `assets/pay.js`), then
+/// lands on the paid order with its PDF. A card that asks for 3-D Secure is paid the same
+/// way, through localstripe's authentication dialog. All under the CSP that lets Stripe in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_pays_on_the_order_page_and_gets_the_tickets() {
+    with_browser(|b| async move {
+        let stripe = crate::stripe_fake::FakeStripe::start().await;
+        let app = TestApp::spawn_with(|s| stripe.configure(s, 600)).await;
+        let sale = app.world.sale(10, 120).await.sale_id();
+        for (buyer, card, authenticate) in [
+            ("Barbara Liskov", "4242424242424242", false),
+            ("Frances Allen", "4000002500003155", true),
+        ] {
+            b.delete_all_cookies().await.unwrap();
+            b.goto(&app.url(&format!("/sales/{sale}"))).await.unwrap();
+            b.find(Locator::Css("form.buy button"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            wait_for_path(&b, "/checkout/", Duration::from_secs(10)).await;
+            fill_in_the_details(&b, buyer, "buyer@example.com").await;
+            let path = wait_for_path(&b, "/orders/", Duration::from_secs(10)).await;
+            let code = path.trim_start_matches("/orders/").to_string();
+            let order_state = || async {
+                let token = code.parse::<boxoffice::sale::ReservationCode>().unwrap().token;
+                sqlx::query_scalar::<_, String>("select state from orders where reservation_code = $1")
+                    .bind(token)
+                    .fetch_one(&app.world.db)
+                    .await
+                    .unwrap()
+            };
+            assert_eq!(order_state().await, "awaiting_payment");
+
+            // localstripe's card element: a field per part of the card.
+            let number = b
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css("#payment-element input[placeholder=number]"))
+                .await
+                .unwrap();
+            number.send_keys(card).await.unwrap();
+            for (part, text) in [
+                ("exp_month", "12"),
+                ("exp_year", "40"),
+                ("cvc", "123"),
+                ("postal_code", "75001"),
+            ] {
+                b.find(Locator::Css(&format!("#payment-element input[placeholder={part}]")))
+                    .await
+                    .unwrap()
+                    .send_keys(text)
+                    .await
+                    .unwrap();
+            }
+            screenshot(&b, "payment.png").await;
+            b.find(Locator::Css("#payment-form button"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            if authenticate {
+                let confirm = b
+                    .wait()
+                    .at_most(Duration::from_secs(10))
+                    .for_element(Locator::XPath("//button[text()='Complete authentication']"))
+                    .await
+                    .unwrap();
+                confirm.click().await.unwrap();
+            }
+
+            let download = match b
+                .wait()
+                .at_most(Duration::from_secs(15))
+                .for_element(Locator::Css("a.download"))
+                .await
+            {
+                Ok(link) => link,
+                Err(e) => {
+                    let message = b.source().await.unwrap_or_default();
+                    panic!("no paid order page for {buyer}: {e}\n{message}");
+                }
+            };
+            let heading = b.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+            assert!(heading.contains("paid"), "{heading}");
+            assert_eq!(order_state().await, "paid");
+            let pdf = download.attr("href").await.unwrap().unwrap();
+            assert_eq!(pdf, format!("/orders/{code}/tickets.pdf"));
+            // The link serves the tickets to this browser.
+            let served = b
+                .execute_async(
+                    "var done = arguments[arguments.length - 1];
+                     fetch(arguments[0]).then(function (r) { done([r.status, r.headers.get('content-type')]); });",
+                    vec![json!(pdf)],
+                )
+                .await
+                .unwrap();
+            assert_eq!(served, json!([200, "application/pdf"]));
+        }
+        screenshot(&b, "paid.png").await;
+        assert_eq!(app.world.pg_sold(sale).await, 2);
+        let refused = csp_violations(&b).await;
+        assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
+    })
+    .await;
 }
 
 /// The Swagger UI at `/api/docs` runs under its own, relaxed policy: it renders the API's

@@ -207,3 +207,98 @@ async fn the_door_page_answers_big_and_clear_and_clears_for_the_next_scan() {
     let (s, _) = stranger.browser.page(&door).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+/// Door scans sent while a transaction cancelling the ticket's order is open: they wait for
+/// it, and read the order as it left it. Committed, the ticket admits nobody; rolled back,
+/// it admits its holder once.
+#[tokio::test]
+async fn a_door_scan_racing_a_cancellation_of_its_order_never_admits_a_cancelled_ticket() {
+    let app = AdminApp::spawn().await;
+    let (org, sale, code) = organizer_with_an_order(&app, 1).await;
+    let ticket = ticket_codes(&app.state.db, &code).await.remove(0);
+    let order: i64 =
+        sqlx::query_scalar("select o.id from orders o join tickets t on t.order_id = o.id where t.code = $1")
+            .bind(&ticket)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+
+    for commit in [false, true] {
+        // A cancellation's statements (`db::orders::cancel_in`), for an order whose tickets
+        // are valid: the state first, then the seats back to the event and the sale.
+        let mut cancelling = app.state.db.begin().await.unwrap();
+        sqlx::query("update orders set state = 'cancelled' where id = $1")
+            .bind(order)
+            .execute(&mut *cancelling)
+            .await
+            .unwrap();
+        sqlx::query(
+            "update events set sold = sold - 1 where id = (select event_id from ticket_sales where id = $1::uuid)",
+        )
+        .bind(&sale)
+        .execute(&mut *cancelling)
+        .await
+        .unwrap();
+
+        let path = format!("/sales/{sale}/check-ins");
+        let scans = tokio::spawn({
+            let api = org.api.clone();
+            let ticket = ticket.clone();
+            async move { join_all((0..8).map(|_| api.post(&path, json!({ "code": ticket })))).await }
+        });
+        wait_for_scans_blocked_on_the_order(&app, 8).await;
+        assert!(!scans.is_finished(), "no scan answers while the cancellation is open");
+
+        if commit {
+            cancelling.commit().await.unwrap();
+        } else {
+            cancelling.rollback().await.unwrap();
+        }
+        let answers = scans.await.unwrap();
+        assert!(answers.iter().all(|(s, _)| *s == StatusCode::OK), "{answers:?}");
+        let results: Vec<&str> = answers.iter().map(|(_, a)| a["result"].as_str().unwrap()).collect();
+        let admitted = results.iter().filter(|r| **r == "admitted").count();
+        let checked_in: Option<chrono::DateTime<chrono::Utc>> =
+            sqlx::query_scalar("select checked_in_at from tickets where code = $1")
+                .bind(&ticket)
+                .fetch_one(&app.state.db)
+                .await
+                .unwrap();
+        if commit {
+            assert!(results.iter().all(|r| *r == "not_valid"), "{results:?}");
+            assert!(checked_in.is_none(), "a cancelled order's ticket was checked in");
+        } else {
+            assert_eq!(admitted, 1, "{results:?}");
+            assert!(checked_in.is_some());
+            // Ready for the committed round: the same ticket, not yet used.
+            sqlx::query("update tickets set checked_in_at = null where code = $1")
+                .bind(&ticket)
+                .execute(&app.state.db)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Waits until `n` door scans of this test's database wait for a row lock.
+async fn wait_for_scans_blocked_on_the_order(app: &AdminApp, n: i64) {
+    let start = std::time::Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and wait_event_type = 'Lock'
+               and query like '%for share of o%'",
+        )
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+        if waiting == n {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{waiting} of {n} scans wait for the order's row"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

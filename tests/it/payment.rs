@@ -1,7 +1,8 @@
 //! Payment through Stripe, against localstripe (`stripe_fake`): an order awaits its payment,
 //! becomes paid through the signed webhook (once, however often it is delivered), is cancelled
 //! when its deadline passes (its tickets back to the sale, the next buyer admitted), and money
-//! that comes after that is refunded.
+//! that comes after that is refunded. The buyer API and the reservation poll say how an order
+//! stands; the order page's pay route confirms the buyer's card.
 
 use std::time::{Duration, Instant};
 
@@ -235,15 +236,32 @@ async fn a_webhook_with_a_bad_signature_is_400_and_changes_nothing() {
 
 /// The state the buyer API reports for a reservation.
 async fn poll(app: &TestApp, client: &reqwest::Client, code: &str) -> String {
-    let r: Value = client
+    poll_view(app, client, code).await["state"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The buyer's reservation poll, as JSON.
+async fn poll_view(app: &TestApp, client: &reqwest::Client, code: &str) -> Value {
+    client
         .get(app.url(&format!("/api/v1/reservations/{code}")))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    r["state"].as_str().unwrap().to_string()
+        .unwrap()
+}
+
+/// The buyer presses *Cancel this order* on the order page.
+async fn cancel_on_the_page(app: &TestApp, client: &reqwest::Client, code: &str) -> StatusCode {
+    client
+        .post(app.url(&format!("/orders/{code}/cancel")))
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 #[tokio::test]
@@ -301,22 +319,14 @@ async fn the_buyer_cancelling_gives_the_tickets_back_at_once() {
     let sale = app.world.sale(2, 60).await.sale_id();
     let a = app.client();
     let code_a = buy(&app.base, &a, sale, 2).await;
-    let resp = a
-        .post(app.url(&format!("/orders/{code_a}/cancel")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(cancel_on_the_page(&app, &a, &code_a).await, StatusCode::SEE_OTHER);
     assert_eq!(order_state(&app, &code_a).await.0, "cancelled");
     assert_eq!(app.world.pg_sold(sale).await, 0);
     // Another buyer gets both tickets now.
     let b = app.client();
     assert_eq!(api_join(&app.base, &b, sale, 2).await["state"], "admitted");
     // A second cancel changes nothing.
-    a.post(app.url(&format!("/orders/{code_a}/cancel")))
-        .send()
-        .await
-        .unwrap();
+    cancel_on_the_page(&app, &a, &code_a).await;
     assert_eq!(app.world.pg_sold(sale).await, 0);
     assert_eq!(mails(&app).await, ["awaiting_payment", "cancelled"]);
 }
@@ -523,4 +533,281 @@ async fn a_payment_and_a_cancellation_at_the_same_moment_leave_one_outcome() {
     .await
     .unwrap();
     assert_eq!(sold, held);
+}
+
+/// The buyer API's order of a reservation: its status and body.
+async fn api_order(app: &TestApp, client: &reqwest::Client, code: &str) -> (StatusCode, Value) {
+    let resp = client
+        .get(app.url(&format!("/api/v1/reservations/{code}/order")))
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_buyer_api_tells_how_an_order_stands_and_how_to_pay_it() {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 600).await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let client = app.client();
+    let joined = api_join(&app.base, &client, sale, 2).await;
+    let code = joined["code"].as_str().unwrap().to_string();
+    let before = chrono::Utc::now();
+    let resp = client
+        .post(app.url(&format!("/api/v1/reservations/{code}/order")))
+        .json(&json!({"name": "Grace Hopper", "email": "grace@example.com", "age": 45, "gender": "female"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let made: Value = resp.json().await.unwrap();
+    let order = &made["order"];
+
+    // Awaiting payment: the amount, the deadline, and both ways to pay.
+    assert_eq!(order["state"], "awaiting_payment", "{made}");
+    assert_eq!(order["total"], 2 * 2500);
+    let due: chrono::DateTime<chrono::Utc> = order["payment_due_at"].as_str().unwrap().parse().unwrap();
+    let window = (due - before).num_seconds();
+    assert!((595..=605).contains(&window), "due in {window} s");
+    let payment = &order["payment"];
+    assert_eq!(payment["page_url"], format!("/orders/{code}"));
+    assert_eq!(payment["publishable_key"], crate::stripe_fake::PUBLISHABLE_KEY);
+    let intent_id = order_state(&app, &code).await.1.expect("the order's intent is made");
+    let intent = stripe.intent(&intent_id).await;
+    assert_eq!(payment["client_secret"], intent["client_secret"], "{made}");
+    assert_eq!(intent["amount"], order["total"]);
+
+    // The poll says it is an order awaiting payment, and where to see it; the order read
+    // again is the same one intent; another session sees nothing; no tickets yet.
+    let polled = poll_view(&app, &client, &code).await;
+    assert_eq!(
+        (&polled["state"], &polled["order_state"], &polled["order_url"]),
+        (
+            &json!("confirmed"),
+            &json!("awaiting_payment"),
+            &json!(format!("/orders/{code}"))
+        ),
+        "{polled}"
+    );
+    let (s, again) = api_order(&app, &client, &code).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(again["order"]["payment"]["client_secret"], payment["client_secret"]);
+    let (s, _) = api_order(&app, &app.client(), &code).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let pdf = |client: reqwest::Client| {
+        let url = app.url(&format!("/api/v1/reservations/{code}/tickets.pdf"));
+        async move { client.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(
+        pdf(client.clone()).await,
+        StatusCode::NOT_FOUND,
+        "no tickets before payment"
+    );
+
+    // Paid at Stripe, its webhook lost: reading the order applies the payment.
+    stripe.pay(&intent_id).await;
+    let (s, paid) = api_order(&app, &client, &code).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(paid["order"]["state"], "paid", "{paid}");
+    assert!(paid["order"]["payment"].is_null(), "{paid}");
+    assert_eq!(poll_view(&app, &client, &code).await["order_state"], "paid");
+    assert_eq!(pdf(client.clone()).await, StatusCode::OK);
+
+    // The document describes the states and the way to pay.
+    let doc: Value = client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/reservations/{code}/order"]["get"].is_object());
+    let schemas = &doc["components"]["schemas"];
+    let order_schema = schemas["OrderView"]["properties"].to_string();
+    for word in ["awaiting_payment", "paid", "cancelled", "payment_due_at"] {
+        assert!(order_schema.contains(word), "{word} in {order_schema}");
+    }
+    let payment_schema = schemas["PaymentView"]["properties"].to_string();
+    for word in ["client_secret", "publishable_key", "page_url"] {
+        assert!(payment_schema.contains(word), "{word} in {payment_schema}");
+    }
+}
+
+#[tokio::test]
+async fn after_a_cancellation_the_poll_and_the_pages_say_the_order_was_cancelled() {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 2).await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    // A lets the deadline pass; B gives up at once.
+    let a = app.client();
+    let code_a = buy(&app.base, &a, sale, 1).await;
+    let b = app.client();
+    let code_b = buy(&app.base, &b, sale, 1).await;
+    assert_eq!(cancel_on_the_page(&app, &b, &code_b).await, StatusCode::SEE_OTHER);
+    wait_for_state(&app, &code_a, "cancelled").await;
+
+    for (client, code) in [(&a, &code_a), (&b, &code_b)] {
+        let order_url = format!("/orders/{code}");
+        let polled = poll_view(&app, client, code).await;
+        assert_eq!(
+            (
+                &polled["state"],
+                &polled["order_state"],
+                &polled["order_url"],
+                &polled["poll_after_ms"]
+            ),
+            (&json!("cancelled"), &json!("cancelled"), &json!(order_url), &json!(0)),
+            "{polled}"
+        );
+        let (s, order) = api_order(&app, client, code).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(order["order"]["state"], "cancelled");
+        assert!(order["order"]["payment"].is_null());
+
+        // The pages: the waiting room and its poll send the buyer to the order, which says it
+        // was cancelled.
+        let room = client.get(app.url(&format!("/wait/{code}"))).send().await.unwrap();
+        assert_eq!(room.status(), StatusCode::SEE_OTHER);
+        assert_eq!(room.headers()["location"], order_url.as_str());
+        let hx = client
+            .get(app.url(&format!("/wait/{code}/poll")))
+            .header("hx-request", "true")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(hx.headers()["hx-redirect"], order_url.as_str());
+        let page = client
+            .get(app.url(&order_url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("This order was cancelled"), "{page}");
+    }
+}
+
+/// `POST /orders/{code}/pay`, as the order page's script sends it.
+async fn pay_on_the_page(app: &TestApp, client: &reqwest::Client, code: &str, method: &str) -> (StatusCode, Value) {
+    let resp = client
+        .post(app.url(&format!("/orders/{code}/pay")))
+        .form(&[("payment_method", method)])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_page_pays_with_the_card_entered_and_refuses_what_is_no_card() {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 600).await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let client = app.client();
+    let code = buy(&app.base, &client, sale, 1).await;
+
+    // Text that names no card never reaches Stripe.
+    for text in ["", "tok_visa", "pm_1&amount=1", "card_../x"] {
+        let (s, body) = pay_on_the_page(&app, &client, &code, text).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{text}: {body}");
+    }
+    // Another session cannot pay (or see) the order.
+    let good = stripe.card("4242424242424242").await;
+    let (s, _) = pay_on_the_page(&app, &app.client(), &code, &good).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(order_state(&app, &code).await.0, "awaiting_payment");
+
+    // A declined card (another buyer's: localstripe takes no second card on an intent whose
+    // charge failed): Stripe's words, and the order still awaits payment.
+    let declined_buyer = app.client();
+    let declined_code = buy(&app.base, &declined_buyer, sale, 1).await;
+    let declined = stripe.card("4000000000000341").await;
+    let (s, body) = pay_on_the_page(&app, &declined_buyer, &declined_code, &declined).await;
+    assert_eq!(s, StatusCode::PAYMENT_REQUIRED, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert_eq!(order_state(&app, &declined_code).await.0, "awaiting_payment");
+
+    // A good card pays the order at once, without waiting for the webhook.
+    let (s, body) = pay_on_the_page(&app, &client, &code, &good).await;
+    assert_eq!((s, &body["status"]), (StatusCode::OK, &json!("succeeded")), "{body}");
+    assert_eq!(order_state(&app, &code).await.0, "paid");
+    assert_eq!(mails(&app).await, ["awaiting_payment", "awaiting_payment", "tickets"]);
+    // Paid: there is nothing left to pay.
+    let (s, body) = pay_on_the_page(&app, &client, &code, &good).await;
+    assert_eq!((s, &body["state"]), (StatusCode::CONFLICT, &json!("paid")), "{body}");
+    let intent = stripe.intent(&order_state(&app, &code).await.1.unwrap()).await;
+    assert_eq!(intent["amount"], 2500);
+}
+
+#[tokio::test]
+async fn with_stripe_away_the_order_still_reads_and_the_page_says_to_try_again() {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 600).await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let client = app.client();
+    let code = buy(&app.base, &client, sale, 1).await;
+    let card = stripe.card("4242424242424242").await;
+    // Stripe stops answering (localstripe stopped: its port refuses connections).
+    drop(stripe);
+
+    let (s, order) = api_order(&app, &client, &code).await;
+    assert_eq!(s, StatusCode::OK);
+    let order = &order["order"];
+    assert_eq!(order["state"], "awaiting_payment");
+    assert_eq!(order["payment"]["page_url"], format!("/orders/{code}"));
+    assert!(order["payment"]["client_secret"].is_null(), "{order}");
+    let page = client.get(app.url(&format!("/orders/{code}"))).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Payment is unavailable right now"));
+    let (s, body) = pay_on_the_page(&app, &client, &code, &card).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(order_state(&app, &code).await.0, "awaiting_payment");
+}
+
+#[tokio::test]
+async fn the_buyer_api_cancels_an_unpaid_order_and_never_a_paid_one() {
+    let stripe = FakeStripe::start().await;
+    let app = app_with(&stripe, 600).await;
+    let sale = app.world.sale(3, 60).await.sale_id();
+    let cancel = |client: reqwest::Client, code: String| {
+        let url = app.url(&format!("/api/v1/reservations/{code}/order/cancel"));
+        async move {
+            let resp = client.post(url).send().await.unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        }
+    };
+
+    // An order awaiting payment: cancelled, its tickets back on sale; a second call, and
+    // another session's, change nothing.
+    let a = app.client();
+    let code_a = buy(&app.base, &a, sale, 2).await;
+    assert_eq!(app.world.pg_sold(sale).await, 2);
+    let (s, _) = cancel(app.client(), code_a.clone()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(order_state(&app, &code_a).await.0, "awaiting_payment");
+    for _ in 0..2 {
+        let (s, body) = cancel(a.clone(), code_a.clone()).await;
+        assert_eq!(
+            (s, &body["order"]["state"]),
+            (StatusCode::OK, &json!("cancelled")),
+            "{body}"
+        );
+        assert!(body["order"]["payment"].is_null());
+    }
+    assert_eq!(app.world.pg_sold(sale).await, 0);
+    assert_eq!(mails(&app).await, ["awaiting_payment", "cancelled"]);
+
+    // A paid order stays paid.
+    let b = app.client();
+    let code_b = buy(&app.base, &b, sale, 1).await;
+    let intent = order_state(&app, &code_b).await.1.unwrap();
+    stripe.pay(&intent).await;
+    let (s, body) = cancel(b.clone(), code_b.clone()).await;
+    assert_eq!((s, &body["order"]["state"]), (StatusCode::OK, &json!("paid")), "{body}");
+    assert_eq!(order_state(&app, &code_b).await.0, "paid");
+    assert_eq!(app.world.pg_sold(sale).await, 1);
 }

@@ -89,22 +89,28 @@ impl FakeStripe {
         body
     }
 
-    /// Pays an intent with a test card, as Stripe.js does on the buyer's page.
-    pub async fn pay(&self, intent: &str) -> Value {
+    /// A PaymentMethod of the test card `number`, as Stripe.js makes one on the buyer's page;
+    /// its id.
+    pub async fn card(&self, number: &str) -> String {
         let method = self
             .call(
                 reqwest::Method::POST,
                 "/v1/payment_methods",
                 &[
                     ("type", "card"),
-                    ("card[number]", "4242424242424242"),
+                    ("card[number]", number),
                     ("card[exp_month]", "12"),
                     ("card[exp_year]", "2040"),
                     ("card[cvc]", "123"),
                 ],
             )
             .await;
-        let pm = method["id"].as_str().unwrap();
+        method["id"].as_str().unwrap().to_string()
+    }
+
+    /// Pays an intent with a test card, as Stripe.js does on the buyer's page.
+    pub async fn pay(&self, intent: &str) -> Value {
+        let pm = &self.card("4242424242424242").await;
         self.call(
             reqwest::Method::POST,
             &format!("/v1/payment_intents/{intent}"),

@@ -12,10 +12,12 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use tower_sessions_redis_store::RedisStore;
+use tracing::warn;
 
 use super::poll_after_ms;
 use crate::db;
 use crate::db::orders::Order;
+use crate::payment::Outlook;
 use crate::sale::{
     BuyerInput, MAX_EMAIL_BYTES, MAX_NAME_CHARS, Reservation, ReservationCode, ReservationState, SaleError, SaleId,
 };
@@ -94,8 +96,11 @@ struct JoinRequest {
 struct ReservationView {
     /// The reservation code: keep it, with the cookie jar, to poll, confirm or release.
     code: String,
-    /// waiting, admitted, confirming, confirmed, sold_out, expired, released, closed or
-    /// abandoned (the client stopped polling while waiting and lost its place).
+    /// waiting, admitted, confirming, confirmed, sold_out, expired, released, closed,
+    /// abandoned (the client stopped polling while waiting and lost its place) or cancelled
+    /// (its order was cancelled: not paid by its deadline, or given up; its tickets went back
+    /// on sale). confirmed means the reservation became an order: `order_state` says whether
+    /// it is paid or still awaits payment.
     state: String,
     quantity: u8,
     /// 1-based place in the queue while waiting, else 0.
@@ -110,6 +115,28 @@ struct ReservationView {
     /// Milliseconds to wait before polling again; grows with the position. 0: nothing will
     /// change any more.
     poll_after_ms: u64,
+    /// Once the reservation is an order (confirmed or cancelled): the order's state, confirmed
+    /// (no payment asked), awaiting_payment, paid or cancelled; null before.
+    #[oai(nullable)]
+    order_state: Option<String>,
+    /// Once the reservation is an order: its page in the shop (a path; the session's browser
+    /// opens it), which shows how it stands; `GET /reservations/{code}/order` says the same in
+    /// JSON. Null before.
+    #[oai(nullable)]
+    order_url: Option<String>,
+}
+
+impl ReservationView {
+    /// Says what became of the reservation's order, read from Postgres: the poll's own record
+    /// says only that it became one.
+    fn with_order(mut self, order: &Order) -> Self {
+        if order.state == "cancelled" {
+            self.state = order.state.clone();
+        }
+        self.order_state = Some(order.state.clone());
+        self.order_url = Some(format!("/orders/{}", self.code));
+        self
+    }
 }
 
 impl From<&Reservation> for ReservationView {
@@ -123,6 +150,8 @@ impl From<&Reservation> for ReservationView {
             expires_at: r.expires_at,
             server_now: r.server_now,
             poll_after_ms: poll_after_ms(r.state, r.position),
+            order_state: None,
+            order_url: None,
         }
     }
 }
@@ -173,9 +202,23 @@ struct OrderRequest {
 #[oai(rename_all = "snake_case")]
 struct OrderView {
     number: String,
+    /// confirmed (the shop takes no payment: the tickets are valid), awaiting_payment (pay by
+    /// `payment_due_at`, see `payment`), paid (the tickets are valid) or cancelled (not paid
+    /// in time, or given up: the tickets went back on sale and nothing was charged; money that
+    /// came late was refunded).
+    state: String,
+    /// Until when an order awaiting payment may be paid; after it the order is cancelled.
+    /// Null for an order that never awaited payment.
+    #[oai(nullable)]
+    payment_due_at: Option<DateTime<Utc>>,
+    /// How to pay, while the order awaits payment; null otherwise.
+    #[oai(nullable)]
+    payment: Option<PaymentView>,
     quantity: i16,
     /// Minor units of `currency`, copied from the sale when the order was made.
     unit_price: i64,
+    /// What the order costs (and, awaiting payment, the amount to pay), in minor units of
+    /// `currency`.
     total: i64,
     currency: String,
     name: String,
@@ -185,16 +228,36 @@ struct OrderView {
     created_at: DateTime<Utc>,
 }
 
+/// How to pay an order awaiting payment: in a browser on `page_url`, or in an app with
+/// Stripe.js (or Stripe's mobile SDKs) given `publishable_key` and `client_secret`. The webhook
+/// (or the next read of the order) makes the order paid.
+#[derive(Object)]
+#[oai(rename_all = "snake_case")]
+struct PaymentView {
+    /// The order page, where the buyer pays by card (a path; it opens for the session that
+    /// ordered).
+    page_url: String,
+    /// Stripe's publishable key, for Stripe.js.
+    publishable_key: String,
+    /// The client secret of the order's Stripe PaymentIntent, which Stripe.js confirms the
+    /// payment with. Null when Stripe could not be reached just now: read the order again.
+    #[oai(nullable)]
+    client_secret: Option<String>,
+}
+
 #[derive(Object)]
 struct OrderEnvelope {
     order: OrderView,
 }
 
-impl From<Order> for OrderEnvelope {
-    fn from(o: Order) -> Self {
+impl OrderEnvelope {
+    fn new(o: Order, payment: Option<PaymentView>) -> Self {
         OrderEnvelope {
             order: OrderView {
                 number: o.number.clone(),
+                state: o.state.clone(),
+                payment_due_at: o.payment_due_at,
+                payment,
                 quantity: o.quantity,
                 unit_price: o.unit_price_minor,
                 total: o.total_minor(),
@@ -207,6 +270,34 @@ impl From<Order> for OrderEnvelope {
             },
         }
     }
+}
+
+/// The order of a reservation as its buyer sees it now. An order awaiting payment is looked
+/// up at Stripe (`Payments::look_up`, as the order page does): a payment found there is applied
+/// at once, and the answer says how to pay otherwise.
+async fn order_as_it_stands<F>(state: &AppState, code: ReservationCode, order: Order) -> ApiResult<OrderEnvelope, F> {
+    let Some(payments) = state.payments.as_ref().filter(|_| order.state == "awaiting_payment") else {
+        return Ok(OrderEnvelope::new(order, None));
+    };
+    let client_secret = match payments.look_up(&state.db, &order).await {
+        Ok(Outlook::Unpaid(intent)) => Some(intent.client_secret),
+        Ok(Outlook::Charged) => {
+            let settled = find_order(state, code)
+                .await?
+                .ok_or_else(|| fail(SaleError::UnknownReservation))?;
+            return Ok(OrderEnvelope::new(settled, None));
+        }
+        Err(e) => {
+            warn!(order = %order.number, error = %e, "Stripe is unavailable for the order");
+            None
+        }
+    };
+    let payment = PaymentView {
+        page_url: format!("/orders/{code}"),
+        publishable_key: payments.publishable_key.clone(),
+        client_secret,
+    };
+    Ok(OrderEnvelope::new(order, Some(payment)))
 }
 
 #[derive(ApiResponse)]
@@ -247,6 +338,35 @@ fn number_text(v: &serde_json::Value) -> String {
 
 fn rate_limited<F>(retry_after: std::time::Duration) -> CallError<F> {
     fail(WebError::RateLimited { retry_after })
+}
+
+/// The order of a reservation, if it has one.
+async fn find_order<F>(state: &AppState, code: ReservationCode) -> ApiResult<Option<Order>, F> {
+    Ok(db::orders::find_by_reservation(&state.db, code.token)
+        .await
+        .map_err(WebError::reading("Your order"))?)
+}
+
+/// What a call about a reservation's order starts with: the request counted against its
+/// client's limit, then the order of the reservation `code` of this session (the sale's record
+/// of the owner proves it); anything else is a 404, as for an order that does not exist.
+async fn session_order<F>(
+    state: &AppState,
+    limits: &BuyerLimits,
+    req: &Request,
+    code: &str,
+) -> ApiResult<(ReservationCode, Order), F> {
+    limits.check_request(req).map_err(rate_limited)?;
+    let code = reservation_code(code)?;
+    let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
+    let r = state.sales.status(&code, &owner).await.map_err(fail)?;
+    if r.state != ReservationState::Confirmed {
+        return Err(fail(SaleError::UnknownReservation));
+    }
+    let order = find_order(state, code)
+        .await?
+        .ok_or_else(|| fail(SaleError::UnknownReservation))?;
+    Ok((code, order))
 }
 
 fn reservation_code<F>(code: &str) -> ApiResult<ReservationCode, F> {
@@ -350,7 +470,32 @@ impl BuyerApi {
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         let r = state.sales.status(&code, &owner).await.map_err(fail)?;
-        Ok(Json(ReservationView::from(&r)))
+        let view = ReservationView::from(&r);
+        if r.state != ReservationState::Confirmed {
+            return Ok(Json(view));
+        }
+        // The order's fate (paid, cancelled) is Postgres's: read only once there is an order,
+        // so a waiting client's poll stays one Redis call.
+        Ok(Json(match find_order(&state, code).await? {
+            Some(order) => view.with_order(&order),
+            None => view,
+        }))
+    }
+
+    /// The order of a reservation of this session: its state (awaiting_payment, paid,
+    /// cancelled or confirmed), payment deadline and amount, and while it awaits payment how to
+    /// pay it (`payment`). A payment Stripe has taken is applied by this read if its webhook
+    /// has not come yet. 404 before the reservation has an order.
+    #[oai(path = "/reservations/:code/order", method = "get")]
+    async fn order_of(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        code: Path<String>,
+    ) -> ApiResult<Json<OrderEnvelope>, Reads> {
+        let (code, order) = session_order(&state, &limits, req, &code.0).await?;
+        Ok(Json(order_as_it_stands(&state, code, order).await?))
     }
 
     /// Confirm an admitted reservation with the buyer's details: writes the order.
@@ -375,20 +520,51 @@ impl BuyerApi {
         };
         let buyer = crate::sale::Buyer::parse(&input).map_err(|e| fail(SaleError::InvalidBuyer(e)))?;
         match state.sales.confirm(&code, &owner, &buyer).await {
-            Ok(order) => Ok(OrderResponse::Created(Json(order.into()))),
+            Ok(order) => Ok(OrderResponse::Created(Json(
+                order_as_it_stands(&state, code, order).await?,
+            ))),
             // A repeated request after success: the same order, not a second one.
             Err(SaleError::NotAdmitted(ReservationState::Confirmed)) => {
-                let order = db::orders::find_by_reservation(&state.db, code.token)
-                    .await
-                    .map_err(WebError::reading("Your order"))?
+                let order = find_order(&state, code)
+                    .await?
                     .ok_or_else(|| fail(SaleError::NotAdmitted(ReservationState::Confirmed)))?;
-                Ok(OrderResponse::Existing(Json(order.into())))
+                Ok(OrderResponse::Existing(Json(
+                    order_as_it_stands(&state, code, order).await?,
+                )))
             }
             Err(e) => Err(fail(e)),
         }
     }
 
-    /// The tickets of this session's confirmed order as one PDF, a page per ticket.
+    /// Give up paying: cancels this session's order if it still awaits payment, and its
+    /// tickets go back on sale at once (the next buyers in line are admitted). The answer is
+    /// the order as it stands: cancelled, or paid when the payment came first (a paid order is
+    /// not cancelled here); calling again changes nothing. Without Stripe no order awaits
+    /// payment, and the order comes back unchanged.
+    #[oai(path = "/reservations/:code/order/cancel", method = "post")]
+    async fn cancel_order(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        code: Path<String>,
+    ) -> ApiResult<Json<OrderEnvelope>, Reads> {
+        let (code, mut order) = session_order(&state, &limits, req, &code.0).await?;
+        if let Some(payments) = &state.payments {
+            payments
+                .cancel(&state.db, &state.sales, &order)
+                .await
+                .map_err(|e| fail(SaleError::from(e)))?;
+            // Cancelled now, before, or paid first: as Postgres has it after the attempt.
+            order = find_order(&state, code)
+                .await?
+                .ok_or_else(|| fail(SaleError::UnknownReservation))?;
+        }
+        Ok(Json(order_as_it_stands(&state, code, order).await?))
+    }
+
+    /// The tickets of this session's order as one PDF, a page per ticket; once it is paid (or
+    /// confirmed without payment), else a 404.
     #[oai(path = "/reservations/:code/tickets.pdf", method = "get")]
     async fn tickets_pdf(
         &self,
@@ -397,22 +573,15 @@ impl BuyerApi {
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<TicketsPdfResponse, Reads> {
-        limits.check_request(req).map_err(rate_limited)?;
-        let code = reservation_code(&code.0)?;
-        let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
-        let r = state.sales.status(&code, &owner).await.map_err(fail)?;
-        if r.state != ReservationState::Confirmed {
+        let (_, order) = session_order(&state, &limits, req, &code.0).await?;
+        // No ticket without payment: an order awaiting it, or cancelled, has none to give.
+        if !order.tickets_valid() {
             return Err(fail(SaleError::UnknownReservation));
         }
-        let no_order = || fail(SaleError::UnknownReservation);
-        let order = db::orders::find_by_reservation(&state.db, code.token)
-            .await
-            .map_err(WebError::reading("Your tickets"))?
-            .ok_or_else(no_order)?;
         let pdf = tickets::order_pdf(&state.db, &order)
             .await
             .map_err(WebError::reading("Your tickets"))?
-            .ok_or_else(no_order)?;
+            .ok_or_else(|| fail(SaleError::UnknownReservation))?;
         Ok(TicketsPdfResponse::Pdf(
             Binary(pdf),
             tickets::pdf_disposition(&order),

@@ -2,14 +2,19 @@
 //! (`/orders/{code}/tickets.pdf`), reachable again from the session that made the order, or
 //! from anywhere with the signed link of the tickets mail (`?key=`), and from nothing else.
 //!
-//! With Stripe, an order awaiting payment shows the Payment Element instead (`assets/pay.js`),
-//! and a button that cancels it. Each view of such an order asks Stripe for its PaymentIntent
-//! and applies a success found there, as the webhook does: a lost webhook loses no payment.
+//! With Stripe, an order awaiting payment shows the Payment Element instead (`assets/pay.js`;
+//! where Stripe.js has none, the card element, whose card [`pay`] confirms), and a button that
+//! cancels it. Each view of such an order asks Stripe for its PaymentIntent and applies a
+//! success found there, as the webhook does: a lost webhook loses no payment.
+//!
+//! Every handler here takes [`VisibleOrder`] first: the request counted, and the order found
+//! only for the session that made it or the signed link.
 
 use maud::{Markup, html};
-use poem::http::header;
-use poem::web::{Data, Path};
-use poem::{Request, Response, handler};
+use poem::http::{StatusCode, header};
+use poem::web::{Data, Form, Path};
+use poem::{FromRequest, Request, RequestBody, Response, handler};
+use serde_json::json;
 use tower_sessions::Session;
 use tracing::warn;
 
@@ -17,7 +22,7 @@ use super::{count_request, has_order, query_value, remember_order};
 use crate::db;
 use crate::db::events::Listing;
 use crate::db::orders::Order;
-use crate::payment::{PaymentIntent, Payments, Settled};
+use crate::payment::{Outlook, PaymentError, PaymentIntent, Payments, StripeError, stripe};
 use crate::sale::{ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::tickets::{self, link};
@@ -26,6 +31,28 @@ use crate::web::money::money;
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::redirect::see_other;
 use crate::web::{layout, session};
+
+/// What every handler of an order's pages starts with: the request counted against its
+/// client's limit (before anything costs Redis or Postgres), then the order of the path's
+/// `code`, if this request may see it ([`visible_order`]); a 429 or a 404 otherwise, before the
+/// handler runs.
+pub struct VisibleOrder {
+    pub order: Order,
+    /// The reservation code as the path has it, for the order's own links.
+    pub code: String,
+}
+
+impl<'a> FromRequest<'a> for VisibleOrder {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let limits = <Data<&BuyerLimits>>::from_request(req, body).await?;
+        count_request(&limits, req).map_err(PageError::from)?;
+        let state = <Data<&AppState>>::from_request(req, body).await?;
+        let session = <Data<&Session>>::from_request(req, body).await?;
+        let Path(code) = <Path<String>>::from_request(req, body).await?;
+        let order = visible_order(&state, &session, req, &code).await?;
+        Ok(VisibleOrder { order, code })
+    }
+}
 
 /// The order of `code`, if this request may see it: a valid signed key, or the session that
 /// made it. Anything else is a 404, as for an order that does not exist.
@@ -63,51 +90,45 @@ async fn listing(state: &AppState, order: &Order) -> Result<Listing, PageError> 
 
 #[handler]
 pub async fn page(
+    VisibleOrder { mut order, code }: VisibleOrder,
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    session: Data<&Session>,
     req: &Request,
-    Path(code): Path<String>,
 ) -> Result<Markup, PageError> {
-    count_request(&limits, req)?;
-    let mut order = visible_order(&state, &session, req, &code).await?;
     let listing = listing(&state, &order).await?;
     let key = key_query(req);
     let pdf = format!("/orders/{code}/tickets.pdf{key}");
     if order.state == "awaiting_payment"
         && let Some(payments) = &state.payments
     {
-        let intent = match payments.intent_for(&state.db, &order).await {
-            Ok(intent) => intent,
+        match payments.look_up(&state.db, &order).await {
+            Ok(Outlook::Charged) => order = reread(&state, &order).await?,
+            Ok(Outlook::Unpaid(intent)) => {
+                let urls = PaymentUrls {
+                    back: format!("{}/orders/{code}{key}", state.settings.public_url),
+                    pay: format!("/orders/{code}/pay{key}"),
+                    cancel: format!("/orders/{code}/cancel{key}"),
+                };
+                let body = awaiting(&order, &listing, payments, &intent, &urls);
+                return Ok(layout::page_with_head(
+                    "Pay for your order",
+                    payment_head(payments),
+                    body,
+                ));
+            }
             Err(e) => {
                 warn!(order = %order.number, error = %e, "Stripe is unavailable for the order page");
                 return Ok(layout::page("Your order", unavailable(&order, &listing)));
             }
-        };
-        match payments.settle(&state.db, &intent).await {
-            Ok(Settled::Paid) => order = reread(&state, &order).await?,
-            Ok(_) => {}
-            Err(e) => warn!(order = %order.number, error = %e, "applying the payment failed; the webhook will"),
-        }
-        if order.state == "awaiting_payment" {
-            let own_url = format!("{}/orders/{code}{key}", state.settings.public_url);
-            let body = awaiting(
-                &order,
-                &listing,
-                payments,
-                &intent,
-                &own_url,
-                &format!("/orders/{code}/cancel{key}"),
-            );
-            return Ok(layout::page_with_head(
-                "Pay for your order",
-                payment_head(payments),
-                body,
-            ));
         }
     }
     if order.state == "cancelled" {
         return Ok(layout::page("Order cancelled", cancelled(&order, &listing)));
+    }
+    // Still awaiting payment here: Stripe has money that Postgres could not yet apply to the
+    // order (it failed, or the intent is not the order's as it should be), or Stripe is no
+    // longer configured. Nothing to pay on this page, and no tickets yet.
+    if !order.tickets_valid() {
+        return Ok(layout::page("Your order", unavailable(&order, &listing)));
     }
     Ok(layout::page("Your order", view(&order, &listing, &pdf)))
 }
@@ -116,14 +137,10 @@ pub async fn page(
 /// stays paid), and the tickets go back to the sale at once.
 #[handler]
 pub async fn cancel(
+    VisibleOrder { order, code }: VisibleOrder,
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    session: Data<&Session>,
     req: &Request,
-    Path(code): Path<String>,
 ) -> Result<Response, PageError> {
-    count_request(&limits, req)?;
-    let order = visible_order(&state, &session, req, &code).await?;
     if let Some(payments) = &state.payments {
         payments
             .cancel(&state.db, &state.sales, &order)
@@ -132,6 +149,54 @@ pub async fn cancel(
     }
     let key = key_query(req);
     Ok(see_other(&format!("/orders/{code}{key}")))
+}
+
+#[derive(serde::Deserialize)]
+pub struct PayForm {
+    #[serde(default)]
+    payment_method: String,
+}
+
+/// The page pays with the card the buyer entered, where Stripe.js confirms no payment itself
+/// (a Stripe.js without the Payment Element; `assets/pay.js`): the shop confirms the order's
+/// PaymentIntent with that card. Answers JSON for the page's script: `{"status": …}` as Stripe
+/// left the intent (`succeeded`, or `requires_action` for the buyer's authentication), 402
+/// with Stripe's words for a declined card, 409 for an order that awaits no payment (the page
+/// reloads and shows it), 422 for text that names no card, 503 when Stripe does not answer.
+#[handler]
+pub async fn pay(
+    VisibleOrder { order, .. }: VisibleOrder,
+    state: Data<&AppState>,
+    Form(form): Form<PayForm>,
+) -> Result<Response, PageError> {
+    let answer = |status: StatusCode, body: serde_json::Value| {
+        Response::builder()
+            .status(status)
+            .content_type("application/json")
+            .body(body.to_string())
+    };
+    let Some(payments) = state.payments.as_ref().filter(|_| order.state == "awaiting_payment") else {
+        let message = "This order awaits no payment.";
+        return Ok(answer(
+            StatusCode::CONFLICT,
+            json!({ "state": order.state, "message": message }),
+        ));
+    };
+    if !stripe::is_card_id(&form.payment_method) {
+        let message = "The card could not be read; please enter it again.";
+        return Ok(answer(StatusCode::UNPROCESSABLE_ENTITY, json!({ "message": message })));
+    }
+    Ok(match payments.pay_with(&state.db, &order, &form.payment_method).await {
+        Ok(intent) => answer(StatusCode::OK, json!({ "status": intent.status })),
+        Err(PaymentError::Stripe(StripeError::Refused { status: 402, message })) => {
+            answer(StatusCode::PAYMENT_REQUIRED, json!({ "message": message }))
+        }
+        Err(e) => {
+            warn!(order = %order.number, error = %e, "paying with the buyer's card failed");
+            let message = "Payment is unavailable right now; nothing was charged. Please try again in a moment.";
+            answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "message": message }))
+        }
+    })
 }
 
 /// `?key=…` when the request was opened with the signed link's key: links and redirects from
@@ -170,14 +235,15 @@ fn summary(o: &Order, l: &Listing) -> Markup {
     }
 }
 
-fn awaiting(
-    o: &Order,
-    l: &Listing,
-    payments: &Payments,
-    intent: &PaymentIntent,
-    return_url: &str,
-    cancel_url: &str,
-) -> Markup {
+/// Where the payment form leads: back to the order page (Stripe's return, and after paying),
+/// the shop's own confirmation with a card (`pay`), and giving up (`cancel`).
+struct PaymentUrls {
+    back: String,
+    pay: String,
+    cancel: String,
+}
+
+fn awaiting(o: &Order, l: &Listing, payments: &Payments, intent: &PaymentIntent, urls: &PaymentUrls) -> Markup {
     html! {
         section.card.payment {
             h1 { "Pay for your order" }
@@ -187,12 +253,12 @@ fn awaiting(
                 p.countdown { "Please pay by " strong #payment-due { (due.format("%H:%M:%S UTC")) } "; after that the order is cancelled and its tickets go back on sale." }
             }
             form #payment-form data-publishable-key=(payments.publishable_key)
-                data-client-secret=(intent.client_secret) data-return-url=(return_url) {
+                data-client-secret=(intent.client_secret) data-return-url=(urls.back) data-pay-url=(urls.pay) {
                 div #payment-element {}
                 button.button type="submit" { "Pay " (money(o.total_minor(), &o.currency)) }
                 p #payment-message role="alert" {}
             }
-            form.leave method="post" action=(cancel_url) {
+            form.leave method="post" action=(urls.cancel) {
                 button.link type="submit" { "Cancel this order" }
             }
         }
@@ -225,14 +291,9 @@ fn cancelled(o: &Order, l: &Listing) -> Markup {
 /// The order's tickets, one PDF with a page per ticket.
 #[handler]
 pub async fn tickets_pdf(
+    VisibleOrder { order, .. }: VisibleOrder,
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    session: Data<&Session>,
-    req: &Request,
-    Path(code): Path<String>,
 ) -> Result<Response, PageError> {
-    count_request(&limits, req)?;
-    let order = visible_order(&state, &session, req, &code).await?;
     if !order.tickets_valid() {
         return Err(WebError::NotFound.into());
     }

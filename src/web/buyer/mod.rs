@@ -4,7 +4,8 @@
 //! URLs: `/` events, `/sales/{sale}` an event's sale (POST joins it), `/wait/{code}` the
 //! waiting room and `/wait/{code}/poll` its HTMX poll, `/checkout/{code}` (POST confirms),
 //! `/reservations/{code}/release` give up, `/orders/{code}` the confirmation (or the payment,
-//! with Stripe; POST `/orders/{code}/cancel` gives an unpaid order up) and
+//! with Stripe; POST `/orders/{code}/pay` pays it with a card entered on the page, POST
+//! `/orders/{code}/cancel` gives an unpaid order up) and
 //! `/orders/{code}/tickets.pdf` its tickets.
 //!
 //! The session holds a map sale → reservation code and the codes that became orders, only to
@@ -39,6 +40,7 @@ pub fn pages() -> Route {
         .at("/checkout/:code", get(checkout::page).post(checkout::confirm))
         .at("/reservations/:code/release", post(checkout::release))
         .at("/orders/:code", get(confirmation::page))
+        .at("/orders/:code/pay", post(confirmation::pay))
         .at("/orders/:code/cancel", post(confirmation::cancel))
         .at("/orders/:code/tickets.pdf", get(confirmation::tickets_pdf))
 }
