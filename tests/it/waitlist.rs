@@ -1,0 +1,282 @@
+//! The waitlist's promises: tickets that come back after the sell-out are offered down the
+//! waitlist in order; a lapsed offer moves on; a head that does not fit stops the line unless
+//! it can never fit; two instances racing offer each ticket once; a Redis that loses
+//! everything mid-offer loses nothing Postgres recorded.
+
+use std::time::Duration;
+
+use boxoffice::db;
+use boxoffice::sale::waitlist::{WaitlistEmail, WaitlistEntry, WaitlistState};
+use boxoffice::sale::{Owner, ReservationCode, ReservationState, SaleError, SaleId, TicketSales};
+
+use crate::redis_servers;
+use crate::support::{World, ada, test_settings};
+
+async fn join(w: &World, sale: SaleId, owner: &Owner, qty: i64) -> boxoffice::sale::Reservation {
+    w.sales.join(sale, owner, w.sales.quantity(qty).unwrap()).await.unwrap()
+}
+
+fn email() -> WaitlistEmail {
+    WaitlistEmail::parse(&format!("{}@example.com", uuid::Uuid::new_v4().simple())).unwrap()
+}
+
+/// A buyer who finds the sale sold out and joins its waitlist.
+async fn waitlisted(w: &World, sale: SaleId, qty: i64) -> (Owner, WaitlistEntry) {
+    let owner = Owner::random();
+    let r = join(w, sale, &owner, qty).await;
+    assert_eq!(r.state, ReservationState::SoldOut);
+    let e = w
+        .sales
+        .join_waitlist(sale, &owner, w.sales.quantity(qty).unwrap(), &email())
+        .await
+        .unwrap();
+    assert!(e.created);
+    (owner, e)
+}
+
+async fn status(sales: &TicketSales, (owner, e): &(Owner, WaitlistEntry)) -> WaitlistEntry {
+    sales.waitlist_status(&e.code, owner).await.unwrap()
+}
+
+async fn set_offer_secs(w: &World, sale: SaleId, secs: i32) {
+    w.sales.set_offer_window(sale, secs).await.unwrap();
+}
+
+/// A sale of `capacity` with `sold` tickets sold and `held` tickets held (one each) for
+/// `hold_secs`: the holders, so a test can free their tickets.
+async fn sold_out_sale(
+    w: &World,
+    capacity: i32,
+    sold: i64,
+    held: usize,
+    hold_secs: i32,
+) -> (SaleId, Vec<(Owner, ReservationCode)>) {
+    let sale = w.sale(capacity, hold_secs).await.sale_id();
+    let buyer = Owner::random();
+    let r = join(w, sale, &buyer, sold).await;
+    w.sales.confirm(&r.code, &buyer, &ada()).await.unwrap();
+    let mut holders = Vec::new();
+    for _ in 0..held {
+        let o = Owner::random();
+        let r = join(w, sale, &o, 1).await;
+        assert_eq!(r.state, ReservationState::Admitted);
+        holders.push((o, r.code));
+    }
+    (sale, holders)
+}
+
+#[tokio::test]
+async fn offers_go_down_the_waitlist_in_order_and_a_lapsed_offer_moves_on() {
+    let w = World::new().await;
+    // 3 tickets: 2 sold, 1 held for 2 s; a group of 2 is sold out and starts the waitlist.
+    let (sale, _holder) = sold_out_sale(&w, 3, 2, 1, 2).await;
+    set_offer_secs(&w, sale, 2).await;
+    let group = waitlisted(&w, sale, 2).await;
+    let (a, b, c) = (
+        waitlisted(&w, sale, 1).await,
+        waitlisted(&w, sale, 1).await,
+        waitlisted(&w, sale, 1).await,
+    );
+    assert_eq!(
+        [&group, &a, &b, &c].map(|x| x.1.position),
+        [1, 2, 3, 4],
+        "in the order they came"
+    );
+    // Nobody gets past the waitlist: a newcomer is sold out and goes behind.
+    let late = Owner::random();
+    assert_eq!(join(&w, sale, &late, 1).await.state, ReservationState::SoldOut);
+
+    // The hold lapses: its ticket goes to A, the first whose quantity can fit; the group of two
+    // wants more than the one ticket unsold and is passed over, keeping its place.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let offered = status(&w.sales, &a).await;
+    assert_eq!(offered.state, WaitlistState::Offered);
+    assert!(offered.offer_expires_at.is_some());
+    let g = status(&w.sales, &group).await;
+    assert_eq!((g.state, g.position, g.fits), (WaitlistState::Waiting, 1, false));
+    assert_eq!(status(&w.sales, &b).await.state, WaitlistState::Waiting);
+    // The offer is a hold at checkout under the entry's code, for its session.
+    let hold = w.sales.status(&a.1.code, &a.0).await.unwrap();
+    assert_eq!((hold.state, hold.quantity), (ReservationState::Admitted, 1));
+
+    // A lets the offer lapse: it moves on to B, not to C.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(status(&w.sales, &b).await.state, WaitlistState::Offered);
+    assert_eq!(status(&w.sales, &a).await.state, WaitlistState::Lapsed);
+    assert_eq!(status(&w.sales, &c).await.state, WaitlistState::Waiting);
+
+    // B buys: the offer is taken, the sale is sold out again and C keeps waiting.
+    let order = w.sales.confirm(&b.1.code, &b.0, &ada()).await.unwrap();
+    assert_eq!(order.quantity, 1);
+    assert_eq!(status(&w.sales, &b).await.state, WaitlistState::Taken);
+    assert_eq!(w.pg_sold(sale).await, 3);
+    let c_now = status(&w.sales, &c).await;
+    assert_eq!((c_now.state, c_now.position), (WaitlistState::Waiting, 2));
+
+    // Postgres follows: offered twice, taken once, lapsed once, one offer mail per offer.
+    w.sales.record_waitlist(sale).await.unwrap();
+    let counts = db::waitlist::counts(&w.db, sale).await.unwrap();
+    assert_eq!(
+        (counts.waiting, counts.offered, counts.taken, counts.lapsed),
+        (2, 0, 1, 1)
+    );
+    let mails: i64 = sqlx::query_scalar("select count(*) from outbox where kind = 'waitlist_offer'")
+        .fetch_one(&w.db)
+        .await
+        .unwrap();
+    assert_eq!(mails, 2);
+}
+
+#[tokio::test]
+async fn a_head_that_may_fit_stops_the_line_one_that_never_fits_is_passed_over() {
+    let w = World::new().await;
+    // 5 tickets: 2 sold, 3 held; unsold at most 3.
+    let (sale, holders) = sold_out_sale(&w, 5, 2, 3, 60).await;
+    let four = waitlisted(&w, sale, 4).await; // can never fit (3 unsold)
+    let two = waitlisted(&w, sale, 2).await; // fits once two come back
+    let one = waitlisted(&w, sale, 1).await;
+
+    // One ticket comes back: the head that can fit wants two, so nobody behind it gets it.
+    w.sales.release(&holders[0].1, &holders[0].0).await.unwrap();
+    assert_eq!(status(&w.sales, &one).await.state, WaitlistState::Waiting);
+    let t = status(&w.sales, &two).await;
+    assert_eq!((t.state, t.fits), (WaitlistState::Waiting, true));
+    let f = status(&w.sales, &four).await;
+    assert_eq!((f.state, f.position, f.fits), (WaitlistState::Waiting, 1, false));
+    assert_eq!(w.sales.figures(sale).await.unwrap().held, 2);
+
+    // A second comes back: the two go to the group of two; the one behind still waits.
+    w.sales.release(&holders[1].1, &holders[1].0).await.unwrap();
+    assert_eq!(status(&w.sales, &two).await.state, WaitlistState::Offered);
+    assert_eq!(status(&w.sales, &one).await.state, WaitlistState::Waiting);
+    assert_eq!(status(&w.sales, &four).await.state, WaitlistState::Waiting);
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.sold, f.held), (2, 3));
+}
+
+#[tokio::test]
+async fn joining_is_for_a_sold_out_sale_once_per_session_and_per_email() {
+    let w = World::new().await;
+    let sale = w.sale(4, 60).await.sale_id();
+    let owner = Owner::random();
+    let q = w.sales.quantity(1).unwrap();
+    // Tickets can still be had: the line, not the waitlist.
+    assert!(matches!(
+        w.sales.join_waitlist(sale, &owner, q, &email()).await,
+        Err(SaleError::NotSoldOut)
+    ));
+    let (sale, _) = sold_out_sale(&w, 2, 2, 0, 60).await;
+    let mail = email();
+    let first = w.sales.join_waitlist(sale, &owner, q, &mail).await.unwrap();
+    let again = w.sales.join_waitlist(sale, &owner, q, &email()).await.unwrap();
+    assert_eq!((again.code, again.created), (first.code, false));
+    assert!(matches!(
+        w.sales.join_waitlist(sale, &Owner::random(), q, &mail).await,
+        Err(SaleError::WaitlistEmailTaken)
+    ));
+    // Leaving frees the place; the same email may come back, at the back.
+    let left = w.sales.leave_waitlist(&first.code, &owner).await.unwrap();
+    assert_eq!(left.state, WaitlistState::Left);
+    let back = w.sales.join_waitlist(sale, &Owner::random(), q, &mail).await.unwrap();
+    assert!(back.created);
+    let rows = db::waitlist::counts(&w.db, sale).await.unwrap();
+    assert_eq!((rows.waiting, rows.left), (1, 1));
+}
+
+#[tokio::test]
+async fn two_instances_racing_offer_each_ticket_once() {
+    let w = World::new().await;
+    let other = TicketSales::new(w.redis.clone(), w.db.clone(), &w.settings)
+        .await
+        .unwrap();
+    // 8 tickets: 3 sold, 5 held; a group of six starts the waitlist, twelve singles follow.
+    let (sale, holders) = sold_out_sale(&w, 8, 3, 5, 60).await;
+    let six = waitlisted(&w, sale, 6).await;
+    let mut singles = Vec::new();
+    for _ in 0..12 {
+        singles.push(waitlisted(&w, sale, 1).await);
+    }
+    // Both instances at once: the holds given back, every entry polled, the line recorded.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (owner, code)) in holders.into_iter().enumerate() {
+        let sales = if i % 2 == 0 { w.sales.clone() } else { other.clone() };
+        tasks.spawn(async move {
+            sales.release(&code, &owner).await.unwrap();
+        });
+    }
+    for (i, entry) in singles.iter().chain([&six]).cloned().enumerate() {
+        for sales in [w.sales.clone(), other.clone()] {
+            let entry = entry.clone();
+            tasks.spawn(async move {
+                for _ in 0..5 {
+                    status(&sales, &entry).await;
+                    sales.record_waitlist(sale).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(5 * (i as u64 % 3))).await;
+                }
+            });
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    w.sales.record_waitlist(sale).await.unwrap();
+
+    let mut states = Vec::new();
+    for e in &singles {
+        states.push(status(&w.sales, e).await.state);
+    }
+    let offered = WaitlistState::Offered;
+    assert_eq!(&states[..5], &[offered; 5], "the first five singles, in order");
+    assert!(states[5..].iter().all(|s| *s == WaitlistState::Waiting), "{states:?}");
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.sold, f.held), (3, 5), "five tickets, five offers");
+    let mails: Vec<(uuid::Uuid, i64)> =
+        sqlx::query_as("select waitlist_entry_id, count(*) from outbox where kind = 'waitlist_offer' group by 1")
+            .fetch_all(&w.db)
+            .await
+            .unwrap();
+    assert_eq!(mails.len(), 5);
+    assert!(mails.iter().all(|(_, n)| *n == 1), "one mail per offer: {mails:?}");
+}
+
+#[tokio::test]
+async fn redis_lost_mid_offer_loses_nothing_postgres_recorded_and_oversells_nothing() {
+    let mut redis = redis_servers::Server::start();
+    let mut settings = test_settings();
+    settings.redis_url = redis.url();
+    let w = World::with_settings(settings).await;
+    let (sale, holders) = sold_out_sale(&w, 4, 2, 2, 60).await;
+    let _three = waitlisted(&w, sale, 3).await; // can never fit: passed over, first in line
+    let a = waitlisted(&w, sale, 1).await;
+    let b = waitlisted(&w, sale, 1).await;
+    let c = waitlisted(&w, sale, 1).await;
+    // One ticket back: A's offer, recorded in Postgres (its mail queued).
+    w.sales.release(&holders[0].1, &holders[0].0).await.unwrap();
+    let offer = status(&w.sales, &a).await;
+    assert_eq!(offer.state, WaitlistState::Offered);
+    w.sales.record_waitlist(sale).await.unwrap();
+
+    redis.restart();
+
+    // The line comes back from Postgres: A's offer until its own expiry, the others in order.
+    let again = status(&w.sales, &a).await;
+    assert_eq!(again.state, WaitlistState::Offered);
+    assert_eq!(again.offer_expires_at, offer.offer_expires_at);
+    // The other holder's hold was lost with Redis (as every hold is): its ticket goes to B,
+    // the next in line; nothing more is offered.
+    assert_eq!(status(&w.sales, &b).await.state, WaitlistState::Offered);
+    let c_now = status(&w.sales, &c).await;
+    assert_eq!((c_now.state, c_now.position), (WaitlistState::Waiting, 2));
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.sold, f.held), (2, 2));
+    // A buys: Postgres counts it; nothing is oversold.
+    w.sales.confirm(&a.1.code, &a.0, &ada()).await.unwrap();
+    assert_eq!(w.pg_sold(sale).await, 3);
+    w.sales.record_waitlist(sale).await.unwrap();
+    let mails: i64 = sqlx::query_scalar("select count(*) from outbox where kind = 'waitlist_offer'")
+        .fetch_one(&w.db)
+        .await
+        .unwrap();
+    assert_eq!(mails, 2, "A once (not again after the restart), and B");
+    drop(redis);
+}
