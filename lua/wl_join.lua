@@ -42,11 +42,11 @@ if live(redis.call('HGET', K.wlidx, 'e:' .. email)) then return { '!email_taken'
 
 local res = redis.call('HGET', K.owners, owner)
 local r = res and get_res(res)
-local rank = r and r.state == 's' and r.extra
-if not rank then
-  if not waitlist_ahead() and S.capacity - S.sold >= qty then return { '!not_sold_out' } end
-  rank = redis.call('HINCRBY', K.sale, 'seq', 1)
+local told_sold_out = r and r.state == 's'
+if not told_sold_out and not waitlist_ahead() and S.capacity - S.sold >= qty then
+  return { '!not_sold_out' }
 end
+local rank = told_sold_out and r.extra or redis.call('HINCRBY', K.sale, 'seq', 1)
 
 e = { qty = qty, owner = owner, rank = rank }
 set_entry(code, e, 'w')

@@ -280,3 +280,212 @@ async fn redis_lost_mid_offer_loses_nothing_postgres_recorded_and_oversells_noth
     assert_eq!(mails, 2, "A once (not again after the restart), and B");
     drop(redis);
 }
+
+#[tokio::test]
+async fn buyers_in_line_at_the_sell_out_keep_their_order_on_the_waitlist() {
+    let w = World::new().await;
+    // 4 tickets: 2 sold, 2 held; two buyers of two queue behind the hold.
+    let (sale, _) = sold_out_sale(&w, 4, 2, 0, 60).await;
+    let holder = Owner::random();
+    let hold = join(&w, sale, &holder, 2).await;
+    let (q1, q2) = (Owner::random(), Owner::random());
+    let r1 = join(&w, sale, &q1, 2).await;
+    let r2 = join(&w, sale, &q2, 2).await;
+    assert_eq!(
+        (r1.state, r2.state),
+        (ReservationState::Waiting, ReservationState::Waiting)
+    );
+    // The hold is bought: both are sold out, and a newcomer finds the sale sold out.
+    w.sales.confirm(&hold.code, &holder, &ada()).await.unwrap();
+    assert_eq!(
+        w.sales.status(&r2.code, &q2).await.unwrap().state,
+        ReservationState::SoldOut
+    );
+    assert_eq!(
+        w.sales.status(&r1.code, &q1).await.unwrap().state,
+        ReservationState::SoldOut
+    );
+    let newcomer = waitlisted(&w, sale, 1).await;
+    // They join the waitlist after the newcomer, yet stand before it, in the queue's order.
+    let q = w.sales.quantity(2).unwrap();
+    let e2 = w.sales.join_waitlist(sale, &q2, q, &email()).await.unwrap();
+    let e1 = w.sales.join_waitlist(sale, &q1, q, &email()).await.unwrap();
+    assert_eq!(status(&w.sales, &(q1, e1)).await.position, 1);
+    assert_eq!(status(&w.sales, &(q2, e2)).await.position, 2);
+    assert_eq!(status(&w.sales, &newcomer).await.position, 3);
+    // Postgres keeps the same order, for a rebuild.
+    let ranks: Vec<uuid::Uuid> = db::waitlist::live_of_sale(&w.db, sale)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ranks.last(), Some(&newcomer.1.code.token));
+}
+
+#[tokio::test]
+async fn a_buyer_told_sold_out_joins_the_waitlist_gets_the_offer_and_buys_it_through_the_pages() {
+    use crate::buyer_pages::{GOOD, code_in, get, join as join_page, post};
+    use reqwest::StatusCode;
+    let app = crate::support::TestApp::spawn().await;
+    let w = &app.world;
+    let (sale, holders) = sold_out_sale(w, 3, 2, 1, 60).await;
+    let fan = app.client();
+    // Two wanted, one unsold: sold out, and sent to the waitlist's form.
+    let to = join_page(&app, &fan, sale, "2").await;
+    assert_eq!(to, format!("/sales/{sale}/waitlist?quantity=2"));
+    let form = get(&app, &fan, &to).await;
+    assert!(form.body.contains("Join the waitlist"), "{}", form.body);
+    // A bad email comes back on the form, nothing joined.
+    let bad = post(
+        &app,
+        &fan,
+        &format!("/sales/{sale}/waitlist"),
+        &[("quantity", "1"), ("email", "nope")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Please give an email address"));
+    // Changes its mind: one ticket. Joins; its page says where it stands.
+    let joined = post(
+        &app,
+        &fan,
+        &format!("/sales/{sale}/waitlist"),
+        &[("quantity", "1"), ("email", "fan@example.com")],
+    )
+    .await;
+    assert_eq!(joined.status, StatusCode::SEE_OTHER, "{}", joined.body);
+    let place = joined.location.unwrap();
+    let page = get(&app, &fan, &place).await;
+    assert!(page.body.contains("You are number"), "{}", page.body);
+    // The hold is given up: the page turns into the checkout, and the offer is bought there.
+    w.sales.release(&holders[0].1, &holders[0].0).await.unwrap();
+    let offered = get(&app, &fan, &place).await;
+    let checkout = offered.location.expect("to the checkout");
+    assert_eq!(checkout, format!("/checkout/{}", code_in(&place)));
+    assert!(get(&app, &fan, &checkout).await.body.contains("Checkout"));
+    let bought = post(&app, &fan, &checkout, &GOOD).await;
+    assert_eq!(bought.location, Some(format!("/orders/{}", code_in(&place))));
+    assert_eq!(w.pg_sold(sale).await, 3);
+    // The offer was mailed once (the log without SMTP), and the page now shows the order.
+    assert_eq!(
+        get(&app, &fan, &place).await.location,
+        Some(format!("/orders/{}", code_in(&place)))
+    );
+    let mails: i64 = sqlx::query_scalar("select count(*) from outbox where kind = 'waitlist_offer'")
+        .fetch_one(&w.db)
+        .await
+        .unwrap();
+    assert_eq!(mails, 1);
+}
+
+#[tokio::test]
+async fn the_api_joins_polls_and_leaves_the_waitlist_with_clear_refusals() {
+    let app = crate::support::TestApp::spawn().await;
+    let w = &app.world;
+    let open_sale = w.sale(5, 60).await.sale_id();
+    let (sale, _) = sold_out_sale(w, 2, 2, 0, 60).await;
+    let c = app.client();
+    let api = |path: &str| app.url(&format!("/api/v1{path}"));
+    let body = |q: serde_json::Value, email: &str| serde_json::json!({ "quantity": q, "email": email });
+    // Not sold out: 409; a bad email or quantity: 422; an unknown sale: 404.
+    let r = c
+        .post(api(&format!("/sales/{open_sale}/waitlist")))
+        .json(&body(1.into(), "a@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "not_sold_out");
+    let r = c
+        .post(api(&format!("/sales/{sale}/waitlist")))
+        .json(&body(1.into(), "a@"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = c
+        .post(api(&format!("/sales/{sale}/waitlist")))
+        .json(&body(9.into(), "a@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = c
+        .post(api(&format!("/sales/{}/waitlist", SaleId::new())))
+        .json(&body(1.into(), "a@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let rows = db::waitlist::counts(&w.db, sale).await.unwrap();
+    assert_eq!(rows.waiting, 0, "refusals change nothing");
+
+    let r = c
+        .post(api(&format!("/sales/{sale}/waitlist")))
+        .json(&body(2.into(), "a@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (e["state"].as_str(), e["position"].as_u64(), e["quantity"].as_u64()),
+        (Some("waiting"), Some(1), Some(2))
+    );
+    let code = e["code"].as_str().unwrap().to_string();
+    let again = c
+        .post(api(&format!("/sales/{sale}/waitlist")))
+        .json(&body(2.into(), "b@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    let other = app.client();
+    let taken = other
+        .post(api(&format!("/sales/{sale}/waitlist")))
+        .json(&body(1.into(), "A@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), 409);
+    let polled: serde_json::Value = c
+        .get(api(&format!("/waitlist/{code}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(polled["state"], "waiting");
+    // Another session does not see it.
+    assert_eq!(
+        other
+            .get(api(&format!("/waitlist/{code}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        c.delete(api(&format!("/waitlist/{code}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let left: serde_json::Value = c
+        .get(api(&format!("/waitlist/{code}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (left["state"].as_str(), left["poll_after_ms"].as_u64()),
+        (Some("left"), Some(0))
+    );
+}
