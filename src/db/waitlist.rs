@@ -177,3 +177,40 @@ pub async fn counts(db: &PgPool, sale: SaleId) -> Result<WaitlistCounts, sqlx::E
     .fetch_one(db)
     .await
 }
+
+/// What raising a sale's capacity came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Raised {
+    Raised,
+    /// Not more than the sale has already.
+    NotMore,
+    /// More than the event's seats.
+    BeyondEvent(i32),
+}
+
+/// Raises a sale's capacity to `capacity`, at most the event's seats; its revision moves on,
+/// so that the live state takes the new figure at the next sync.
+pub async fn raise_capacity(db: &PgPool, sale: SaleId, capacity: i32) -> Result<Raised, sqlx::Error> {
+    let row: Option<(i32, i32)> = sqlx::query_as(
+        "select s.capacity, e.capacity from ticket_sales s join events e on e.id = s.event_id
+         where s.id = $1 for update of s",
+    )
+    .bind(sale.0)
+    .fetch_optional(db)
+    .await?;
+    let Some((current, seats)) = row else {
+        return Err(sqlx::Error::RowNotFound);
+    };
+    if capacity <= current {
+        return Ok(Raised::NotMore);
+    }
+    if capacity > seats {
+        return Ok(Raised::BeyondEvent(seats));
+    }
+    sqlx::query("update ticket_sales set capacity = $2, revision = revision + 1 where id = $1 and capacity < $2")
+        .bind(sale.0)
+        .bind(capacity)
+        .execute(db)
+        .await?;
+    Ok(Raised::Raised)
+}

@@ -489,3 +489,86 @@ async fn the_api_joins_polls_and_leaves_the_waitlist_with_clear_refusals() {
         (Some("left"), Some(0))
     );
 }
+
+#[tokio::test]
+async fn the_organizer_sees_the_waitlist_sets_the_offer_window_and_raises_capacity_for_it() {
+    use crate::admin_support::{AdminApp, event_json};
+    use reqwest::StatusCode;
+    use serde_json::json;
+    let app = AdminApp::spawn().await;
+    let o = app.organizer().await;
+    let (status, event) = o.api.post("/events", event_json(json!({"capacity": 10}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
+    let (status, s) = o
+        .api
+        .post(
+            &format!("/events/{}/sales", event["id"].as_str().unwrap()),
+            json!({"capacity": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{s}");
+    let sale = SaleId(s["id"].as_str().unwrap().parse().unwrap());
+    let sales = &app.state.sales;
+    let buyer = Owner::random();
+    let r = sales.join(sale, &buyer, sales.quantity(3).unwrap()).await.unwrap();
+    sales.confirm(&r.code, &buyer, &ada()).await.unwrap();
+    let mut line = Vec::new();
+    for qty in [1, 2, 1] {
+        let owner = Owner::random();
+        let q = sales.quantity(qty).unwrap();
+        assert_eq!(
+            sales.join(sale, &owner, q).await.unwrap().state,
+            ReservationState::SoldOut
+        );
+        let e = sales.join_waitlist(sale, &owner, q, &email()).await.unwrap();
+        line.push((owner, e));
+    }
+    let path = format!("/sales/{sale}/waitlist");
+    let (status, w) = o.api.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    assert_eq!((w["waiting"].as_i64(), w["offer_secs"].as_i64()), (Some(3), Some(900)));
+    // The offer window: at least a minute.
+    let (status, _) = o.api.patch(&path, json!({"offer_secs": 30})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, w) = o.api.patch(&path, json!({"offer_secs": 120})).await;
+    assert_eq!((status, w["offer_secs"].as_i64()), (StatusCode::OK, Some(120)));
+    // The capacity: more than now, within the event's seats.
+    let capacity = format!("/sales/{sale}/capacity");
+    for refused in [3, 11] {
+        let (status, answer) = o.api.post(&capacity, json!({ "capacity": refused })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}: {answer}");
+    }
+    let (status, raised) = o.api.post(&capacity, json!({"capacity": 6})).await;
+    assert_eq!(
+        (status, raised["capacity"].as_i64()),
+        (StatusCode::OK, Some(6)),
+        "{raised}"
+    );
+    // Three new tickets, down the line in order: one, then two; the last one waits.
+    let states = [
+        status_of(sales, &line[0]).await,
+        status_of(sales, &line[1]).await,
+        status_of(sales, &line[2]).await,
+    ];
+    assert_eq!(
+        states,
+        [WaitlistState::Offered, WaitlistState::Offered, WaitlistState::Waiting]
+    );
+    let offer = sales.waitlist_status(&line[0].1.code, &line[0].0).await.unwrap();
+    let window = (offer.offer_expires_at.unwrap() - offer.server_now).num_seconds();
+    assert!((115..=120).contains(&window), "the organizer's window: {window} s");
+    let (_, w) = o.api.get(&path).await;
+    assert_eq!(
+        (w["waiting"].as_i64(), w["offers_out"].as_i64()),
+        (Some(1), Some(2)),
+        "{w}"
+    );
+    // The dashboard shows the same.
+    let (status, page) = o.browser.page(&format!("/admin/sales/{sale}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(r#"data-figure="offers_out">2<"#), "{page}");
+}
+
+async fn status_of(sales: &TicketSales, entry: &(Owner, WaitlistEntry)) -> WaitlistState {
+    status(sales, entry).await.state
+}
