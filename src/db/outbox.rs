@@ -77,11 +77,14 @@ pub struct Taken {
     pub attempts: i32,
 }
 
+/// A taken row: id, kind, order_id, waitlist_entry_id, attempts.
+type TakenRow = (i64, String, Option<i64>, Option<uuid::Uuid>, i32);
+
 /// Takes the oldest due mail and leases it for `lease`: until then no sender of any instance
 /// takes it again, so one mail is not sent twice at once. A sender that dies meanwhile leaves
 /// the lease to run out, and the mail is taken again after it.
 pub async fn take_due(db: &PgPool, lease: Duration) -> Result<Option<Taken>, sqlx::Error> {
-    let row: Option<(i64, String, Option<i64>, Option<uuid::Uuid>, i32)> = sqlx::query_as(
+    let row: Option<TakenRow> = sqlx::query_as(
         "update outbox set attempts = attempts + 1,
                            next_attempt_at = now() + make_interval(secs => $1)
          where id = (select id from outbox

@@ -38,6 +38,14 @@ async fn status(sales: &TicketSales, (owner, e): &(Owner, WaitlistEntry)) -> Wai
     sales.waitlist_status(&e.code, owner).await.unwrap()
 }
 
+/// The offer mails queued so far.
+async fn offer_mails(w: &World) -> i64 {
+    sqlx::query_scalar("select count(*) from outbox where kind = 'waitlist_offer'")
+        .fetch_one(&w.db)
+        .await
+        .unwrap()
+}
+
 async fn set_offer_secs(w: &World, sale: SaleId, secs: i32) {
     w.sales.set_offer_window(sale, secs).await.unwrap();
 }
@@ -120,10 +128,7 @@ async fn offers_go_down_the_waitlist_in_order_and_a_lapsed_offer_moves_on() {
         (counts.waiting, counts.offered, counts.taken, counts.lapsed),
         (2, 0, 1, 1)
     );
-    let mails: i64 = sqlx::query_scalar("select count(*) from outbox where kind = 'waitlist_offer'")
-        .fetch_one(&w.db)
-        .await
-        .unwrap();
+    let mails = offer_mails(&w).await;
     assert_eq!(mails, 2);
 }
 
@@ -273,10 +278,7 @@ async fn redis_lost_mid_offer_loses_nothing_postgres_recorded_and_oversells_noth
     w.sales.confirm(&a.1.code, &a.0, &ada()).await.unwrap();
     assert_eq!(w.pg_sold(sale).await, 3);
     w.sales.record_waitlist(sale).await.unwrap();
-    let mails: i64 = sqlx::query_scalar("select count(*) from outbox where kind = 'waitlist_offer'")
-        .fetch_one(&w.db)
-        .await
-        .unwrap();
+    let mails = offer_mails(&w).await;
     assert_eq!(mails, 2, "A once (not again after the restart), and B");
     drop(redis);
 }
@@ -372,10 +374,7 @@ async fn a_buyer_told_sold_out_joins_the_waitlist_gets_the_offer_and_buys_it_thr
         get(&app, &fan, &place).await.location,
         Some(format!("/orders/{}", code_in(&place)))
     );
-    let mails: i64 = sqlx::query_scalar("select count(*) from outbox where kind = 'waitlist_offer'")
-        .fetch_one(&w.db)
-        .await
-        .unwrap();
+    let mails = offer_mails(w).await;
     assert_eq!(mails, 1);
 }
 
