@@ -347,6 +347,19 @@ local function settle_offers()
   end
 end
 
+-- The entry `code` holds its offer's tickets until `expiry`: a reservation admitted to
+-- checkout under the entry's code and owner. For the funnel it is a reservation made and
+-- admitted (joined, admitted), which then ends as any hold does: ordered, given back, lapsed.
+-- The caller writes S.held back (save_holds).
+local function hold_offer(S, code, e, expiry)
+  set_res(code, 'a', e.qty, e.owner)
+  add_hold(S, code, expiry)
+  S.held = S.held + e.qty
+  redis.call('ZADD', K.wlout, expiry, code)
+  redis.call('HINCRBY', K.sale, 'joined', 1)
+  redis.call('HINCRBY', K.sale, 'admitted', 1)
+end
+
 -- Tickets freed -> offered to the waitlist, in order (see above). The queue comes first: it is
 -- offered nothing while anybody waits in the queue.
 local function offer_waitlist(S, now)
@@ -364,12 +377,9 @@ local function offer_waitlist(S, now)
     elseif S.capacity - S.sold >= e.qty then
       if free < e.qty then break end
       e.expiry = now + offer_ms
-      set_res(code, 'a', e.qty, e.owner)
-      add_hold(S, code, e.expiry)
-      S.held = S.held + e.qty
+      hold_offer(S, code, e, e.expiry)
       free = free - e.qty
       redis.call('ZREM', K.wl, code)
-      redis.call('ZADD', K.wlout, e.expiry, code)
       set_entry(code, e, 'o')
       offered = true
     end

@@ -24,6 +24,7 @@ if e.state == 'o' then
     S.held = S.held - r.qty
     redis.call('HSET', K.sale, 'held', S.held)
     set_res(code, 'l', r.qty, r.owner)
+    redis.call('HINCRBY', K.sale, 'released', 1)
   end
   redis.call('ZREM', K.wlout, code)
 end

@@ -32,11 +32,8 @@ for i = 2, #ARGV - 6, 7 do
       elseif e.expiry <= now then
         set_entry(code, e, 'x')
       elseif not held and S.capacity - S.sold - S.held >= e.qty then
-        set_res(code, 'a', e.qty, e.owner)
-        add_hold(S, code, e.expiry)
-        S.held = S.held + e.qty
+        hold_offer(S, code, e, e.expiry)
         save_holds(S)
-        redis.call('ZADD', K.wlout, e.expiry, code)
       else
         e.expiry = nil
         set_entry(code, e, 'w')
