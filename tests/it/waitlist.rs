@@ -132,7 +132,11 @@ async fn offers_go_down_the_waitlist_in_order_and_a_lapsed_offer_moves_on() {
     assert_eq!(mails, 2);
     // The sale's funnel still adds up: an offer is a reservation made and admitted.
     let f = w.sales.figures(sale).await.unwrap();
-    assert_eq!(f.joined, f.admitted + f.waiting + f.left + f.abandoned + f.sold_out, "{f:?}");
+    assert_eq!(
+        f.joined,
+        f.admitted + f.waiting + f.left + f.abandoned + f.sold_out,
+        "{f:?}"
+    );
     assert_eq!(f.admitted, 2 + f.active + f.released + f.lapsed, "two orders: {f:?}");
 }
 
