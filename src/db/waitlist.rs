@@ -214,3 +214,13 @@ pub async fn raise_capacity(db: &PgPool, sale: SaleId, capacity: i32) -> Result<
         .await?;
     Ok(Raised::Raised)
 }
+
+/// The entry moved to another session (its offer's signed link opened there).
+pub async fn set_owner(db: &PgPool, id: Uuid, owner: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update waitlist_entries set owner = $2, updated_at = now() where id = $1 and owner <> $2")
+        .bind(id)
+        .bind(owner)
+        .execute(db)
+        .await?;
+    Ok(())
+}

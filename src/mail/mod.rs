@@ -26,6 +26,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use crate::config::Settings;
 
 pub use sender::send_forever;
+pub use waitlist::offer_link;
 
 /// Where mail goes.
 #[derive(Clone)]

@@ -44,6 +44,11 @@ pub enum SaleError {
     /// 409: another session holds a place on this sale's waitlist for this email.
     #[error("This email already has a place on the waitlist.")]
     WaitlistEmailTaken,
+    /// 409: the session that opened an offer's link has a place of its own on the waitlist.
+    #[error(
+        "This browser has a place of its own on this waitlist: leave it first, or open the link in the browser you joined from."
+    )]
+    OwnWaitlistPlace,
     /// 422: not an email address a mail can go to.
     #[error("Please give an email address we can write to.")]
     BadEmail,
@@ -109,6 +114,7 @@ impl SaleError {
             SaleError::NotSoldOut => "not_sold_out",
             SaleError::WaitlistEmailTaken => "waitlist_email_taken",
             SaleError::BadEmail => "bad_email",
+            SaleError::OwnWaitlistPlace => "own_waitlist_place",
             SaleError::UnknownWaitlistEntry => "unknown_waitlist_entry",
             SaleError::BadOwner => "bad_session",
             SaleError::BadSaleState => "bad_sale_state",

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use tracing::warn;
 
 use super::script::{
-    RestoredEntry, WaitlistJoin, WaitlistJoinReply, WaitlistLeave, WaitlistLeaveReply, WaitlistPending,
-    WaitlistRecorded, WaitlistRestore, WaitlistStatus,
+    RestoredEntry, WaitlistClaim, WaitlistClaimReply, WaitlistJoin, WaitlistJoinReply, WaitlistLeave,
+    WaitlistLeaveReply, WaitlistPending, WaitlistRecorded, WaitlistRestore, WaitlistStatus,
 };
 use super::{Owner, Quantity, ReservationCode, SaleError, SaleId, TicketSales};
 use crate::db;
@@ -186,6 +186,24 @@ impl TicketSales {
             .await?
             .ok_or(SaleError::UnknownWaitlistEntry)?;
         self.record_waitlist_or_log(code.sale).await;
+        Ok(entry.into_entry(code.sale, false))
+    }
+
+    /// The entry moves to `owner`, the session that opened the signed link of its offer mail
+    /// (the caller checked the signature), with its offer's hold. An entry that has ended
+    /// stays where it was.
+    pub async fn claim_waitlist_entry(
+        &self,
+        code: &ReservationCode,
+        owner: &Owner,
+    ) -> Result<WaitlistEntry, SaleError> {
+        let entry = match self.call_synced(code.sale, &WaitlistClaim { code, owner }).await? {
+            WaitlistClaimReply::NotFound => return Err(SaleError::UnknownWaitlistEntry),
+            WaitlistClaimReply::HasOwn => return Err(SaleError::OwnWaitlistPlace),
+            WaitlistClaimReply::Claimed(entry) => entry,
+        };
+        // Postgres follows, for a rebuild; Redis holds the entry for its new owner already.
+        db::waitlist::set_owner(&self.inner.db, code.token, owner.as_str()).await?;
         Ok(entry.into_entry(code.sale, false))
     }
 

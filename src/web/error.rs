@@ -127,7 +127,8 @@ pub fn sale_status(e: &SaleError) -> StatusCode {
         | SaleError::SoldOut
         | SaleError::ConfirmInProgress
         | SaleError::NotSoldOut
-        | SaleError::WaitlistEmailTaken => StatusCode::CONFLICT,
+        | SaleError::WaitlistEmailTaken
+        | SaleError::OwnWaitlistPlace => StatusCode::CONFLICT,
         SaleError::BadOwner => StatusCode::BAD_REQUEST,
         SaleError::Redis(_) | SaleError::Postgres(_) => StatusCode::SERVICE_UNAVAILABLE,
         SaleError::Protocol { .. } | SaleError::TimeOutOfRange => StatusCode::INTERNAL_SERVER_ERROR,

@@ -28,6 +28,7 @@ fn every_sale_error(now: chrono::DateTime<chrono::Utc>) -> Vec<SaleError> {
         SaleError::ConfirmInProgress,
         SaleError::NotSoldOut,
         SaleError::WaitlistEmailTaken,
+        SaleError::OwnWaitlistPlace,
         SaleError::BadEmail,
         SaleError::UnknownWaitlistEntry,
         SaleError::InvalidBuyer(FieldErrors::default()),

@@ -579,3 +579,48 @@ async fn the_organizer_sees_the_waitlist_sets_the_offer_window_and_raises_capaci
 async fn status_of(sales: &TicketSales, entry: &(Owner, WaitlistEntry)) -> WaitlistState {
     status(sales, entry).await.state
 }
+
+#[tokio::test]
+async fn the_offer_mails_signed_link_moves_the_place_to_the_browser_that_opens_it() {
+    use crate::buyer_pages::{GOOD, get, join as join_page, post};
+    use reqwest::StatusCode;
+    let app = crate::support::TestApp::spawn().await;
+    let w = &app.world;
+    let (sale, holders) = sold_out_sale(w, 3, 2, 1, 60).await;
+    let first = app.client();
+    join_page(&app, &first, sale, "2").await;
+    let joined = post(
+        &app,
+        &first,
+        &format!("/sales/{sale}/waitlist"),
+        &[("quantity", "1"), ("email", "fan@example.com")],
+    )
+    .await;
+    let place = joined.location.expect("to the place in line");
+    w.sales.release(&holders[0].1, &holders[0].0).await.unwrap();
+    // The link as the mail has it.
+    let entry = db::waitlist::live_of_sale(&w.db, sale).await.unwrap().remove(0);
+    let link = boxoffice::mail::offer_link(&w.settings, &entry);
+    let path = link.strip_prefix(&w.settings.public_url).unwrap();
+    let code = ReservationCode { sale, token: entry.id };
+    assert_eq!(path.split('?').next(), Some(place.as_str()));
+
+    // A forged key moves nothing.
+    let phone = app.client();
+    let forged = get(&app, &phone, &format!("{place}?key=AAAA")).await;
+    assert_eq!(forged.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&app, &first, &place).await.location,
+        Some(format!("/checkout/{code}"))
+    );
+
+    // The phone opens the mail's link: the place and its offer are the phone's now.
+    let opened = get(&app, &phone, path).await;
+    assert_eq!(opened.location.as_deref(), Some(place.as_str()));
+    let checkout = get(&app, &phone, &place).await.location.expect("to the checkout");
+    let bought = post(&app, &phone, &checkout, &GOOD).await;
+    assert_eq!(bought.location, Some(format!("/orders/{code}")));
+    assert_eq!(get(&app, &first, &place).await.status, StatusCode::NOT_FOUND);
+    let row = db::waitlist::find(&w.db, entry.id).await.unwrap().unwrap();
+    assert_ne!(row.owner, entry.owner, "Postgres follows, for a rebuild");
+}

@@ -28,8 +28,8 @@ pub(crate) use reply::{Reply, ReplyError};
 pub(crate) use sync::{Sync, SyncOrder, SyncRead, SyncReply};
 pub(crate) use touch::{Touch, TouchReply};
 pub(crate) use waitlist::{
-    RestoredEntry, WaitlistJoin, WaitlistJoinReply, WaitlistLeave, WaitlistLeaveReply, WaitlistPending,
-    WaitlistRecorded, WaitlistRestore, WaitlistStatus,
+    RestoredEntry, WaitlistClaim, WaitlistClaimReply, WaitlistJoin, WaitlistJoinReply, WaitlistLeave,
+    WaitlistLeaveReply, WaitlistPending, WaitlistRecorded, WaitlistRestore, WaitlistStatus,
 };
 
 const COMMON: &str = include_str!("../../../lua/common.lua");
@@ -54,10 +54,11 @@ pub(crate) enum ScriptName {
     WaitlistPending,
     WaitlistRecorded,
     WaitlistRestore,
+    WaitlistClaim,
 }
 
 impl ScriptName {
-    pub const ALL: [ScriptName; 17] = [
+    pub const ALL: [ScriptName; 18] = [
         ScriptName::Join,
         ScriptName::Status,
         ScriptName::ConfirmBegin,
@@ -75,6 +76,7 @@ impl ScriptName {
         ScriptName::WaitlistPending,
         ScriptName::WaitlistRecorded,
         ScriptName::WaitlistRestore,
+        ScriptName::WaitlistClaim,
     ];
 
     /// The name of the script's file in `lua/`, and its `script` label in the metrics.
@@ -97,6 +99,7 @@ impl ScriptName {
             ScriptName::WaitlistPending => "wl_pending",
             ScriptName::WaitlistRecorded => "wl_recorded",
             ScriptName::WaitlistRestore => "wl_restore",
+            ScriptName::WaitlistClaim => "wl_claim",
         }
     }
 
@@ -119,6 +122,7 @@ impl ScriptName {
             ScriptName::WaitlistPending => include_str!("../../../lua/wl_pending.lua"),
             ScriptName::WaitlistRecorded => include_str!("../../../lua/wl_recorded.lua"),
             ScriptName::WaitlistRestore => include_str!("../../../lua/wl_restore.lua"),
+            ScriptName::WaitlistClaim => include_str!("../../../lua/wl_claim.lua"),
         }
     }
 }

@@ -192,6 +192,42 @@ impl ScriptCall for WaitlistLeave<'_> {
     }
 }
 
+/// `wl_claim.lua`: the entry moves to the session that opened its signed link.
+pub(crate) struct WaitlistClaim<'a> {
+    pub code: &'a ReservationCode,
+    pub owner: &'a Owner,
+}
+
+pub(crate) enum WaitlistClaimReply {
+    Claimed(EntryReply),
+    NotFound,
+    /// The session has a live place of its own.
+    HasOwn,
+}
+
+impl ScriptCall for WaitlistClaim<'_> {
+    const SCRIPT: ScriptName = ScriptName::WaitlistClaim;
+    type Reply = WaitlistClaimReply;
+
+    fn argv(&self) -> Vec<Value> {
+        super::code_and_owner(self.code, self.owner)
+    }
+
+    fn decode(mut reply: Reply) -> Result<WaitlistClaimReply, ReplyError> {
+        let decoded = if reply.tag() == Some("!has_own") {
+            reply.string("state")?;
+            WaitlistClaimReply::HasOwn
+        } else {
+            match entry_or_not_found(&mut reply)? {
+                Some(entry) => WaitlistClaimReply::Claimed(entry),
+                None => WaitlistClaimReply::NotFound,
+            }
+        };
+        reply.finish()?;
+        Ok(decoded)
+    }
+}
+
 /// An entry whose state Postgres has yet to record.
 #[derive(Debug, PartialEq)]
 pub(crate) struct PendingEntry {

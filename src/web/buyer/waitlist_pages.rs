@@ -1,6 +1,7 @@
 //! The waitlist's pages: `/sales/{sale}/waitlist` (the join form: quantity and email; where a
 //! buyer told "sold out" lands), `/waitlist/{code}` (the place in line; while an offer holds
-//! tickets for it, it is the checkout) and `/waitlist/{code}/leave`.
+//! tickets for it, it is the checkout; with the offer mail's signed `?key=` it moves the place
+//! to the browser that opened it) and `/waitlist/{code}/leave`.
 
 use maud::{Markup, html};
 use poem::web::{Data, Form, Path};
@@ -15,6 +16,7 @@ use crate::db::events::Listing;
 use crate::sale::waitlist::{WaitlistEmail, WaitlistEntry, WaitlistState};
 use crate::sale::{Quantity, ReservationCode, SaleError};
 use crate::startup::AppState;
+use crate::tickets::link;
 use crate::web::error::{PageError, WebError, sale_status};
 use crate::web::layout;
 use crate::web::rate_limit::BuyerLimits;
@@ -115,9 +117,22 @@ fn join_page(state: &AppState, l: &Listing, input: &JoinForm, error: Option<&str
 pub async fn page(
     state: Data<&AppState>,
     limits: Data<&BuyerLimits>,
+    session: Data<&Session>,
     req: &Request,
     Path(code): Path<String>,
 ) -> Result<Response, PageError> {
+    if let Some(key) = query_value(req, link::KEY_PARAM) {
+        // The signed link of the offer mail: the place moves to this browser, then the page
+        // is shown without the key (which stays out of its history and referrers).
+        count_request(&limits, req)?;
+        let code: ReservationCode = code.parse()?;
+        if !link::verify_waitlist_entry(&state.settings.secret, &code, key) {
+            return Err(SaleError::UnknownWaitlistEntry.into());
+        }
+        let owner = session::owner_of(&session).await?;
+        state.sales.claim_waitlist_entry(&code, &owner).await?;
+        return Ok(see_other(&entry_url(&code)));
+    }
     let (code, owner) = parse(&limits, &code, req)?;
     let e = state.sales.waitlist_status(&code, &owner).await?;
     match e.state {
