@@ -233,30 +233,7 @@ async fn scenario(b: &Client) {
     assert!(summary.contains("€25.00"), "{summary}");
     screenshot(b, "checkout.png").await;
 
-    b.find(Locator::Css("#name"))
-        .await
-        .unwrap()
-        .send_keys("Barbara Liskov")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys("barbara@example.com")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#age"))
-        .await
-        .unwrap()
-        .send_keys("50")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#gender"))
-        .await
-        .unwrap()
-        .select_by_value("female")
-        .await
-        .unwrap();
+    fill_checkout(b, "Barbara Liskov", "barbara@example.com", "50").await;
     b.find(Locator::Css("form.details button"))
         .await
         .unwrap()
@@ -284,6 +261,24 @@ async fn scenario(b: &Client) {
     // script or style, HTMX's own indicator styles switched off.
     let refused = csp_violations(b).await;
     assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
+}
+
+/// Types a buyer's details into the checkout form.
+async fn fill_checkout(b: &Client, name: &str, email: &str, age: &str) {
+    for (field, value) in [("#name", name), ("#email", email), ("#age", age)] {
+        b.find(Locator::Css(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    b.find(Locator::Css("#gender"))
+        .await
+        .unwrap()
+        .select_by_value("female")
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,24 +350,7 @@ async fn waitlist_walk(b: &Client) {
         .await
         .unwrap();
     wait_for_path(b, "/checkout/", Duration::from_secs(5)).await;
-    for (field, value) in [
-        ("#name", "Frances Allen"),
-        ("#email", "fan@example.com"),
-        ("#age", "40"),
-    ] {
-        b.find(Locator::Css(field))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
-    }
-    b.find(Locator::Css("#gender"))
-        .await
-        .unwrap()
-        .select_by_value("female")
-        .await
-        .unwrap();
+    fill_checkout(b, "Frances Allen", "fan@example.com", "40").await;
     screenshot(b, "waitlist-checkout.png").await;
     b.find(Locator::Css("form.details button"))
         .await
