@@ -26,6 +26,10 @@ mod tests {
         let sale = SaleId::new();
         let keys = sale_keys(sale);
         assert_eq!(keys.len(), 13);
+        assert!(
+            keys[12].ends_with(":wlinfo"),
+            "the waitlist's info key, where reconcile looks"
+        );
         let tag = format!("{{{}}}", sale.0.simple());
         assert!(keys.iter().all(|k| k.contains(&tag)));
     }

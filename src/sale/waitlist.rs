@@ -15,6 +15,7 @@
 //! not recorded yet is made again from the restored line; nobody was mailed about it.
 
 use chrono::{DateTime, Utc};
+use fred::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::warn;
@@ -117,6 +118,10 @@ impl WaitlistEmail {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The place of `wlinfo` among the sale's keys: written by every join and restore, so a
+/// waitlist with entries always has it while Redis keeps the sale.
+const WAITLIST_INFO_KEY: usize = 12;
 
 /// Most entries recorded in Postgres per round.
 const RECORD_BATCH: usize = 100;
@@ -285,11 +290,17 @@ impl TicketSales {
         }
     }
 
-    /// Restores and records the waitlist of every sale that has one: part of the reconcile.
+    /// Records the waitlist of every sale that has one, and restores it where Redis has no
+    /// trace of it (its rebuild restores it too; this catches a restore that failed): part of
+    /// the reconcile.
     pub async fn reconcile_waitlists(&self) -> Result<(), SaleError> {
         for sale in db::waitlist::sales_with_live_entries(&self.inner.db).await? {
             let done = async {
-                self.restore_waitlist(sale).await?;
+                let info = super::keys::sale_keys(sale).swap_remove(WAITLIST_INFO_KEY);
+                let kept: i64 = self.inner.redis.exists(info).await?;
+                if kept == 0 {
+                    self.restore_waitlist(sale).await?;
+                }
                 self.record_waitlist(sale).await
             };
             if let Err(e) = done.await {

@@ -624,3 +624,27 @@ async fn the_offer_mails_signed_link_moves_the_place_to_the_browser_that_opens_i
     let row = db::waitlist::find(&w.db, entry.id).await.unwrap().unwrap();
     assert_ne!(row.owner, entry.owner, "Postgres follows, for a rebuild");
 }
+
+#[tokio::test]
+async fn the_reconcile_puts_back_a_waitlist_redis_lost_in_its_order() {
+    use fred::prelude::*;
+    let w = World::new().await;
+    let (sale, _) = sold_out_sale(&w, 2, 2, 0, 60).await;
+    let line = [
+        waitlisted(&w, sale, 1).await,
+        waitlisted(&w, sale, 2).await,
+        waitlisted(&w, sale, 1).await,
+    ];
+    // The waitlist's keys alone are gone (the sale's stay, so no rebuild notices).
+    let keys = boxoffice::sale::sale_keys(sale);
+    let _: i64 = w.redis.del(keys[7..].to_vec()).await.unwrap();
+    assert!(matches!(
+        w.sales.waitlist_status(&line[0].1.code, &line[0].0).await,
+        Err(SaleError::UnknownWaitlistEntry)
+    ));
+    w.sales.reconcile_waitlists().await.unwrap();
+    for (place, entry) in line.iter().enumerate() {
+        let e = status(&w.sales, entry).await;
+        assert_eq!((e.state, e.position), (WaitlistState::Waiting, place as u64 + 1));
+    }
+}
