@@ -237,7 +237,10 @@ impl TicketSales {
         let pending = self.call_synced(sale, &WaitlistPending { limit: RECORD_BATCH }).await?;
         let mut recorded = Vec::with_capacity(pending.len());
         for p in pending {
-            if db::waitlist::record(&self.inner.db, p.token, p.state.as_str(), p.offer_expires_at).await? {
+            let stored = db::waitlist::record(&self.inner.db, p.token, p.state.as_str(), p.offer_expires_at).await?;
+            // An entry Postgres never had and that has left: a place Postgres refused, taken
+            // back at once (`join_waitlist`); nothing to record, ever.
+            if stored || p.state == WaitlistState::Left {
                 recorded.push((p.token, p.state));
             }
         }

@@ -648,3 +648,41 @@ async fn the_reconcile_puts_back_a_waitlist_redis_lost_in_its_order() {
         assert_eq!((e.state, e.position), (WaitlistState::Waiting, place as u64 + 1));
     }
 }
+
+#[tokio::test]
+async fn a_place_postgres_refuses_is_taken_back_from_redis_at_once() {
+    let w = World::new().await;
+    let (sale, _) = sold_out_sale(&w, 2, 2, 0, 60).await;
+    // Postgres holds a live place for this email that Redis does not know (it lost it).
+    let mail = email();
+    db::waitlist::insert(
+        &w.db,
+        &db::waitlist::NewEntry {
+            id: uuid::Uuid::new_v4(),
+            sale,
+            owner: Owner::random().as_str(),
+            email: mail.as_str(),
+            quantity: 1,
+            rank: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let owner = Owner::random();
+    let q = w.sales.quantity(1).unwrap();
+    assert!(matches!(
+        w.sales.join_waitlist(sale, &owner, q, &mail).await,
+        Err(SaleError::WaitlistEmailTaken)
+    ));
+    // Redis gave the place back: nobody waits there, and the session may join with its own
+    // address; the refused place is never recorded, and leaves nothing pending.
+    let again = w.sales.join_waitlist(sale, &owner, q, &email()).await.unwrap();
+    assert!(again.created);
+    assert_eq!(again.position, 1, "the refused place holds no spot in line");
+    w.sales.record_waitlist(sale).await.unwrap();
+    let pending: i64 = {
+        use fred::prelude::*;
+        w.redis.scard(&boxoffice::sale::sale_keys(sale)[11]).await.unwrap()
+    };
+    assert_eq!(pending, 0);
+}
