@@ -42,7 +42,7 @@
 --   KEYS[10] wlidx   hash   'o:<owner>' and 'e:<email digest>' -> the entry code
 --   KEYS[11] wlout   zset   offered entries, score = the offer's expiry
 --   KEYS[12] wlpend  set    entries whose state Postgres has not recorded yet
---   KEYS[13] wlinfo  hash   offer_ms, and the counts joined, offered, taken, lapsed, left
+--   KEYS[13] wlinfo  hash   offer_ms (the sale's offer window, from Postgres)
 --
 -- Invariant kept by every script: 0 <= sold + held <= capacity, where held is the sum of the
 -- quantities of the codes in `holds`. The clock is Redis's TIME, never the caller's.
@@ -317,15 +317,14 @@ local function get_entry(code)
            expiry = tonumber(expiry) }
 end
 
--- Writes an entry; a change of state is noted for Postgres (wlpend) and counted.
-local ENTRY_COUNTS = { w = 'joined', o = 'offered', t = 'taken', x = 'lapsed', l = 'left' }
+-- Writes an entry; a change of state is noted for Postgres (wlpend), whose record the
+-- organizer's counts are read from.
 local function set_entry(code, e, state)
   local v = state .. ' ' .. e.qty .. ' ' .. e.owner .. ' ' .. e.rank
   if e.expiry then v = v .. ' ' .. e.expiry end
   redis.call('HSET', K.wle, code, v)
   if e.state ~= state then
     redis.call('SADD', K.wlpend, code)
-    redis.call('HINCRBY', K.wlinfo, ENTRY_COUNTS[state], 1)
   end
   e.state = state
 end
