@@ -35,11 +35,21 @@
 --                          periods, not all orders of the sale. The sale hash also keeps
 --                          `xact_mark`: every order of a transaction below it has been seen
 --
+-- and the six keys of the sale's waitlist (see offer_waitlist below; src/sale/waitlist.rs):
+--   KEYS[8]  wl      zset   entries waiting, score = rank (the arrival sequence, `seq`)
+--   KEYS[9]  wle     hash   entry code -> "<state> <qty> <owner> <rank> [<offer expiry ms>]"
+--                          state: w waiting, o offered, t taken, x lapsed, l left
+--   KEYS[10] wlidx   hash   'o:<owner>' and 'e:<email digest>' -> the entry code
+--   KEYS[11] wlout   zset   offered entries, score = the offer's expiry
+--   KEYS[12] wlpend  set    entries whose state Postgres has not recorded yet
+--   KEYS[13] wlinfo  hash   offer_ms (the sale's offer window, from Postgres)
+--
 -- Invariant kept by every script: 0 <= sold + held <= capacity, where held is the sum of the
 -- quantities of the codes in `holds`. The clock is Redis's TIME, never the caller's.
 
 local K = { sale = KEYS[1], queue = KEYS[2], holds = KEYS[3], res = KEYS[4],
-            owners = KEYS[5], done = KEYS[6], recent = KEYS[7] }
+            owners = KEYS[5], done = KEYS[6], recent = KEYS[7], wl = KEYS[8], wle = KEYS[9],
+            wlidx = KEYS[10], wlout = KEYS[11], wlpend = KEYS[12], wlinfo = KEYS[13] }
 
 -- Most admissions or lapses one call performs; the next call carries on.
 local BATCH = 256
@@ -113,6 +123,16 @@ local function set_res(code, st, qty, owner, extra)
   local v = st .. ' ' .. qty .. ' ' .. owner
   if extra then v = v .. ' ' .. extra end
   redis.call('HSET', K.res, code, v)
+end
+
+-- A waiting code that can never be served is sold out. It keeps its arrival sequence (the
+-- extra of an 's'), so that joining the waitlist puts it where it stood in line.
+local function sell_out(S, code, r)
+  local arrival = tonumber(redis.call('ZSCORE', K.queue, code))
+  dequeue(S, code)
+  set_res(code, 's', r.qty, r.owner, arrival)
+  redis.call('HINCRBY', K.sale, 'sold_out', 1)
+  r.state = 's'
 end
 
 -- A code whose order Postgres has: done, out of the holds and the queue (sync, which calls
@@ -201,9 +221,7 @@ local function admit(S, now)
     if not r or r.state ~= 'w' then
       dequeue(S, head)
     elseif S.capacity - S.sold < r.qty then
-      set_res(head, 's', r.qty, r.owner)
-      dequeue(S, head)
-      redis.call('HINCRBY', K.sale, 'sold_out', 1)
+      sell_out(S, head, r)
     elseif r.extra and now - r.extra * 1000 > S.abandon_ms then
       set_res(head, 'g', r.qty, r.owner)
       dequeue(S, head)
@@ -253,10 +271,11 @@ local function settle_waiting(S, code, r)
   local final
   if S.state == 'closed' then final = 'z'
   elseif S.capacity - S.sold < r.qty then final = 's' end
-  if final then
+  if final == 's' then
+    sell_out(S, code, r)
+  elseif final then
     dequeue(S, code)
     set_res(code, final, r.qty, r.owner)
-    if final == 's' then redis.call('HINCRBY', K.sale, 'sold_out', 1) end
     r.state = final
   end
   return r
@@ -278,4 +297,107 @@ local function touch(S, code, r, now)
     r.extra = nil
     redis.call('ZADD', K.holds, now + S.hold_ms, code)
   end
+end
+
+-- The waitlist. Tickets freed while the queue is empty are offered down the waitlist in rank
+-- order: an offer is an ordinary hold (a reservation admitted to checkout under the entry's
+-- own code and owner) for the sale's offer window, so checkout, lapse, give-up and sync treat
+-- it as any hold, and sold + held <= capacity holds as everywhere. Strict order: a head that
+-- fits once holds and offers come back stops the line; a head that wants more than all the
+-- unsold tickets (capacity - sold) is passed over, keeping its place, and told so on its page.
+-- Every script that frees tickets calls offer_waitlist after `admit`.
+
+local DEFAULT_OFFER_MS = 900000
+
+local function get_entry(code)
+  local v = redis.call('HGET', K.wle, code)
+  if not v then return nil end
+  local st, q, owner, rank, expiry = string.match(v, '^(%a) (%d+) (%S+) (%d+) ?(%d*)$')
+  return { state = st, qty = tonumber(q), owner = owner, rank = tonumber(rank),
+           expiry = tonumber(expiry) }
+end
+
+-- Writes an entry; a change of state is noted for Postgres (wlpend), whose record the
+-- organizer's counts are read from.
+local function set_entry(code, e, state)
+  local v = state .. ' ' .. e.qty .. ' ' .. e.owner .. ' ' .. e.rank
+  if e.expiry then v = v .. ' ' .. e.expiry end
+  redis.call('HSET', K.wle, code, v)
+  if e.state ~= state then
+    redis.call('SADD', K.wlpend, code)
+  end
+  e.state = state
+end
+
+-- True while anybody waits on the waitlist: a new buyer then joins behind them (sold out).
+local function waitlist_ahead()
+  return redis.call('ZCARD', K.wl) > 0
+end
+
+-- Offers that ended (bought, lapsed, given up, ended by sync) are settled: taken or lapsed.
+local function settle_offers()
+  for _, code in ipairs(redis.call('ZRANGE', K.wlout, 0, -1)) do
+    local r = get_res(code)
+    if not r or (r.state ~= 'a' and r.state ~= 'c') then
+      local e = get_entry(code)
+      redis.call('ZREM', K.wlout, code)
+      if e and e.state == 'o' then set_entry(code, e, (r and r.state == 'd') and 't' or 'x') end
+    end
+  end
+end
+
+-- The entry `code` holds its offer's tickets until `expiry`: a reservation admitted to
+-- checkout under the entry's code and owner. For the funnel it is a reservation made and
+-- admitted (joined, admitted), which then ends as any hold does: ordered, given back, lapsed.
+-- The caller writes S.held back (save_holds).
+local function hold_offer(S, code, e, expiry)
+  set_res(code, 'a', e.qty, e.owner)
+  add_hold(S, code, expiry)
+  S.held = S.held + e.qty
+  redis.call('ZADD', K.wlout, expiry, code)
+  redis.call('HINCRBY', K.sale, 'joined', 1)
+  redis.call('HINCRBY', K.sale, 'admitted', 1)
+end
+
+-- Tickets freed -> offered to the waitlist, in order (see above). The queue comes first: it is
+-- offered nothing while anybody waits in the queue.
+local function offer_waitlist(S, now)
+  settle_offers()
+  if S.state ~= 'open' or now < S.opens_ms or S.waiting > 0 then return false end
+  local free = S.capacity - S.sold - S.held
+  if free < 1 then return false end
+  local offer_ms = tonumber(redis.call('HGET', K.wlinfo, 'offer_ms')) or DEFAULT_OFFER_MS
+  local offered = false
+  for _, code in ipairs(redis.call('ZRANGE', K.wl, 0, BATCH - 1)) do
+    if free < 1 then break end
+    local e = get_entry(code)
+    if not e or e.state ~= 'w' then
+      redis.call('ZREM', K.wl, code)
+    elseif S.capacity - S.sold >= e.qty then
+      if free < e.qty then break end
+      e.expiry = now + offer_ms
+      hold_offer(S, code, e, e.expiry)
+      free = free - e.qty
+      redis.call('ZREM', K.wl, code)
+      set_entry(code, e, 'o')
+      offered = true
+    end
+  end
+  if offered then save_holds(S) end
+  return offered
+end
+
+-- Reply shared by wl_join, wl_status and wl_leave (Rust: `EntryReply` in
+-- src/sale/script/waitlist.rs):
+--   { state, code, qty, position, on_list, offer_expires_ms, now_ms, fits }
+-- state: waiting, offered, taken, lapsed, left; position: 1-based place while waiting, else 0;
+-- on_list: entries waiting; offer_expires_ms: 0 unless offered; fits: 0 when the entry wants
+-- more than all the unsold tickets, so that it is passed over until some come back.
+local ENTRY_NAMES = { w = 'waiting', o = 'offered', t = 'taken', x = 'lapsed', l = 'left' }
+
+local function describe_entry(S, code, e, now)
+  local position = 0
+  if e.state == 'w' then position = (redis.call('ZRANK', K.wl, code) or -1) + 1 end
+  return { ENTRY_NAMES[e.state], code, e.qty, position, redis.call('ZCARD', K.wl),
+           e.state == 'o' and e.expiry or 0, now, S.capacity - S.sold >= e.qty and 1 or 0 }
 end

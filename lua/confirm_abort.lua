@@ -24,4 +24,5 @@ else
   redis.call('ZREM', K.holds, code)
   redis.call('HINCRBY', K.sale, 'held', -r.qty)
 end
+offer_waitlist(load_sale(), now_ms())
 return 1

@@ -22,5 +22,7 @@ if not S then return 0 end
 redis.call('HSET', K.done, code, 0)
 S.sold = math.max(0, S.sold - qty)
 redis.call('HSET', K.sale, 'sold', S.sold)
-admit(S, now_ms())
+local now = now_ms()
+admit(S, now)
+offer_waitlist(S, now)
 return 1

@@ -13,7 +13,8 @@
 --
 -- A new buyer is admitted at once only when nobody waits, the tickets are free and the
 -- active-shopper limit allows; a buyer who can never be served is sold out at once;
--- everybody else joins the back of the queue.
+-- everybody else joins the back of the queue. While anybody is on the sale's waitlist a new
+-- buyer is sold out at once (and may join the waitlist behind them).
 
 local code, owner, qty = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local S = load_sale()
@@ -38,7 +39,11 @@ if existing then
 end
 
 local r = { qty = qty, owner = owner }
-if S.state == 'open' and S.waiting == 0
+if waitlist_ahead() then
+  -- Tickets that come back belong to the waitlist first: this buyer may join it.
+  r.state = 's'
+  redis.call('HINCRBY', K.sale, 'sold_out', 1)
+elseif S.state == 'open' and S.waiting == 0
     and S.capacity - S.sold - S.held >= qty and not active_shoppers_full(S) then
   r.state = 'a'
   add_hold(S, code, now + S.hold_ms)

@@ -32,4 +32,5 @@ end
 set_res(code, r.state, r.qty, r.owner)
 lapse(S, now)
 admit(S, now)
+offer_waitlist(S, now)
 return describe(S, code, r, now)

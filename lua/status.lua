@@ -1,5 +1,5 @@
 -- status.lua: the poll of a buyer. Lapses holds whose time is up, admits from the head of
--- the queue while the head fits, notes that this buyer is still here, then tells this code's
+-- the queue while the head fits, offers what is left to the waitlist, notes that this buyer is still here, then tells this code's
 -- state.
 --
 -- Rust: `Status` and `StatusReply` in src/sale/script/buying.rs.
@@ -21,6 +21,7 @@ local now = now_ms()
 if r.state == 'w' then touch(S, code, r, now) end
 local lapsed = lapse(S, now)
 if admit(S, now) or lapsed then r = get_res(code) end
+offer_waitlist(S, now)
 r = settle_waiting(S, code, r)
 touch(S, code, r, now)
 return describe(S, code, r, now)

@@ -118,4 +118,5 @@ local S, now = load_sale(), now_ms()
 redis.call('HSETNX', K.sale, 'rate_since', now)
 lapse(S, now)
 admit(S, now)
+offer_waitlist(S, now)
 return { S.sold, S.held }

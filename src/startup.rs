@@ -187,6 +187,9 @@ async fn reconcile_forever(sales: TicketSales, every: Duration) {
         if let Err(e) = sales.sync_live_sales().await {
             warn!(error = %e, "reconciling sales failed; will retry");
         }
+        if let Err(e) = sales.reconcile_waitlists().await {
+            warn!(error = %e, "reconciling waitlists failed; will retry");
+        }
     }
 }
 

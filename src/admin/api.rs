@@ -22,6 +22,7 @@ use super::forms::{
 };
 use super::series;
 use super::service::{self, EventEdit, ServiceError};
+use super::waitlist;
 use crate::db::events::Event;
 use crate::db::orders::Order;
 use crate::db::sales::SaleRecord;
@@ -818,4 +819,103 @@ impl AdminApi {
         };
         answer(orders.await)
     }
+
+    /// The sale's waitlist: entries waiting, offers out, taken and lapsed, places left, and
+    /// the offer window.
+    #[oai(path = "/sales/:sale/waitlist", method = "get")]
+    async fn get_waitlist(
+        &self,
+        state: Data<&AppState>,
+        ApiOrganizer(me): ApiOrganizer,
+        sale: Path<String>,
+    ) -> Answer<AdminWaitlist> {
+        let w = async {
+            let sale = service::sale(&state, me, service::parse_id(&sale)?).await?;
+            waitlist::figures(&state, &sale).await
+        };
+        answer(w.await.map(Into::into))
+    }
+
+    /// Set how long an offer to the waitlist holds its tickets (60 s to a day; offers made
+    /// from now on).
+    #[oai(path = "/sales/:sale/waitlist", method = "patch")]
+    async fn patch_waitlist(
+        &self,
+        state: Data<&AppState>,
+        ApiOrganizer(me): ApiOrganizer,
+        sale: Path<String>,
+        body: Json<AdminWaitlistPatch>,
+    ) -> Answer<AdminWaitlist> {
+        let w = async {
+            let secs = whole_number(&Some(body.0.offer_secs)).map_err(|m| invalid_field("offer_secs", m))?;
+            let sale = waitlist::set_offer_window(&state, me, service::parse_id(&sale)?, secs).await?;
+            waitlist::figures(&state, &sale).await
+        };
+        answer(w.await.map(Into::into))
+    }
+
+    /// Raise the sale's capacity, within the event's seats: the new tickets go to the queue,
+    /// then down the waitlist, in order.
+    #[oai(path = "/sales/:sale/capacity", method = "post")]
+    async fn raise_capacity(
+        &self,
+        state: Data<&AppState>,
+        ApiOrganizer(me): ApiOrganizer,
+        sale: Path<String>,
+        body: Json<AdminCapacityInput>,
+    ) -> Answer<AdminSale> {
+        let sale = async {
+            let capacity = whole_number(&Some(body.0.capacity)).map_err(|m| invalid_field("capacity", m))?;
+            waitlist::raise_capacity(&state, me, service::parse_id(&sale)?, capacity).await
+        };
+        answer(sale.await.map(Into::into))
+    }
+}
+
+fn invalid_field(field: &'static str, message: &str) -> ServiceError {
+    ServiceError::Invalid(crate::fields::FieldErrors::one(field, message))
+}
+
+/// A sale's waitlist in figures, and its offer window.
+#[derive(Object)]
+pub struct AdminWaitlist {
+    /// Entries waiting in line.
+    waiting: i64,
+    /// Offers holding tickets now.
+    offers_out: i64,
+    /// Offers that became orders.
+    offers_taken: i64,
+    /// Offers that ended unbought (lapsed or turned down).
+    offers_lapsed: i64,
+    /// Entries whose buyer left the line.
+    left: i64,
+    /// How long an offer holds its tickets, in seconds.
+    offer_secs: i32,
+}
+
+impl From<waitlist::WaitlistFigures> for AdminWaitlist {
+    fn from(w: waitlist::WaitlistFigures) -> Self {
+        AdminWaitlist {
+            waiting: w.counts.waiting,
+            offers_out: w.counts.offered,
+            offers_taken: w.counts.taken,
+            offers_lapsed: w.counts.lapsed,
+            left: w.counts.left,
+            offer_secs: w.offer_secs,
+        }
+    }
+}
+
+/// A new offer window.
+#[derive(Object)]
+pub struct AdminWaitlistPatch {
+    /// Seconds, 60 to 86400.
+    offer_secs: WholeNumber<60, 86_400>,
+}
+
+/// A raised capacity.
+#[derive(Object)]
+pub struct AdminCapacityInput {
+    /// More than the sale's capacity now, at most the event's seats.
+    capacity: WholeNumber<1, MAX_CAPACITY>,
 }

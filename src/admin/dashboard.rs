@@ -96,6 +96,7 @@ pub async fn show(
             div.actions { (state_buttons(&token, sale.id, f.live.state)) }
             p { a href={ (base) "/check-in" } { "Door check-in" } }
             (figures_fragment(&sale, &f))
+            (super::waitlist::section(&token, &sale, &super::waitlist::figures(&state, &sale).await?))
             (series_fragment(&sale, &series::series(&state, &sale).await?))
             h2 { "Orders" }
             p { a href={ (base) "/orders.csv" } download { "Export all orders as CSV" } }

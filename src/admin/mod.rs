@@ -38,6 +38,7 @@ pub mod series;
 pub mod service;
 mod tokens;
 mod views;
+mod waitlist;
 
 use poem::{Endpoint, EndpointExt, Route, get, post};
 
@@ -61,6 +62,8 @@ pub fn pages() -> impl Endpoint {
         .at("/sales/:sale/figures", get(dashboard::figures_part))
         .at("/sales/:sale/series", get(dashboard::series_part))
         .at("/sales/:sale/state", post(sales::state_from_form))
+        .at("/sales/:sale/offer-window", post(waitlist::offer_window_from_form))
+        .at("/sales/:sale/capacity", post(waitlist::capacity_from_form))
         .at("/sales/:sale/orders.csv", get(dashboard::orders_csv))
         .at(
             "/sales/:sale/check-in",

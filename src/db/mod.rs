@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod sales;
 pub mod samples;
 pub mod tickets;
+pub mod waitlist;
 
 use std::time::Duration;
 

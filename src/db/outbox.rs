@@ -15,6 +15,8 @@ pub enum Kind {
     AwaitingPayment,
     /// An order cancelled: not paid by its deadline, or by the buyer.
     Cancelled,
+    /// An offer to a waitlist entry: tickets held for it, with the link to buy them.
+    WaitlistOffer,
 }
 
 impl Kind {
@@ -23,6 +25,7 @@ impl Kind {
             Kind::Tickets => "tickets",
             Kind::AwaitingPayment => "awaiting_payment",
             Kind::Cancelled => "cancelled",
+            Kind::WaitlistOffer => "waitlist_offer",
         }
     }
 
@@ -31,6 +34,7 @@ impl Kind {
             "tickets" => Some(Kind::Tickets),
             "awaiting_payment" => Some(Kind::AwaitingPayment),
             "cancelled" => Some(Kind::Cancelled),
+            "waitlist_offer" => Some(Kind::WaitlistOffer),
             _ => None,
         }
     }
@@ -46,21 +50,41 @@ pub async fn enqueue(tx: &mut PgConnection, kind: Kind, order_id: i64) -> Result
     Ok(())
 }
 
+/// Queues a mail about a waitlist entry, inside the caller's transaction.
+pub async fn enqueue_about_entry(tx: &mut PgConnection, kind: Kind, entry: uuid::Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("insert into outbox (kind, waitlist_entry_id) values ($1, $2)")
+        .bind(kind.as_str())
+        .bind(entry)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// What a mail is about.
+#[derive(Clone, Copy, Debug)]
+pub enum About {
+    Order(i64),
+    WaitlistEntry(uuid::Uuid),
+}
+
 /// A mail taken for sending.
 #[derive(Clone, Copy, Debug)]
 pub struct Taken {
     pub id: i64,
     pub kind: Kind,
-    pub order_id: i64,
+    pub about: About,
     /// Attempts so far, this one included.
     pub attempts: i32,
 }
+
+/// A taken row: id, kind, order_id, waitlist_entry_id, attempts.
+type TakenRow = (i64, String, Option<i64>, Option<uuid::Uuid>, i32);
 
 /// Takes the oldest due mail and leases it for `lease`: until then no sender of any instance
 /// takes it again, so one mail is not sent twice at once. A sender that dies meanwhile leaves
 /// the lease to run out, and the mail is taken again after it.
 pub async fn take_due(db: &PgPool, lease: Duration) -> Result<Option<Taken>, sqlx::Error> {
-    let row: Option<(i64, String, i64, i32)> = sqlx::query_as(
+    let row: Option<TakenRow> = sqlx::query_as(
         "update outbox set attempts = attempts + 1,
                            next_attempt_at = now() + make_interval(secs => $1)
          where id = (select id from outbox
@@ -68,16 +92,20 @@ pub async fn take_due(db: &PgPool, lease: Duration) -> Result<Option<Taken>, sql
                      order by next_attempt_at, id
                      limit 1
                      for update skip locked)
-         returning id, kind, order_id, attempts",
+         returning id, kind, order_id, waitlist_entry_id, attempts",
     )
     .bind(lease.as_secs_f64())
     .fetch_optional(db)
     .await?;
-    Ok(row.and_then(|(id, kind, order_id, attempts)| {
+    Ok(row.and_then(|(id, kind, order_id, entry, attempts)| {
         Some(Taken {
             id,
             kind: Kind::parse(&kind)?,
-            order_id,
+            // the table's check: exactly one of the two
+            about: match (order_id, entry) {
+                (Some(order), _) => About::Order(order),
+                (None, entry) => About::WaitlistEntry(entry?),
+            },
             attempts,
         })
     }))

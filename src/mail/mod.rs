@@ -9,6 +9,7 @@
 //! - `sender` — the background task that drains the outbox.
 //! - `tickets` — the tickets mail: text and HTML parts, the PDF attached, the signed link.
 //! - `payment` — "awaiting payment" and "cancelled", for orders paid through Stripe.
+//! - `waitlist` — the offer to a waitlist entry, with the link to buy it.
 //!
 //! Logs name a mail by its outbox id, kind and order number, never the recipient, the
 //! holder's name or the link (which opens the order).
@@ -16,6 +17,7 @@
 mod payment;
 mod sender;
 mod tickets;
+mod waitlist;
 
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use crate::config::Settings;
 
 pub use sender::send_forever;
+pub use waitlist::offer_link;
 
 /// Where mail goes.
 #[derive(Clone)]

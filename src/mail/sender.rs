@@ -7,10 +7,10 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tracing::{info, warn};
 
-use super::{Mailer, payment, tickets};
+use super::{Mailer, payment, tickets, waitlist};
 use crate::config::Settings;
 use crate::db;
-use crate::db::outbox::{Kind, Taken};
+use crate::db::outbox::{About, Kind, Taken};
 
 /// How long a taken mail is left to its sender before another may take it: well beyond the
 /// SMTP timeouts of one attempt.
@@ -87,10 +87,25 @@ fn backoff(settings: &Settings, attempts: i32) -> Duration {
     Duration::from_secs(u64::from(settings.mail_retry_secs).saturating_mul(1 << doublings)).min(MAX_BACKOFF)
 }
 
-/// The message of a taken mail and the order number it is about, rendered from Postgres now.
+/// The message of a taken mail and what it is about (an order number, or "waitlist"),
+/// rendered from Postgres now.
 async fn compose(db: &PgPool, settings: &Settings, mail: Taken) -> Result<(lettre::Message, String), String> {
-    let failed = |e: sqlx::Error| format!("reading the order: {e}");
-    let order = db::orders::find(db, mail.order_id)
+    let failed = |e: sqlx::Error| format!("reading what the mail is about: {e}");
+    let order_id = match mail.about {
+        About::Order(id) => id,
+        About::WaitlistEntry(id) => {
+            let entry = db::waitlist::find(db, id)
+                .await
+                .map_err(failed)?
+                .ok_or("the entry is gone")?;
+            let listing = db::events::listing_of_sale(db, entry.sale_id)
+                .await
+                .map_err(failed)?
+                .ok_or("the sale is gone")?;
+            return Ok((waitlist::message(settings, &entry, &listing)?, "waitlist".into()));
+        }
+    };
+    let order = db::orders::find(db, order_id)
         .await
         .map_err(failed)?
         .ok_or("the order is gone")?;
@@ -104,6 +119,7 @@ async fn compose(db: &PgPool, settings: &Settings, mail: Taken) -> Result<(lettr
             tickets::message(settings, &order, &listing, &tickets)?
         }
         Kind::AwaitingPayment | Kind::Cancelled => payment::message(settings, mail.kind, &order, &listing)?,
+        Kind::WaitlistOffer => return Err("a waitlist offer about an order".into()),
     };
     Ok((message, order.number))
 }

@@ -38,6 +38,23 @@ pub enum SaleError {
     /// 409: an order for this reservation is being written right now.
     #[error("Your order is being saved; please wait a moment.")]
     ConfirmInProgress,
+    /// 409: tickets can still be had through the sale's line: join it, not the waitlist.
+    #[error("Tickets can still be had: join the line for them instead of the waitlist.")]
+    NotSoldOut,
+    /// 409: another session holds a place on this sale's waitlist for this email.
+    #[error("This email already has a place on the waitlist.")]
+    WaitlistEmailTaken,
+    /// 409: the session that opened an offer's link has a place of its own on the waitlist.
+    #[error(
+        "This browser has a place of its own on this waitlist: leave it first, or open the link in the browser you joined from."
+    )]
+    OwnWaitlistPlace,
+    /// 422: not an email address a mail can go to.
+    #[error("Please give an email address we can write to.")]
+    BadEmail,
+    /// 404: no such waitlist entry for this session.
+    #[error("There is no such place on the waitlist.")]
+    UnknownWaitlistEntry,
     /// 422: buyer details that do not pass, field by field.
     #[error("Please check your details: {0}")]
     InvalidBuyer(FieldErrors),
@@ -94,6 +111,11 @@ impl SaleError {
             SaleError::SoldOut => "sold_out",
             SaleError::ConfirmInProgress => "confirm_in_progress",
             SaleError::InvalidBuyer(_) => "invalid_buyer",
+            SaleError::NotSoldOut => "not_sold_out",
+            SaleError::WaitlistEmailTaken => "waitlist_email_taken",
+            SaleError::BadEmail => "bad_email",
+            SaleError::OwnWaitlistPlace => "own_waitlist_place",
+            SaleError::UnknownWaitlistEntry => "unknown_waitlist_entry",
             SaleError::BadOwner => "bad_session",
             SaleError::BadSaleState => "bad_sale_state",
             SaleError::Redis(_) | SaleError::Postgres(_) => "unavailable",

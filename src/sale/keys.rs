@@ -3,15 +3,18 @@
 
 use super::model::SaleId;
 
-/// The seven keys every sale script takes, in the order `lua/common.lua` names them. Public
+/// The keys every sale script takes, in the order `lua/common.lua` names them: the seven of
+/// the queue and its holds, then the six of the waitlist. Public
 /// for tools that must find a sale's live state (tests, benchmarks clearing up after
 /// themselves).
 pub fn sale_keys(sale: SaleId) -> Vec<String> {
     let tag = sale.0.simple();
-    ["sale", "queue", "holds", "res", "owners", "done", "recent"]
-        .iter()
-        .map(|part| format!("bo:{{{tag}}}:{part}"))
-        .collect()
+    [
+        "sale", "queue", "holds", "res", "owners", "done", "recent", "wl", "wle", "wlidx", "wlout", "wlpend", "wlinfo",
+    ]
+    .iter()
+    .map(|part| format!("bo:{{{tag}}}:{part}"))
+    .collect()
 }
 
 #[cfg(test)]
@@ -22,7 +25,11 @@ mod tests {
     fn keys_share_one_hash_tag() {
         let sale = SaleId::new();
         let keys = sale_keys(sale);
-        assert_eq!(keys.len(), 7);
+        assert_eq!(keys.len(), 13);
+        assert!(
+            keys[12].ends_with(":wlinfo"),
+            "the waitlist's info key, where reconcile looks"
+        );
         let tag = format!("{{{}}}", sale.0.simple());
         assert!(keys.iter().all(|k| k.contains(&tag)));
     }

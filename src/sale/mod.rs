@@ -13,6 +13,9 @@
 //!
 //! An order cancelled unpaid (see `payment`) gives its tickets back with `give_back`, which
 //! admits the next buyers in line as every script does.
+//!
+//! Once the queue is empty, tickets that come back are offered down the sale's waitlist
+//! (`waitlist`), in the same scripts.
 
 mod admission;
 mod buyer;
@@ -21,6 +24,7 @@ mod keys;
 mod model;
 mod presence;
 mod script;
+pub mod waitlist;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -415,6 +419,10 @@ impl TicketSales {
             SyncReply::Synced { sold, held } => {
                 info!(%sale, redis_sold = sold, held, pg_sold = record.sold,
                       orders_read = snap.order_codes.len(), "sale synced");
+                if since == 0 {
+                    // The sale was (re)built: its waitlist comes back from Postgres with it.
+                    self.restore_waitlist(sale).await?;
+                }
                 Ok(true)
             }
         }

@@ -113,16 +113,22 @@ impl WebError {
 /// the buyer's pages and API and by the organizer's portal and API.
 pub fn sale_status(e: &SaleError) -> StatusCode {
     match e {
-        SaleError::BadQuantity { .. } | SaleError::InvalidBuyer(_) | SaleError::BadSaleState => {
+        SaleError::BadQuantity { .. } | SaleError::InvalidBuyer(_) | SaleError::BadSaleState | SaleError::BadEmail => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        SaleError::UnknownSale | SaleError::MalformedCode | SaleError::UnknownReservation => StatusCode::NOT_FOUND,
+        SaleError::UnknownSale
+        | SaleError::MalformedCode
+        | SaleError::UnknownReservation
+        | SaleError::UnknownWaitlistEntry => StatusCode::NOT_FOUND,
         SaleError::Closed
         | SaleError::Over
         | SaleError::NotOpenYet(_)
         | SaleError::NotAdmitted(_)
         | SaleError::SoldOut
-        | SaleError::ConfirmInProgress => StatusCode::CONFLICT,
+        | SaleError::ConfirmInProgress
+        | SaleError::NotSoldOut
+        | SaleError::WaitlistEmailTaken
+        | SaleError::OwnWaitlistPlace => StatusCode::CONFLICT,
         SaleError::BadOwner => StatusCode::BAD_REQUEST,
         SaleError::Redis(_) | SaleError::Postgres(_) => StatusCode::SERVICE_UNAVAILABLE,
         SaleError::Protocol { .. } | SaleError::TimeOutOfRange => StatusCode::INTERNAL_SERVER_ERROR,

@@ -48,8 +48,12 @@ pub fn app(
     organizer_pages: impl Endpoint + 'static,
     organizer_api: impl OpenApi + 'static,
 ) -> impl Endpoint {
-    let api =
-        OpenApiService::new((buyer::BuyerApi, organizer_api), "boxoffice", env!("CARGO_PKG_VERSION")).server("/api/v1");
+    let api = OpenApiService::new(
+        (buyer::BuyerApi, buyer::WaitlistApi, organizer_api),
+        "boxoffice",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .server("/api/v1");
     let allowed = allow::AllowedMethods::from_spec(&api.spec());
     let security = security::SecurityHeaders::app(state.payments.as_ref());
     let sessions = session::layer(RedisStore::new(state.redis.clone()), state.settings.cookie_secure);

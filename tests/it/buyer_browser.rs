@@ -3,8 +3,9 @@
 //! A's hold lapses, B's page moves to checkout by itself, B buys and sees the confirmation.
 //! Screenshots of the waiting room and of checkout go to `target/screenshots/`. The browser's
 //! console must show no Content-Security-Policy refusal on the way. Also the Swagger UI, the
-//! door page taking scans one after another, the dashboard under a crowd, and a buyer paying on
-//! the order page through localstripe's Stripe.js.
+//! door page taking scans one after another, the dashboard under a crowd, a buyer paying on
+//! the order page through localstripe's Stripe.js, and a fan who finds the sale sold out
+//! joining its waitlist, getting the offer by its mail's link and buying.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -256,13 +257,13 @@ async fn scenario(b: &Client) {
     assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
 }
 
-/// Fills the checkout form's details and sends it.
-async fn fill_in_the_details(b: &Client, name: &str, email: &str) {
-    for (field, text) in [("#name", name), ("#email", email), ("#age", "50")] {
+/// Types a buyer's details into the checkout form.
+async fn fill_checkout(b: &Client, name: &str, email: &str, age: &str) {
+    for (field, value) in [("#name", name), ("#email", email), ("#age", age)] {
         b.find(Locator::Css(field))
             .await
             .unwrap()
-            .send_keys(text)
+            .send_keys(value)
             .await
             .unwrap();
     }
@@ -272,6 +273,95 @@ async fn fill_in_the_details(b: &Client, name: &str, email: &str) {
         .select_by_value("female")
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_joins_the_waitlist_gets_the_offer_by_its_mail_link_and_buys() {
+    with_browser(|b| async move { waitlist_walk(&b).await }).await;
+}
+
+async fn waitlist_walk(b: &Client) {
+    use boxoffice::sale::Owner;
+    let app = TestApp::spawn().await;
+    let w = &app.world;
+    // 3 tickets: 2 sold, 1 held; the fan wants 2, more than is unsold.
+    let sale = w.sale(3, 120).await.sale_id();
+    let (buyer, holder) = (Owner::random(), Owner::random());
+    let bought = w.sales.join(sale, &buyer, w.sales.quantity(2).unwrap()).await.unwrap();
+    w.sales
+        .confirm(&bought.code, &buyer, &crate::support::ada())
+        .await
+        .unwrap();
+    let held = w.sales.join(sale, &holder, w.sales.quantity(1).unwrap()).await.unwrap();
+
+    b.goto(&app.url(&format!("/sales/{sale}"))).await.unwrap();
+    b.find(Locator::Css("select#quantity"))
+        .await
+        .unwrap()
+        .select_by_value("2")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form.buy button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Sold out for two: the waitlist's form, where the fan settles for one.
+    wait_for_path(b, "/waitlist", Duration::from_secs(5)).await;
+    screenshot(b, "waitlist-form.png").await;
+    b.find(Locator::Css("select#quantity"))
+        .await
+        .unwrap()
+        .select_by_value("1")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys("fan@example.com")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form.details button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let place = wait_for_path(b, "/waitlist/", Duration::from_secs(5)).await;
+    let text = b.find(Locator::Css(".position")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("You are number 1 on the waitlist"), "{text}");
+    screenshot(b, "waitlist-place.png").await;
+
+    // The holder gives up: the ticket is offered to the fan, whose mail carries the link.
+    w.sales.release(&held.code, &holder).await.unwrap();
+    let token: uuid::Uuid = place.rsplit('/').next().unwrap()[32..].parse().unwrap();
+    w.sales.record_waitlist(sale).await.unwrap();
+    let entry = boxoffice::db::waitlist::find(&w.db, token).await.unwrap().unwrap();
+    assert_eq!(entry.state, "offered");
+    let link = boxoffice::mail::offer_link(&w.settings, &entry);
+    b.goto(&app.url(link.strip_prefix(&w.settings.public_url).unwrap()))
+        .await
+        .unwrap();
+    wait_for_path(b, "/checkout/", Duration::from_secs(5)).await;
+    fill_checkout(b, "Frances Allen", "fan@example.com", "40").await;
+    screenshot(b, "waitlist-checkout.png").await;
+    b.find(Locator::Css("form.details button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(b, "/orders/", Duration::from_secs(10)).await;
+    assert!(b.source().await.unwrap().contains("Frances Allen"));
+    assert_eq!(w.pg_sold(sale).await, 3);
+    let refused = csp_violations(b).await;
+    assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
+}
+
+/// Fills the checkout form's details and sends it.
+async fn fill_in_the_details(b: &Client, name: &str, email: &str) {
+    fill_checkout(b, name, email, "50").await;
     b.find(Locator::Css("form.details button"))
         .await
         .unwrap()

@@ -8,11 +8,11 @@ use reqwest::StatusCode;
 
 use crate::support::TestApp;
 
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    hx_redirect: Option<String>,
-    body: String,
+pub(crate) struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub hx_redirect: Option<String>,
+    pub body: String,
 }
 
 async fn send(req: reqwest::RequestBuilder) -> Page {
@@ -27,7 +27,7 @@ async fn send(req: reqwest::RequestBuilder) -> Page {
     }
 }
 
-async fn get(app: &TestApp, c: &reqwest::Client, path: &str) -> Page {
+pub(crate) async fn get(app: &TestApp, c: &reqwest::Client, path: &str) -> Page {
     send(c.get(app.url(path))).await
 }
 
@@ -35,24 +35,24 @@ async fn hx_get(app: &TestApp, c: &reqwest::Client, path: &str) -> Page {
     send(c.get(app.url(path)).header("HX-Request", "true")).await
 }
 
-async fn post(app: &TestApp, c: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> Page {
+pub(crate) async fn post(app: &TestApp, c: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> Page {
     send(c.post(app.url(path)).form(form)).await
 }
 
 /// Joins through the event page's form; returns where the app sent the buyer.
-async fn join(app: &TestApp, c: &reqwest::Client, sale: SaleId, quantity: &str) -> String {
+pub(crate) async fn join(app: &TestApp, c: &reqwest::Client, sale: SaleId, quantity: &str) -> String {
     let p = post(app, c, &format!("/sales/{sale}"), &[("quantity", quantity)]).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     p.location.expect("a redirect")
 }
 
 /// The reservation code in a path such as `/checkout/<code>` or `/wait/<code>?start=1`.
-fn code_in(path: &str) -> ReservationCode {
+pub(crate) fn code_in(path: &str) -> ReservationCode {
     let tail = path.rsplit('/').next().unwrap();
     tail.split('?').next().unwrap().parse().expect("a reservation code")
 }
 
-const GOOD: [(&str, &str); 4] = [
+pub(crate) const GOOD: [(&str, &str); 4] = [
     ("name", "Ada Lovelace"),
     ("email", "ada@example.com"),
     ("age", "36"),
@@ -201,7 +201,7 @@ async fn waiting_buyer_sees_the_position_and_moves_to_checkout_when_tickets_free
 }
 
 #[tokio::test]
-async fn sold_out_waiters_land_on_the_list_with_the_message() {
+async fn sold_out_waiters_land_on_the_waitlist_form_with_the_message() {
     let app = TestApp::spawn().await;
     let sale = app.world.sale(2, 60).await.sale_id();
     let (a, b) = (app.client(), app.client());
@@ -211,12 +211,15 @@ async fn sold_out_waiters_land_on_the_list_with_the_message() {
     assert_eq!(post(&app, &a, &a_to, &GOOD).await.status, StatusCode::SEE_OTHER);
 
     let poll = hx_get(&app, &b, &format!("/wait/{b_code}/poll")).await;
-    assert_eq!(poll.hx_redirect.as_deref(), Some("/?notice=sold_out"));
-    let list = get(&app, &b, "/?notice=sold_out").await;
-    assert!(list.body.contains("Sorry, this event is sold out."));
+    let waitlist = format!("/sales/{sale}/waitlist?quantity=1");
+    assert_eq!(poll.hx_redirect.as_deref(), Some(waitlist.as_str()));
+    let form = get(&app, &b, &waitlist).await;
+    assert!(form.body.contains("Sorry, this event is sold out."));
+    assert!(form.body.contains("Join the waitlist"));
+    let list = get(&app, &b, "/").await;
     assert!(list.body.contains("Sold out"));
     // A latecomer is told at once.
-    assert_eq!(join(&app, &app.client(), sale, "1").await, "/?notice=sold_out");
+    assert_eq!(join(&app, &app.client(), sale, "1").await, waitlist);
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 //! is its own struct: the arguments as named fields, turned into ARGV in one place
 //! ([`ScriptCall::argv`]), and the reply decoded strictly into a type of its own
 //! ([`ScriptCall::decode`]): a reply of the wrong shape is a [`ReplyError`] naming the script
-//! and the field, never a zero. Every script takes the seven keys of its sale
-//! ([`super::sale_keys`]) as KEYS.
+//! and the field, never a zero. Every script takes the keys of its sale (the seven of the
+//! queue and the six of the waitlist, [`super::sale_keys`]) as KEYS.
 //!
 //! Each `lua/*.lua` starts with its KEYS, ARGV and reply; the type named there must say the
 //! same. The scripts are prefixed with the shared helpers of `lua/common.lua`, loaded once at
@@ -16,6 +16,7 @@ mod peek;
 mod reply;
 mod sync;
 mod touch;
+mod waitlist;
 
 use fred::prelude::*;
 use fred::types::scripts::Script;
@@ -26,6 +27,10 @@ pub(crate) use peek::Peek;
 pub(crate) use reply::{Reply, ReplyError};
 pub(crate) use sync::{Sync, SyncOrder, SyncRead, SyncReply};
 pub(crate) use touch::{Touch, TouchReply};
+pub(crate) use waitlist::{
+    RestoredEntry, WaitlistClaim, WaitlistClaimReply, WaitlistJoin, WaitlistJoinReply, WaitlistLeave,
+    WaitlistLeaveReply, WaitlistPending, WaitlistRecorded, WaitlistRestore, WaitlistStatus,
+};
 
 const COMMON: &str = include_str!("../../../lua/common.lua");
 
@@ -43,10 +48,17 @@ pub(crate) enum ScriptName {
     Peek,
     Touch,
     GiveBack,
+    WaitlistJoin,
+    WaitlistStatus,
+    WaitlistLeave,
+    WaitlistPending,
+    WaitlistRecorded,
+    WaitlistRestore,
+    WaitlistClaim,
 }
 
 impl ScriptName {
-    pub const ALL: [ScriptName; 11] = [
+    pub const ALL: [ScriptName; 18] = [
         ScriptName::Join,
         ScriptName::Status,
         ScriptName::ConfirmBegin,
@@ -58,6 +70,13 @@ impl ScriptName {
         ScriptName::Peek,
         ScriptName::Touch,
         ScriptName::GiveBack,
+        ScriptName::WaitlistJoin,
+        ScriptName::WaitlistStatus,
+        ScriptName::WaitlistLeave,
+        ScriptName::WaitlistPending,
+        ScriptName::WaitlistRecorded,
+        ScriptName::WaitlistRestore,
+        ScriptName::WaitlistClaim,
     ];
 
     /// The name of the script's file in `lua/`, and its `script` label in the metrics.
@@ -74,6 +93,13 @@ impl ScriptName {
             ScriptName::Peek => "peek",
             ScriptName::Touch => "touch",
             ScriptName::GiveBack => "give_back",
+            ScriptName::WaitlistJoin => "wl_join",
+            ScriptName::WaitlistStatus => "wl_status",
+            ScriptName::WaitlistLeave => "wl_leave",
+            ScriptName::WaitlistPending => "wl_pending",
+            ScriptName::WaitlistRecorded => "wl_recorded",
+            ScriptName::WaitlistRestore => "wl_restore",
+            ScriptName::WaitlistClaim => "wl_claim",
         }
     }
 
@@ -90,6 +116,13 @@ impl ScriptName {
             ScriptName::Peek => include_str!("../../../lua/peek.lua"),
             ScriptName::Touch => include_str!("../../../lua/touch.lua"),
             ScriptName::GiveBack => include_str!("../../../lua/give_back.lua"),
+            ScriptName::WaitlistJoin => include_str!("../../../lua/wl_join.lua"),
+            ScriptName::WaitlistStatus => include_str!("../../../lua/wl_status.lua"),
+            ScriptName::WaitlistLeave => include_str!("../../../lua/wl_leave.lua"),
+            ScriptName::WaitlistPending => include_str!("../../../lua/wl_pending.lua"),
+            ScriptName::WaitlistRecorded => include_str!("../../../lua/wl_recorded.lua"),
+            ScriptName::WaitlistRestore => include_str!("../../../lua/wl_restore.lua"),
+            ScriptName::WaitlistClaim => include_str!("../../../lua/wl_claim.lua"),
         }
     }
 }

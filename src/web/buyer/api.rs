@@ -19,7 +19,8 @@ use crate::db;
 use crate::db::orders::Order;
 use crate::payment::Outlook;
 use crate::sale::{
-    BuyerInput, MAX_EMAIL_BYTES, MAX_NAME_CHARS, Reservation, ReservationCode, ReservationState, SaleError, SaleId,
+    BuyerInput, MAX_EMAIL_BYTES, MAX_NAME_CHARS, Quantity, Reservation, ReservationCode, ReservationState, SaleError,
+    SaleId,
 };
 use crate::startup::AppState;
 use crate::tickets;
@@ -33,10 +34,10 @@ use crate::web::session;
 pub struct BuyerApi;
 
 /// A call's answer; the OpenAPI document declares the failures `F` names.
-type ApiResult<T, F> = Result<T, CallError<F>>;
+pub(super) type ApiResult<T, F> = Result<T, CallError<F>>;
 
 /// A read: no sale or reservation (404), too many requests (429), Redis or Postgres away (503).
-struct Reads;
+pub(super) struct Reads;
 
 impl Failures for Reads {
     const STATUSES: &'static [u16] = &[404, 429, 500, 503];
@@ -44,20 +45,20 @@ impl Failures for Reads {
 
 /// A call with a JSON body: besides a read's failures, a body that cannot be read (400) or is
 /// not JSON (415), a state that forbids it (409), a value that breaks a rule (422).
-struct WithBody;
+pub(super) struct WithBody;
 
 impl Failures for WithBody {
     const STATUSES: &'static [u16] = &[400, 404, 409, 415, 422, 429, 500, 503];
 }
 
 /// Giving up: besides a read's failures, an order being written right now (409).
-struct Release;
+pub(super) struct Release;
 
 impl Failures for Release {
     const STATUSES: &'static [u16] = &[404, 409, 429, 500, 503];
 }
 
-fn fail<F>(e: impl Into<ApiError>) -> CallError<F> {
+pub(super) fn fail<F>(e: impl Into<ApiError>) -> CallError<F> {
     e.into().into()
 }
 
@@ -179,7 +180,7 @@ impl TextRule for NameRule {
 /// A buyer's email as the document declares it: one `@` with text on both sides, a dot inside
 /// the domain, no spaces. The document asks for ASCII, so that its length in characters is
 /// the limit in bytes; the shop also takes other characters.
-struct EmailRule;
+pub(super) struct EmailRule;
 
 impl TextRule for EmailRule {
     const SCHEMA: &'static str = "BuyerEmail";
@@ -336,7 +337,7 @@ fn number_text(v: &serde_json::Value) -> String {
     }
 }
 
-fn rate_limited<F>(retry_after: std::time::Duration) -> CallError<F> {
+pub(super) fn rate_limited<F>(retry_after: std::time::Duration) -> CallError<F> {
     fail(WebError::RateLimited { retry_after })
 }
 
@@ -369,7 +370,31 @@ async fn session_order<F>(
     Ok((code, order))
 }
 
-fn reservation_code<F>(code: &str) -> ApiResult<ReservationCode, F> {
+/// The quantity of a join's body, within the shop's most per order.
+pub(super) fn quantity_of<F>(
+    state: &AppState,
+    quantity: &WholeNumber<1, { crate::config::MAX_PER_ORDER_LIMIT as i64 }>,
+) -> ApiResult<Quantity, F> {
+    let max = state.sales.max_per_order();
+    quantity
+        .value()
+        .ok_or(SaleError::BadQuantity { max })
+        .and_then(|n| state.sales.quantity(n))
+        .map_err(fail)
+}
+
+/// Stores a session minted by this call (a join that went through) and returns its cookie.
+pub(super) async fn keep_session<F>(
+    state: &AppState,
+    new_session: Option<session::NewSession>,
+) -> ApiResult<Option<String>, F> {
+    let Some(s) = new_session else { return Ok(None) };
+    let store = RedisStore::new(state.redis.clone());
+    let cookie = s.keep(&store, state.settings.cookie_secure).await;
+    Ok(Some(cookie.map_err(|e| fail(WebError::from(e)))?))
+}
+
+pub(super) fn reservation_code<F>(code: &str) -> ApiResult<ReservationCode, F> {
     code.parse().map_err(fail)
 }
 
@@ -425,25 +450,11 @@ impl BuyerApi {
     ) -> ApiResult<JoinResponse, WithBody> {
         limits.check_join(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
-        let max = state.sales.max_per_order();
-        let quantity = body
-            .0
-            .quantity
-            .value()
-            .ok_or(SaleError::BadQuantity { max })
-            .and_then(|n| state.sales.quantity(n))
-            .map_err(fail)?;
+        let quantity = quantity_of(&state, &body.0.quantity)?;
         // A refused join (unknown sale, closed, ...) stores no session.
         let (owner, new_session) = session::owner_or_new(req);
         let r = state.sales.join(sale, &owner, quantity).await.map_err(fail)?;
-        let cookie = match new_session {
-            Some(s) => {
-                let store = RedisStore::new(state.redis.clone());
-                let cookie = s.keep(&store, state.settings.cookie_secure).await;
-                Some(cookie.map_err(|e| fail(WebError::from(e)))?)
-            }
-            None => None,
-        };
+        let cookie = keep_session(&state, new_session).await?;
         let view = Json(ReservationView::from(&r));
         Ok(if r.created {
             JoinResponse::Created(view, cookie)

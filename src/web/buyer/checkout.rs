@@ -22,7 +22,7 @@ use crate::web::redirect::see_other;
 use crate::web::{layout, session};
 
 /// Counts the request against its client's limit, then reads the code and its owner.
-fn parse(limits: &BuyerLimits, code: &str, req: &Request) -> Result<(ReservationCode, Owner), PageError> {
+pub(super) fn parse(limits: &BuyerLimits, code: &str, req: &Request) -> Result<(ReservationCode, Owner), PageError> {
     count_request(limits, req)?;
     let code: ReservationCode = code.parse()?;
     let owner = session::owner_from_cookie(req).ok_or(SaleError::UnknownReservation)?;

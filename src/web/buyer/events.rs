@@ -97,7 +97,7 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%a %-d %b %Y, %H:%M UTC").to_string()
 }
 
-async fn listing(state: &AppState, sale: &str) -> Result<(SaleId, Listing), PageError> {
+pub(super) async fn listing(state: &AppState, sale: &str) -> Result<(SaleId, Listing), PageError> {
     let sale: SaleId = sale.parse()?;
     let listing = state
         .sales
@@ -138,6 +138,12 @@ fn event_page(state: &AppState, l: &Listing, f: &SaleFigures, current: Option<&s
             p.when { (when(l.starts_at)) @if !l.venue.is_empty() { " · " (l.venue) } }
             p.meta { span.price { (money(l.price_minor, &l.currency)) " per ticket" } " " (availability(f)) }
             @for para in l.description.split("\n\n") { p { (para) } }
+            @if f.capacity - f.sold <= 0 && f.state != SaleState::Closed {
+                p.flash role="status" {
+                    "Sold out. Tickets that come back go to the waitlist, in order. "
+                    a href={ "/sales/" (l.sale_id) "/waitlist" } { "Join the waitlist" }
+                }
+            }
             @if let Some(url) = current {
                 p.flash role="status" { "You already have a reservation for this event. " a href=(url) { "Continue" } }
             } @else {

@@ -6,7 +6,9 @@
 //! `/reservations/{code}/release` give up, `/orders/{code}` the confirmation (or the payment,
 //! with Stripe; POST `/orders/{code}/pay` pays it with a card entered on the page, POST
 //! `/orders/{code}/cancel` gives an unpaid order up) and
-//! `/orders/{code}/tickets.pdf` its tickets.
+//! `/orders/{code}/tickets.pdf` its tickets. A buyer told the sale is sold out lands on
+//! `/sales/{sale}/waitlist`, the waitlist's form; `/waitlist/{code}` is the place in line,
+//! which sends the buyer to `/checkout/{code}` while an offer holds tickets for it.
 //!
 //! The session holds a map sale → reservation code and the codes that became orders, only to
 //! find them again; what is exact (one reservation per session and sale, its state) lives in
@@ -19,6 +21,8 @@ mod confirmation;
 mod eta;
 mod events;
 pub mod waiting;
+mod waitlist_api;
+mod waitlist_pages;
 
 use std::collections::HashMap;
 
@@ -26,6 +30,7 @@ use poem::{Request, Route, get, post};
 use tower_sessions::Session;
 
 pub use api::BuyerApi;
+pub use waitlist_api::WaitlistApi;
 
 use crate::sale::{Reservation, ReservationCode, ReservationState, SaleId};
 use crate::web::error::WebError;
@@ -43,6 +48,12 @@ pub fn pages() -> Route {
         .at("/orders/:code/pay", post(confirmation::pay))
         .at("/orders/:code/cancel", post(confirmation::cancel))
         .at("/orders/:code/tickets.pdf", get(confirmation::tickets_pdf))
+        .at(
+            "/sales/:sale/waitlist",
+            get(waitlist_pages::form).post(waitlist_pages::join),
+        )
+        .at("/waitlist/:code", get(waitlist_pages::page))
+        .at("/waitlist/:code/leave", post(waitlist_pages::leave))
 }
 
 /// Milliseconds a waiting client should wait before its next poll: about 2 s at the head,
@@ -120,7 +131,8 @@ pub fn place_of(r: &Reservation) -> String {
         ReservationState::Waiting => format!("/wait/{code}"),
         ReservationState::Admitted | ReservationState::Confirming => format!("/checkout/{code}"),
         ReservationState::Confirmed => format!("/orders/{code}"),
-        ReservationState::SoldOut => Notice::SoldOut.url(),
+        // Sold out: the waitlist's form, for as many tickets.
+        ReservationState::SoldOut => format!("/sales/{}/waitlist?quantity={}", code.sale, r.quantity),
         ReservationState::Expired => Notice::Expired.url(),
         ReservationState::Released => Notice::Released.url(),
         ReservationState::Closed => Notice::Closed.url(),
