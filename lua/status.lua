@@ -3,7 +3,7 @@
 -- state.
 --
 -- Rust: `Status` and `StatusReply` in src/sale/script/buying.rs.
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] owner   the session binding; a code of another owner is not found
 -- Reply: { state, code, qty, position, waiting, expires_ms, now_ms }

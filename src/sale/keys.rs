@@ -3,12 +3,12 @@
 
 use super::model::SaleId;
 
-/// The seven keys every sale script takes, in the order `lua/common.lua` names them. Public
+/// The keys every sale script takes, in the order `lua/common.lua` names them. Public
 /// for tools that must find a sale's live state (tests, benchmarks clearing up after
 /// themselves).
 pub fn sale_keys(sale: SaleId) -> Vec<String> {
     let tag = sale.0.simple();
-    ["sale", "queue", "holds", "res", "owners", "done", "recent"]
+    ["sale", "queue", "holds", "res", "owners", "done", "recent", "departed", "leavers"]
         .iter()
         .map(|part| format!("bo:{{{tag}}}:{part}"))
         .collect()
@@ -22,7 +22,7 @@ mod tests {
     fn keys_share_one_hash_tag() {
         let sale = SaleId::new();
         let keys = sale_keys(sale);
-        assert_eq!(keys.len(), 7);
+        assert_eq!(keys.len(), 9);
         let tag = format!("{{{}}}", sale.0.simple());
         assert!(keys.iter().all(|k| k.contains(&tag)));
     }

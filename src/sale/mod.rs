@@ -18,6 +18,7 @@ mod admission;
 mod buyer;
 mod error;
 mod keys;
+mod line;
 mod model;
 mod presence;
 mod script;
@@ -34,6 +35,7 @@ pub use admission::{AdmissionRate, wait_secs};
 pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender, MAX_EMAIL_BYTES, MAX_NAME_CHARS};
 pub use error::SaleError;
 pub use keys::sale_keys;
+pub use line::{LineView, Place};
 pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState};
 
 use crate::db;
@@ -69,6 +71,10 @@ struct Inner {
     unknown: std::sync::Mutex<UnknownSales>,
     /// The admission rate last read per sale, for the waiting room.
     rates: admission::RecentRates,
+    /// The waiting line of each sale as this instance sees it (see `line`).
+    lines: line::Lines,
+    /// Signs the places in line that waiting codes carry.
+    secret: crate::config::Secret,
 }
 
 /// A negative cache: sale ids Postgres said it does not know, each remembered for
@@ -128,6 +134,8 @@ impl TicketSales {
                 unknown: Default::default(),
                 recent: Default::default(),
                 rates: Default::default(),
+                lines: Default::default(),
+                secret: settings.secret.clone(),
             }),
         })
     }
@@ -153,11 +161,20 @@ impl TicketSales {
         match self.call_synced(sale, &join).await? {
             JoinReply::Closed => Err(SaleError::Closed),
             JoinReply::NotOpen { opens_at } => Err(SaleError::NotOpenYet(opens_at)),
-            JoinReply::Joined { reservation, created } => {
+            JoinReply::Joined {
+                reservation,
+                created,
+                seq,
+                epoch,
+            } => {
                 if created {
                     crate::metrics::get().joined();
                 }
-                Ok(reservation.into_reservation(sale, created))
+                let mut r = reservation.into_reservation(sale, created);
+                if r.state == ReservationState::Waiting && seq > 0 {
+                    r.place = Some(self.place_of(&r.code, owner, seq, epoch, r.quantity));
+                }
+                Ok(r)
             }
         }
     }
@@ -169,6 +186,25 @@ impl TicketSales {
             StatusReply::NotFound => Err(SaleError::UnknownReservation),
             StatusReply::Found(r) => Ok(r.into_reservation(code.sale, false)),
         }
+    }
+
+    /// The waiting buyer's poll, given the code as the buyer sent it (with its place in line,
+    /// if it carries one): a buyer far from the head is answered from this instance's view of
+    /// the line without a Redis call; any other by `status`. A place not signed for this code
+    /// and owner is `UnknownReservation`, refused without asking Redis.
+    pub async fn poll(&self, code_text: &str, owner: &Owner) -> Result<Reservation, SaleError> {
+        let code: ReservationCode = code_text.parse()?;
+        let place = Place::of_code_text(code_text);
+        if let Some(place) = &place {
+            match self.answer_from_line(&code, owner, place) {
+                line::Answer::Far(r) => return Ok(r),
+                line::Answer::Forged => return Err(SaleError::UnknownReservation),
+                line::Answer::AskRedis => {}
+            }
+        }
+        let mut r = self.status(&code, owner).await?;
+        r.place = place.filter(|p| p.verify(&self.inner.secret, &code, owner));
+        Ok(r)
     }
 
     /// The buyer gives up: leaves the queue or releases the held tickets at once.

@@ -99,11 +99,14 @@ impl FromStr for ReservationCode {
     type Err = SaleError;
     fn from_str(s: &str) -> Result<Self, SaleError> {
         let malformed = || SaleError::MalformedCode;
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        // A waiting buyer's code may carry its place in line after the 64 digits (see
+        // `sale::line`); it names the same reservation.
+        let placed = s.len() == 64 + super::line::PLACE_HEX;
+        if !(s.len() == 64 || placed) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(malformed());
         }
         let sale = Uuid::try_parse(&s[..32]).map_err(|_| malformed())?;
-        let token = Uuid::try_parse(&s[32..]).map_err(|_| malformed())?;
+        let token = Uuid::try_parse(&s[32..64]).map_err(|_| malformed())?;
         Ok(ReservationCode {
             sale: SaleId(sale),
             token,
@@ -217,6 +220,22 @@ pub struct Reservation {
     pub server_now: DateTime<Utc>,
     /// True when this join made the reservation, false when it existed already.
     pub created: bool,
+    /// Where a waiting reservation arrived in line, signed: its links carry it.
+    #[serde(skip)]
+    pub place: Option<super::line::Place>,
+    /// True when `position` is a bound from above, answered without asking Redis (the buyer
+    /// is far from the head); false when it is exact.
+    pub approximate: bool,
+}
+
+impl Reservation {
+    /// The code as the buyer's links and the API give it: with its place while waiting.
+    pub fn link_code(&self) -> String {
+        match self.place {
+            Some(place) if self.state == ReservationState::Waiting => place.code_text(&self.code),
+            _ => self.code.to_string(),
+        }
+    }
 }
 
 /// A sale's state as the organizer sets it.
@@ -316,6 +335,8 @@ mod tests {
             &text[..63],
             &format!("{}g", &text[..63]),
             &format!("{text}0"),
+            &format!("{text}{}", "0".repeat(super::super::line::PLACE_HEX - 1)),
+            &format!("{text}{}", "g".repeat(super::super::line::PLACE_HEX)),
         ] {
             assert!(
                 matches!(bad.parse::<ReservationCode>(), Err(SaleError::MalformedCode)),

@@ -56,6 +56,8 @@ impl ReservationReply {
             expires_at: self.expires_at,
             server_now: self.server_now,
             created,
+            place: None,
+            approximate: false,
         }
     }
 }
@@ -73,6 +75,10 @@ pub(crate) enum JoinReply {
         reservation: ReservationReply,
         /// False when the owner's live reservation came back.
         created: bool,
+        /// The arrival number of a waiting reservation (0 otherwise) and the sale's epoch in
+        /// this Redis: what its place in line is made of (see `sale::line`).
+        seq: u64,
+        epoch: i64,
     },
     Closed,
     NotOpen {
@@ -104,6 +110,8 @@ impl ScriptCall for Join<'_> {
                 JoinReply::Joined {
                     reservation: ReservationReply::read(state, &mut reply)?,
                     created: reply.flag("created")?,
+                    seq: reply.int_as("seq")?,
+                    epoch: reply.int("epoch")?,
                 }
             }
         };
@@ -260,12 +268,19 @@ mod tests {
 
     #[test]
     fn join_reads_created_and_its_own_refusals() {
-        let mut joined = fields("admitted");
-        joined.push(1.into());
-        let JoinReply::Joined { created, .. } = Join::decode(reply(ScriptName::Join, &joined)).unwrap() else {
+        let mut joined = fields("waiting");
+        joined.extend([1.into(), 42.into(), 1_700_000_000_000i64.into()]);
+        let JoinReply::Joined { created, seq, epoch, .. } = Join::decode(reply(ScriptName::Join, &joined)).unwrap()
+        else {
             panic!("joined")
         };
         assert!(created);
+        assert_eq!((seq, epoch), (42, 1_700_000_000_000));
+        joined.pop();
+        assert_eq!(
+            Join::decode(reply(ScriptName::Join, &joined)).err().map(|e| e.field),
+            Some("epoch")
+        );
         let without_created = fields("admitted");
         assert_eq!(
             Join::decode(reply(ScriptName::Join, &without_created))

@@ -2,7 +2,7 @@
 //! is its own struct: the arguments as named fields, turned into ARGV in one place
 //! ([`ScriptCall::argv`]), and the reply decoded strictly into a type of its own
 //! ([`ScriptCall::decode`]): a reply of the wrong shape is a [`ReplyError`] naming the script
-//! and the field, never a zero. Every script takes the seven keys of its sale
+//! and the field, never a zero. Every script takes the keys of its sale
 //! ([`super::sale_keys`]) as KEYS.
 //!
 //! Each `lua/*.lua` starts with its KEYS, ARGV and reply; the type named there must say the
@@ -12,6 +12,7 @@
 
 mod buying;
 mod checkout;
+mod line;
 mod peek;
 mod reply;
 mod sync;
@@ -22,6 +23,7 @@ use fred::types::scripts::Script;
 
 pub(crate) use buying::{Join, JoinReply, Release, ReleaseReply, Status, StatusReply};
 pub(crate) use checkout::{AbortOutcome, ConfirmAbort, ConfirmBegin, ConfirmBeginReply, ConfirmFinish, GiveBack};
+pub(crate) use line::{Line, LineFigures, LineReply};
 pub(crate) use peek::Peek;
 pub(crate) use reply::{Reply, ReplyError};
 pub(crate) use sync::{Sync, SyncOrder, SyncRead, SyncReply};
@@ -43,10 +45,11 @@ pub(crate) enum ScriptName {
     Peek,
     Touch,
     GiveBack,
+    Line,
 }
 
 impl ScriptName {
-    pub const ALL: [ScriptName; 11] = [
+    pub const ALL: [ScriptName; 12] = [
         ScriptName::Join,
         ScriptName::Status,
         ScriptName::ConfirmBegin,
@@ -58,6 +61,7 @@ impl ScriptName {
         ScriptName::Peek,
         ScriptName::Touch,
         ScriptName::GiveBack,
+        ScriptName::Line,
     ];
 
     /// The name of the script's file in `lua/`, and its `script` label in the metrics.
@@ -74,6 +78,7 @@ impl ScriptName {
             ScriptName::Peek => "peek",
             ScriptName::Touch => "touch",
             ScriptName::GiveBack => "give_back",
+            ScriptName::Line => "line",
         }
     }
 
@@ -90,6 +95,7 @@ impl ScriptName {
             ScriptName::Peek => include_str!("../../../lua/peek.lua"),
             ScriptName::Touch => include_str!("../../../lua/touch.lua"),
             ScriptName::GiveBack => include_str!("../../../lua/give_back.lua"),
+            ScriptName::Line => include_str!("../../../lua/line.lua"),
         }
     }
 }

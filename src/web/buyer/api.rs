@@ -92,14 +92,21 @@ struct JoinRequest {
 #[derive(Object)]
 #[oai(rename_all = "snake_case")]
 struct ReservationView {
-    /// The reservation code: keep it, with the cookie jar, to poll, confirm or release.
+    /// The reservation code: keep it, with the cookie jar, to poll, confirm or release. While
+    /// waiting it carries the buyer's signed place in line (64 hex digits, then 42 more): poll
+    /// with this code as given, so that a buyer far from the head is answered without a look
+    /// at the queue itself. The first 64 digits name the same reservation on every route.
     code: String,
     /// waiting, admitted, confirming, confirmed, sold_out, expired, released, closed or
     /// abandoned (the client stopped polling while waiting and lost its place).
     state: String,
     quantity: u8,
-    /// 1-based place in the queue while waiting, else 0.
+    /// 1-based place in the queue while waiting, else 0. Far from the head (see
+    /// `position_approximate`) a bound from above: the client is never further back than it
+    /// says, and on one server it never grows; near the head it is exact.
     position: u64,
+    /// True when `position` is the bound of a client far from the head, false when exact.
+    position_approximate: bool,
     /// Buyers waiting in this sale's queue.
     waiting: u64,
     /// When the hold at checkout lapses (admitted or confirming); null otherwise.
@@ -115,10 +122,11 @@ struct ReservationView {
 impl From<&Reservation> for ReservationView {
     fn from(r: &Reservation) -> Self {
         ReservationView {
-            code: r.code.to_string(),
+            code: r.link_code(),
             state: r.state.as_str().to_string(),
             quantity: r.quantity,
             position: r.position,
+            position_approximate: r.approximate,
             waiting: r.waiting,
             expires_at: r.expires_at,
             server_now: r.server_now,
@@ -332,7 +340,8 @@ impl BuyerApi {
         })
     }
 
-    /// The poll: where a reservation of this session stands. One Redis call; no session read.
+    /// The poll: where a reservation of this session stands. No session read; far from the
+    /// head (with the code as the join gave it) no Redis call either, near it one.
     #[oai(path = "/reservations/:code", method = "get")]
     async fn reservation(
         &self,
@@ -347,9 +356,9 @@ impl BuyerApi {
             presence.note_refused_poll(req, &code.0);
             return Err(rate_limited(wait));
         }
-        let code = reservation_code(&code.0)?;
+        reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
-        let r = state.sales.status(&code, &owner).await.map_err(fail)?;
+        let r = state.sales.poll(&code.0, &owner).await.map_err(fail)?;
         Ok(Json(ReservationView::from(&r)))
     }
 

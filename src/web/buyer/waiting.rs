@@ -19,10 +19,12 @@ use crate::web::rate_limit::{self, BuyerLimits};
 use crate::web::redirect::redirect;
 use crate::web::{layout, session};
 
+/// The poll of `code` as the buyer sent it: answered in-process far from the head, by Redis
+/// near it (see `TicketSales::poll`).
 async fn status(state: &AppState, req: &Request, code: &str) -> Result<Reservation, SaleError> {
-    let code: ReservationCode = code.parse()?;
+    code.parse::<ReservationCode>()?;
     let owner = session::owner_from_cookie(req).ok_or(SaleError::UnknownReservation)?;
-    state.sales.status(&code, &owner).await
+    state.sales.poll(code, &owner).await
 }
 
 /// The place the buyer started from, carried in the URL (see `events::join`).
@@ -65,7 +67,7 @@ pub async fn page(
             h1 { "Waiting room" }
             @if !title.is_empty() { p.muted { (title) } }
             (fragment(&r, start, rate))
-            form.leave method="post" action={ "/reservations/" (r.code) "/release" } {
+            form.leave method="post" action={ "/reservations/" (r.link_code()) "/release" } {
                 button.link type="submit" { "Leave the queue" }
             }
         }
@@ -144,14 +146,19 @@ fn fragment(r: &Reservation, start: u64, admitted_per_minute: Option<f64>) -> Ma
     };
     html! {
         div #queue.queue
-            hx-get={ "/wait/" (r.code) "/poll?start=" (start) }
+            hx-get={ "/wait/" (r.link_code()) "/poll?start=" (start) }
             hx-trigger={ "load delay:" (delay) "ms" }
             hx-swap="outerHTML"
             aria-live="polite"
         {
             p.position {
-                "You are number " strong.pos { (r.position) } " in line "
+                // Far from the head the place is a bound from above, read without asking the
+                // queue itself: it is said so, and it becomes exact near the head.
+                "You are " @if r.approximate { "about " } "number " strong.pos { (r.position) } " in line "
                 span.muted { "(" (r.waiting) " waiting)" }
+            }
+            @if r.approximate {
+                p.muted.approximate { "Far from the front your place is an estimate: you are never further back than it says. It is exact once you are near." }
             }
             progress max="100" value=(progress) { (progress) "%" }
             p {
