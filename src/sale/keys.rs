@@ -8,10 +8,12 @@ use super::model::SaleId;
 /// themselves).
 pub fn sale_keys(sale: SaleId) -> Vec<String> {
     let tag = sale.0.simple();
-    ["sale", "queue", "holds", "res", "owners", "done", "recent", "departed", "leavers"]
-        .iter()
-        .map(|part| format!("bo:{{{tag}}}:{part}"))
-        .collect()
+    [
+        "sale", "queue", "holds", "res", "owners", "done", "recent", "departed", "leavers",
+    ]
+    .iter()
+    .map(|part| format!("bo:{{{tag}}}:{part}"))
+    .collect()
 }
 
 #[cfg(test)]

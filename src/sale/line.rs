@@ -1,9 +1,10 @@
 //! The waiting line as each app instance keeps it, so that the poll of a buyer far from the
 //! head costs Redis nothing.
 //!
-//! A waiting reservation's code carries its **place**: its arrival number (the queue's score),
-//! its quantity and the sale's epoch in Redis, signed with an HMAC over those, the code and the
-//! owner (the session), so the app knows in-process whose code it is and where it arrived.
+//! Beside its code, a waiting reservation carries its **place** (`?place=` of its polls): its
+//! arrival number (the queue's score), its quantity and the sale's epoch in Redis, signed with
+//! an HMAC over those, the code and the owner (the session), so the app knows in-process whose
+//! code it is and where it arrived.
 //! Per live sale the instance keeps a [`LineView`], read a few times a second with one call
 //! of `line.lua`: the sale's state and tickets, the number waiting, the last arrival number,
 //! and the departures from the queue counted per block of arrival numbers. From those a place
@@ -19,7 +20,13 @@
 //! is every case the view cannot answer for sure: a sale closed or without enough tickets for
 //! the buyer's quantity, a view too old or from another epoch (Redis lost and rebuilt the
 //! sale), a buyer that left (the view keeps the arrival numbers of leavers; if it missed some
-//! it asks Redis for every number up to where it lost track).
+//! it asks Redis for every number up to where it lost track). A buyer that left through this
+//! instance is known here at once, one that left through another once the view is read again.
+//!
+//! The view is read every [`REFRESH`] by a task per sale, from the first poll that carries a
+//! place until nobody has polled the sale for a while; a poll never waits for it, and a view
+//! older than [`MAX_AGE`] (Redis away) answers nobody. So each instance costs Redis four
+//! calls a second per sale being polled, whatever the number of buyers polling.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -34,12 +41,12 @@ use super::script::{Line, LineReply};
 use super::{Owner, Reservation, ReservationCode, ReservationState, SaleId, SaleState, TicketSales};
 use crate::config::Secret;
 
-/// How often a view is read again while its sale is polled.
+/// How often a view is read while its sale is polled.
 pub const REFRESH: Duration = Duration::from_millis(250);
 /// A view older than this (Redis away, say) answers nobody: the poll asks Redis.
 const MAX_AGE: Duration = Duration::from_secs(2);
-/// A sale not polled for this long is forgotten.
-const FORGET: Duration = Duration::from_secs(600);
+/// A sale not polled for this long is forgotten and its view no longer read.
+const FORGET: Duration = Duration::from_secs(120);
 /// Bytes of the HMAC a place carries (80 bits).
 const MAC_BYTES: usize = 10;
 /// Hex digits of a place: arrival number (12), epoch (8), quantity (2), HMAC (20).
@@ -57,8 +64,16 @@ pub struct Place {
 }
 
 impl Place {
-    fn mac(secret: &Secret, code: &ReservationCode, owner: &Owner, seq: u64, epoch: u32, quantity: u8) -> [u8; MAC_BYTES] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes keys of any length");
+    fn mac(
+        secret: &Secret,
+        code: &ReservationCode,
+        owner: &Owner,
+        seq: u64,
+        epoch: u32,
+        quantity: u8,
+    ) -> [u8; MAC_BYTES] {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes keys of any length");
         // A purpose prefix: a place signs nothing else.
         mac.update(b"line-place\0");
         mac.update(code.to_string().as_bytes());
@@ -90,14 +105,15 @@ impl Place {
         expected.iter().zip(self.mac).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
 
-    /// The place written after a code's 64 hex digits, if the text has one (the code itself is
-    /// read by `ReservationCode::from_str`, which checks the digits).
-    pub fn of_code_text(text: &str) -> Option<Place> {
-        let hex = text.get(64..).filter(|h| h.len() == PLACE_HEX)?;
-        let num = |from: usize, to: usize| u64::from_str_radix(hex.get(from..to)?, 16).ok();
+    /// Reads a place from its text (42 hex digits); `None` for anything else.
+    pub fn parse(hex: &str) -> Option<Place> {
+        if hex.len() != PLACE_HEX || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let num = |from: usize, to: usize| u64::from_str_radix(&hex[from..to], 16).ok();
         let mut mac = [0u8; MAC_BYTES];
         for (i, byte) in mac.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(hex.get(22 + 2 * i..24 + 2 * i)?, 16).ok()?;
+            *byte = u8::from_str_radix(&hex[22 + 2 * i..24 + 2 * i], 16).ok()?;
         }
         Some(Place {
             seq: num(0, 12)?,
@@ -106,14 +122,12 @@ impl Place {
             mac,
         })
     }
+}
 
-    /// `code` with this place after it: what a waiting buyer's links carry.
-    pub fn code_text(&self, code: &ReservationCode) -> String {
-        let mut text = format!("{code}{:012x}{:08x}{:02x}", self.seq, self.epoch, self.quantity);
-        for byte in self.mac {
-            text.push_str(&format!("{byte:02x}"));
-        }
-        text
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:012x}{:08x}{:02x}", self.seq, self.epoch, self.quantity)?;
+        self.mac.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
     }
 }
 
@@ -189,15 +203,15 @@ pub(crate) struct Lines(std::sync::Mutex<HashMap<SaleId, LineEntry>>);
 #[derive(Default)]
 struct LineEntry {
     view: Option<Arc<LineView>>,
-    reading: bool,
-    /// When a read was last started, or the sale last asked for.
-    tried: Option<Instant>,
+    /// When a poll last asked for this sale's view; its reader stops after [`FORGET`] without.
     used: Option<Instant>,
     /// Leavers read so far (the sale hash's `left` at the last read) and their numbers.
     seen_left: u64,
     leavers: HashSet<u64>,
     /// Arrival numbers up to this one are asked of Redis: leavers were missed among them.
     unsure_to: u64,
+    /// Codes that left through this instance, known here before the next read.
+    left_here: HashSet<uuid::Uuid>,
 }
 
 /// What the view says of one poll.
@@ -211,41 +225,55 @@ pub(crate) enum Answer {
 }
 
 impl Lines {
-    /// The view of `sale` to answer from, and whether a new read should start now.
-    fn get(&self, sale: SaleId) -> (Option<Arc<LineView>>, Option<u64>) {
+    /// The view of `sale` to answer from, and whether its reader must be started (the first
+    /// poll of a sale, or the first after its reader stopped).
+    fn get(&self, sale: SaleId) -> (Option<Arc<LineView>>, bool) {
         let mut all = self.0.lock().expect("lines lock");
-        if !all.contains_key(&sale) {
-            all.retain(|_, e| e.used.is_some_and(|t| t.elapsed() < FORGET));
-        }
+        let start = !all.contains_key(&sale);
         let entry = all.entry(sale).or_default();
         entry.used = Some(Instant::now());
-        let due = !entry.reading && entry.tried.is_none_or(|t| t.elapsed() >= REFRESH);
-        let start = if due {
-            entry.reading = true;
-            entry.tried = Some(Instant::now());
-            Some(entry.seen_left)
-        } else {
-            None
-        };
         let view = entry.view.clone().filter(|v| v.read_at.elapsed() < MAX_AGE);
         (view, start)
     }
 
-    /// Whether the buyer that arrived as `seq` may have left.
-    fn may_have_left(&self, sale: SaleId, seq: u64) -> bool {
-        let all = self.0.lock().expect("lines lock");
-        all.get(&sale)
-            .is_none_or(|e| seq <= e.unsure_to || e.leavers.contains(&seq))
+    /// The leavers the reader of `sale` has seen, or `None` when nobody polled it for
+    /// [`FORGET`]: the entry is dropped and the reader stops.
+    fn seen_or_forget(&self, sale: SaleId) -> Option<u64> {
+        let mut all = self.0.lock().expect("lines lock");
+        let entry = all.get(&sale)?;
+        if entry.used.is_some_and(|t| t.elapsed() >= FORGET) {
+            all.remove(&sale);
+            return None;
+        }
+        Some(entry.seen_left)
     }
 
-    fn store(&self, sale: SaleId, read: Option<LineReply>) {
+    /// Whether the buyer of `code` that arrived as `seq` may have left.
+    fn may_have_left(&self, code: &ReservationCode, seq: u64) -> bool {
+        let all = self.0.lock().expect("lines lock");
+        all.get(&code.sale)
+            .is_none_or(|e| seq <= e.unsure_to || e.leavers.contains(&seq) || e.left_here.contains(&code.token))
+    }
+
+    /// `code` left the queue through this instance.
+    pub(crate) fn note_left(&self, code: &ReservationCode) {
         let mut all = self.0.lock().expect("lines lock");
-        let entry = all.entry(sale).or_default();
-        entry.reading = false;
+        if let Some(entry) = all.get_mut(&code.sale) {
+            entry.left_here.insert(code.token);
+        }
+    }
+
+    fn store(&self, sale: SaleId, read: LineReply) {
+        let mut all = self.0.lock().expect("lines lock");
+        let Some(entry) = all.get_mut(&sale) else { return };
         match read {
-            None => {}
-            Some(LineReply::Missing) => *entry = LineEntry::default(),
-            Some(LineReply::Read(f)) => {
+            LineReply::Missing => {
+                *entry = LineEntry {
+                    used: entry.used,
+                    ..LineEntry::default()
+                }
+            }
+            LineReply::Read(f) => {
                 let new_epoch = entry.view.as_ref().is_some_and(|v| v.epoch != f.epoch);
                 if new_epoch {
                     entry.leavers.clear();
@@ -285,15 +313,18 @@ impl TicketSales {
             };
         }
         let (view, start) = self.inner.lines.get(code.sale);
-        if let Some(seen) = start {
-            self.read_line(code.sale, seen);
+        if start {
+            self.read_line_while_polled(code.sale);
         }
         let Some(view) = view else { return Answer::AskRedis };
         let usable = view.epoch as u32 == place.epoch
             && view.state != SaleState::Closed
             && view.unsold >= i64::from(place.quantity)
-            && !self.inner.lines.may_have_left(code.sale, place.seq);
-        let Some(position) = view.place_bound(place.seq).filter(|p| usable && *p > view.near_places()) else {
+            && !self.inner.lines.may_have_left(code, place.seq);
+        let Some(position) = view
+            .place_bound(place.seq)
+            .filter(|p| usable && *p > view.near_places())
+        else {
             return Answer::AskRedis;
         };
         let age = chrono::TimeDelta::from_std(view.read_at.elapsed()).unwrap_or_default();
@@ -311,18 +342,23 @@ impl TicketSales {
         })
     }
 
-    /// Reads the line of `sale` again in the background.
-    fn read_line(&self, sale: SaleId, seen: u64) {
+    /// Reads the line of `sale` every [`REFRESH`] in the background, until nobody has polled
+    /// it for [`FORGET`].
+    fn read_line_while_polled(&self, sale: SaleId) {
         let sales = self.clone();
         tokio::spawn(async move {
-            let read = match sales.call(sale, &Line { seen }).await {
-                Ok(read) => Some(read),
-                Err(e) => {
-                    warn!(%sale, error = %e, "reading the waiting line failed");
-                    None
+            let mut tick = tokio::time::interval(REFRESH);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(seen) = sales.inner.lines.seen_or_forget(sale) else {
+                    return;
+                };
+                match sales.call(sale, &Line { seen }).await {
+                    Ok(read) => sales.inner.lines.store(sale, read),
+                    Err(e) => warn!(%sale, error = %e, "reading the waiting line failed"),
                 }
-            };
-            sales.inner.lines.store(sale, read);
+            }
         });
     }
 
@@ -346,25 +382,34 @@ mod tests {
         let code = ReservationCode::new(SaleId::new());
         let owner = Owner::random();
         let place = Place::sign(&secret(), &code, &owner, 123_456, 1_700_000_000_000, 3);
-        let text = place.code_text(&code);
-        assert_eq!(text.len(), 64 + PLACE_HEX);
-        assert_eq!(text.parse::<ReservationCode>().unwrap(), code);
-        let read = Place::of_code_text(&text).unwrap();
+        let text = place.to_string();
+        assert_eq!(text.len(), PLACE_HEX);
+        let read = Place::parse(&text).unwrap();
         assert_eq!(read, place);
         assert!(read.verify(&secret(), &code, &owner));
         assert!(!read.verify(&secret(), &code, &Owner::random()), "another session");
-        assert!(!read.verify(&secret(), &ReservationCode::new(code.sale), &owner), "another code");
+        assert!(
+            !read.verify(&secret(), &ReservationCode::new(code.sale), &owner),
+            "another code"
+        );
         let other = Secret::new("another-secret-of-at-least-32-characters".into());
         assert!(!read.verify(&other, &code, &owner));
         // Any digit changed breaks the seal.
-        for at in [64, 70, 80, 85, 100] {
+        for at in [0, 6, 16, 21, 30, 41] {
             let mut bytes = text.clone().into_bytes();
             bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
-            let forged = Place::of_code_text(std::str::from_utf8(&bytes).unwrap()).unwrap();
+            let forged = Place::parse(std::str::from_utf8(&bytes).unwrap()).unwrap();
             assert!(!forged.verify(&secret(), &code, &owner), "digit {at}");
         }
-        assert_eq!(Place::of_code_text(&code.to_string()), None);
-        assert_eq!(Place::of_code_text(&text[..text.len() - 1]), None);
+        for bad in [
+            "",
+            &text[1..],
+            &format!("{text}0"),
+            &format!("g{}", &text[1..]),
+            &format!("+{}", &text[1..]),
+        ] {
+            assert_eq!(Place::parse(bad), None, "{bad}");
+        }
     }
 
     fn view(waiting: u64, last_seq: u64, block: u64, departed: &[u16]) -> LineView {

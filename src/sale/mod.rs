@@ -170,11 +170,7 @@ impl TicketSales {
                 if created {
                     crate::metrics::get().joined();
                 }
-                let mut r = reservation.into_reservation(sale, created);
-                if r.state == ReservationState::Waiting && seq > 0 {
-                    r.place = Some(self.place_of(&r.code, owner, seq, epoch, r.quantity));
-                }
-                Ok(r)
+                Ok(self.placed(reservation.into_reservation(sale, created), owner, seq, epoch))
             }
         }
     }
@@ -184,27 +180,42 @@ impl TicketSales {
     pub async fn status(&self, code: &ReservationCode, owner: &Owner) -> Result<Reservation, SaleError> {
         match self.call_synced(code.sale, &Status { code, owner }).await? {
             StatusReply::NotFound => Err(SaleError::UnknownReservation),
-            StatusReply::Found(r) => Ok(r.into_reservation(code.sale, false)),
+            StatusReply::Found {
+                reservation,
+                seq,
+                epoch,
+            } => Ok(self.placed(reservation.into_reservation(code.sale, false), owner, seq, epoch)),
         }
     }
 
-    /// The waiting buyer's poll, given the code as the buyer sent it (with its place in line,
-    /// if it carries one): a buyer far from the head is answered from this instance's view of
-    /// the line without a Redis call; any other by `status`. A place not signed for this code
-    /// and owner is `UnknownReservation`, refused without asking Redis.
-    pub async fn poll(&self, code_text: &str, owner: &Owner) -> Result<Reservation, SaleError> {
-        let code: ReservationCode = code_text.parse()?;
-        let place = Place::of_code_text(code_text);
+    /// A reservation with its signed place in line, when it waits (`seq` > 0).
+    fn placed(&self, mut r: Reservation, owner: &Owner, seq: u64, epoch: i64) -> Reservation {
+        if r.state == ReservationState::Waiting && seq > 0 {
+            r.place = Some(self.place_of(&r.code, owner, seq, epoch, r.quantity));
+        }
+        r
+    }
+
+    /// The waiting buyer's poll, with the place in line it carries beside its code, if any
+    /// (`place`, as the join gave it): a buyer far from the head is answered from this
+    /// instance's view of the line without a Redis call; any other by `status`. A place not
+    /// signed for this code and owner is `UnknownReservation`, refused without asking Redis;
+    /// a place that is not a place at all is ignored.
+    pub async fn poll(
+        &self,
+        code: &ReservationCode,
+        place: Option<&str>,
+        owner: &Owner,
+    ) -> Result<Reservation, SaleError> {
+        let place = place.and_then(Place::parse);
         if let Some(place) = &place {
-            match self.answer_from_line(&code, owner, place) {
+            match self.answer_from_line(code, owner, place) {
                 line::Answer::Far(r) => return Ok(r),
                 line::Answer::Forged => return Err(SaleError::UnknownReservation),
                 line::Answer::AskRedis => {}
             }
         }
-        let mut r = self.status(&code, owner).await?;
-        r.place = place.filter(|p| p.verify(&self.inner.secret, &code, owner));
-        Ok(r)
+        self.status(code, owner).await
     }
 
     /// The buyer gives up: leaves the queue or releases the held tickets at once.
@@ -212,7 +223,10 @@ impl TicketSales {
         match self.call_synced(code.sale, &Release { code, owner }).await? {
             ReleaseReply::NotFound => Err(SaleError::UnknownReservation),
             ReleaseReply::Confirming => Err(SaleError::ConfirmInProgress),
-            ReleaseReply::Done(r) => Ok(r.into_reservation(code.sale, false)),
+            ReleaseReply::Done(r) => {
+                self.inner.lines.note_left(code);
+                Ok(r.into_reservation(code.sale, false))
+            }
         }
     }
 

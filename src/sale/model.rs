@@ -99,14 +99,11 @@ impl FromStr for ReservationCode {
     type Err = SaleError;
     fn from_str(s: &str) -> Result<Self, SaleError> {
         let malformed = || SaleError::MalformedCode;
-        // A waiting buyer's code may carry its place in line after the 64 digits (see
-        // `sale::line`); it names the same reservation.
-        let placed = s.len() == 64 + super::line::PLACE_HEX;
-        if !(s.len() == 64 || placed) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(malformed());
         }
         let sale = Uuid::try_parse(&s[..32]).map_err(|_| malformed())?;
-        let token = Uuid::try_parse(&s[32..64]).map_err(|_| malformed())?;
+        let token = Uuid::try_parse(&s[32..]).map_err(|_| malformed())?;
         Ok(ReservationCode {
             sale: SaleId(sale),
             token,
@@ -220,7 +217,7 @@ pub struct Reservation {
     pub server_now: DateTime<Utc>,
     /// True when this join made the reservation, false when it existed already.
     pub created: bool,
-    /// Where a waiting reservation arrived in line, signed: its links carry it.
+    /// Where a waiting reservation arrived in line, signed: its polls carry it beside the code.
     #[serde(skip)]
     pub place: Option<super::line::Place>,
     /// True when `position` is a bound from above, answered without asking Redis (the buyer
@@ -229,12 +226,11 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// The code as the buyer's links and the API give it: with its place while waiting.
-    pub fn link_code(&self) -> String {
-        match self.place {
-            Some(place) if self.state == ReservationState::Waiting => place.code_text(&self.code),
-            _ => self.code.to_string(),
-        }
+    /// The signed place in line a waiting buyer polls with (see `sale::line`), as text.
+    pub fn place_text(&self) -> Option<String> {
+        self.place
+            .filter(|_| self.state == ReservationState::Waiting)
+            .map(|p| p.to_string())
     }
 }
 
@@ -335,8 +331,6 @@ mod tests {
             &text[..63],
             &format!("{}g", &text[..63]),
             &format!("{text}0"),
-            &format!("{text}{}", "0".repeat(super::super::line::PLACE_HEX - 1)),
-            &format!("{text}{}", "g".repeat(super::super::line::PLACE_HEX)),
         ] {
             assert!(
                 matches!(bad.parse::<ReservationCode>(), Err(SaleError::MalformedCode)),

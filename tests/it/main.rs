@@ -37,3 +37,4 @@ mod stripe_fake;
 mod support;
 mod tickets;
 mod time_bounds;
+mod waiting_line;

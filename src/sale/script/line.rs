@@ -117,7 +117,10 @@ mod tests {
         let LineReply::Read(f) = Line::decode(reply(ScriptName::Line, &fields())).unwrap() else {
             panic!("read")
         };
-        assert_eq!((f.state, f.waiting, f.seq, f.near, f.block, f.left), (SaleState::Open, 7, 12, 1000, 1024, 2));
+        assert_eq!(
+            (f.state, f.waiting, f.seq, f.near, f.block, f.left),
+            (SaleState::Open, 7, 12, 1000, 1024, 2)
+        );
         assert_eq!(f.departed, vec![0, 3]);
         assert_eq!(f.leavers, vec![9, 4]);
         let missing = Line::decode(reply(ScriptName::Line, &["!missing".into()])).unwrap();
@@ -132,6 +135,9 @@ mod tests {
         assert_eq!((e.field, e.problem), ("leavers", Problem::UnknownTag("x".into())));
         let mut short = fields();
         short.pop();
-        assert_eq!(Line::decode(reply(ScriptName::Line, &short)).unwrap_err().field, "leavers");
+        assert_eq!(
+            Line::decode(reply(ScriptName::Line, &short)).unwrap_err().field,
+            "leavers"
+        );
     }
 }

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use tower_sessions_redis_store::RedisStore;
@@ -92,11 +92,14 @@ struct JoinRequest {
 #[derive(Object)]
 #[oai(rename_all = "snake_case")]
 struct ReservationView {
-    /// The reservation code: keep it, with the cookie jar, to poll, confirm or release. While
-    /// waiting it carries the buyer's signed place in line (64 hex digits, then 42 more): poll
-    /// with this code as given, so that a buyer far from the head is answered without a look
-    /// at the queue itself. The first 64 digits name the same reservation on every route.
+    /// The reservation code: keep it, with the cookie jar, to poll, confirm or release.
     code: String,
+    /// While waiting: the client's signed place in line (42 hex digits). Poll with it
+    /// (`GET /reservations/{code}?place=…`) and a client far from the head is answered
+    /// without a look at the queue itself; without it every poll reads the queue. Bound to
+    /// this code and this session: with another it is a 404. Null when not waiting.
+    #[oai(nullable)]
+    place: Option<String>,
     /// waiting, admitted, confirming, confirmed, sold_out, expired, released, closed or
     /// abandoned (the client stopped polling while waiting and lost its place).
     state: String,
@@ -122,7 +125,8 @@ struct ReservationView {
 impl From<&Reservation> for ReservationView {
     fn from(r: &Reservation) -> Self {
         ReservationView {
-            code: r.link_code(),
+            code: r.code.to_string(),
+            place: r.place_text(),
             state: r.state.as_str().to_string(),
             quantity: r.quantity,
             position: r.position,
@@ -350,15 +354,22 @@ impl BuyerApi {
         presence: Data<&Presence>,
         req: &Request,
         code: Path<String>,
+        /// The `place` the join or the last poll answered, to be answered without a look at
+        /// the queue while far from its head.
+        place: Query<Option<String>>,
     ) -> ApiResult<Json<ReservationView>, Reads> {
         if let Err(wait) = limits.check_poll(req) {
             // A waiting client polling too fast is still here: it keeps its place.
             presence.note_refused_poll(req, &code.0);
             return Err(rate_limited(wait));
         }
-        reservation_code(&code.0)?;
+        let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
-        let r = state.sales.poll(&code.0, &owner).await.map_err(fail)?;
+        let r = state
+            .sales
+            .poll(&code, place.0.as_deref(), &owner)
+            .await
+            .map_err(fail)?;
         Ok(Json(ReservationView::from(&r)))
     }
 

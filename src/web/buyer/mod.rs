@@ -115,7 +115,7 @@ impl Notice {
 pub fn place_of(r: &Reservation) -> String {
     let code = r.code;
     match r.state {
-        ReservationState::Waiting => format!("/wait/{}", r.link_code()),
+        ReservationState::Waiting => format!("/wait/{code}"),
         ReservationState::Admitted | ReservationState::Confirming => format!("/checkout/{code}"),
         ReservationState::Confirmed => format!("/orders/{code}"),
         ReservationState::SoldOut => Notice::SoldOut.url(),
