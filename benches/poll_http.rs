@@ -9,7 +9,11 @@
 //! alike; the ratio printed is the median of the per-round ratios.
 //!
 //! `BENCH_WAITING` (default 20,000) buyers wait behind holds that do not lapse;
-//! `BENCH_CONCURRENCY` (default 32) connections poll random ones of them as fast as they can.
+//! `BENCH_CONCURRENCY` (default 32) connections poll random ones of them as fast as they can:
+//! without their place in line (every poll runs the `status` script: the baseline of before)
+//! and with it (`?place=`: a buyer far from the head, beyond the first 3,048 places, is
+//! answered from the instance's view of the line, without a Redis call). The Redis CPU per
+//! request is read from `INFO commandstats` around each endpoint's rounds.
 
 mod support;
 
@@ -83,6 +87,17 @@ fn polls_per_second(waiting: u64) -> f64 {
         .sum()
 }
 
+/// Redis CPU spent in script calls so far (µs), from `INFO commandstats`: the other
+/// instances' and the app's background calls included, as in production.
+async fn script_cpu_us(redis: &Pool) -> f64 {
+    support::command_stats(redis)
+        .await
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| l.split("usec=").nth(1)?.split(',').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 async fn used_memory(redis: &Pool) -> i64 {
     let info: String = redis.next().info(Some(fred::types::InfoKind::Memory)).await.unwrap();
     info.lines()
@@ -117,7 +132,7 @@ async fn main() {
 
     eprintln!("{waiting} buyers join…");
     let before = used_memory(&redis).await;
-    let mut buyers: Vec<(ReservationCode, String)> = Vec::with_capacity(waiting);
+    let mut buyers: Vec<(ReservationCode, String, String)> = Vec::with_capacity(waiting);
     for chunk in 0..waiting.div_ceil(500) {
         let n = 500.min(waiting - chunk * 500);
         let joined = futures::future::join_all((0..n).map(|_| {
@@ -126,7 +141,8 @@ async fn main() {
                 let session_id = Uuid::new_v4().simple().to_string();
                 let owner = owner_from_session_id(&session_id);
                 let r = sales.join(sale, &owner, sales.quantity(1).unwrap()).await.unwrap();
-                (r.code, session_id)
+                let place = r.place_text().expect("a waiting buyer has a place");
+                (r.code, session_id, place)
             }
         }))
         .await;
@@ -142,9 +158,11 @@ async fn main() {
     let target = |path: &'static str| -> Arc<dyn Fn(usize) -> (String, String) + Send + Sync> {
         let (buyers, base) = (buyers.clone(), app_base.clone());
         Arc::new(move |i| {
-            let (code, session) = &buyers[i.wrapping_mul(2_654_435_761) % buyers.len()];
+            let (code, session, place) = &buyers[i.wrapping_mul(2_654_435_761) % buyers.len()];
             (
-                path.replace("{base}", &base).replace("{code}", &code.to_string()),
+                path.replace("{base}", &base)
+                    .replace("{code}", &code.to_string())
+                    .replace("{place}", place),
                 format!("{SESSION_COOKIE}={session}"),
             )
         })
@@ -158,28 +176,44 @@ async fn main() {
             "poll, JSON API `GET /api/v1/reservations/{code}`",
             target("{base}/api/v1/reservations/{code}"),
         ),
+        (
+            "poll with its place, waiting room fragment `GET /wait/{code}/poll?place=…`",
+            target("{base}/wait/{code}/poll?start=1&place={place}"),
+        ),
+        (
+            "poll with its place, JSON API `GET /api/v1/reservations/{code}?place=…`",
+            target("{base}/api/v1/reservations/{code}?place={place}"),
+        ),
     ];
 
     let mut bare_rps = Vec::new();
     let mut bare_lat = Vec::new();
     let mut results: Vec<(Vec<f64>, Vec<f64>, Vec<u32>)> = vec![Default::default(); endpoints.len()];
+    // Redis CPU (µs) and requests per endpoint, summed over its rounds.
+    let mut redis_cpu = vec![(0.0f64, 0.0f64); endpoints.len()];
     for _ in 0..rounds {
         let (b, lat) = round(tasks, secs, bare_target.clone()).await;
         bare_rps.push(b);
         bare_lat.extend(lat);
         for (i, (_, t)) in endpoints.iter().enumerate() {
+            let before = script_cpu_us(&redis).await;
+            let started = Instant::now();
             let (v, lat) = round(tasks, secs, t.clone()).await;
+            redis_cpu[i].0 += script_cpu_us(&redis).await - before;
+            redis_cpu[i].1 += v * started.elapsed().as_secs_f64().min(secs);
             results[i].0.push(v);
             results[i].1.push(v / b);
             results[i].2.extend(lat);
         }
     }
 
-    println!("| endpoint | requests/s (median of {rounds} rounds) | ratio to bare poem | p50 ms | p99 ms |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| endpoint | requests/s (median of {rounds} rounds) | ratio to bare poem | p50 ms | p99 ms | Redis CPU µs per request |"
+    );
+    println!("|---|---|---|---|---|---|");
     bare_lat.sort_unstable();
     println!(
-        "| bare poem endpoint (`\"ok\"`) | {:.0} | 1.00 | {:.2} | {:.2} |",
+        "| bare poem endpoint (`\"ok\"`) | {:.0} | 1.00 | {:.2} | {:.2} | 0 |",
         median(bare_rps.clone()),
         percentile(&bare_lat, 0.5),
         percentile(&bare_lat, 0.99)
@@ -193,12 +227,17 @@ async fn main() {
             fragment_rps = rps;
         }
         println!(
-            "| {name}, queue of {waiting} | {rps:.0} | {:.2} | {:.2} | {:.2} |",
+            "| {name}, queue of {waiting} | {rps:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
             median(ratios),
             percentile(&lat, 0.5),
-            percentile(&lat, 0.99)
+            percentile(&lat, 0.99),
+            redis_cpu[i].0 / redis_cpu[i].1.max(1.0)
         );
     }
+    println!(
+        "\nWith their place, the buyers among the first 3,048 in line (about {:.0}% of those polled) still run `status`.",
+        3048.0_f64.min(waiting as f64) / waiting as f64 * 100.0
+    );
     println!("\n{tasks} concurrent connections, {secs} s per round, app and load on the same cores.");
 
     println!(

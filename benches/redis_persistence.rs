@@ -14,46 +14,12 @@
 
 mod support;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use boxoffice::db;
 use boxoffice::sale::{Owner, SaleId, TicketSales};
 use fred::prelude::*;
-use support::{env_or, median, throughput};
-
-/// A redis-server child of this process, killed when dropped.
-struct RedisServer {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start(persistence: &[&str]) -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = std::env::temp_dir().join(format!("bo-bench-redis-{port}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--dir", dir.to_str().unwrap()])
-            .args(persistence)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server on the PATH");
-        RedisServer { child, dir, port }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use support::{RedisServer, env_or, median, throughput};
 
 /// The sale service on `server`, with a sale whose queue stands still.
 async fn sale_on(

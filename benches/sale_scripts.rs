@@ -9,7 +9,12 @@
 //! Workloads, each with `BENCH_CONCURRENCY` (default 64) tasks on one pool of 4 connections:
 //! - `evalsha return 1`: the baseline, one trivial script call;
 //! - `status (queue of N)`: the poll of a random waiting buyer in a queue of `BENCH_QUEUE`
-//!   (default 200,000) buyers behind holds that do not lapse;
+//!   (default 200,000) buyers behind holds that do not lapse: every poll of before;
+//! - `status near the head`: the same for a random one of the first 1,000, the only polls
+//!   that still reach Redis (the goal: at most 10 µs of Redis CPU with a queue of 1,000,000);
+//! - `poll with its place far from the head`: answered from the instance's view of the line,
+//!   no Redis call of its own (its Redis CPU per call is its share of the view's reads, four
+//!   a second);
 //! - `join (new buyer)`: a new buyer joining the back of that queue;
 //! - `checkout`: a new buyer joining a sale with room and confirming (Postgres in the loop),
 //!   against a trivial Postgres round trip (`select 1`).
@@ -19,7 +24,7 @@ mod support;
 use std::sync::Arc;
 
 use boxoffice::db;
-use boxoffice::sale::{Buyer, BuyerInput, Owner, ReservationCode, TicketSales};
+use boxoffice::sale::{Buyer, BuyerInput, Owner, TicketSales};
 use fred::prelude::*;
 use fred::types::scripts::Script;
 use support::{env_or, median, throughput};
@@ -32,18 +37,26 @@ async fn reset_stats(redis: &Pool) {
         .unwrap();
 }
 
-/// Redis's own CPU time per EVALSHA since the last reset, from `INFO commandstats`.
-async fn evalsha_usec_per_call(redis: &Pool) -> f64 {
-    let info: String = redis
-        .next()
-        .info(Some(fred::types::InfoKind::CommandStats))
+/// Redis's own CPU time in EVALSHA since the last reset (µs), from `INFO commandstats`.
+async fn evalsha_usec(redis: &Pool) -> f64 {
+    support::command_stats(redis)
         .await
-        .unwrap();
-    info.lines()
+        .lines()
         .find(|l| l.starts_with("cmdstat_evalsha:"))
-        .and_then(|l| l.split(',').find_map(|kv| kv.strip_prefix("usec_per_call=")))
+        .and_then(|l| l.split(',').find_map(|kv| kv.strip_prefix("usec=")))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(f64::NAN)
+        .unwrap_or(0.0)
+}
+
+/// The places where presence is noted (`NEAR` in `lua/common.lua`).
+const NEAR_HEAD: usize = 1_000;
+
+#[derive(Clone, Copy)]
+enum Workload {
+    /// `status` of a random one of the first n buyers.
+    Status(usize),
+    FarPoll,
+    Join,
 }
 
 #[tokio::main]
@@ -64,24 +77,7 @@ async fn main() {
     let join_sale = support::stalled_sale(&pg, &sales, &Owner::random()).await;
 
     eprintln!("filling a queue of {queue} buyers…");
-    let waiting: Arc<Vec<(ReservationCode, Owner)>> = {
-        let mut all = Vec::with_capacity(queue);
-        for chunk in 0..queue.div_ceil(1000) {
-            let n = 1000.min(queue - chunk * 1000);
-            let joined = futures::future::join_all((0..n).map(|_| {
-                let sales = sales.clone();
-                async move {
-                    let owner = Owner::random();
-                    let r = sales.join(sale, &owner, sales.quantity(1).unwrap()).await.unwrap();
-                    (r.code, owner)
-                }
-            }))
-            .await;
-            all.extend(joined);
-        }
-        Arc::new(all)
-    };
-
+    let waiting = Arc::new(support::fill_queue(&sales, sale, queue).await);
     let trivial = Arc::new(Script::from_lua("return 1"));
     trivial.load(redis.next()).await.unwrap();
     let baseline = || {
@@ -96,16 +92,34 @@ async fn main() {
             }
         }
     };
-    let status = {
+    // Buyers polled by `status` at the place they stand: anywhere in the queue (every poll of
+    // before), or among the first NEAR_HEAD (the only polls that still reach Redis).
+    let status = |among: usize| {
         let (sales, waiting) = (sales.clone(), waiting.clone());
         move |i: u64| {
             let (sales, waiting) = (sales.clone(), waiting.clone());
             async move {
-                let (code, owner) = &waiting[(i.wrapping_mul(2_654_435_761) % waiting.len() as u64) as usize];
+                let (code, owner, _) = &waiting[(i.wrapping_mul(2_654_435_761) % among as u64) as usize];
                 sales.status(code, owner).await.unwrap();
             }
         }
     };
+    // A buyer far from the head polling with its place: answered from the view, in-process.
+    let far_poll = {
+        let (sales, waiting) = (sales.clone(), waiting.clone());
+        move |i: u64| {
+            let (sales, waiting) = (sales.clone(), waiting.clone());
+            async move {
+                let far = waiting.len() - NEAR_HEAD.min(waiting.len());
+                let (code, owner, place) = &waiting
+                    [NEAR_HEAD.min(waiting.len()) + (i.wrapping_mul(2_654_435_761) % far.max(1) as u64) as usize];
+                sales.poll(code, place.as_deref(), owner).await.unwrap();
+            }
+        }
+    };
+    // The view is read from the first placed poll on: let it be there before measuring.
+    far_poll(0).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let join = {
         let sales = sales.clone();
         move |_i: u64| {
@@ -124,19 +138,31 @@ async fn main() {
     // per workload: name, calls/s, ratios to the baseline, Redis µs per call (one per round)
     type Rounds = (Vec<f64>, Vec<f64>, Vec<f64>);
     let mut rows: Vec<(&str, Rounds)> = Vec::new();
-    for (name, is_join) in [("status (poll)", false), ("join (new buyer)", true)] {
+    for (name, workload) in [
+        ("status (poll of before), a random buyer", Workload::Status(queue)),
+        (
+            "status near the head, a random one of the first 1,000",
+            Workload::Status(NEAR_HEAD.min(queue)),
+        ),
+        (
+            "poll with its place far from the head (no Redis call)",
+            Workload::FarPoll,
+        ),
+        ("join (new buyer)", Workload::Join),
+    ] {
         let (mut values, mut ratios, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             reset_stats(&redis).await;
             let b = throughput(tasks, secs, baseline()).await;
-            base_cpu.push(evalsha_usec_per_call(&redis).await);
+            base_cpu.push(evalsha_usec(&redis).await / (b * secs));
             reset_stats(&redis).await;
-            let v = if is_join {
-                throughput(tasks, secs, join.clone()).await
-            } else {
-                throughput(tasks, secs, status.clone()).await
+            let v = match workload {
+                Workload::Join => throughput(tasks, secs, join.clone()).await,
+                Workload::Status(among) => throughput(tasks, secs, status(among)).await,
+                Workload::FarPoll => throughput(tasks, secs, far_poll.clone()).await,
             };
-            cpu.push(evalsha_usec_per_call(&redis).await);
+            // Per call of the workload: a far poll's share of the view's reads, for one.
+            cpu.push(evalsha_usec(&redis).await / (v * secs));
             base_all.push(b);
             values.push(v);
             ratios.push(v / b);
@@ -151,7 +177,7 @@ async fn main() {
         median(base_cpu)
     );
     for (name, (values, ratios, cpu)) in rows {
-        let label = if name.starts_with("status") {
+        let label = if name.starts_with("status") || name.starts_with("poll") {
             format!("{name}, queue of {queue}")
         } else {
             name.to_string()

@@ -1,7 +1,7 @@
 -- common.lua: helpers shared by every sale script. The service prepends this file to each
 -- script before loading it, so each script below is still one EVALSHA.
 --
--- Every script of a sale is called with the same seven keys, all inside the sale's hash tag
+-- Every script of a sale is called with the same nine keys, all inside the sale's hash tag
 -- `{sale id}` so that one script touches one slot (Redis Cluster):
 --   KEYS[1] sale    hash   capacity, sold, held, hold_ms, grace_ms, max_active, state,
 --                          opens_ms, seq (arrival counter), admitted, lapsed, next_lapse
@@ -34,22 +34,32 @@
 --                          the sale hash), so its size follows the orders of the last reconcile
 --                          periods, not all orders of the sale. The sale hash also keeps
 --                          `xact_mark`: every order of a transaction below it has been seen
+--   KEYS[8] departed string the departures from the queue (admitted, left, sold out, gone,
+--                          settled) per block of BLOCK arrival numbers: an unsigned 16-bit
+--                          counter per block (BITFIELD u16 #block, block = seq // BLOCK), so
+--                          that an app instance can bound a buyer's place from its arrival
+--                          number alone (src/sale/line.rs)
+--   KEYS[9] leavers list   the arrival numbers of the last LEAVERS_KEPT buyers who left the
+--                          queue themselves, newest first; the sale hash's `left` counts them
+--                          all, so an instance reading it knows which ones it has not seen
 --
 -- and the six keys of the sale's waitlist (see offer_waitlist below; src/sale/waitlist.rs):
---   KEYS[8]  wl      zset   entries waiting, score = rank (the arrival sequence, `seq`)
---   KEYS[9]  wle     hash   entry code -> "<state> <qty> <owner> <rank> [<offer expiry ms>]"
+--   KEYS[10] wl      zset   entries waiting, score = rank (the arrival sequence, `seq`)
+--   KEYS[11] wle     hash   entry code -> "<state> <qty> <owner> <rank> [<offer expiry ms>]"
 --                          state: w waiting, o offered, t taken, x lapsed, l left
---   KEYS[10] wlidx   hash   'o:<owner>' and 'e:<email digest>' -> the entry code
---   KEYS[11] wlout   zset   offered entries, score = the offer's expiry
---   KEYS[12] wlpend  set    entries whose state Postgres has not recorded yet
---   KEYS[13] wlinfo  hash   offer_ms (the sale's offer window, from Postgres)
+--   KEYS[12] wlidx   hash   'o:<owner>' and 'e:<email digest>' -> the entry code
+--   KEYS[13] wlout   zset   offered entries, score = the offer's expiry
+--   KEYS[14] wlpend  set    entries whose state Postgres has not recorded yet
+--   KEYS[15] wlinfo  hash   offer_ms (the sale's offer window, from Postgres)
 --
 -- Invariant kept by every script: 0 <= sold + held <= capacity, where held is the sum of the
 -- quantities of the codes in `holds`. The clock is Redis's TIME, never the caller's.
 
 local K = { sale = KEYS[1], queue = KEYS[2], holds = KEYS[3], res = KEYS[4],
-            owners = KEYS[5], done = KEYS[6], recent = KEYS[7], wl = KEYS[8], wle = KEYS[9],
-            wlidx = KEYS[10], wlout = KEYS[11], wlpend = KEYS[12], wlinfo = KEYS[13] }
+local K = { sale = KEYS[1], queue = KEYS[2], holds = KEYS[3], res = KEYS[4],
+            owners = KEYS[5], done = KEYS[6], recent = KEYS[7], departed = KEYS[8],
+            leavers = KEYS[9], wl = KEYS[10], wle = KEYS[11], wlidx = KEYS[12], wlout = KEYS[13],
+            wlpend = KEYS[14], wlinfo = KEYS[15] }
 
 -- Most admissions or lapses one call performs; the next call carries on.
 local BATCH = 256
@@ -59,6 +69,14 @@ local BATCH = 256
 -- stuck ones (an instance that crashed at checkout) would fill every batch of due holds and
 -- keep ordinary holds from lapsing. About 3,000 years of milliseconds; scores stay exact.
 local CONFIRMING = 1e14
+
+-- The waiting line as app instances see it without asking Redis per buyer (src/sale/line.rs):
+-- arrival numbers (`seq`, a queued code's score) are grouped in blocks of BLOCK for the
+-- departure counts; the first NEAR places of the queue are "near the head": only there is a
+-- buyer's presence noted and its poll answered by `status`. A buyer far back writes nothing.
+local BLOCK = 1024
+local NEAR = 1000
+local LEAVERS_KEPT = 4096
 
 -- The score in `recent` of an order Redis learnt of before any sync saw it in Postgres.
 local PENDING = 2^52
@@ -89,16 +107,30 @@ local function load_sale()
            waiting = tonumber(v[12]) or redis.call('ZCARD', K.queue) }
 end
 
--- Every change to the queue goes through these two, so the count in the sale hash stays true.
+-- Every change to the queue goes through these, so that the count in the sale hash and the
+-- departures per block stay true.
 local function enqueue(S, code)
-  redis.call('ZADD', K.queue, redis.call('HINCRBY', K.sale, 'seq', 1), code)
+  local seq = redis.call('HINCRBY', K.sale, 'seq', 1)
+  redis.call('ZADD', K.queue, seq, code)
   S.waiting = redis.call('HINCRBY', K.sale, 'waiting', 1)
+  return seq
+end
+
+-- Takes `code` out of the queue and counts its departure in its block; its arrival number,
+-- or nil when it was not queued. The caller keeps `waiting` (dequeue, or sync's recount).
+local function unqueue(code)
+  local seq = tonumber(redis.call('ZSCORE', K.queue, code))
+  if not seq then return nil end
+  redis.call('ZREM', K.queue, code)
+  redis.call('BITFIELD', K.departed, 'OVERFLOW', 'SAT', 'INCRBY', 'u16',
+    '#' .. math.floor(seq / BLOCK), 1)
+  return seq
 end
 
 local function dequeue(S, code)
-  if redis.call('ZREM', K.queue, code) == 1 then
-    S.waiting = redis.call('HINCRBY', K.sale, 'waiting', -1)
-  end
+  local seq = unqueue(code)
+  if seq then S.waiting = redis.call('HINCRBY', K.sale, 'waiting', -1) end
+  return seq
 end
 
 -- Puts a code into holds until `expiry`, keeping S.next_lapse no later than it. The caller
@@ -142,7 +174,7 @@ local function settle_done(code)
   if r and r.state ~= 'd' then
     set_res(code, 'd', r.qty, r.owner)
     redis.call('ZREM', K.holds, code)
-    redis.call('ZREM', K.queue, code)
+    unqueue(code)
   end
 end
 
@@ -198,8 +230,37 @@ local function admission_window(now)
   return admitted, (bucket - first) * RATE_BUCKET_MS, (bucket + 1) * RATE_BUCKET_MS
 end
 
+-- When this Redis built the sale (sync's `rate_since`, Redis's clock in ms): a code's place
+-- carries it, so that a place given out before Redis lost the sale is not taken for one of
+-- the rebuilt queue.
+local function epoch()
+  return tonumber(redis.call('HGET', K.sale, 'rate_since')) or 0
+end
+
+-- The buyer at arrival number `seq` left the queue of its own accord (see KEYS[9]).
+local function note_leaver(seq)
+  redis.call('LPUSH', K.leavers, seq)
+  redis.call('LTRIM', K.leavers, 0, LEAVERS_KEPT - 1)
+end
+
 local function active_shoppers_full(S)
   return S.max_active > 0 and redis.call('ZCARD', K.holds) >= S.max_active
+end
+
+-- `moved` buyers left the head: as many came into the first NEAR places. A buyer far back
+-- never polled Redis, so its last poll (if any) is old; it is noted as present from now, so
+-- that it is not taken for a closed tab before it had the time to poll as a near buyer (its
+-- page polls at most every 60 s, within the abandon time). A buyer that came near otherwise
+-- (buyers ahead of it left) and reaches the head with no poll noted is admitted in its
+-- absence, for the claim window, as any buyer not looking at that moment.
+local function mark_near(moved, now)
+  if moved < 1 then return end
+  local first = math.max(NEAR - moved, 0)
+  local now_s = math.floor(now / 1000)
+  for _, code in ipairs(redis.call('ZRANGE', K.queue, first, NEAR - 1)) do
+    local r = get_res(code)
+    if r and r.state == 'w' and not r.extra then set_res(code, 'w', r.qty, r.owner, now_s) end
+  end
 end
 
 -- Admit from the head of the queue, in order, as long as the head's quantity fits the free
@@ -213,10 +274,11 @@ local function admit(S, now)
   -- No ticket free: nobody can be admitted, so the poll of a waiting buyer skips the head.
   -- (A head that can never fit is settled on its own poll, or here once a ticket is free.)
   if S.capacity - S.sold - S.held < 1 then return false end
-  local admitted = 0
+  local admitted, moved = 0, 0
   for _ = 1, BATCH do
     local head = redis.call('ZRANGE', K.queue, 0, 0)[1]
     if not head then break end
+    moved = moved + 1
     local r = get_res(head)
     if not r or r.state ~= 'w' then
       dequeue(S, head)
@@ -234,6 +296,7 @@ local function admit(S, now)
       redis.call('HINCRBY', K.sale, 'admitted', 1)
       admitted = admitted + 1
     else
+      moved = moved - 1
       break
     end
   end
@@ -241,6 +304,7 @@ local function admit(S, now)
     save_holds(S)
     count_admissions(now, admitted)
   end
+  mark_near(moved, now)
   return admitted > 0
 end
 
@@ -282,13 +346,15 @@ local function settle_waiting(S, code, r)
 end
 
 -- The buyer of `code` is here (it polls or joins again): a waiting buyer's last poll is noted
--- (at most every 5 s, or a quarter of the abandon time if shorter, to spare writes), and a
--- hold admitted in its absence is claimed: the full hold time starts now.
+-- (at most every 5 s, or a quarter of the abandon time if shorter, to spare writes; and only
+-- in the first NEAR places: a buyer far back writes nothing, see mark_near), and a hold
+-- admitted in its absence is claimed: the full hold time starts now.
 local function touch(S, code, r, now)
   if r.state == 'w' then
     local now_s = math.floor(now / 1000)
     local every_s = math.min(5, S.abandon_ms / 4000)
-    if not r.extra or now_s - r.extra >= every_s then
+    if (not r.extra or now_s - r.extra >= every_s)
+        and (redis.call('ZRANK', K.queue, code) or NEAR) < NEAR then
       set_res(code, 'w', r.qty, r.owner, now_s)
       r.extra = now_s
     end

@@ -1,7 +1,7 @@
 -- confirm_abort.lua: the order of a confirming hold was not written.
 --
 -- Rust: `ConfirmAbort` and `AbortOutcome` in src/sale/script/checkout.rs.
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] outcome 'retry'    Postgres failed (down, a timeout): the hold goes back to admitted
 --                            with its own expiry, so the buyer may retry while it lasts

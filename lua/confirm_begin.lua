@@ -3,7 +3,7 @@
 -- confirm_finish (the order committed), confirm_abort (it did not) or sync settles it.
 --
 -- Rust: `ConfirmBegin` and `ConfirmBeginReply` in src/sale/script/checkout.rs.
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] owner   the session binding
 -- Reply: { 'confirming', code, qty }

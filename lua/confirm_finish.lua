@@ -4,7 +4,7 @@
 -- admitted, Redis lost the sale), the committed order is counted exactly once.
 --
 -- Rust: `ConfirmFinish` in src/sale/script/checkout.rs.
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] qty     the order's quantity as Postgres recorded it
 -- Reply: counted: 1 when the tickets were counted now, 0 when they had been already (or Redis lost the

@@ -4,7 +4,7 @@
 -- sale's `sold` in Postgres too.
 --
 -- Rust: `GiveBack` in src/sale/script/checkout.rs.
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV[1] code    the reservation code of the cancelled order
 -- Reply: given: 1 when the tickets went back now, 0 when they had already (or Redis never
 -- counted them, or lost the sale: sync then takes `sold` from Postgres, which no longer

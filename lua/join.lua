@@ -2,11 +2,14 @@
 -- reservation is live (waiting, admitted, confirming) it is returned unchanged.
 --
 -- Rust: `Join` and `JoinReply` in src/sale/script/buying.rs.
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV[1] code    a fresh reservation code (used only when a new reservation is made)
 -- ARGV[2] owner   the session binding, no spaces
 -- ARGV[3] qty     tickets wanted, already checked to be 1..max by the caller
--- Reply: { state, code, qty, position, waiting, expires_ms, now_ms, created (1|0) }
+-- Reply: { state, code, qty, position, waiting, expires_ms, now_ms, created (1|0), seq,
+--          epoch }   seq: the arrival number of a waiting code (0 otherwise); epoch: when this
+--          Redis built the sale (see `epoch` in common.lua); both go into the code's place
+
 --    or  { '!missing' }            Redis lost the sale: sync it from Postgres and call again
 --    or  { '!closed' }             the sale is closed
 --    or  { '!not_open', opens_ms } the sale opens later
@@ -34,6 +37,8 @@ if existing then
     touch(S, existing, r, now)
     local reply = describe(S, existing, r, now)
     reply[8] = 0
+    reply[9] = r.state == 'w' and tonumber(redis.call('ZSCORE', K.queue, existing)) or 0
+    reply[10] = epoch()
     return reply
   end
 end
@@ -56,12 +61,17 @@ elseif S.capacity - S.sold < qty then
   redis.call('HINCRBY', K.sale, 'sold_out', 1)
 else
   r.state = 'w'
-  enqueue(S, code)
+  r.seq = enqueue(S, code)
 end
-set_res(code, r.state, qty, owner, r.state == 'w' and math.floor(now / 1000) or nil)
+-- A buyer who joins near the head is present from now; one far back writes nothing more
+-- until it comes near (see mark_near in common.lua).
+set_res(code, r.state, qty, owner,
+  r.state == 'w' and S.waiting <= NEAR and math.floor(now / 1000) or nil)
 redis.call('HINCRBY', K.sale, 'joined', 1)
 redis.call('HSET', K.owners, owner, code)
 
 local reply = describe(S, code, r, now)
 reply[8] = 1
+reply[9] = r.seq or 0
+reply[10] = epoch()
 return reply

@@ -2,7 +2,7 @@
 -- and admits first, so the figures are true at the moment they are read.
 --
 -- Rust: `Peek`, whose reply is a `SaleFigures`, in src/sale/script/peek.rs.
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV: none
 -- Reply: { capacity, sold, held, waiting, state, opens_ms, admitted, lapsed, active, now_ms,
 --          window_admitted, window_ms, rate_until_ms, joined, left, released, abandoned,

@@ -2,7 +2,7 @@
 -- tickets of a hold go back at once and the head of the queue is admitted if it now fits.
 --
 -- Rust: `Release` and `ReleaseReply` in src/sale/script/buying.rs.
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] owner   the session binding
 -- Reply: { state, code, qty, position, waiting, expires_ms, now_ms } (state 'released', or
@@ -19,7 +19,8 @@ if r.state == 'c' then return { '!bad_state', 'confirming' } end
 
 local now = now_ms()
 if r.state == 'w' then
-  dequeue(S, code)
+  local seq = dequeue(S, code)
+  if seq then note_leaver(seq) end
   r.state = 'l'
   redis.call('HINCRBY', K.sale, 'left', 1)
 elseif r.state == 'a' then

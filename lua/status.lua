@@ -3,10 +3,11 @@
 -- state.
 --
 -- Rust: `Status` and `StatusReply` in src/sale/script/buying.rs.
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
 -- ARGV[2] owner   the session binding; a code of another owner is not found
--- Reply: { state, code, qty, position, waiting, expires_ms, now_ms }
+-- Reply: { state, code, qty, position, waiting, expires_ms, now_ms, seq, epoch }
+--        seq and epoch as join's: what a waiting code's place in line is made of
 --    or  { '!missing' }    Redis lost the sale: sync it from Postgres and call again
 --    or  { '!not_found' }  no such code for this owner
 
@@ -24,4 +25,7 @@ if admit(S, now) or lapsed then r = get_res(code) end
 offer_waitlist(S, now)
 r = settle_waiting(S, code, r)
 touch(S, code, r, now)
-return describe(S, code, r, now)
+local reply = describe(S, code, r, now)
+reply[8] = r.state == 'w' and tonumber(redis.call('ZSCORE', K.queue, code)) or 0
+reply[9] = epoch()
+return reply

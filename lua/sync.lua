@@ -3,7 +3,7 @@
 -- Postgres refused an order, when an organizer changes the sale, and periodically.
 --
 -- Rust: `Sync` and `SyncReply` in src/sale/script/sync.rs (the fields below by name).
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV[1] capacity: the most Redis may count as sold or held (the sale's own capacity, less
 --         what the event's other sales took of the event's seats)
 -- ARGV[2] pg_sold: sold in Postgres   ARGV[3] hold_ms   ARGV[4] grace_ms   ARGV[5] max_active

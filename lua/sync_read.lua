@@ -3,7 +3,7 @@
 -- moment cannot commit after the read that follows, so sync may give its tickets back.
 --
 -- Rust: `SyncRead` and `SyncReadReply` in src/sale/script/sync.rs.
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV: none
 -- Reply: { xact_mark, now_ms }   xact_mark is 0 when every order must be read (a rebuild)
 

@@ -5,7 +5,7 @@
 -- lapse (the next real poll does those).
 --
 -- Rust: `Touch` and `TouchReply` in src/sale/script/touch.rs.
--- KEYS: the seven sale keys (see common.lua)
+-- KEYS: the sale keys (see common.lua)
 -- ARGV: code, owner, code, owner, ... ; a pair whose code is not this owner's, or not waiting,
 --       is skipped
 -- Reply: noted: the number of waiting buyers noted as present

@@ -164,10 +164,12 @@ pub struct Settings {
     #[arg(long, env = "BOXOFFICE_MAX_SALES_PER_EVENT", default_value = "10", value_parser = Checked(at_least::<u32, 1>))]
     pub max_sales_per_event: u32,
 
-    /// The key that signs the order links sent by mail (at least 32 characters).
+    /// The key that signs the order links sent by mail and the waiting buyers' places in line
+    /// (at least 32 characters).
     ///
     /// Unset or empty, each process makes a random one and says so at start: links then stop
-    /// working after a restart and on other instances.
+    /// working after a restart and on other instances, and a place made by another instance
+    /// is checked by Redis instead of in-process.
     #[arg(long, env = "BOXOFFICE_SECRET", default_value = "", hide_default_value = true, hide_env_values = true, value_parser = Checked(signing_key))]
     pub secret: Secret,
 

@@ -9,7 +9,7 @@ use boxoffice::config::Settings;
 use boxoffice::db;
 use boxoffice::db::events::NewEvent;
 use boxoffice::db::sales::NewSale;
-use boxoffice::sale::{Owner, SaleId, TicketSales};
+use boxoffice::sale::{Owner, ReservationCode, SaleId, TicketSales};
 use chrono::Utc;
 use fred::prelude::*;
 use sqlx::PgPool;
@@ -53,6 +53,7 @@ where
     done as f64 / elapsed
 }
 
+#[allow(dead_code)] // the crowd bench reports one run per way
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -146,4 +147,73 @@ pub async fn open_sale(pg: &PgPool, sales: &TicketSales, capacity: i32) -> SaleI
     .sale_id();
     sales.sync(sale).await.unwrap();
     sale
+}
+
+/// `n` buyers with owners of their own join `sale` one thousand at a time, for one ticket
+/// each; their codes, owners and places in line (`None` for a buyer not left waiting).
+#[allow(dead_code)] // poll_http's buyers have sessions of their own
+pub async fn fill_queue(sales: &TicketSales, sale: SaleId, n: usize) -> Vec<(ReservationCode, Owner, Option<String>)> {
+    let mut all = Vec::with_capacity(n);
+    for chunk in 0..n.div_ceil(1000) {
+        let k = 1000.min(n - chunk * 1000);
+        let joined = futures::future::join_all((0..k).map(|_| {
+            let sales = sales.clone();
+            async move {
+                let owner = Owner::random();
+                let r = sales.join(sale, &owner, sales.quantity(1).unwrap()).await.unwrap();
+                (r.code, owner, r.place_text())
+            }
+        }))
+        .await;
+        all.extend(joined);
+    }
+    all
+}
+
+/// Redis's `INFO commandstats`.
+#[allow(dead_code)] // not every bench reads it
+pub async fn command_stats(redis: &Pool) -> String {
+    redis
+        .next()
+        .info(Some(fred::types::InfoKind::CommandStats))
+        .await
+        .unwrap()
+}
+
+/// A redis-server child of this process on a free port, its files in a directory of its own,
+/// killed when dropped.
+#[allow(dead_code)] // the benches that use the shared Redis
+pub struct RedisServer {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    pub port: u16,
+}
+
+#[allow(dead_code)] // the benches that use the shared Redis
+impl RedisServer {
+    pub fn start(persistence: &[&str]) -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("bo-bench-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--dir", dir.to_str().unwrap()])
+            .args(persistence)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on the PATH");
+        RedisServer { child, dir, port }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -3,7 +3,7 @@
 -- every order of the sale, settled each one, and summed every code of `done`. (The rest of
 -- the script, settings and holds, cost the same before and after.)
 --
--- KEYS: the seven sale keys (see lua/common.lua)
+-- KEYS: the sale keys (see lua/common.lua)
 -- ARGV[1] sold in Postgres     ARGV[2..] code, quantity, ... of every order of the sale
 -- Reply: the sold figure it found
 

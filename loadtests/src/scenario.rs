@@ -73,6 +73,9 @@ async fn journey(user: &mut GooseUser) -> TransactionResult {
 /// Where a reservation stands, as the join and the poll answer.
 struct View {
     code: String,
+    /// The signed place in line while waiting: polls carry it, so that far from the head
+    /// they are answered without a Redis call.
+    place: Option<String>,
     state: String,
     position: u64,
     poll_after_ms: u64,
@@ -83,6 +86,7 @@ impl View {
     fn parse(body: &Value) -> Option<View> {
         Some(View {
             code: body["code"].as_str()?.to_string(),
+            place: body["place"].as_str().map(str::to_string),
             state: body["state"].as_str()?.to_string(),
             position: body["position"].as_u64()?,
             poll_after_ms: body["poll_after_ms"].as_u64()?,
@@ -130,7 +134,11 @@ async fn walk(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord) -> Tra
                 if rec.role == Role::Leaver {
                     return leave(user, crowd, rec, &poll_path).await;
                 }
-                let answer = call(user, crowd, Endpoint::Poll, &poll_path, None).await?;
+                let with_place = match &view.place {
+                    Some(place) => format!("{poll_path}?place={place}"),
+                    None => poll_path.clone(),
+                };
+                let answer = call(user, crowd, Endpoint::Poll, &with_place, None).await?;
                 rec.polls += 1;
                 match answer.view() {
                     Some(v) => view = v,

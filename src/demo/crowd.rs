@@ -366,7 +366,13 @@ impl Buyer {
                         return Ok(());
                     }
                     tokio::time::sleep_until(next).await;
-                    let (status, body) = self.send(crowd, crowd.http.get(&reservation)).await?;
+                    // With the place in line the join or the last poll gave: far from the
+                    // head the poll is then answered without a Redis call.
+                    let poll = match view["place"].as_str() {
+                        Some(place) => format!("{reservation}?place={place}"),
+                        None => reservation.clone(),
+                    };
+                    let (status, body) = self.send(crowd, crowd.http.get(&poll)).await?;
                     CrowdCounts::add(&counts.polls, 1);
                     if !(200..300).contains(&status) {
                         return Err(Failed);

@@ -4,13 +4,14 @@
 use super::model::SaleId;
 
 /// The keys every sale script takes, in the order `lua/common.lua` names them: the seven of
-/// the queue and its holds, then the six of the waitlist. Public
-/// for tools that must find a sale's live state (tests, benchmarks clearing up after
-/// themselves).
+/// the queue and its holds, the two of the waiting line's departures, then the six of the
+/// waitlist. Public for tools that must find a sale's live state (tests, benchmarks clearing
+/// up after themselves).
 pub fn sale_keys(sale: SaleId) -> Vec<String> {
     let tag = sale.0.simple();
     [
-        "sale", "queue", "holds", "res", "owners", "done", "recent", "wl", "wle", "wlidx", "wlout", "wlpend", "wlinfo",
+        "sale", "queue", "holds", "res", "owners", "done", "recent", "departed", "leavers", "wl", "wle", "wlidx",
+        "wlout", "wlpend", "wlinfo",
     ]
     .iter()
     .map(|part| format!("bo:{{{tag}}}:{part}"))
@@ -25,9 +26,9 @@ mod tests {
     fn keys_share_one_hash_tag() {
         let sale = SaleId::new();
         let keys = sale_keys(sale);
-        assert_eq!(keys.len(), 13);
+        assert_eq!(keys.len(), 15);
         assert!(
-            keys[12].ends_with(":wlinfo"),
+            keys[14].ends_with(":wlinfo"),
             "the waitlist's info key, where reconcile looks"
         );
         let tag = format!("{{{}}}", sale.0.simple());

@@ -21,6 +21,7 @@ mod admission;
 mod buyer;
 mod error;
 mod keys;
+mod line;
 mod model;
 mod presence;
 mod script;
@@ -38,6 +39,7 @@ pub use admission::{AdmissionRate, wait_secs};
 pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender, MAX_EMAIL_BYTES, MAX_NAME_CHARS};
 pub use error::SaleError;
 pub use keys::sale_keys;
+pub use line::{LineView, Place};
 pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState};
 
 use crate::db;
@@ -73,6 +75,10 @@ struct Inner {
     unknown: std::sync::Mutex<UnknownSales>,
     /// The admission rate last read per sale, for the waiting room.
     rates: admission::RecentRates,
+    /// The waiting line of each sale as this instance sees it (see `line`).
+    lines: line::Lines,
+    /// Signs the places in line that waiting codes carry.
+    secret: crate::config::Secret,
 }
 
 /// A negative cache: sale ids Postgres said it does not know, each remembered for
@@ -132,6 +138,8 @@ impl TicketSales {
                 unknown: Default::default(),
                 recent: Default::default(),
                 rates: Default::default(),
+                lines: Default::default(),
+                secret: settings.secret.clone(),
             }),
         })
     }
@@ -157,11 +165,16 @@ impl TicketSales {
         match self.call_synced(sale, &join).await? {
             JoinReply::Closed => Err(SaleError::Closed),
             JoinReply::NotOpen { opens_at } => Err(SaleError::NotOpenYet(opens_at)),
-            JoinReply::Joined { reservation, created } => {
+            JoinReply::Joined {
+                reservation,
+                created,
+                seq,
+                epoch,
+            } => {
                 if created {
                     crate::metrics::get().joined();
                 }
-                Ok(reservation.into_reservation(sale, created))
+                Ok(self.placed(reservation.into_reservation(sale, created), owner, seq, epoch))
             }
         }
     }
@@ -171,8 +184,42 @@ impl TicketSales {
     pub async fn status(&self, code: &ReservationCode, owner: &Owner) -> Result<Reservation, SaleError> {
         match self.call_synced(code.sale, &Status { code, owner }).await? {
             StatusReply::NotFound => Err(SaleError::UnknownReservation),
-            StatusReply::Found(r) => Ok(r.into_reservation(code.sale, false)),
+            StatusReply::Found {
+                reservation,
+                seq,
+                epoch,
+            } => Ok(self.placed(reservation.into_reservation(code.sale, false), owner, seq, epoch)),
         }
+    }
+
+    /// A reservation with its signed place in line, when it waits (`seq` > 0).
+    fn placed(&self, mut r: Reservation, owner: &Owner, seq: u64, epoch: i64) -> Reservation {
+        if r.state == ReservationState::Waiting && seq > 0 {
+            r.place = Some(self.place_of(&r.code, owner, seq, epoch, r.quantity));
+        }
+        r
+    }
+
+    /// The waiting buyer's poll, with the place in line it carries beside its code, if any
+    /// (`place`, as the join gave it): a buyer far from the head is answered from this
+    /// instance's view of the line without a Redis call; any other by `status`. A place not
+    /// signed for this code and owner is `UnknownReservation`, refused without asking Redis;
+    /// a place that is not a place at all is ignored.
+    pub async fn poll(
+        &self,
+        code: &ReservationCode,
+        place: Option<&str>,
+        owner: &Owner,
+    ) -> Result<Reservation, SaleError> {
+        let place = place.and_then(Place::parse);
+        if let Some(place) = &place {
+            match self.answer_from_line(code, owner, place) {
+                line::Answer::Far(r) => return Ok(r),
+                line::Answer::Forged => return Err(SaleError::UnknownReservation),
+                line::Answer::AskRedis => {}
+            }
+        }
+        self.status(code, owner).await
     }
 
     /// The buyer gives up: leaves the queue or releases the held tickets at once.
@@ -180,7 +227,10 @@ impl TicketSales {
         match self.call_synced(code.sale, &Release { code, owner }).await? {
             ReleaseReply::NotFound => Err(SaleError::UnknownReservation),
             ReleaseReply::Confirming => Err(SaleError::ConfirmInProgress),
-            ReleaseReply::Done(r) => Ok(r.into_reservation(code.sale, false)),
+            ReleaseReply::Done(r) => {
+                self.inner.lines.note_left(code);
+                Ok(r.into_reservation(code.sale, false))
+            }
         }
     }
 

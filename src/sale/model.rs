@@ -217,6 +217,21 @@ pub struct Reservation {
     pub server_now: DateTime<Utc>,
     /// True when this join made the reservation, false when it existed already.
     pub created: bool,
+    /// Where a waiting reservation arrived in line, signed: its polls carry it beside the code.
+    #[serde(skip)]
+    pub place: Option<super::line::Place>,
+    /// True when `position` is a bound from above, answered without asking Redis (the buyer
+    /// is far from the head); false when it is exact.
+    pub approximate: bool,
+}
+
+impl Reservation {
+    /// The signed place in line a waiting buyer polls with (see `sale::line`), as text.
+    pub fn place_text(&self) -> Option<String> {
+        self.place
+            .filter(|_| self.state == ReservationState::Waiting)
+            .map(|p| p.to_string())
+    }
 }
 
 /// A sale's state as the organizer sets it.

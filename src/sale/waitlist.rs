@@ -121,7 +121,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The place of `wlinfo` among the sale's keys: written by every join and restore, so a
 /// waitlist with entries always has it while Redis keeps the sale.
-const WAITLIST_INFO_KEY: usize = 12;
+const WAITLIST_INFO_KEY: usize = 14;
 
 /// Most entries recorded in Postgres per round.
 const RECORD_BATCH: usize = 100;

@@ -37,4 +37,5 @@ mod stripe_fake;
 mod support;
 mod tickets;
 mod time_bounds;
+mod waiting_line;
 mod waitlist;

@@ -56,6 +56,8 @@ impl ReservationReply {
             expires_at: self.expires_at,
             server_now: self.server_now,
             created,
+            place: None,
+            approximate: false,
         }
     }
 }
@@ -73,6 +75,10 @@ pub(crate) enum JoinReply {
         reservation: ReservationReply,
         /// False when the owner's live reservation came back.
         created: bool,
+        /// The arrival number of a waiting reservation (0 otherwise) and the sale's epoch in
+        /// this Redis: what its place in line is made of (see `sale::line`).
+        seq: u64,
+        epoch: i64,
     },
     Closed,
     NotOpen {
@@ -104,6 +110,8 @@ impl ScriptCall for Join<'_> {
                 JoinReply::Joined {
                     reservation: ReservationReply::read(state, &mut reply)?,
                     created: reply.flag("created")?,
+                    seq: reply.int_as("seq")?,
+                    epoch: reply.int("epoch")?,
                 }
             }
         };
@@ -119,7 +127,12 @@ pub(crate) struct Status<'a> {
 }
 
 pub(crate) enum StatusReply {
-    Found(ReservationReply),
+    Found {
+        reservation: ReservationReply,
+        /// As in [`JoinReply::Joined`].
+        seq: u64,
+        epoch: i64,
+    },
     /// No such code for this owner.
     NotFound,
 }
@@ -138,7 +151,11 @@ impl ScriptCall for Status<'_> {
             StatusReply::NotFound
         } else {
             let state = reply.state("state")?;
-            StatusReply::Found(ReservationReply::read(state, &mut reply)?)
+            StatusReply::Found {
+                reservation: ReservationReply::read(state, &mut reply)?,
+                seq: reply.int_as("seq")?,
+                epoch: reply.int("epoch")?,
+            }
         };
         reply.finish()?;
         Ok(decoded)
@@ -210,11 +227,23 @@ mod tests {
         ]
     }
 
+    fn status_fields(state: &str) -> Vec<Value> {
+        let mut f = fields(state);
+        f.extend([7.into(), 1_690_000_000_000i64.into()]);
+        f
+    }
+
     #[test]
     fn a_poll_reads_every_field_by_name() {
-        let StatusReply::Found(r) = Status::decode(reply(ScriptName::Status, &fields("waiting"))).unwrap() else {
+        let StatusReply::Found {
+            reservation: r,
+            seq,
+            epoch,
+        } = Status::decode(reply(ScriptName::Status, &status_fields("waiting"))).unwrap()
+        else {
             panic!("found")
         };
+        assert_eq!((seq, epoch), (7, 1_690_000_000_000));
         assert_eq!(r.state, ReservationState::Waiting);
         assert_eq!((r.quantity, r.position, r.waiting, r.expires_at), (2, 5, 9, None));
         assert_eq!(r.server_now.timestamp_millis(), 1_700_000_000_000);
@@ -222,20 +251,20 @@ mod tests {
 
     #[test]
     fn a_short_poll_reply_is_an_error_naming_the_field() {
-        let mut short = fields("waiting");
+        let mut short = status_fields("waiting");
         short.pop();
         let Err(e) = Status::decode(reply(ScriptName::Status, &short)) else {
             panic!("a short reply decoded")
         };
         assert_eq!(
             (e.script, e.field, e.problem),
-            (ScriptName::Status, "now_ms", Problem::Missing)
+            (ScriptName::Status, "epoch", Problem::Missing)
         );
     }
 
     #[test]
     fn a_position_of_the_wrong_type_is_an_error() {
-        let mut wrong = fields("waiting");
+        let mut wrong = status_fields("waiting");
         wrong[3] = "5".into();
         let Err(e) = Status::decode(reply(ScriptName::Status, &wrong)) else {
             panic!("a wrong type decoded")
@@ -260,12 +289,21 @@ mod tests {
 
     #[test]
     fn join_reads_created_and_its_own_refusals() {
-        let mut joined = fields("admitted");
-        joined.push(1.into());
-        let JoinReply::Joined { created, .. } = Join::decode(reply(ScriptName::Join, &joined)).unwrap() else {
+        let mut joined = fields("waiting");
+        joined.extend([1.into(), 42.into(), 1_700_000_000_000i64.into()]);
+        let JoinReply::Joined {
+            created, seq, epoch, ..
+        } = Join::decode(reply(ScriptName::Join, &joined)).unwrap()
+        else {
             panic!("joined")
         };
         assert!(created);
+        assert_eq!((seq, epoch), (42, 1_700_000_000_000));
+        joined.pop();
+        assert_eq!(
+            Join::decode(reply(ScriptName::Join, &joined)).err().map(|e| e.field),
+            Some("epoch")
+        );
         let without_created = fields("admitted");
         assert_eq!(
             Join::decode(reply(ScriptName::Join, &without_created))

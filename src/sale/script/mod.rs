@@ -3,7 +3,8 @@
 //! ([`ScriptCall::argv`]), and the reply decoded strictly into a type of its own
 //! ([`ScriptCall::decode`]): a reply of the wrong shape is a [`ReplyError`] naming the script
 //! and the field, never a zero. Every script takes the keys of its sale (the seven of the
-//! queue and the six of the waitlist, [`super::sale_keys`]) as KEYS.
+//! queue, the two of the line's departures and the six of the waitlist, [`super::sale_keys`])
+//! as KEYS.
 //!
 //! Each `lua/*.lua` starts with its KEYS, ARGV and reply; the type named there must say the
 //! same. The scripts are prefixed with the shared helpers of `lua/common.lua`, loaded once at
@@ -12,6 +13,7 @@
 
 mod buying;
 mod checkout;
+mod line;
 mod peek;
 mod reply;
 mod sync;
@@ -23,6 +25,7 @@ use fred::types::scripts::Script;
 
 pub(crate) use buying::{Join, JoinReply, Release, ReleaseReply, Status, StatusReply};
 pub(crate) use checkout::{AbortOutcome, ConfirmAbort, ConfirmBegin, ConfirmBeginReply, ConfirmFinish, GiveBack};
+pub(crate) use line::{Line, LineFigures, LineReply};
 pub(crate) use peek::Peek;
 pub(crate) use reply::{Reply, ReplyError};
 pub(crate) use sync::{Sync, SyncOrder, SyncRead, SyncReply};
@@ -55,10 +58,11 @@ pub(crate) enum ScriptName {
     WaitlistRecorded,
     WaitlistRestore,
     WaitlistClaim,
+    Line,
 }
 
 impl ScriptName {
-    pub const ALL: [ScriptName; 18] = [
+    pub const ALL: [ScriptName; 19] = [
         ScriptName::Join,
         ScriptName::Status,
         ScriptName::ConfirmBegin,
@@ -77,6 +81,7 @@ impl ScriptName {
         ScriptName::WaitlistRecorded,
         ScriptName::WaitlistRestore,
         ScriptName::WaitlistClaim,
+        ScriptName::Line,
     ];
 
     /// The name of the script's file in `lua/`, and its `script` label in the metrics.
@@ -100,6 +105,7 @@ impl ScriptName {
             ScriptName::WaitlistRecorded => "wl_recorded",
             ScriptName::WaitlistRestore => "wl_restore",
             ScriptName::WaitlistClaim => "wl_claim",
+            ScriptName::Line => "line",
         }
     }
 
@@ -123,6 +129,7 @@ impl ScriptName {
             ScriptName::WaitlistRecorded => include_str!("../../../lua/wl_recorded.lua"),
             ScriptName::WaitlistRestore => include_str!("../../../lua/wl_restore.lua"),
             ScriptName::WaitlistClaim => include_str!("../../../lua/wl_claim.lua"),
+            ScriptName::Line => include_str!("../../../lua/line.lua"),
         }
     }
 }

@@ -124,6 +124,15 @@ impl Reply {
         }
     }
 
+    /// Raw bytes (a string value that need not be text; an empty one for a missing key).
+    pub fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>, ReplyError> {
+        match self.next(field)? {
+            Value::Bytes(b) => Ok(b.to_vec()),
+            Value::String(s) => Ok(s.as_bytes().to_vec()),
+            other => Err(self.wrong_type(field, &other)),
+        }
+    }
+
     pub fn int(&mut self, field: &'static str) -> Result<i64, ReplyError> {
         match self.next(field)? {
             Value::Integer(n) => Ok(n),

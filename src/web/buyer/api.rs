@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use tower_sessions_redis_store::RedisStore;
@@ -97,6 +97,12 @@ struct JoinRequest {
 struct ReservationView {
     /// The reservation code: keep it, with the cookie jar, to poll, confirm or release.
     code: String,
+    /// While waiting: the client's signed place in line (42 hex digits). Poll with it
+    /// (`GET /reservations/{code}?place=…`) and a client far from the head is answered
+    /// without a look at the queue itself; without it every poll reads the queue. Bound to
+    /// this code and this session: with another it is a 404. Null when not waiting.
+    #[oai(nullable)]
+    place: Option<String>,
     /// waiting, admitted, confirming, confirmed, sold_out, expired, released, closed,
     /// abandoned (the client stopped polling while waiting and lost its place) or cancelled
     /// (its order was cancelled: not paid by its deadline, or given up; its tickets went back
@@ -104,8 +110,12 @@ struct ReservationView {
     /// it is paid or still awaits payment.
     state: String,
     quantity: u8,
-    /// 1-based place in the queue while waiting, else 0.
+    /// 1-based place in the queue while waiting, else 0. Far from the head (see
+    /// `position_approximate`) a bound from above: the client is never further back than it
+    /// says, and on one server it never grows; near the head it is exact.
     position: u64,
+    /// True when `position` is the bound of a client far from the head, false when exact.
+    position_approximate: bool,
     /// Buyers waiting in this sale's queue.
     waiting: u64,
     /// When the hold at checkout lapses (admitted or confirming); null otherwise.
@@ -144,9 +154,11 @@ impl From<&Reservation> for ReservationView {
     fn from(r: &Reservation) -> Self {
         ReservationView {
             code: r.code.to_string(),
+            place: r.place_text(),
             state: r.state.as_str().to_string(),
             quantity: r.quantity,
             position: r.position,
+            position_approximate: r.approximate,
             waiting: r.waiting,
             expires_at: r.expires_at,
             server_now: r.server_now,
@@ -463,7 +475,8 @@ impl BuyerApi {
         })
     }
 
-    /// The poll: where a reservation of this session stands. One Redis call; no session read.
+    /// The poll: where a reservation of this session stands. No session read; far from the
+    /// head (with the code as the join gave it) no Redis call either, near it one.
     #[oai(path = "/reservations/:code", method = "get")]
     async fn reservation(
         &self,
@@ -472,6 +485,9 @@ impl BuyerApi {
         presence: Data<&Presence>,
         req: &Request,
         code: Path<String>,
+        /// The `place` the join or the last poll answered, to be answered without a look at
+        /// the queue while far from its head.
+        place: Query<Option<String>>,
     ) -> ApiResult<Json<ReservationView>, Reads> {
         if let Err(wait) = limits.check_poll(req) {
             // A waiting client polling too fast is still here: it keeps its place.
@@ -480,13 +496,17 @@ impl BuyerApi {
         }
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
-        let r = state.sales.status(&code, &owner).await.map_err(fail)?;
+        let r = state
+            .sales
+            .poll(&code, place.0.as_deref(), &owner)
+            .await
+            .map_err(fail)?;
         let view = ReservationView::from(&r);
         if r.state != ReservationState::Confirmed {
             return Ok(Json(view));
         }
         // The order's fate (paid, cancelled) is Postgres's: read only once there is an order,
-        // so a waiting client's poll stays one Redis call.
+        // so a waiting client's poll stays one Redis call at most.
         Ok(Json(match find_order(&state, code).await? {
             Some(order) => view.with_order(&order),
             None => view,

@@ -19,10 +19,21 @@ use crate::web::rate_limit::{self, BuyerLimits};
 use crate::web::redirect::redirect;
 use crate::web::{layout, session};
 
+/// The poll of `code` with the place in line it carries (`?place=`): answered in-process far
+/// from the head, by Redis near it (see `TicketSales::poll`).
 async fn status(state: &AppState, req: &Request, code: &str) -> Result<Reservation, SaleError> {
     let code: ReservationCode = code.parse()?;
     let owner = session::owner_from_cookie(req).ok_or(SaleError::UnknownReservation)?;
-    state.sales.status(&code, &owner).await
+    state.sales.poll(&code, query_value(req, PLACE), &owner).await
+}
+
+/// The query parameter of a waiting room's URLs that carries the buyer's place in line.
+const PLACE: &str = "place";
+
+/// `&place=…` for the poll URL of a reservation that has a place, if the request carried a
+/// valid one or the reservation got one now; nothing otherwise.
+fn place_param(place: Option<String>) -> String {
+    place.map(|p| format!("&{PLACE}={p}")).unwrap_or_default()
 }
 
 /// The place the buyer started from, carried in the URL (see `events::join`).
@@ -101,6 +112,8 @@ pub async fn poll(
     Path(code): Path<String>,
 ) -> Result<Response, FragmentError> {
     let start = query_value(req, "start").and_then(|s| s.parse().ok());
+    // Kept as it came (only hex digits: it goes back into a URL) for the fragments that retry.
+    let place = query_value(req, PLACE).filter(|p| crate::sale::Place::parse(p).is_some());
     if let Err(wait) = limits.check_poll(req) {
         // The buyer is here all the same: it keeps its place (see `presence`).
         presence.note_refused_poll(req, &code);
@@ -108,7 +121,14 @@ pub async fn poll(
         let code: ReservationCode = code.parse()?;
         let secs = rate_limit::retry_secs(wait);
         let message = WebError::RateLimited { retry_after: wait }.message();
-        return Ok(retry_later(code, start, StatusCode::TOO_MANY_REQUESTS, secs, &message));
+        return Ok(retry_later(
+            code,
+            start,
+            place,
+            StatusCode::TOO_MANY_REQUESTS,
+            secs,
+            &message,
+        ));
     }
     let r = match status(&state, req, &code).await {
         Ok(r) => r,
@@ -118,6 +138,7 @@ pub async fn poll(
             return Ok(retry_later(
                 code,
                 start,
+                place,
                 StatusCode::SERVICE_UNAVAILABLE,
                 RETRY_SECS,
                 "We cannot reach the queue right now; this page keeps trying.",
@@ -144,14 +165,19 @@ fn fragment(r: &Reservation, start: u64, admitted_per_minute: Option<f64>) -> Ma
     };
     html! {
         div #queue.queue
-            hx-get={ "/wait/" (r.code) "/poll?start=" (start) }
+            hx-get={ "/wait/" (r.code) "/poll?start=" (start) (place_param(r.place_text())) }
             hx-trigger={ "load delay:" (delay) "ms" }
             hx-swap="outerHTML"
             aria-live="polite"
         {
             p.position {
-                "You are number " strong.pos { (r.position) } " in line "
+                // Far from the head the place is a bound from above, read without asking the
+                // queue itself: it is said so, and it becomes exact near the head.
+                "You are " @if r.approximate { "about " } "number " strong.pos { (r.position) } " in line "
                 span.muted { "(" (r.waiting) " waiting)" }
+            }
+            @if r.approximate {
+                p.muted.approximate { "Far from the front your place is an estimate: you are never further back than it says. It is exact once you are near." }
             }
             progress max="100" value=(progress) { (progress) "%" }
             p {
@@ -173,11 +199,22 @@ const RETRY_SECS: u64 = 5;
 
 /// The fragment when the poll cannot be answered now (Redis away: 503; too many polls: 429):
 /// HTMX still swaps it in (see `app.js`), and it polls again after `secs`.
-fn retry_later(code: ReservationCode, start: Option<u64>, status: StatusCode, secs: u64, message: &str) -> Response {
-    let start = start.map(|s| format!("?start={s}")).unwrap_or_default();
+fn retry_later(
+    code: ReservationCode,
+    start: Option<u64>,
+    place: Option<&str>,
+    status: StatusCode,
+    secs: u64,
+    message: &str,
+) -> Response {
+    let query = match (start, place) {
+        (Some(s), p) => format!("?start={s}{}", place_param(p.map(str::to_string))),
+        (None, Some(p)) => format!("?{PLACE}={p}"),
+        (None, None) => String::new(),
+    };
     let body = html! {
         div #queue.queue
-            hx-get={ "/wait/" (code) "/poll" (start) }
+            hx-get={ "/wait/" (code) "/poll" (query) }
             hx-trigger={ "load delay:" (secs * 1000) "ms" }
             hx-swap="outerHTML"
             aria-live="polite"
@@ -197,7 +234,14 @@ mod tests {
     #[test]
     fn an_unreachable_queue_keeps_the_poll_going() {
         let code = ReservationCode::new(crate::sale::SaleId::new());
-        let resp = retry_later(code, Some(7), StatusCode::SERVICE_UNAVAILABLE, RETRY_SECS, "later");
+        let resp = retry_later(
+            code,
+            Some(7),
+            None,
+            StatusCode::SERVICE_UNAVAILABLE,
+            RETRY_SECS,
+            "later",
+        );
         assert_eq!(resp.status(), poem::http::StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(resp.headers()["retry-after"], "5");
     }

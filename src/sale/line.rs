@@ -1,0 +1,451 @@
+//! The waiting line as each app instance keeps it, so that the poll of a buyer far from the
+//! head costs Redis nothing.
+//!
+//! Beside its code, a waiting reservation carries its **place** (`?place=` of its polls): its
+//! arrival number (the queue's score), its quantity and the sale's epoch in Redis, signed with
+//! an HMAC over those, the code and the owner (the session), so the app knows in-process whose
+//! code it is and where it arrived.
+//! Per live sale the instance keeps a [`LineView`], read a few times a second with one call
+//! of `line.lua`: the sale's state and tickets, the number waiting, the last arrival number,
+//! and the departures from the queue counted per block of arrival numbers. From those a place
+//! is bounded from above: a buyer that arrived as number `s` has at most
+//! `waiting - (last - s) + departures in the blocks from s's on` buyers up to and including
+//! itself (the buyers that arrived after it and are still there are at least `last - s` less
+//! those departures). Every join, admission or departure leaves the bound unchanged or lowers
+//! it, so on one instance it never moves backwards; it is above the truth by at most the
+//! departures of one block before the buyer.
+//!
+//! A buyer whose bound is within [`LineView::near_places`] of the head is answered by the
+//! `status` script, exactly, as before (which admits, and notes presence near the head). So
+//! is every case the view cannot answer for sure: a sale closed or without enough tickets for
+//! the buyer's quantity, a view too old or from another epoch (Redis lost and rebuilt the
+//! sale), a buyer that left (the view keeps the arrival numbers of leavers; if it missed some
+//! it asks Redis for every number up to where it lost track). A buyer that left through this
+//! instance is known here at once, one that left through another once the view is read again.
+//!
+//! The view is read every [`REFRESH`] by a task per sale, from the first poll that carries a
+//! place until nobody has polled the sale for a while; a poll never waits for it, and a view
+//! older than [`MAX_AGE`] (Redis away) answers nobody. So each instance costs Redis four
+//! calls a second per sale being polled, whatever the number of buyers polling.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tracing::warn;
+
+use super::script::{Line, LineReply};
+use super::{Owner, Reservation, ReservationCode, ReservationState, SaleId, SaleState, TicketSales};
+use crate::config::Secret;
+
+/// How often a view is read while its sale is polled.
+pub const REFRESH: Duration = Duration::from_millis(250);
+/// A view older than this (Redis away, say) answers nobody: the poll asks Redis.
+const MAX_AGE: Duration = Duration::from_secs(2);
+/// A sale not polled for this long is forgotten and its view no longer read.
+const FORGET: Duration = Duration::from_secs(120);
+/// Bytes of the HMAC a place carries (80 bits).
+const MAC_BYTES: usize = 10;
+/// Hex digits of a place: arrival number (12), epoch (8), quantity (2), HMAC (20).
+pub const PLACE_HEX: usize = 12 + 8 + 2 + 2 * MAC_BYTES;
+
+/// Where a waiting reservation arrived, signed for its code and owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// The arrival number (the queue's score); at most 48 bits.
+    pub seq: u64,
+    /// The low 32 bits of the sale's epoch in Redis (see `epoch` in `lua/common.lua`).
+    pub epoch: u32,
+    pub quantity: u8,
+    mac: [u8; MAC_BYTES],
+}
+
+impl Place {
+    fn mac(
+        secret: &Secret,
+        code: &ReservationCode,
+        owner: &Owner,
+        seq: u64,
+        epoch: u32,
+        quantity: u8,
+    ) -> [u8; MAC_BYTES] {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes keys of any length");
+        // A purpose prefix: a place signs nothing else.
+        mac.update(b"line-place\0");
+        mac.update(code.to_string().as_bytes());
+        mac.update(owner.as_str().as_bytes());
+        mac.update(&seq.to_be_bytes());
+        mac.update(&epoch.to_be_bytes());
+        mac.update(&[quantity]);
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; MAC_BYTES];
+        out.copy_from_slice(&full[..MAC_BYTES]);
+        out
+    }
+
+    /// The place of `code`, owned by `owner`, that arrived as `seq` in the sale's `epoch`.
+    pub fn sign(secret: &Secret, code: &ReservationCode, owner: &Owner, seq: u64, epoch: i64, quantity: u8) -> Place {
+        let seq = seq & 0xffff_ffff_ffff;
+        let epoch = epoch as u32;
+        Place {
+            seq,
+            epoch,
+            quantity,
+            mac: Self::mac(secret, code, owner, seq, epoch, quantity),
+        }
+    }
+
+    /// Whether this place was signed for `code` and `owner` (compared in constant time).
+    pub fn verify(&self, secret: &Secret, code: &ReservationCode, owner: &Owner) -> bool {
+        let expected = Self::mac(secret, code, owner, self.seq, self.epoch, self.quantity);
+        expected.iter().zip(self.mac).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
+    /// Reads a place from its text (42 hex digits); `None` for anything else.
+    pub fn parse(hex: &str) -> Option<Place> {
+        if hex.len() != PLACE_HEX || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let num = |from: usize, to: usize| u64::from_str_radix(&hex[from..to], 16).ok();
+        let mut mac = [0u8; MAC_BYTES];
+        for (i, byte) in mac.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[22 + 2 * i..24 + 2 * i], 16).ok()?;
+        }
+        Some(Place {
+            seq: num(0, 12)?,
+            epoch: u32::try_from(num(12, 20)?).ok()?,
+            quantity: u8::try_from(num(20, 22)?).ok()?,
+            mac,
+        })
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:012x}{:08x}{:02x}", self.seq, self.epoch, self.quantity)?;
+        self.mac.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+/// One reading of a sale's line.
+#[derive(Debug)]
+pub struct LineView {
+    state: SaleState,
+    /// Tickets not sold (held ones included: they may come back).
+    unsold: i64,
+    waiting: u64,
+    last_seq: u64,
+    epoch: i64,
+    now: DateTime<Utc>,
+    read_at: Instant,
+    near: u64,
+    block: u64,
+    /// `from_block[b]`: departures in blocks b and after.
+    from_block: Vec<u64>,
+}
+
+impl LineView {
+    /// A bound from above on the 1-based place of the buyer that arrived as `seq`; `None` for
+    /// an arrival number this view has not given.
+    pub fn place_bound(&self, seq: u64) -> Option<u64> {
+        if seq == 0 || seq > self.last_seq {
+            return None;
+        }
+        let block = usize::try_from(seq / self.block).ok()?;
+        let departed = self.from_block.get(block).copied().unwrap_or(0);
+        let after = self.last_seq - seq;
+        Some((self.waiting + departed).saturating_sub(after).max(1))
+    }
+
+    /// Places from the head within which a buyer is answered by `status`: the places where
+    /// Redis notes presence, plus what the bound may overstate (a block's departures) and what
+    /// the line may move while a view is read, so that a buyer coming near polls Redis well
+    /// before it reaches the head.
+    pub fn near_places(&self) -> u64 {
+        self.near + 2 * self.block
+    }
+
+    fn from_reply(f: &super::script::LineFigures) -> LineView {
+        let counts: Vec<u64> = f
+            .departed
+            .chunks(2)
+            .map(|c| u64::from(c[0]) << 8 | u64::from(*c.get(1).unwrap_or(&0)))
+            .collect();
+        let mut from_block = vec![0u64; counts.len()];
+        let mut sum = 0;
+        for (i, n) in counts.iter().enumerate().rev() {
+            sum += n;
+            from_block[i] = sum;
+        }
+        LineView {
+            state: f.state,
+            unsold: f.capacity - f.sold,
+            waiting: f.waiting,
+            last_seq: f.seq,
+            epoch: f.epoch,
+            now: f.now,
+            read_at: Instant::now(),
+            near: f.near,
+            block: f.block,
+            from_block,
+        }
+    }
+}
+
+/// The views of this instance, per sale.
+#[derive(Default)]
+pub(crate) struct Lines(std::sync::Mutex<HashMap<SaleId, LineEntry>>);
+
+#[derive(Default)]
+struct LineEntry {
+    view: Option<Arc<LineView>>,
+    /// When a poll last asked for this sale's view; its reader stops after [`FORGET`] without.
+    used: Option<Instant>,
+    /// Leavers read so far (the sale hash's `left` at the last read) and their numbers.
+    seen_left: u64,
+    leavers: HashSet<u64>,
+    /// Arrival numbers up to this one are asked of Redis: leavers were missed among them.
+    unsure_to: u64,
+    /// Codes that left through this instance, known here before the next read.
+    left_here: HashSet<uuid::Uuid>,
+}
+
+/// What the view says of one poll.
+pub(crate) enum Answer {
+    /// Far from the head: answered here.
+    Far(Reservation),
+    /// The place is not this code's and owner's.
+    Forged,
+    /// Only Redis can tell.
+    AskRedis,
+}
+
+impl Lines {
+    /// The view of `sale` to answer from, and whether its reader must be started (the first
+    /// poll of a sale, or the first after its reader stopped).
+    fn get(&self, sale: SaleId) -> (Option<Arc<LineView>>, bool) {
+        let mut all = self.0.lock().expect("lines lock");
+        let start = !all.contains_key(&sale);
+        let entry = all.entry(sale).or_default();
+        entry.used = Some(Instant::now());
+        let view = entry.view.clone().filter(|v| v.read_at.elapsed() < MAX_AGE);
+        (view, start)
+    }
+
+    /// The leavers the reader of `sale` has seen, or `None` when nobody polled it for
+    /// [`FORGET`]: the entry is dropped and the reader stops.
+    fn seen_or_forget(&self, sale: SaleId) -> Option<u64> {
+        let mut all = self.0.lock().expect("lines lock");
+        let entry = all.get(&sale)?;
+        if entry.used.is_some_and(|t| t.elapsed() >= FORGET) {
+            all.remove(&sale);
+            return None;
+        }
+        Some(entry.seen_left)
+    }
+
+    /// Whether the buyer of `code` that arrived as `seq` may have left.
+    fn may_have_left(&self, code: &ReservationCode, seq: u64) -> bool {
+        let all = self.0.lock().expect("lines lock");
+        all.get(&code.sale)
+            .is_none_or(|e| seq <= e.unsure_to || e.leavers.contains(&seq) || e.left_here.contains(&code.token))
+    }
+
+    /// `code` left the queue through this instance.
+    pub(crate) fn note_left(&self, code: &ReservationCode) {
+        let mut all = self.0.lock().expect("lines lock");
+        if let Some(entry) = all.get_mut(&code.sale) {
+            entry.left_here.insert(code.token);
+        }
+    }
+
+    fn store(&self, sale: SaleId, read: LineReply) {
+        let mut all = self.0.lock().expect("lines lock");
+        let Some(entry) = all.get_mut(&sale) else { return };
+        match read {
+            LineReply::Missing => {
+                *entry = LineEntry {
+                    used: entry.used,
+                    ..LineEntry::default()
+                }
+            }
+            LineReply::Read(f) => {
+                let new_epoch = entry.view.as_ref().is_some_and(|v| v.epoch != f.epoch);
+                if new_epoch {
+                    entry.leavers.clear();
+                    entry.unsure_to = 0;
+                }
+                let expected = if new_epoch || f.left < entry.seen_left {
+                    f.left
+                } else {
+                    f.left - entry.seen_left
+                };
+                if (f.leavers.len() as u64) < expected {
+                    // More left than Redis keeps, since the last read: which ones is unknown.
+                    entry.unsure_to = f.seq;
+                }
+                entry.leavers.extend(&f.leavers);
+                entry.seen_left = f.left;
+                // Never an older reading over a newer one: the bound must not move back.
+                if new_epoch || entry.view.as_ref().is_none_or(|v| v.now <= f.now) {
+                    entry.view = Some(Arc::new(LineView::from_reply(&f)));
+                }
+            }
+        }
+    }
+}
+
+impl TicketSales {
+    /// Answers the poll of `code` from this instance's view of its line when the buyer is far
+    /// from the head; never calls Redis itself (a new read of the view runs in the background).
+    pub(crate) fn answer_from_line(&self, code: &ReservationCode, owner: &Owner, place: &Place) -> Answer {
+        if !place.verify(&self.inner.secret, code, owner) {
+            // A secret made up by each process differs between instances: a code from another
+            // instance is then only checked by Redis.
+            return if self.inner.secret.was_generated() {
+                Answer::AskRedis
+            } else {
+                Answer::Forged
+            };
+        }
+        let (view, start) = self.inner.lines.get(code.sale);
+        if start {
+            self.read_line_while_polled(code.sale);
+        }
+        let Some(view) = view else { return Answer::AskRedis };
+        let usable = view.epoch as u32 == place.epoch
+            && view.state != SaleState::Closed
+            && view.unsold >= i64::from(place.quantity)
+            && !self.inner.lines.may_have_left(code, place.seq);
+        let Some(position) = view
+            .place_bound(place.seq)
+            .filter(|p| usable && *p > view.near_places())
+        else {
+            return Answer::AskRedis;
+        };
+        let age = chrono::TimeDelta::from_std(view.read_at.elapsed()).unwrap_or_default();
+        Answer::Far(Reservation {
+            code: *code,
+            state: ReservationState::Waiting,
+            quantity: place.quantity,
+            position,
+            waiting: view.waiting,
+            expires_at: None,
+            server_now: view.now + age,
+            created: false,
+            place: Some(*place),
+            approximate: true,
+        })
+    }
+
+    /// Reads the line of `sale` every [`REFRESH`] in the background, until nobody has polled
+    /// it for [`FORGET`].
+    fn read_line_while_polled(&self, sale: SaleId) {
+        let sales = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REFRESH);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(seen) = sales.inner.lines.seen_or_forget(sale) else {
+                    return;
+                };
+                match sales.call(sale, &Line { seen }).await {
+                    Ok(read) => sales.inner.lines.store(sale, read),
+                    Err(e) => warn!(%sale, error = %e, "reading the waiting line failed"),
+                }
+            }
+        });
+    }
+
+    /// The place of a reservation that `join` left waiting, for its links.
+    pub(crate) fn place_of(&self, code: &ReservationCode, owner: &Owner, seq: u64, epoch: i64, quantity: u8) -> Place {
+        Place::sign(&self.inner.secret, code, owner, seq, epoch, quantity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sale::SaleId;
+
+    fn secret() -> Secret {
+        Secret::new("a-long-enough-secret-of-32-characters".into())
+    }
+
+    #[test]
+    fn a_place_round_trips_and_is_bound_to_its_code_and_owner() {
+        let code = ReservationCode::new(SaleId::new());
+        let owner = Owner::random();
+        let place = Place::sign(&secret(), &code, &owner, 123_456, 1_700_000_000_000, 3);
+        let text = place.to_string();
+        assert_eq!(text.len(), PLACE_HEX);
+        let read = Place::parse(&text).unwrap();
+        assert_eq!(read, place);
+        assert!(read.verify(&secret(), &code, &owner));
+        assert!(!read.verify(&secret(), &code, &Owner::random()), "another session");
+        assert!(
+            !read.verify(&secret(), &ReservationCode::new(code.sale), &owner),
+            "another code"
+        );
+        let other = Secret::new("another-secret-of-at-least-32-characters".into());
+        assert!(!read.verify(&other, &code, &owner));
+        // Any digit changed breaks the seal.
+        for at in [0, 6, 16, 21, 30, 41] {
+            let mut bytes = text.clone().into_bytes();
+            bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+            let forged = Place::parse(std::str::from_utf8(&bytes).unwrap()).unwrap();
+            assert!(!forged.verify(&secret(), &code, &owner), "digit {at}");
+        }
+        for bad in [
+            "",
+            &text[1..],
+            &format!("{text}0"),
+            &format!("g{}", &text[1..]),
+            &format!("+{}", &text[1..]),
+        ] {
+            assert_eq!(Place::parse(bad), None, "{bad}");
+        }
+    }
+
+    fn view(waiting: u64, last_seq: u64, block: u64, departed: &[u16]) -> LineView {
+        let f = super::super::script::LineFigures {
+            state: SaleState::Open,
+            capacity: 100,
+            sold: 0,
+            held: 0,
+            waiting,
+            seq: last_seq,
+            opens_at: Utc::now(),
+            epoch: 1,
+            now: Utc::now(),
+            near: 1,
+            block,
+            left: 0,
+            departed: departed.iter().flat_map(|n| n.to_be_bytes()).collect(),
+            leavers: vec![],
+        };
+        LineView::from_reply(&f)
+    }
+
+    #[test]
+    fn the_bound_is_exact_without_departures_and_never_below_the_truth() {
+        // Ten arrived, nobody left: exact.
+        let v = view(10, 10, 4, &[]);
+        assert_eq!(v.place_bound(4), Some(4));
+        assert_eq!(v.place_bound(11), None);
+        assert_eq!(v.place_bound(0), None);
+        // Numbers 1..=10 in blocks of 4 ({0..3}, {4..7}, {8..11}); 2 and 9 left.
+        let v = view(8, 10, 4, &[1, 0, 1]);
+        // Truth for 7: 1, 3, 4, 5, 6, 7 = 6 places.
+        assert_eq!(v.place_bound(7), Some(6));
+        // Truth for 10: 8 places, all of them; the bound counts 9's departure as maybe after.
+        assert_eq!(v.place_bound(10), Some(9));
+        // Truth for 3: 2 places (1, 3); the bound also counts 2's departure: 3.
+        assert_eq!(v.place_bound(3), Some(3));
+    }
+}

@@ -1,0 +1,368 @@
+//! The waiting line without Redis (`src/sale/line.rs`): a buyer far from the head is answered
+//! from the instance's view of the line, never below its true place and never moving back; a
+//! place that is not the session's is refused in-process; FIFO holds with a crowd polling.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use boxoffice::config::{Secret, Settings};
+use boxoffice::sale::{
+    Owner, Reservation, ReservationCode, ReservationState, SaleError, SaleId, TicketSales, sale_keys,
+};
+use boxoffice::web::session::owner_from_session_id;
+use fred::prelude::*;
+use rand::RngExt;
+
+use crate::redis_servers::{Server, redis_cli};
+use crate::support::{TestApp, World, http, test_settings};
+
+/// Buyers far enough back that the view answers them: beyond the near places (1000 noted as
+/// present, plus two blocks of 1024 arrival numbers).
+const CROWD: usize = 3300;
+
+fn signed(settings: &mut Settings) {
+    settings.secret = Secret::new("a-secret-shared-by-every-instance-of-the-test".into());
+}
+
+async fn join(sales: &TicketSales, sale: SaleId, owner: &Owner) -> Reservation {
+    sales.join(sale, owner, sales.quantity(1).unwrap()).await.unwrap()
+}
+
+/// Joins `n` buyers one after the other (their arrival order is their join order).
+async fn crowd(sales: &TicketSales, sale: SaleId, n: usize) -> Vec<(Owner, Reservation)> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let owner = Owner::random();
+        let r = join(sales, sale, &owner).await;
+        out.push((owner, r));
+    }
+    out
+}
+
+/// The true 1-based place of a waiting code, from the queue itself.
+async fn true_place(redis: &Pool, sale: SaleId, r: &Reservation) -> Option<u64> {
+    let rank: Option<u64> = redis
+        .zrank(&sale_keys(sale)[1], r.code.token.simple().to_string(), false)
+        .await
+        .unwrap();
+    rank.map(|n| n + 1)
+}
+
+/// Script calls a Redis server has answered.
+fn script_calls(port: u16) -> u64 {
+    redis_cli(port, &["info", "commandstats"])
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_far_poll_over_http_makes_no_redis_call_and_a_forged_place_is_refused_in_process() {
+    let redis = Server::start();
+    let app = TestApp::spawn_with(|s| {
+        s.redis_url = redis.url();
+        s.rate_poll_per_min = 0;
+        signed(s);
+    })
+    .await;
+    let sales = &app.world.sales;
+    let sale = app.world.sale(1, 600).await.sale_id();
+    crowd(sales, sale, CROWD).await;
+    // The buyer polled over HTTP: its session cookie is the owner the code is bound to.
+    let session_id = uuid::Uuid::new_v4().simple().to_string();
+    let owner = owner_from_session_id(&session_id);
+    let far = join(sales, sale, &owner).await;
+    let place = far.place_text().expect("a waiting reservation has a place in line");
+    assert_eq!(place.len(), 42, "{place}");
+    let link = format!("{}?place={place}", far.code);
+    let cookie = format!("bo_session={session_id}");
+    let client = http().build().unwrap();
+    let poll = |path: String| {
+        let req = client
+            .get(app.url(&path))
+            .header("cookie", &cookie)
+            .header("hx-request", "true");
+        async move { req.send().await.unwrap() }
+    };
+    let api = |code: &str| format!("/api/v1/reservations/{code}");
+    let page_poll = |code: &str| {
+        let (code, place) = code.split_once('?').unwrap();
+        format!("/wait/{code}/poll?start=9999&{place}")
+    };
+    // The first poll finds no view yet: Redis answers, and the view is read meanwhile.
+    assert_eq!(poll(api(&link)).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    // Another session's place and a forged one: the same code, a changed arrival number.
+    let mut forged = link.clone().into_bytes();
+    let at = 64 + "?place=".len() + 8;
+    forged[at] = if forged[at] == b'0' { b'1' } else { b'0' };
+    let forged = String::from_utf8(forged).unwrap();
+    let stranger = format!("bo_session={}", uuid::Uuid::new_v4().simple());
+
+    let before = script_calls(redis.port);
+    let started = Instant::now();
+    let polls = 300;
+    for i in 0..polls {
+        let resp = poll(api(&link)).await;
+        assert_eq!(resp.status(), 200);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["state"], "waiting");
+        assert_eq!(body["position_approximate"], true, "{body}");
+        assert_eq!(body["code"], far.code.to_string());
+        assert_eq!(body["place"], place.as_str());
+        // One buyer at checkout, the crowd before it waiting.
+        assert!(body["position"].as_u64().unwrap() >= CROWD as u64);
+        if i % 3 == 0 {
+            let page = poll(page_poll(&link)).await;
+            assert_eq!(page.status(), 200);
+            assert!(page.text().await.unwrap().contains("about"));
+        }
+        assert_eq!(poll(api(&forged)).await.status(), 404);
+        assert_eq!(poll(page_poll(&forged)).await.status(), 404);
+        let other = client
+            .get(app.url(&api(&link)))
+            .header("cookie", &stranger)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 404);
+    }
+    let calls = script_calls(redis.port) - before;
+    let elapsed = started.elapsed();
+    // The view's reads (4 a second) and the app's own periodic work, nothing per poll: over
+    // a thousand polls (three hundred far ones of each kind, six hundred refused).
+    let allowed = elapsed.as_millis() as u64 / 250 + 12;
+    assert!(
+        calls <= allowed,
+        "{calls} script calls for {} polls in {elapsed:?} (at most {allowed})",
+        polls * 5
+    );
+    let truth = true_place(&app.world.redis, sale, &far).await.unwrap();
+    let body: serde_json::Value = poll(api(&link)).await.json().await.unwrap();
+    assert!(body["position"].as_u64().unwrap() >= truth);
+}
+
+#[tokio::test]
+async fn the_approximate_place_is_never_below_the_truth_and_never_moves_back() {
+    let mut settings = test_settings();
+    signed(&mut settings);
+    let w = World::with_settings(settings).await;
+    // One buyer at checkout at a time: each one giving up admits the next, moving the head.
+    let sale = w
+        .sale_with(10_000, 600, 1, chrono::Utc::now() - chrono::Duration::minutes(1))
+        .await
+        .sale_id();
+    let buyers = crowd(&w.sales, sale, CROWD + 1200).await;
+    let watched: Vec<(Owner, Reservation)> = buyers[CROWD..].iter().step_by(60).cloned().collect();
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // The head moves: whoever is at checkout gives up, again and again.
+    let head = {
+        let (w_sales, buyers, stop) = (w.sales.clone(), buyers.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) && i < 1500 {
+                let (owner, r) = &buyers[i];
+                w_sales.release(&r.code, owner).await.unwrap();
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    // Buyers in the middle leave, new ones join at the back.
+    let churn = {
+        let (w_sales, buyers, stop) = (w.sales.clone(), buyers.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let (owner, r) = &buyers[rand::rng().random_range(200..CROWD)];
+                w_sales.release(&r.code, owner).await.unwrap();
+                join(&w_sales, sale, &Owner::random()).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+
+    let mut last: HashMap<usize, u64> = HashMap::new();
+    let mut approximate = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(6) {
+        for (i, (owner, r)) in watched.iter().enumerate() {
+            let seen = w.sales.poll(&r.code, r.place_text().as_deref(), owner).await.unwrap();
+            // Read after the poll: the truth only shrinks meanwhile, so this is a fair floor.
+            let truth = true_place(&w.redis, sale, r).await.unwrap();
+            assert_eq!(seen.state, ReservationState::Waiting);
+            assert!(
+                seen.position >= truth,
+                "buyer {i}: told {} while {truth}th",
+                seen.position
+            );
+            if let Some(before) = last.insert(i, seen.position) {
+                assert!(
+                    seen.position <= before,
+                    "buyer {i} moved back from {before} to {}",
+                    seen.position
+                );
+            }
+            approximate += usize::from(seen.approximate);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    head.await.unwrap();
+    churn.await.unwrap();
+    assert!(
+        approximate > watched.len() * 5,
+        "the view answered only {approximate} polls"
+    );
+
+    // At rest: never below the truth, and above it by no more than one block's departures.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for (owner, r) in &watched {
+        let seen = w.sales.poll(&r.code, r.place_text().as_deref(), owner).await.unwrap();
+        let truth = true_place(&w.redis, sale, r).await.unwrap();
+        assert!(
+            seen.position >= truth && seen.position <= truth + 1024,
+            "{} vs {truth}",
+            seen.position
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_place_of_another_session_or_forged_is_refused_and_a_left_buyer_is_told_so() {
+    let mut settings = test_settings();
+    signed(&mut settings);
+    let w = World::with_settings(settings).await;
+    let sale = w.sale(1, 600).await.sale_id();
+    let buyers = crowd(&w.sales, sale, CROWD + 1).await;
+    let (owner, far) = buyers.last().unwrap();
+    let place = far.place_text().unwrap();
+    let sales = &w.sales;
+    let poll = async |code: &ReservationCode, place: &str, owner: &Owner| sales.poll(code, Some(place), owner).await;
+    poll(&far.code, &place, owner).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(poll(&far.code, &place, owner).await.unwrap().approximate);
+    let mut forged = place.clone().into_bytes();
+    forged[5] = if forged[5] == b'0' { b'1' } else { b'0' };
+    let forged = String::from_utf8(forged).unwrap();
+    for bad in [
+        poll(&far.code, &place, &Owner::random()).await,
+        poll(&ReservationCode::new(sale), &place, owner).await,
+        poll(&far.code, &forged, owner).await,
+    ] {
+        assert!(matches!(bad, Err(SaleError::UnknownReservation)), "{bad:?}");
+    }
+    // A place that is no place at all is ignored: Redis answers, exactly.
+    let plain = poll(&far.code, "not-a-place", owner).await.unwrap();
+    assert!(!plain.approximate && plain.place_text() == Some(place.clone()));
+
+    // It leaves: its next poll says so at once, though the view has not been read since.
+    let left = w.sales.release(&far.code, owner).await.unwrap();
+    assert_eq!(left.state, ReservationState::Released);
+    assert_eq!(
+        poll(&far.code, &place, owner).await.unwrap().state,
+        ReservationState::Released
+    );
+    // Left through another instance (its own view): told so once that view is read again.
+    let other_instance = World::with_settings(w.settings.clone()).await;
+    let (owner1, leaver) = &buyers[CROWD - 1];
+    assert!(fresh_poll(&w.sales, leaver, owner1).await.approximate);
+    other_instance.sales.release(&leaver.code, owner1).await.unwrap();
+    assert_eq!(
+        fresh_poll(&w.sales, leaver, owner1).await.state,
+        ReservationState::Released
+    );
+
+    // Far back and the tickets gone for good: told sold out.
+    let (owner2, other) = &buyers[CROWD - 2];
+    assert!(fresh_poll(&w.sales, other, owner2).await.approximate);
+    let (first_owner, first) = &buyers[0];
+    w.sales
+        .confirm(&first.code, first_owner, &crate::support::ada())
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh_poll(&w.sales, other, owner2).await.state,
+        ReservationState::SoldOut
+    );
+    // The sale closes: a buyer far back is told so.
+    let (owner3, third) = &buyers[CROWD - 3];
+    w.sales
+        .set_state(sale, boxoffice::sale::SaleState::Closed)
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh_poll(&w.sales, third, owner3).await.state,
+        ReservationState::Closed
+    );
+}
+
+/// A poll once the view has had the time to be read again after whatever just happened (the
+/// first poll starts the read, as the crowd's polls do all the time).
+async fn fresh_poll(sales: &TicketSales, r: &Reservation, owner: &Owner) -> Reservation {
+    let place = r.place_text();
+    sales.poll(&r.code, place.as_deref(), owner).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    sales.poll(&r.code, place.as_deref(), owner).await.unwrap()
+}
+
+#[tokio::test]
+async fn strict_fifo_holds_with_a_crowd_polling() {
+    let mut settings = test_settings();
+    signed(&mut settings);
+    let w = World::with_settings(settings).await;
+    let sale = w.sale(40, 600).await.sale_id();
+    let buyers = crowd(&w.sales, sale, CROWD + 500).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    // A crowd polling, near and far, all the while.
+    let pollers: Vec<_> = (0..6)
+        .map(|_| {
+            let (sales, buyers, stop) = (w.sales.clone(), buyers.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut polls = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let (owner, r) = &buyers[rand::rng().random_range(0..buyers.len())];
+                    sales.poll(&r.code, r.place_text().as_deref(), owner).await.unwrap();
+                    polls += 1;
+                }
+                polls
+            })
+        })
+        .collect();
+    // The first 40 were admitted at once; 200 of them give up one after the other.
+    let given_up = 200;
+    let mut holders: Vec<usize> = (0..40).collect();
+    for next in 0..given_up {
+        let i = holders.remove(0);
+        let (owner, r) = &buyers[i];
+        assert_eq!(
+            w.sales.release(&r.code, owner).await.unwrap().state,
+            ReservationState::Released
+        );
+        holders.push(40 + next);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut polls = 0;
+    for p in pollers {
+        polls += p.await.unwrap();
+    }
+    assert!(polls > 100, "the crowd polled only {polls} times");
+    for (i, (owner, r)) in buyers.iter().enumerate() {
+        let state = w.sales.status(&r.code, owner).await.unwrap().state;
+        let expected = if i < given_up {
+            ReservationState::Released
+        } else if i < given_up + 40 {
+            ReservationState::Admitted
+        } else {
+            ReservationState::Waiting
+        };
+        assert_eq!(state, expected, "buyer {i}");
+        if i > given_up + 60 {
+            break;
+        }
+    }
+}
