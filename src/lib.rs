@@ -6,6 +6,8 @@
 //! - [`config`] — settings from the environment, read once.
 //! - [`sale`] — the ticket sale aggregate, the only way a sale's state changes; its Lua
 //!   scripts live in `lua/`.
+//! - [`draw`] — the pre-queue's commit–reveal draw, its receipts and beacon, and the check a
+//!   buyer runs (`boxoffice verify-draw`).
 //! - [`db`] — Postgres access, the durable record; migrations in `migrations/`.
 //! - [`email`] — the one rule for an email address, for buyers and organizers.
 //! - [`redis`] — the Redis connection pool.
@@ -21,6 +23,7 @@ pub mod admin;
 pub mod charts;
 pub mod config;
 pub mod db;
+pub mod draw;
 pub mod demo;
 pub mod email;
 pub mod fields;

@@ -17,6 +17,7 @@ mod cluster;
 mod cookies;
 mod demo;
 mod door;
+mod draw_verify;
 mod errors;
 mod event_seats;
 mod fault_support;
