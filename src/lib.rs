@@ -13,6 +13,7 @@
 //! - [`redis`] — the Redis connection pool.
 //! - [`admin`] — the organizer's portal and API (the door check-in among it).
 //! - [`tickets`] — the tickets' PDF and the signed link to an order page.
+//! - [`pow`] — the proof of work a join pays at a busy sale.
 //! - [`mail`] — mail to buyers through the Postgres outbox and its background sender.
 //! - [`web`] — routes, views and error rendering at the edge; [`startup`] wires it all.
 //! - [`telemetry`] — logs; [`metrics`] — what `/metrics` exports.
@@ -30,6 +31,7 @@ pub mod fields;
 pub mod mail;
 pub mod metrics;
 pub mod payment;
+pub mod pow;
 pub mod redis;
 pub mod sale;
 pub mod startup;

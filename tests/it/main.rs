@@ -23,6 +23,7 @@ mod event_seats;
 mod fault_support;
 mod faults;
 mod hostile_clients;
+mod join_proof;
 mod mail;
 mod operations;
 mod organizer_limits;

@@ -17,6 +17,7 @@ mod checkout;
 mod confirmation;
 mod eta;
 mod events;
+mod proof;
 pub mod waiting;
 
 use std::collections::HashMap;
