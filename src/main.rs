@@ -136,11 +136,18 @@ async fn organizer(cmd: OrganizerCommand, settings: &Settings) -> anyhow::Result
     Ok(())
 }
 
-async fn verify_draw(sale: uuid::Uuid, receipt: &str, shop: &str, trust_local_beacon: Option<&str>) -> anyhow::Result<()> {
+async fn verify_draw(
+    sale: uuid::Uuid,
+    receipt: &str,
+    shop: &str,
+    trust_local_beacon: Option<&str>,
+) -> anyhow::Result<()> {
     use boxoffice::draw::beacon::BeaconChain;
     use boxoffice::draw::receipt::{PublicKey, Receipt};
     let receipt = match receipt.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("Failed to read the receipt from {path}"))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("Failed to read the receipt from {path}"))?
+        }
         None => receipt.to_string(),
     };
     let receipt: Receipt = receipt.parse()?;
@@ -149,15 +156,23 @@ async fn verify_draw(sale: uuid::Uuid, receipt: &str, shop: &str, trust_local_be
         .transpose()
         .map_err(|e| anyhow::anyhow!("--trust-local-beacon: {e}"))?;
     let client = reqwest::Client::new();
-    let (draw, place) = boxoffice::draw::fetch::fetch_and_check(&client, shop, sale, &receipt, trusted.as_ref()).await?;
+    let (draw, place) =
+        boxoffice::draw::fetch::fetch_and_check(&client, shop, sale, &receipt, trusted.as_ref()).await?;
     let result = draw.result.as_ref().context("a checked draw has a result")?;
     let beacon = match draw.beacon_chain {
         BeaconChain::DrandQuicknet => "drand quicknet, BLS signature verified",
         BeaconChain::Local { .. } => "a local beacon you chose to trust",
     };
     println!("commitment   {} = SHA-256(revealed server seed)", draw.commitment);
-    println!("entry list   {} entries, hash {}", result.entries.len(), result.list_hash);
-    println!("beacon       round {} ({beacon}), the first after the freeze at {}", result.beacon.round, result.frozen_at);
+    println!(
+        "entry list   {} entries, hash {}",
+        result.entries.len(),
+        result.list_hash
+    );
+    println!(
+        "beacon       round {} ({beacon}), the first after the freeze at {}",
+        result.beacon.round, result.frozen_at
+    );
     println!("seed         {} (every place recomputed)", result.seed);
     println!("your place   {place} of {}", result.entries.len());
     Ok(())

@@ -63,7 +63,9 @@ impl PowSettings {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PowError {
     /// 428: this sale asks for a proof of work now and the join carried none.
-    #[error("This sale is busy: solve the challenge from /api/v1/sales/{{sale}}/challenge and join again with its proof.")]
+    #[error(
+        "This sale is busy: solve the challenge from /api/v1/sales/{{sale}}/challenge and join again with its proof."
+    )]
     Required,
     /// 400: the proof is not a base64 JSON challenge and solution.
     #[error("The proof of work could not be read.")]
@@ -155,7 +157,8 @@ impl JoinPuzzles {
         if params.algorithm != ALGORITHM || params.data.as_ref() != Some(&binding(sale, owner)) {
             return Err(PowError::Invalid);
         }
-        let mut options = VerifySolutionOptions::new(&payload.challenge, &payload.solution, self.challenge_secret.clone());
+        let mut options =
+            VerifySolutionOptions::new(&payload.challenge, &payload.solution, self.challenge_secret.clone());
         options.hmac_key_signature_secret = Some(self.key_secret.clone());
         let result = altcha::verify_solution(options).map_err(|_| PowError::Invalid)?;
         if result.expired {
@@ -211,10 +214,7 @@ mod tests {
         assert_eq!(p.difficulty(200), Some(2000));
         assert_eq!(p.difficulty(800), Some(8000));
         assert_eq!(p.difficulty(u64::MAX), Some(16000));
-        let off = PowSettings {
-            joins_per_min: 0,
-            ..p
-        };
+        let off = PowSettings { joins_per_min: 0, ..p };
         assert_eq!(off.difficulty(1_000_000), None);
     }
 
@@ -267,7 +267,9 @@ mod tests {
             None,
         )
         .unwrap();
-        let solution = altcha::solve_challenge(altcha::SolveChallengeOptions::new(&resigned)).unwrap().unwrap();
+        let solution = altcha::solve_challenge(altcha::SolveChallengeOptions::new(&resigned))
+            .unwrap()
+            .unwrap();
         let payload = Payload {
             challenge: resigned,
             solution,
@@ -285,7 +287,11 @@ mod tests {
             use base64::Engine;
             let payload: Payload =
                 serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(proof).unwrap()).unwrap();
-            assert!((20..=40).contains(&payload.solution.counter), "{}", payload.solution.counter);
+            assert!(
+                (20..=40).contains(&payload.solution.counter),
+                "{}",
+                payload.solution.counter
+            );
         }
     }
 }

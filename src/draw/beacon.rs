@@ -120,7 +120,10 @@ impl BeaconChain {
             }
             BeaconChain::Local { public_key, .. } => {
                 let signature = Signature::from_slice(&round.signature).map_err(|_| bad())?;
-                public_key.0.verify(&round_message(round.round).0, &signature).map_err(|_| bad())
+                public_key
+                    .0
+                    .verify(&round_message(round.round).0, &signature)
+                    .map_err(|_| bad())
             }
         }
     }
@@ -370,7 +373,10 @@ mod tests {
         // A freeze exactly on a round's time takes the next one; a freeze between rounds too.
         let at_round_10 = chain.round_time(10);
         assert_eq!(chain.first_round_after(at_round_10), 11);
-        assert_eq!(chain.first_round_after(at_round_10 + chrono::Duration::milliseconds(2900)), 11);
+        assert_eq!(
+            chain.first_round_after(at_round_10 + chrono::Duration::milliseconds(2900)),
+            11
+        );
         assert_eq!(chain.first_round_after(at_round_10 + chrono::Duration::seconds(3)), 12);
         let before_genesis = DateTime::from_timestamp(QUICKNET_GENESIS - 100, 0).unwrap();
         assert_eq!(chain.first_round_after(before_genesis), 1);
@@ -387,7 +393,10 @@ mod tests {
         let round = beacon.sign(42);
         assert_eq!(beacon.chain().verify(&round), Ok(()));
         let other = LocalBeacon::new([6; 32], Utc::now(), 1);
-        assert_eq!(other.chain().verify(&round), Err(BeaconError::BadSignature { round: 42 }));
+        assert_eq!(
+            other.chain().verify(&round),
+            Err(BeaconError::BadSignature { round: 42 })
+        );
         let renumbered = BeaconRound { round: 43, ..round };
         assert!(beacon.chain().verify(&renumbered).is_err());
     }
@@ -396,9 +405,14 @@ mod tests {
     async fn round_after_waits_for_the_first_round_after_the_freeze() {
         let beacon = LocalBeacon::new([5; 32], Utc::now() - chrono::Duration::seconds(10), 1);
         let frozen_at = Utc::now();
-        let round = round_after(&beacon, frozen_at, std::time::Duration::from_secs(5)).await.unwrap();
+        let round = round_after(&beacon, frozen_at, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(round.round, beacon.chain().first_round_after(frozen_at));
-        assert!(Utc::now() >= beacon.chain().round_time(round.round), "not fetched before its time");
+        assert!(
+            Utc::now() >= beacon.chain().round_time(round.round),
+            "not fetched before its time"
+        );
         assert!(matches!(
             beacon.fetch(round.round + 100).await,
             Err(BeaconError::NotYet { .. })

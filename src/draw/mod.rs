@@ -224,14 +224,21 @@ mod tests {
         assert_eq!(a, drawn_order(&Digest([1; 32]), &list), "the same seed, the same order");
         let mut shuffled_input = list.clone();
         shuffled_input.rotate_left(17);
-        assert_eq!(a, drawn_order(&Digest([1; 32]), &shuffled_input), "join order does not matter");
+        assert_eq!(
+            a,
+            drawn_order(&Digest([1; 32]), &shuffled_input),
+            "join order does not matter"
+        );
     }
 
     #[test]
     fn the_seed_depends_on_each_of_its_three_inputs() {
         let s = ServerSeed(Digest([1; 32]));
         let seed = draw_seed(&s, &Digest([2; 32]), &Digest([3; 32]));
-        assert_ne!(seed, draw_seed(&ServerSeed(Digest([9; 32])), &Digest([2; 32]), &Digest([3; 32])));
+        assert_ne!(
+            seed,
+            draw_seed(&ServerSeed(Digest([9; 32])), &Digest([2; 32]), &Digest([3; 32]))
+        );
         assert_ne!(seed, draw_seed(&s, &Digest([9; 32]), &Digest([3; 32])));
         assert_ne!(seed, draw_seed(&s, &Digest([2; 32]), &Digest([9; 32])));
     }

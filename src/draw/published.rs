@@ -54,7 +54,12 @@ pub struct DrawnEntry {
 
 impl DrawResult {
     /// The draw of `entries` (entry hashes, any order) frozen at `frozen_at` with `beacon`.
-    pub fn compute(server_seed: &ServerSeed, frozen_at: DateTime<Utc>, entries: &[Digest], beacon: BeaconRound) -> DrawResult {
+    pub fn compute(
+        server_seed: &ServerSeed,
+        frozen_at: DateTime<Utc>,
+        entries: &[Digest],
+        beacon: BeaconRound,
+    ) -> DrawResult {
         let list_hash = list_hash(entries);
         let seed = draw_seed(server_seed, &list_hash, &beacon.randomness());
         let entries = drawn_order(&seed, entries)
@@ -106,7 +111,11 @@ pub enum DrawCheckError {
 ///
 /// `trusted_local_beacon`: the key of a local beacon the caller chooses to trust (tests, demos);
 /// without it only drand's quicknet is accepted.
-pub fn check(draw: &PublishedDraw, receipt: &Receipt, trusted_local_beacon: Option<&PublicKey>) -> Result<u64, DrawCheckError> {
+pub fn check(
+    draw: &PublishedDraw,
+    receipt: &Receipt,
+    trusted_local_beacon: Option<&PublicKey>,
+) -> Result<u64, DrawCheckError> {
     if draw.algorithm != ALGORITHM {
         return Err(DrawCheckError::UnknownAlgorithm(draw.algorithm.clone()));
     }
@@ -143,7 +152,11 @@ pub fn check(draw: &PublishedDraw, receipt: &Receipt, trusted_local_beacon: Opti
     if seed != result.seed {
         return Err(DrawCheckError::SeedMismatch);
     }
-    for (entry, (expected_hash, place)) in result.entries.iter().zip(drawn_order(&seed, &hashes).into_iter().zip(1..)) {
+    for (entry, (expected_hash, place)) in result
+        .entries
+        .iter()
+        .zip(drawn_order(&seed, &hashes).into_iter().zip(1..))
+    {
         if entry.place != place || entry.entry_hash != expected_hash {
             return Err(DrawCheckError::OrderMismatch { place });
         }
@@ -271,11 +284,19 @@ mod tests {
         g.draw.sale = f.draw.sale;
         let server_seed = ServerSeed::random();
         g.draw.commitment = server_seed.commitment();
-        let kept: Vec<Digest> = f.receipts.iter().filter(|r| *r != dropped).map(|r| r.entry.hash()).collect();
+        let kept: Vec<Digest> = f
+            .receipts
+            .iter()
+            .filter(|r| *r != dropped)
+            .map(|r| r.entry.hash())
+            .collect();
         let old = f.draw.result.clone().unwrap();
         g.draw.result = Some(DrawResult::compute(&server_seed, old.frozen_at, &kept, old.beacon));
         g.draw.receipt_key = f.shop.public_key();
-        assert_eq!(check(&g.draw, dropped, Some(&g.trusted())), Err(DrawCheckError::EntryMissing));
+        assert_eq!(
+            check(&g.draw, dropped, Some(&g.trusted())),
+            Err(DrawCheckError::EntryMissing)
+        );
         assert!(check(&g.draw, &f.receipts[0], Some(&g.trusted())).is_ok());
     }
 
@@ -309,13 +330,19 @@ mod tests {
     fn a_moved_freeze_time_fails() {
         let mut f = drawn(5);
         f.result().frozen_at -= chrono::Duration::seconds(30);
-        assert!(matches!(f.check(&f.receipts[0]), Err(DrawCheckError::WrongBeaconRound { .. })));
+        assert!(matches!(
+            f.check(&f.receipts[0]),
+            Err(DrawCheckError::WrongBeaconRound { .. })
+        ));
     }
 
     #[test]
     fn an_untrusted_local_beacon_fails() {
         let f = drawn(5);
-        assert_eq!(check(&f.draw, &f.receipts[0], None), Err(DrawCheckError::UntrustedBeacon));
+        assert_eq!(
+            check(&f.draw, &f.receipts[0], None),
+            Err(DrawCheckError::UntrustedBeacon)
+        );
         let stranger = ReceiptSigner::from_secret(&Secret::new("x".repeat(32))).public_key();
         assert_eq!(
             check(&f.draw, &f.receipts[0], Some(&stranger)),
@@ -350,7 +377,10 @@ mod tests {
             entry: EntryId::random(),
             ..f.receipts[0].clone()
         };
-        assert_eq!(f.check(&forged), Err(DrawCheckError::Receipt(ReceiptError::BadSignature)));
+        assert_eq!(
+            f.check(&forged),
+            Err(DrawCheckError::Receipt(ReceiptError::BadSignature))
+        );
         let foreign = f.shop.issue(Uuid::new_v4(), EntryId::random());
         assert!(matches!(f.check(&foreign), Err(DrawCheckError::AnotherSale { .. })));
     }
@@ -369,7 +399,10 @@ mod tests {
     fn an_undrawn_or_unknown_draw_fails() {
         let mut f = drawn(5);
         f.draw.algorithm = "other".into();
-        assert!(matches!(f.check(&f.receipts[0]), Err(DrawCheckError::UnknownAlgorithm(_))));
+        assert!(matches!(
+            f.check(&f.receipts[0]),
+            Err(DrawCheckError::UnknownAlgorithm(_))
+        ));
         let mut f = drawn(5);
         f.draw.result = None;
         assert_eq!(f.check(&f.receipts[0]), Err(DrawCheckError::NotDrawnYet));

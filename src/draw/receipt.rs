@@ -33,7 +33,8 @@ pub struct ReceiptSigner {
 
 impl ReceiptSigner {
     pub fn from_secret(secret: &Secret) -> ReceiptSigner {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes keys of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes keys of any length");
         mac.update(b"boxoffice draw receipt key v1");
         ReceiptSigner {
             key: SigningKey::from_bytes(&mac.finalize().into_bytes().into()),
@@ -112,7 +113,13 @@ impl Receipt {
 
 impl fmt::Display for Receipt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "v1.{}.{}.{}", self.sale, self.entry, hex::encode(self.signature.to_bytes()))
+        write!(
+            f,
+            "v1.{}.{}.{}",
+            self.sale,
+            self.entry,
+            hex::encode(self.signature.to_bytes())
+        )
     }
 }
 
@@ -182,7 +189,13 @@ mod tests {
         let receipt = shop.issue(Uuid::new_v4(), EntryId::random());
         let text = receipt.to_string();
         assert_eq!(text.parse::<Receipt>(), Ok(receipt));
-        for bad in ["", "v1", "v2.a.b.c", &format!("{text}.extra"), &text.replace("v1.", "v1.x")] {
+        for bad in [
+            "",
+            "v1",
+            "v2.a.b.c",
+            &format!("{text}.extra"),
+            &text.replace("v1.", "v1.x"),
+        ] {
             assert_eq!(bad.parse::<Receipt>(), Err(ReceiptError::Malformed), "{bad:?}");
         }
     }

@@ -1,8 +1,8 @@
 //! `boxoffice verify-draw`, the command a buyer runs, against a shop that publishes a draw:
 //! an honest draw gives the receipt's place; each published value tampered with makes it fail.
 
-use tokio::process::Command;
 use std::sync::{Arc, Mutex};
+use tokio::process::Command;
 
 use boxoffice::config::Secret;
 use boxoffice::draw::beacon::{Beacon, BeaconChain, LocalBeacon};
@@ -28,7 +28,9 @@ impl DrawShop {
             Json(draw.lock().unwrap().clone())
         }
         let shared = Arc::new(Mutex::new(draw.clone()));
-        let app = Route::new().at(draw_path(draw.sale), get(published)).data(shared.clone());
+        let app = Route::new()
+            .at(draw_path(draw.sale), get(published))
+            .data(shared.clone());
         let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
         let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
         tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
@@ -44,7 +46,15 @@ impl DrawShop {
 /// Runs `boxoffice verify-draw`; its success and what it printed.
 async fn verify(shop: &DrawShop, sale: Uuid, receipt: &Receipt, trusted: Option<&str>) -> (bool, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
-    command.args(["verify-draw", "--sale", &sale.to_string(), "--receipt", &receipt.to_string(), "--shop", &shop.base]);
+    command.args([
+        "verify-draw",
+        "--sale",
+        &sale.to_string(),
+        "--receipt",
+        &receipt.to_string(),
+        "--shop",
+        &shop.base,
+    ]);
     if let Some(key) = trusted {
         command.args(["--trust-local-beacon", key]);
     }
@@ -62,7 +72,9 @@ async fn verify_draw_confirms_an_honest_draw_and_refuses_each_tampered_value() {
     let sale = Uuid::new_v4();
     let shop_key = ReceiptSigner::from_secret(&Secret::new("a-long-enough-secret-of-32-characters".into()));
     let beacon = LocalBeacon::new([3; 32], Utc::now() - chrono::Duration::hours(1), 3);
-    let BeaconChain::Local { public_key, .. } = beacon.chain() else { unreachable!() };
+    let BeaconChain::Local { public_key, .. } = beacon.chain() else {
+        unreachable!()
+    };
     let trusted = public_key.to_string();
     let receipts: Vec<Receipt> = (0..30).map(|_| shop_key.issue(sale, EntryId::random())).collect();
     let hashes: Vec<Digest> = receipts.iter().map(|r| r.entry.hash()).collect();
@@ -80,20 +92,36 @@ async fn verify_draw_confirms_an_honest_draw_and_refuses_each_tampered_value() {
     };
     let shop = DrawShop::serve(draw.clone()).await;
     let mine = &receipts[7];
-    let my_place = result.entries.iter().find(|e| e.entry_hash == mine.entry.hash()).unwrap().place;
+    let my_place = result
+        .entries
+        .iter()
+        .find(|e| e.entry_hash == mine.entry.hash())
+        .unwrap()
+        .place;
 
     let (ok, out) = verify(&shop, sale, mine, Some(&trusted)).await;
     assert!(ok, "{out}");
     assert!(out.contains(&format!("your place   {my_place} of 30")), "{out}");
 
     let (ok, out) = verify(&shop, sale, mine, None).await;
-    assert!(!ok && out.contains("local beacon"), "an untrusted local beacon is refused: {out}");
+    assert!(
+        !ok && out.contains("local beacon"),
+        "an untrusted local beacon is refused: {out}"
+    );
 
     type Tamper = Box<dyn Fn(&mut PublishedDraw)>;
     let tampers: Vec<(&str, &str, Tamper)> = vec![
         ("commitment", "commitment", Box::new(|d| d.commitment = Digest([0; 32]))),
-        ("server seed", "commitment", Box::new(|d| d.result.as_mut().unwrap().server_seed = Digest([1; 32]))),
-        ("list hash", "list hash", Box::new(|d| d.result.as_mut().unwrap().list_hash = Digest([2; 32]))),
+        (
+            "server seed",
+            "commitment",
+            Box::new(|d| d.result.as_mut().unwrap().server_seed = Digest([1; 32])),
+        ),
+        (
+            "list hash",
+            "list hash",
+            Box::new(|d| d.result.as_mut().unwrap().list_hash = Digest([2; 32])),
+        ),
         (
             "entry dropped",
             "list hash",
@@ -106,14 +134,26 @@ async fn verify_draw_confirms_an_honest_draw_and_refuses_each_tampered_value() {
             "signature",
             Box::new(|d| d.result.as_mut().unwrap().beacon.signature[0] ^= 1),
         ),
-        ("beacon round", "beacon round", Box::new(|d| d.result.as_mut().unwrap().beacon.round += 1)),
-        ("seed", "seed", Box::new(|d| d.result.as_mut().unwrap().seed = Digest([3; 32]))),
+        (
+            "beacon round",
+            "beacon round",
+            Box::new(|d| d.result.as_mut().unwrap().beacon.round += 1),
+        ),
+        (
+            "seed",
+            "seed",
+            Box::new(|d| d.result.as_mut().unwrap().seed = Digest([3; 32])),
+        ),
         (
             "order",
             "order",
             Box::new(|d| d.result.as_mut().unwrap().entries.swap(0, 1)),
         ),
-        ("receipt key", "receipt", Box::new(|d| d.receipt_key = ReceiptSigner::from_secret(&Secret::new("z".repeat(32))).public_key())),
+        (
+            "receipt key",
+            "receipt",
+            Box::new(|d| d.receipt_key = ReceiptSigner::from_secret(&Secret::new("z".repeat(32))).public_key()),
+        ),
     ];
     for (what, says, tamper) in tampers {
         shop.change(|d| {
@@ -133,5 +173,8 @@ async fn verify_draw_confirms_an_honest_draw_and_refuses_each_tampered_value() {
     let (ok, out) = verify(&shop, sale, &forged, Some(&trusted)).await;
     assert!(!ok && out.contains("receipt"), "a forged receipt is refused: {out}");
     let (ok, out) = verify(&shop, Uuid::new_v4(), mine, Some(&trusted)).await;
-    assert!(!ok && out.contains("Failed to fetch"), "another sale's draw is not there: {out}");
+    assert!(
+        !ok && out.contains("Failed to fetch"),
+        "another sale's draw is not there: {out}"
+    );
 }

@@ -58,24 +58,41 @@ async fn a_busy_sale_asks_for_a_proof_and_takes_each_one_once_for_its_sale_and_s
     let buyer = app.client();
 
     let (s, body) = join(&app, &buyer, sale, None).await;
-    assert_eq!((s, body["error"].as_str()), (StatusCode::PRECONDITION_REQUIRED, Some("proof_required")));
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::PRECONDITION_REQUIRED, Some("proof_required"))
+    );
     let figures = app.world.sales.figures(sale).await.unwrap();
     assert_eq!((figures.waiting, figures.held), (0, 0), "a refused join makes nothing");
 
     let mine = proof(&app, &buyer, sale).await;
     let (s, body) = join(&app, &buyer, other_sale, Some(&mine)).await;
-    assert_eq!((s, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("proof_invalid")), "another sale");
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("proof_invalid")),
+        "another sale"
+    );
     let stranger = app.client();
     let _ = challenge(&app, &stranger, sale).await; // a session of its own
     let (s, body) = join(&app, &stranger, sale, Some(&mine)).await;
-    assert_eq!((s, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("proof_invalid")), "another session");
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("proof_invalid")),
+        "another session"
+    );
     let (s, body) = join(&app, &buyer, sale, Some("garbage")).await;
-    assert_eq!((s, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("proof_malformed")));
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("proof_malformed"))
+    );
 
     let (s, body) = join(&app, &buyer, sale, Some(&mine)).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let (s, body) = join(&app, &buyer, sale, Some(&mine)).await;
-    assert_eq!((s, body["error"].as_str()), (StatusCode::CONFLICT, Some("proof_reused")));
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("proof_reused"))
+    );
 }
 
 #[tokio::test]
@@ -103,14 +120,36 @@ async fn a_quiet_sale_or_shop_asks_for_no_proof() {
     let buyer = app.client();
     assert_eq!(challenge(&app, &buyer, sale).await, json!({ "required": false }));
     assert_eq!(join(&app, &buyer, sale, None).await.0, StatusCode::CREATED);
-    let page = app.client().get(app.url(&format!("/sales/{sale}"))).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("pow.js"), "the solver is on the page of a shop that may ask for a proof");
+    let page = app
+        .client()
+        .get(app.url(&format!("/sales/{sale}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("pow.js"),
+        "the solver is on the page of a shop that may ask for a proof"
+    );
 
     let off = TestApp::spawn().await;
     let sale = off.world.sale(10, 60).await.sale_id();
     assert_eq!(challenge(&off, &buyer, sale).await, json!({ "required": false }));
-    let page = off.client().get(off.url(&format!("/sales/{sale}"))).send().await.unwrap().text().await.unwrap();
-    assert!(!page.contains("data-challenge"), "no solver on the page when the shop has no proof of work");
+    let page = off
+        .client()
+        .get(off.url(&format!("/sales/{sale}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("data-challenge"),
+        "no solver on the page when the shop has no proof of work"
+    );
 }
 
 #[tokio::test]
@@ -138,10 +177,18 @@ async fn the_event_page_form_asks_for_a_proof_and_joins_with_one() {
     let refused = form("").send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::PRECONDITION_REQUIRED);
     let page = refused.text().await.unwrap();
-    assert!(page.contains("This sale is busy") && page.contains("data-challenge"), "{page}");
+    assert!(
+        page.contains("This sale is busy") && page.contains("data-challenge"),
+        "{page}"
+    );
 
     // What pow.js does: ask for a challenge with the page's cookies, solve it, send the form.
     let mine = proof(&app, &browser, sale).await;
     let joined = form(&mine).send().await.unwrap();
-    assert_eq!(joined.status(), StatusCode::SEE_OTHER, "{}", joined.text().await.unwrap());
+    assert_eq!(
+        joined.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        joined.text().await.unwrap()
+    );
 }

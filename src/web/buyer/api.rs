@@ -288,7 +288,10 @@ fn rate_limited<F>(retry_after: std::time::Duration) -> CallError<F> {
 }
 
 /// Stores a session the request minted, once what it was for succeeded; its `Set-Cookie`.
-async fn keep_new_session(state: &AppState, new_session: Option<session::NewSession>) -> Result<Option<String>, WebError> {
+async fn keep_new_session(
+    state: &AppState,
+    new_session: Option<session::NewSession>,
+) -> Result<Option<String>, WebError> {
     let Some(s) = new_session else { return Ok(None) };
     let store = RedisStore::new(state.redis.clone());
     Ok(Some(s.keep(&store, state.settings.cookie_secure).await?))
@@ -350,7 +353,11 @@ impl BuyerApi {
     ) -> ApiResult<ChallengeResponse, Reads> {
         limits.check_request(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
-        state.sales.figures(sale).await.map_err(WebError::reading("This sale"))?;
+        state
+            .sales
+            .figures(sale)
+            .await
+            .map_err(WebError::reading("This sale"))?;
         let (owner, new_session) = session::owner_or_new(req);
         let Some(challenge) = proof::challenge_for(&state, sale, &owner).await.map_err(fail)? else {
             return Ok(ChallengeResponse::Ok(

@@ -14,11 +14,11 @@ use crate::db::events::Listing;
 use crate::sale::{Quantity, SaleError, SaleFigures, SaleId, SaleState};
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
-use crate::web::{assets, layout};
 use crate::web::money::money;
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::redirect::see_other;
 use crate::web::session;
+use crate::web::{assets, layout};
 
 /// Most events the list shows.
 const LIST_LIMIT: i64 = 50;

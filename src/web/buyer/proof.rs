@@ -36,7 +36,11 @@ pub async fn check_join(state: &AppState, sale: SaleId, owner: &Owner, proof: Op
         (None, Some(_)) => return Err(PowError::Required.into()),
     };
     let valid = state.puzzles.check(sale, owner, proof)?;
-    if !state.sales.use_proof_once(sale, &valid.nonce, valid.remember_secs).await? {
+    if !state
+        .sales
+        .use_proof_once(sale, &valid.nonce, valid.remember_secs)
+        .await?
+    {
         return Err(PowError::Reused.into());
     }
     Ok(())
