@@ -19,7 +19,7 @@ use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 use drand_verify::{G2PubkeyRfc, Pubkey};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};
+use ed25519_dalek::{Signature, Signer, SigningKey};
 
 use super::Digest;
 use super::receipt::PublicKey;
@@ -120,10 +120,10 @@ impl BeaconChain {
             }
             BeaconChain::Local { public_key, .. } => {
                 let signature = Signature::from_slice(&round.signature).map_err(|_| bad())?;
-                public_key
-                    .0
-                    .verify(&round_message(round.round).0, &signature)
-                    .map_err(|_| bad())
+                match public_key.verifies(&round_message(round.round).0, &signature) {
+                    true => Ok(()),
+                    false => Err(bad()),
+                }
             }
         }
     }
@@ -300,7 +300,7 @@ impl LocalBeacon {
 impl Beacon for LocalBeacon {
     fn chain(&self) -> BeaconChain {
         BeaconChain::Local {
-            public_key: PublicKey(self.key.verifying_key()),
+            public_key: PublicKey::of(&self.key),
             genesis: self.genesis,
             period_secs: self.period_secs,
         }

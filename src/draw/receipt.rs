@@ -42,7 +42,7 @@ impl ReceiptSigner {
     }
 
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.key.verifying_key())
+        PublicKey::of(&self.key)
     }
 
     /// A receipt for a new entry of this sale.
@@ -55,13 +55,26 @@ impl ReceiptSigner {
     }
 }
 
-/// An Ed25519 public key, 64 hex digits: the shop's receipt key, or a local beacon's.
+/// An Ed25519 public key, 64 hex digits: the shop's receipt key, or a local beacon's. Kept as
+/// its 32 bytes, checked to be a key when made, and expanded only to verify.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct PublicKey(pub VerifyingKey);
+pub struct PublicKey([u8; 32]);
+
+impl PublicKey {
+    /// The public half of `key`.
+    pub fn of(key: &SigningKey) -> PublicKey {
+        PublicKey(key.verifying_key().to_bytes())
+    }
+
+    /// Whether `signature` is this key's over `message`.
+    pub fn verifies(&self, message: &[u8], signature: &Signature) -> bool {
+        VerifyingKey::from_bytes(&self.0).is_ok_and(|key| key.verify(message, signature).is_ok())
+    }
+}
 
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0.as_bytes()))
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -78,7 +91,7 @@ impl FromStr for PublicKey {
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(s, &mut bytes).map_err(|_| "expected 64 hex digits".to_string())?;
         VerifyingKey::from_bytes(&bytes)
-            .map(PublicKey)
+            .map(|_| PublicKey(bytes))
             .map_err(|_| "not an Ed25519 public key".to_string())
     }
 }
@@ -105,9 +118,10 @@ pub enum ReceiptError {
 impl Receipt {
     /// Whether the shop holding `key` signed this receipt.
     pub fn verify(&self, key: &PublicKey) -> Result<(), ReceiptError> {
-        key.0
-            .verify(&signed_message(self.sale, &self.entry), &self.signature)
-            .map_err(|_| ReceiptError::BadSignature)
+        match key.verifies(&signed_message(self.sale, &self.entry), &self.signature) {
+            true => Ok(()),
+            false => Err(ReceiptError::BadSignature),
+        }
     }
 }
 
