@@ -178,3 +178,46 @@ async fn verify_draw_confirms_an_honest_draw_and_refuses_each_tampered_value() {
         "another sale's draw is not there: {out}"
     );
 }
+
+/// The production beacon's HTTP client against a stand-in drand relay serving quicknet round
+/// 123 as recorded from `api3.drand.sh`: the real round verifies, a round still in the future
+/// is "not yet", and a relay that alters a signature is caught.
+#[tokio::test]
+async fn the_drand_client_checks_what_a_relay_serves() {
+    use boxoffice::draw::beacon::{Beacon, BeaconError, BeaconRound, DrandHttp};
+    use poem::listener::{Acceptor, Listener, TcpListener};
+    use poem::{Route, Server, get, handler, http::StatusCode, web::Json, web::Path};
+
+    const SIGNATURE_123: &str =
+        "b75c69d0b72a5d906e854e808ba7e2accb1542ac355ae486d591aa9d43765482e26cd02df835d3546d23c4b13e0dfc92";
+    #[handler]
+    fn public(Path((_, round)): Path<(String, u64)>) -> poem::Result<Json<serde_json::Value>> {
+        let mut signature = hex::decode(SIGNATURE_123).unwrap();
+        match round {
+            123 => {}
+            // A relay that hands out round 123's signature, altered, as round 122.
+            122 => signature[5] ^= 1,
+            _ => return Err(poem::Error::from_status(StatusCode::from_u16(425).unwrap())),
+        }
+        let randomness = BeaconRound {
+            round,
+            signature: signature.clone(),
+        }
+        .randomness();
+        Ok(Json(serde_json::json!({
+            "round": round,
+            "randomness": randomness.to_string(),
+            "signature": hex::encode(signature),
+        })))
+    }
+    let app = Route::new().at("/:chain/public/:round", get(public));
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+    let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+
+    let drand = DrandHttp::new(reqwest::Client::new(), &format!("http://127.0.0.1:{port}"));
+    let round = drand.fetch(123).await.unwrap();
+    assert_eq!(hex::encode(&round.signature), SIGNATURE_123);
+    assert_eq!(drand.fetch(124).await, Err(BeaconError::NotYet { round: 124 }));
+    assert_eq!(drand.fetch(122).await, Err(BeaconError::BadSignature { round: 122 }));
+}
