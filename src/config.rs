@@ -143,6 +143,20 @@ pub struct Settings {
     #[arg(long, env = "BOXOFFICE_RATE_BUYER_PER_MIN", default_value = "300", value_parser = Checked(number::<u32>))]
     pub rate_buyer_per_min: u32,
 
+    /// Join requests per minute to one sale from which each join must carry a solved proof of
+    /// work (see "A price for bots" in the README); 0: never, for quiet shops.
+    #[arg(long, env = "BOXOFFICE_POW_JOINS_PER_MIN", default_value = "0", value_parser = Checked(number::<u32>))]
+    pub pow_joins_per_min: u32,
+
+    /// The proof of work's largest answer at that rate, in SHA-256 computations (a client needs
+    /// about three quarters of it on average); it doubles with each doubling of the rate.
+    #[arg(long, env = "BOXOFFICE_POW_MIN_COUNTER", default_value = "20000", value_parser = Checked(at_least::<u32, 1>))]
+    pub pow_min_counter: u32,
+
+    /// The proof of work's largest answer at any rate.
+    #[arg(long, env = "BOXOFFICE_POW_MAX_COUNTER", default_value = "500000", value_parser = Checked(at_least::<u32, 1>))]
+    pub pow_max_counter: u32,
+
     /// Comma-separated networks (`10.0.0.0/8,2001:db8::/32`; a bare address is one host) of the
     /// reverse proxies whose `X-Forwarded-For` or `Forwarded` names the client; empty: none.
     #[arg(long, env = "BOXOFFICE_TRUSTED_PROXIES", default_value = "", value_parser = Checked(proxies))]
@@ -312,7 +326,23 @@ impl Settings {
                 message: "cannot be used with a Redis Cluster (REDIS_CLUSTER=1 or a list in REDIS_URL)".into(),
             });
         }
+        if self.pow_max_counter < self.pow_min_counter {
+            return Err(ConfigError {
+                name: "BOXOFFICE_POW_MAX_COUNTER",
+                value: self.pow_max_counter.to_string(),
+                message: format!("must be at least BOXOFFICE_POW_MIN_COUNTER ({})", self.pow_min_counter),
+            });
+        }
         Ok(())
+    }
+
+    /// The join proof of work's settings.
+    pub fn pow(&self) -> crate::pow::PowSettings {
+        crate::pow::PowSettings {
+            joins_per_min: self.pow_joins_per_min,
+            min_counter: self.pow_min_counter,
+            max_counter: self.pow_max_counter,
+        }
     }
 
     /// The longest each Postgres statement of a checkout may run. A checkout waits for a
@@ -543,6 +573,16 @@ mod tests {
         assert!(settings(&[("BOXOFFICE_REDIS_POOL", "0")]).is_err());
         assert!(settings(&[("BOXOFFICE_SECRET", "short")]).is_err());
         assert!(settings(&[("MAIL_FROM", "not an address")]).is_err());
+    }
+
+    #[test]
+    fn the_proof_of_work_is_off_by_default_and_its_bounds_must_agree() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.pow().difficulty(u64::MAX), None);
+        let on = settings(&[("BOXOFFICE_POW_JOINS_PER_MIN", "100")]).unwrap();
+        assert_eq!(on.pow().difficulty(100), Some(20_000));
+        assert!(settings(&[("BOXOFFICE_POW_MIN_COUNTER", "0")]).is_err());
+        assert!(settings(&[("BOXOFFICE_POW_MIN_COUNTER", "10"), ("BOXOFFICE_POW_MAX_COUNTER", "9")]).is_err());
     }
 
     #[test]

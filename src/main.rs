@@ -30,6 +30,25 @@ enum Command {
     Organizer(OrganizerCommand),
     /// Serve the shop with a demo organizer, a demo sale and a simulated crowd buying from it.
     Demo,
+    /// Check a sale's published pre-queue draw against your receipt: the commitment, the
+    /// entry list's hash, the beacon round and its signature, the seed, the whole order and
+    /// your place. Prints your place; exits with status 1 at the first thing that does not hold.
+    VerifyDraw {
+        /// The sale's id.
+        #[arg(long)]
+        sale: uuid::Uuid,
+        /// Your receipt as the shop gave it (`v1.<sale>.<entry>.<signature>`), or `@FILE` to
+        /// read it from a file.
+        #[arg(long)]
+        receipt: String,
+        /// The shop's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        shop: String,
+        /// Accept a draw made with a local beacon of this public key (64 hex digits). A local
+        /// beacon is for tests and offline demos: its holder could choose its value.
+        #[arg(long)]
+        trust_local_beacon: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -73,6 +92,12 @@ async fn main() -> anyhow::Result<()> {
         // No logs here: standard output carries the token, for `$(boxoffice organizer token ...)`.
         Command::Organizer(cmd) => organizer(cmd, &settings).await?,
         Command::Demo => boxoffice::demo::run(settings).await?,
+        Command::VerifyDraw {
+            sale,
+            receipt,
+            shop,
+            trust_local_beacon,
+        } => verify_draw(sale, &receipt, &shop, trust_local_beacon.as_deref()).await?,
     }
     Ok(())
 }
@@ -108,6 +133,48 @@ async fn organizer(cmd: OrganizerCommand, settings: &Settings) -> anyhow::Result
         }
     }
     pool.close().await;
+    Ok(())
+}
+
+async fn verify_draw(
+    sale: uuid::Uuid,
+    receipt: &str,
+    shop: &str,
+    trust_local_beacon: Option<&str>,
+) -> anyhow::Result<()> {
+    use boxoffice::draw::beacon::BeaconChain;
+    use boxoffice::draw::receipt::{PublicKey, Receipt};
+    let receipt = match receipt.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("Failed to read the receipt from {path}"))?
+        }
+        None => receipt.to_string(),
+    };
+    let receipt: Receipt = receipt.parse()?;
+    let trusted: Option<PublicKey> = trust_local_beacon
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--trust-local-beacon: {e}"))?;
+    let client = reqwest::Client::new();
+    let (draw, place) =
+        boxoffice::draw::fetch::fetch_and_check(&client, shop, sale, &receipt, trusted.as_ref()).await?;
+    let result = draw.result.as_ref().context("a checked draw has a result")?;
+    let beacon = match draw.beacon_chain {
+        BeaconChain::DrandQuicknet => "drand quicknet, BLS signature verified",
+        BeaconChain::Local { .. } => "a local beacon you chose to trust",
+    };
+    println!("commitment   {} = SHA-256(revealed server seed)", draw.commitment);
+    println!(
+        "entry list   {} entries, hash {}",
+        result.entries.len(),
+        result.list_hash
+    );
+    println!(
+        "beacon       round {} ({beacon}), the first after the freeze at {}",
+        result.beacon.round, result.frozen_at
+    );
+    println!("seed         {} (every place recomputed)", result.seed);
+    println!("your place   {place} of {}", result.entries.len());
     Ok(())
 }
 

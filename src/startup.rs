@@ -25,6 +25,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Stripe, when configured; without it orders are confirmed without payment.
     pub payments: Option<crate::payment::Payments>,
+    /// The joins' proof-of-work challenges.
+    pub puzzles: crate::pow::JoinPuzzles,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         redis,
         settings: Arc::new(settings.clone()),
         payments,
+        puzzles: crate::pow::JoinPuzzles::new(&settings.secret, settings.pow()),
     })
 }
 

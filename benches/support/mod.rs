@@ -100,6 +100,35 @@ impl BenchDb {
     }
 }
 
+/// Postgres on the bench's database, Redis, and the sale service over them.
+#[allow(dead_code)] // poll_http runs the whole app instead
+pub async fn connect(bench_db: &BenchDb) -> (PgPool, Pool, TicketSales) {
+    let settings = &bench_db.settings;
+    let pg = db::connect_and_migrate(&settings.database_url).await.expect("Postgres");
+    let redis = boxoffice::redis::connect(settings).await.expect("Redis");
+    let sales = TicketSales::new(redis.clone(), pg.clone(), settings)
+        .await
+        .expect("sale service");
+    (pg, redis, sales)
+}
+
+/// The workload "a new buyer joins `sale` for one ticket", for [`throughput`].
+#[allow(dead_code)] // for the benches that measure joins
+pub fn new_buyers_join(
+    sales: TicketSales,
+    sale: SaleId,
+) -> impl Fn(u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Clone + Send + Sync + 'static {
+    move |_i: u64| {
+        let sales = sales.clone();
+        Box::pin(async move {
+            sales
+                .join(sale, &Owner::random(), sales.quantity(1).unwrap())
+                .await
+                .unwrap();
+        })
+    }
+}
+
 /// A sale of six tickets all held for an hour by `holder`, so that every later buyer waits
 /// in a queue that stands still.
 pub async fn stalled_sale(pg: &PgPool, sales: &TicketSales, holder: &Owner) -> SaleId {

@@ -18,6 +18,18 @@ pub fn sale_keys(sale: SaleId) -> Vec<String> {
     .collect()
 }
 
+/// Marks a join proof of work (`src/pow.rs`) as used, by its challenge's nonce; it lives as
+/// long as the challenge could still be used.
+pub fn used_proof_key(sale: SaleId, nonce: &str) -> String {
+    format!("bo:{{{}}}:pow:{nonce}", sale.0.simple())
+}
+
+/// The count of join requests of a sale in one minute of Unix time (`unix seconds / 60`),
+/// which sets the proof of work's difficulty.
+pub fn joins_in_minute_key(sale: SaleId, minute: i64) -> String {
+    format!("bo:{{{}}}:joins:{minute}", sale.0.simple())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,6 +144,51 @@ impl TicketSales {
         })
     }
 
+    /// Records a join proof's nonce as used; `false` when it was used already. The key
+    /// expires with the challenge, after which the proof is refused as expired anyway.
+    pub async fn use_proof_once(&self, sale: SaleId, nonce: &str, remember_secs: i64) -> Result<bool, SaleError> {
+        let set: Option<String> = self
+            .inner
+            .redis
+            .set(
+                keys::used_proof_key(sale, nonce),
+                1,
+                Some(Expiration::EX(remember_secs.max(1))),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// Counts a join request of the sale in the current minute, and returns the sale's joins
+    /// in the last minute: the larger of the previous minute's count and this one's so far.
+    pub async fn count_join(&self, sale: SaleId) -> Result<u64, SaleError> {
+        let minute = Utc::now().timestamp().div_euclid(60);
+        let this_minute = keys::joins_in_minute_key(sale, minute);
+        let pipeline = self.inner.redis.next().pipeline();
+        let _: () = pipeline.incr(&this_minute).await?;
+        let _: () = pipeline.expire(&this_minute, 120, None).await?;
+        let _: () = pipeline.get(keys::joins_in_minute_key(sale, minute - 1)).await?;
+        let (now, _, before): (u64, i64, Option<u64>) = pipeline.all().await?;
+        Ok(now.max(before.unwrap_or(0)))
+    }
+
+    /// The sale's joins in the last minute, as [`TicketSales::count_join`] counts them,
+    /// without counting one.
+    pub async fn joins_last_minute(&self, sale: SaleId) -> Result<u64, SaleError> {
+        let minute = Utc::now().timestamp().div_euclid(60);
+        let counts: Vec<Option<u64>> = self
+            .inner
+            .redis
+            .mget(vec![
+                keys::joins_in_minute_key(sale, minute),
+                keys::joins_in_minute_key(sale, minute - 1),
+            ])
+            .await?;
+        Ok(counts.into_iter().flatten().max().unwrap_or(0))
+    }
+
     pub fn max_per_order(&self) -> u8 {
         self.inner.max_per_order
     }

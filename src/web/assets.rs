@@ -6,7 +6,7 @@ use poem::web::Path;
 use poem::{IntoResponse, Response, handler};
 
 /// Bump with any change to a file in `assets/`.
-pub const VERSION: &str = "9";
+pub const VERSION: &str = "10";
 
 pub fn url(file: &str) -> String {
     format!("/assets/{VERSION}/{file}")
@@ -21,6 +21,7 @@ pub fn asset(Path((_version, file)): Path<(String, String)>) -> Response {
         ),
         "style.css" => (include_bytes!("../../assets/style.css"), "text/css; charset=utf-8"),
         "app.js" => (include_bytes!("../../assets/app.js"), "text/javascript; charset=utf-8"),
+        "pow.js" => (include_bytes!("../../assets/pow.js"), "text/javascript; charset=utf-8"),
         "pay.js" => (include_bytes!("../../assets/pay.js"), "text/javascript; charset=utf-8"),
         "checkin.js" => (
             include_bytes!("../../assets/checkin.js"),

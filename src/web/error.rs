@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::layout;
 use super::rate_limit::retry_secs;
+use crate::pow::PowError;
 use crate::sale::SaleError;
 
 /// Seconds a client should wait before retrying after a 503, on both sides of the shop.
@@ -38,6 +39,10 @@ pub enum WebError {
     /// 404: nothing here, or nothing this session may see.
     #[error("There is nothing here.")]
     NotFound,
+    /// The join's proof of work ([`crate::pow`]): 428 required and missing, 400 unreadable,
+    /// 422 expired or not valid for this sale and session, 409 used already.
+    #[error(transparent)]
+    Pow(#[from] PowError),
     /// 429 with `Retry-After`: this client asked too often (see `rate_limit`).
     #[error("Too many requests from your address. Please wait {} seconds and try again.", retry_secs(*.retry_after))]
     RateLimited { retry_after: Duration },
@@ -60,6 +65,12 @@ impl WebError {
             WebError::ReadFailed { .. } | WebError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Pow(e) => match e {
+                PowError::Required => StatusCode::PRECONDITION_REQUIRED,
+                PowError::Malformed => StatusCode::BAD_REQUEST,
+                PowError::Expired | PowError::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+                PowError::Reused => StatusCode::CONFLICT,
+            },
         }
     }
 
@@ -70,6 +81,13 @@ impl WebError {
             WebError::ReadFailed { .. } | WebError::Session(_) => "unavailable",
             WebError::NotFound => "not_found",
             WebError::RateLimited { .. } => "rate_limited",
+            WebError::Pow(e) => match e {
+                PowError::Required => "proof_required",
+                PowError::Malformed => "proof_malformed",
+                PowError::Expired => "proof_expired",
+                PowError::Invalid => "proof_invalid",
+                PowError::Reused => "proof_reused",
+            },
         }
     }
 
@@ -260,15 +278,22 @@ enum BuyerApiFailure {
     #[oai(status = 404)]
     NotFound(poem_openapi::payload::Json<Problem>),
     /// Not possible now: the sale is closed, over, not open yet or sold out; the reservation
-    /// is not at checkout (see `state`), or its order is being written.
+    /// is not at checkout (see `state`), or its order is being written; a join's proof of
+    /// work was used already (`proof_reused`).
     #[oai(status = 409)]
     Conflict(poem_openapi::payload::Json<Problem>),
     /// A body that is not `application/json`.
     #[oai(status = 415)]
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
-    /// A quantity out of range, or buyer details that do not pass (see `fields`).
+    /// A quantity out of range, or buyer details that do not pass (see `fields`); a join's
+    /// proof of work expired (`proof_expired`) or not valid for this sale and session
+    /// (`proof_invalid`).
     #[oai(status = 422)]
     Invalid(poem_openapi::payload::Json<Problem>),
+    /// The sale is busy: a join must carry the solution of a challenge from
+    /// `GET /api/v1/sales/{sale}/challenge` (`proof_required`).
+    #[oai(status = 428)]
+    ProofRequired(poem_openapi::payload::Json<Problem>),
     /// Too many requests from this client; retry after the given seconds.
     #[oai(status = 429)]
     RateLimited(poem_openapi::payload::Json<Problem>, #[oai(header = "Retry-After")] u64),

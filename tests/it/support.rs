@@ -181,6 +181,7 @@ impl World {
             redis: self.redis.clone(),
             settings: std::sync::Arc::new(self.settings.clone()),
             payments: boxoffice::payment::Payments::from_settings(&self.settings).unwrap(),
+            puzzles: boxoffice::pow::JoinPuzzles::new(&self.settings.secret, self.settings.pow()),
         }
     }
 

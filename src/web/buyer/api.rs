@@ -14,7 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use tower_sessions_redis_store::RedisStore;
 use tracing::warn;
 
-use super::poll_after_ms;
+use super::{poll_after_ms, proof};
 use crate::db;
 use crate::db::orders::Order;
 use crate::payment::Outlook;
@@ -49,6 +49,13 @@ pub(super) struct WithBody;
 
 impl Failures for WithBody {
     const STATUSES: &'static [u16] = &[400, 404, 409, 415, 422, 429, 500, 503];
+}
+
+/// A join: besides a body's failures, a proof of work required and missing (428).
+struct JoinFailures;
+
+impl Failures for JoinFailures {
+    const STATUSES: &'static [u16] = &[400, 404, 409, 415, 422, 428, 429, 500, 503];
 }
 
 /// Giving up: besides a read's failures, an order being written right now (409).
@@ -89,6 +96,37 @@ struct SaleView {
 struct JoinRequest {
     /// Tickets wanted, 1 to the shop's most per order (6 unless set lower).
     quantity: WholeNumber<1, { crate::config::MAX_PER_ORDER_LIMIT as i64 }>,
+    /// When the sale is busy: the solved challenge of `GET /sales/{sale}/challenge`, as
+    /// base64 of the JSON `{"challenge": <the challenge as given>, "solution": {"counter": n,
+    /// "derivedKey": "<hex>"}}`. Each is good for one join.
+    #[oai(skip_serializing_if_is_none)]
+    proof: Option<String>,
+}
+
+/// Whether a join must carry a proof of work now, and the challenge to solve.
+///
+/// Solving (ALTCHA v2, SHA-256): with `p = challenge.parameters`, for `counter = 0, 1, 2, …`
+/// compute `key = SHA-256(hex_decode(p.salt) ‖ hex_decode(p.nonce) ‖ counter as 4 big-endian
+/// bytes)` until `hex(key)` starts with `p.keyPrefix`. The challenge expires at
+/// `p.expiresAt` (Unix seconds) and is bound to the sale and this session's cookie.
+#[derive(Object)]
+#[oai(rename_all = "snake_case")]
+struct ChallengeView {
+    /// Whether a join of this sale must carry a proof now.
+    required: bool,
+    /// The challenge, when required: `{"parameters": {"algorithm", "cost", "data", "expiresAt",
+    /// "keyLength", "keyPrefix", "keySignature", "nonce", "salt"}, "signature"}`, to be sent
+    /// back unchanged.
+    #[oai(skip_serializing_if_is_none)]
+    challenge: Option<serde_json::Value>,
+}
+
+#[derive(ApiResponse)]
+enum ChallengeResponse {
+    /// The answer; with a new session cookie when a challenge was issued to a client that had
+    /// none (the challenge is bound to it).
+    #[oai(status = 200)]
+    Ok(Json<ChallengeView>, #[oai(header = "Set-Cookie")] Option<String>),
 }
 
 /// Where a reservation stands.
@@ -449,8 +487,48 @@ impl BuyerApi {
         }))
     }
 
+    /// Whether joining this sale needs a proof of work right now (it does when the sale's joins
+    /// per minute pass the shop's threshold), and the challenge to solve. Mints the session
+    /// cookie when a challenge is issued to a client without one.
+    #[oai(path = "/sales/:sale/challenge", method = "get")]
+    async fn challenge(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        sale: Path<String>,
+    ) -> ApiResult<ChallengeResponse, Reads> {
+        limits.check_request(req).map_err(rate_limited)?;
+        let sale: SaleId = sale.0.parse().map_err(fail)?;
+        state
+            .sales
+            .figures(sale)
+            .await
+            .map_err(WebError::reading("This sale"))?;
+        let (owner, new_session) = session::owner_or_new(req);
+        let Some(challenge) = proof::challenge_for(&state, sale, &owner).await.map_err(fail)? else {
+            return Ok(ChallengeResponse::Ok(
+                Json(ChallengeView {
+                    required: false,
+                    challenge: None,
+                }),
+                None,
+            ));
+        };
+        let cookie = keep_session(&state, new_session).await?;
+        let challenge = serde_json::to_value(&challenge).expect("a challenge serializes");
+        Ok(ChallengeResponse::Ok(
+            Json(ChallengeView {
+                required: true,
+                challenge: Some(challenge),
+            }),
+            cookie,
+        ))
+    }
+
     /// Join a sale (idempotent per session: joining again returns the same reservation).
-    /// Mints the session cookie when the client has none.
+    /// Mints the session cookie when the client has none. A busy sale asks for a proof of work
+    /// first (428 `proof_required`; see `GET /sales/{sale}/challenge`).
     #[oai(path = "/sales/:sale/reservations", method = "post")]
     async fn join(
         &self,
@@ -459,12 +537,15 @@ impl BuyerApi {
         req: &Request,
         sale: Path<String>,
         body: Json<JoinRequest>,
-    ) -> ApiResult<JoinResponse, WithBody> {
+    ) -> ApiResult<JoinResponse, JoinFailures> {
         limits.check_join(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let quantity = quantity_of(&state, &body.0.quantity)?;
         // A refused join (unknown sale, closed, ...) stores no session.
         let (owner, new_session) = session::owner_or_new(req);
+        proof::check_join(&state, sale, &owner, body.0.proof.as_deref())
+            .await
+            .map_err(fail)?;
         let r = state.sales.join(sale, &owner, quantity).await.map_err(fail)?;
         let cookie = keep_session(&state, new_session).await?;
         let view = Json(ReservationView::from(&r));

@@ -8,17 +8,17 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{Notice, count_request, place_of, query_value, remember, remembered};
+use super::{Notice, count_request, place_of, proof, query_value, remember, remembered};
 use crate::db;
 use crate::db::events::Listing;
 use crate::sale::{Quantity, SaleError, SaleFigures, SaleId, SaleState};
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
-use crate::web::layout;
 use crate::web::money::money;
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::redirect::see_other;
 use crate::web::session;
+use crate::web::{assets, layout};
 
 /// Most events the list shows.
 const LIST_LIMIT: i64 = 50;
@@ -132,6 +132,7 @@ pub async fn show(
 
 fn event_page(state: &AppState, l: &Listing, f: &SaleFigures, current: Option<&str>, error: Option<&str>) -> Markup {
     let max = state.sales.max_per_order();
+    let pow = state.puzzles.settings().joins_per_min > 0;
     let body = html! {
         article.card.event-page {
             h1 { (l.title) }
@@ -147,14 +148,19 @@ fn event_page(state: &AppState, l: &Listing, f: &SaleFigures, current: Option<&s
             @if let Some(url) = current {
                 p.flash role="status" { "You already have a reservation for this event. " a href=(url) { "Continue" } }
             } @else {
-                form.buy method="post" action={ "/sales/" (l.sale_id) } {
+                // With the proof of work on, pow.js asks for a challenge before sending the form.
+                form.buy method="post" action={ "/sales/" (l.sale_id) }
+                    data-challenge=[pow.then(|| format!("/api/v1/sales/{}/challenge", l.sale_id))] {
+                    @if pow { input type="hidden" name="proof" value=""; }
                     label for="quantity" { "Tickets" }
                     select #quantity name="quantity" {
                         @for n in 1..=max { option value=(n) { (n) } }
                     }
                     @if let Some(e) = error { p.field-error role="alert" { (e) } }
                     button.button type="submit" { "Get tickets" }
+                    @if pow { p.pow-status role="status" {} }
                 }
+                @if pow { script src=(assets::url("pow.js")) defer {} }
             }
         }
     };
@@ -165,6 +171,9 @@ fn event_page(state: &AppState, l: &Listing, f: &SaleFigures, current: Option<&s
 pub struct JoinForm {
     #[serde(default)]
     quantity: String,
+    /// The solved proof of work, when the sale is busy (see `crate::pow`).
+    #[serde(default)]
+    proof: String,
 }
 
 /// Joins the sale and sends the buyer where the reservation stands: checkout when it is
@@ -192,6 +201,15 @@ pub async fn join(
         }
     };
     let owner = session::owner_of(&session).await?;
+    match proof::check_join(&state, sale, &owner, Some(&form.proof)).await {
+        Ok(()) => {}
+        Err(e @ WebError::Pow(_)) => {
+            let figures = state.sales.figures(sale).await?;
+            let page = event_page(&state, &l, &figures, None, Some(&e.message()));
+            return Ok(page.with_status(e.status()).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    }
     let r = state.sales.join(sale, &owner, quantity).await?;
     remember(&session, r.code).await?;
     let mut to = place_of(&r);

@@ -20,6 +20,7 @@ mod checkout;
 mod confirmation;
 mod eta;
 mod events;
+mod proof;
 pub mod waiting;
 mod waitlist_api;
 mod waitlist_pages;
