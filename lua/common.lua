@@ -56,7 +56,6 @@
 -- quantities of the codes in `holds`. The clock is Redis's TIME, never the caller's.
 
 local K = { sale = KEYS[1], queue = KEYS[2], holds = KEYS[3], res = KEYS[4],
-local K = { sale = KEYS[1], queue = KEYS[2], holds = KEYS[3], res = KEYS[4],
             owners = KEYS[5], done = KEYS[6], recent = KEYS[7], departed = KEYS[8],
             leavers = KEYS[9], wl = KEYS[10], wle = KEYS[11], wlidx = KEYS[12], wlout = KEYS[13],
             wlpend = KEYS[14], wlinfo = KEYS[15] }
