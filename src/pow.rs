@@ -30,6 +30,16 @@ use crate::sale::{Owner, SaleId};
 /// How long a challenge may be solved and used.
 pub const CHALLENGE_SECS: i64 = 300;
 
+/// The longest proof a join may carry: a solved challenge is under a kilobyte of base64.
+pub const MAX_PROOF_LEN: usize = 4096;
+
+/// Whether `proof` has a proof's form at all (standard base64, at most [`MAX_PROOF_LEN`]), as
+/// the API's document declares it: checked on every join that carries one, even when the sale
+/// asks for none, so that what the document refuses is refused.
+pub fn is_well_formed(proof: &str) -> bool {
+    proof.len() <= MAX_PROOF_LEN && proof.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+}
+
 /// The key-derivation function of our challenges: one SHA-256 per counter, which a browser
 /// computes natively (`crypto.subtle.digest`).
 const ALGORITHM: &str = "SHA-256";
@@ -192,6 +202,17 @@ pub fn solve(challenge: &Challenge) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proof_has_the_form_of_standard_base64_within_its_length() {
+        assert!(is_well_formed("eyJjaGFsbGVuZ2UiOnt9fQ=="));
+        assert!(is_well_formed(""));
+        for bad in ["not base64!", "a b", "ab\n", "ab_-", "é"] {
+            assert!(!is_well_formed(bad), "{bad:?}");
+        }
+        assert!(is_well_formed(&"A".repeat(MAX_PROOF_LEN)));
+        assert!(!is_well_formed(&"A".repeat(MAX_PROOF_LEN + 1)));
+    }
 
     fn puzzles() -> JoinPuzzles {
         JoinPuzzles::new(

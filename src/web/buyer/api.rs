@@ -98,9 +98,19 @@ struct JoinRequest {
     quantity: WholeNumber<1, { crate::config::MAX_PER_ORDER_LIMIT as i64 }>,
     /// When the sale is busy: the solved challenge of `GET /sales/{sale}/challenge`, as
     /// base64 of the JSON `{"challenge": <the challenge as given>, "solution": {"counter": n,
-    /// "derivedKey": "<hex>"}}`. Each is good for one join.
-    #[oai(skip_serializing_if_is_none)]
-    proof: Option<String>,
+    /// "derivedKey": "<hex>"}}`. Each is good for one join. Absent or null: no proof.
+    #[oai(nullable, skip_serializing_if_is_none)]
+    proof: Option<Text<ProofText>>,
+}
+
+/// A join's proof of work as the document declares it: standard base64, at most
+/// [`crate::pow::MAX_PROOF_LEN`] long ([`crate::pow::is_well_formed`]; anything else is a 400).
+struct ProofText;
+
+impl TextRule for ProofText {
+    const SCHEMA: &'static str = "ProofOfWork";
+    const MAX_LENGTH: usize = crate::pow::MAX_PROOF_LEN;
+    const PATTERN: Option<&'static str> = Some(r"^[A-Za-z0-9+/=]*$");
 }
 
 /// Whether a join must carry a proof of work now, and the challenge to solve.
@@ -543,7 +553,7 @@ impl BuyerApi {
         let quantity = quantity_of(&state, &body.0.quantity)?;
         // A refused join (unknown sale, closed, ...) stores no session.
         let (owner, new_session) = session::owner_or_new(req);
-        proof::check_join(&state, sale, &owner, body.0.proof.as_deref())
+        proof::check_join(&state, sale, &owner, body.0.proof.as_ref().map(|p| &p.0[..]))
             .await
             .map_err(fail)?;
         let r = state.sales.join(sale, &owner, quantity).await.map_err(fail)?;

@@ -25,6 +25,9 @@ pub async fn challenge_for(
 /// Counts the join and, when the sale is busy (or the client sent one anyway), checks its
 /// proof and spends it. Runs before the join, so a refused proof changes nothing else.
 pub async fn check_join(state: &AppState, sale: SaleId, owner: &Owner, proof: Option<&str>) -> Result<(), WebError> {
+    if proof.is_some_and(|p| !crate::pow::is_well_formed(p)) {
+        return Err(PowError::Malformed.into());
+    }
     let settings = state.puzzles.settings();
     if settings.joins_per_min == 0 {
         return Ok(());
