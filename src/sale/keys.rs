@@ -3,19 +3,80 @@
 
 use super::model::SaleId;
 
-/// The keys every sale script takes, in the order `lua/common.lua` names them: the seven of
+/// One of a sale's Redis keys, in the order `lua/common.lua` takes them as KEYS: the seven of
 /// the queue and its holds, the two of the waiting line's departures, then the six of the
-/// waitlist. Public for tools that must find a sale's live state (tests, benchmarks clearing
-/// up after themselves).
+/// waitlist. Named, so that code reading one key alone never counts positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaleKey {
+    Sale,
+    Queue,
+    Holds,
+    Res,
+    Owners,
+    Done,
+    Recent,
+    Departed,
+    Leavers,
+    Waitlist,
+    WaitlistEntries,
+    WaitlistIndex,
+    WaitlistOffers,
+    WaitlistPending,
+    WaitlistInfo,
+}
+
+impl SaleKey {
+    /// Every key, in KEYS order.
+    pub const ALL: [SaleKey; 15] = [
+        SaleKey::Sale,
+        SaleKey::Queue,
+        SaleKey::Holds,
+        SaleKey::Res,
+        SaleKey::Owners,
+        SaleKey::Done,
+        SaleKey::Recent,
+        SaleKey::Departed,
+        SaleKey::Leavers,
+        SaleKey::Waitlist,
+        SaleKey::WaitlistEntries,
+        SaleKey::WaitlistIndex,
+        SaleKey::WaitlistOffers,
+        SaleKey::WaitlistPending,
+        SaleKey::WaitlistInfo,
+    ];
+
+    /// The key's last part, as `lua/common.lua` names it in its table `K`.
+    pub fn part(self) -> &'static str {
+        match self {
+            SaleKey::Sale => "sale",
+            SaleKey::Queue => "queue",
+            SaleKey::Holds => "holds",
+            SaleKey::Res => "res",
+            SaleKey::Owners => "owners",
+            SaleKey::Done => "done",
+            SaleKey::Recent => "recent",
+            SaleKey::Departed => "departed",
+            SaleKey::Leavers => "leavers",
+            SaleKey::Waitlist => "wl",
+            SaleKey::WaitlistEntries => "wle",
+            SaleKey::WaitlistIndex => "wlidx",
+            SaleKey::WaitlistOffers => "wlout",
+            SaleKey::WaitlistPending => "wlpend",
+            SaleKey::WaitlistInfo => "wlinfo",
+        }
+    }
+}
+
+/// The Redis key `key` of `sale`.
+pub fn sale_key(sale: SaleId, key: SaleKey) -> String {
+    format!("bo:{{{}}}:{}", sale.0.simple(), key.part())
+}
+
+/// The keys every sale script takes, in the order `lua/common.lua` names them ([`SaleKey::ALL`]).
+/// Public for tools that must find a sale's live state (tests, benchmarks clearing up after
+/// themselves).
 pub fn sale_keys(sale: SaleId) -> Vec<String> {
-    let tag = sale.0.simple();
-    [
-        "sale", "queue", "holds", "res", "owners", "done", "recent", "departed", "leavers", "wl", "wle", "wlidx",
-        "wlout", "wlpend", "wlinfo",
-    ]
-    .iter()
-    .map(|part| format!("bo:{{{tag}}}:{part}"))
-    .collect()
+    SaleKey::ALL.iter().map(|&key| sale_key(sale, key)).collect()
 }
 
 /// Marks a join proof of work (`src/pow.rs`) as used, by its challenge's nonce; it lives as
@@ -35,15 +96,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_share_one_hash_tag() {
+    fn keys_share_one_hash_tag_in_the_order_of_their_names() {
         let sale = SaleId::new();
         let keys = sale_keys(sale);
-        assert_eq!(keys.len(), 15);
-        assert!(
-            keys[14].ends_with(":wlinfo"),
-            "the waitlist's info key, where reconcile looks"
-        );
+        assert_eq!(keys.len(), SaleKey::ALL.len());
+        for (i, key) in SaleKey::ALL.iter().enumerate() {
+            assert_eq!(keys[i], sale_key(sale, *key));
+            assert!(keys[i].ends_with(&format!(":{}", key.part())));
+        }
         let tag = format!("{{{}}}", sale.0.simple());
         assert!(keys.iter().all(|k| k.contains(&tag)));
+    }
+
+    /// The table `K` of `lua/common.lua` takes each key from the KEYS position its name has here.
+    #[test]
+    fn common_lua_reads_each_key_where_it_is_passed() {
+        let common = include_str!("../../lua/common.lua");
+        for (i, key) in SaleKey::ALL.iter().enumerate() {
+            let entry = format!("{} = KEYS[{}]", key.part(), i + 1);
+            assert!(common.contains(&entry), "common.lua lacks `{entry}`");
+        }
     }
 }

@@ -38,7 +38,7 @@ use tracing::{error, info, warn};
 pub use admission::{AdmissionRate, wait_secs};
 pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender, MAX_EMAIL_BYTES, MAX_NAME_CHARS};
 pub use error::SaleError;
-pub use keys::sale_keys;
+pub use keys::{SaleKey, sale_key, sale_keys};
 pub use line::{LineView, Place};
 pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState};
 
@@ -576,7 +576,11 @@ impl TicketSales {
             .clone();
         let rebuilt = async {
             let _guard = lock.lock().await;
-            let exists: i64 = self.inner.redis.exists(keys::sale_keys(sale).swap_remove(0)).await?;
+            let exists: i64 = self
+                .inner
+                .redis
+                .exists(keys::sale_key(sale, keys::SaleKey::Sale))
+                .await?;
             if exists == 0 {
                 info!(%sale, "sale missing in Redis; rebuilding it from Postgres");
                 self.sync(sale).await?;

@@ -119,10 +119,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The place of `wlinfo` among the sale's keys: written by every join and restore, so a
-/// waitlist with entries always has it while Redis keeps the sale.
-const WAITLIST_INFO_KEY: usize = 14;
-
 /// Most entries recorded in Postgres per round.
 const RECORD_BATCH: usize = 100;
 
@@ -299,7 +295,9 @@ impl TicketSales {
     pub async fn reconcile_waitlists(&self) -> Result<(), SaleError> {
         for sale in db::waitlist::sales_with_live_entries(&self.inner.db).await? {
             let done = async {
-                let info = super::keys::sale_keys(sale).swap_remove(WAITLIST_INFO_KEY);
+                // `wlinfo` is written by every join and restore, so a waitlist with entries
+                // has it while Redis keeps the sale: its absence means Redis lost it.
+                let info = super::keys::sale_key(sale, super::keys::SaleKey::WaitlistInfo);
                 let kept: i64 = self.inner.redis.exists(info).await?;
                 if kept == 0 {
                     self.restore_waitlist(sale).await?;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use boxoffice::db;
-use boxoffice::sale::{Owner, ReservationCode, ReservationState, SaleId, sale_keys};
+use boxoffice::sale::{Owner, ReservationCode, ReservationState, SaleId, SaleKey, sale_key, sale_keys};
 use fred::prelude::*;
 use reqwest::StatusCode;
 
@@ -47,7 +47,7 @@ async fn begin_checkout(w: &World, code: &ReservationCode, owner: &Owner) {
 }
 
 async fn recent_codes(w: &World, sale: SaleId) -> i64 {
-    w.redis.zcard(&sale_keys(sale)[6]).await.unwrap()
+    w.redis.zcard(&sale_key(sale, SaleKey::Recent)).await.unwrap()
 }
 
 /// Reconciles until no code is kept for the next reconcile: every order so far is behind the

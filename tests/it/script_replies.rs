@@ -1,7 +1,7 @@
 //! Script replies are read strictly: a reply of the wrong shape is an error that names the
 //! script and the field, never a reservation made of zeros.
 
-use boxoffice::sale::{Owner, SaleError, sale_keys};
+use boxoffice::sale::{Owner, SaleError, SaleKey, sale_key};
 use fred::prelude::*;
 
 use crate::support::World;
@@ -18,7 +18,7 @@ async fn a_reply_of_the_wrong_shape_is_an_error_naming_the_field_not_a_zero() {
         .unwrap();
     // A corrupt record: confirming, without the hold's own expiry. The status script then
     // answers without its last two fields (a Lua nil ends the reply).
-    let res = sale_keys(sale)[3].clone();
+    let res = sale_key(sale, SaleKey::Res);
     let record = format!("c 1 {}", owner.as_str());
     let _: i64 = world
         .redis

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use boxoffice::config::{Secret, Settings};
 use boxoffice::sale::{
-    Owner, Reservation, ReservationCode, ReservationState, SaleError, SaleId, TicketSales, sale_keys,
+    Owner, Reservation, ReservationCode, ReservationState, SaleError, SaleId, SaleKey, TicketSales, sale_key,
 };
 use boxoffice::web::session::owner_from_session_id;
 use fred::prelude::*;
@@ -44,7 +44,11 @@ async fn crowd(sales: &TicketSales, sale: SaleId, n: usize) -> Vec<(Owner, Reser
 /// The true 1-based place of a waiting code, from the queue itself.
 async fn true_place(redis: &Pool, sale: SaleId, r: &Reservation) -> Option<u64> {
     let rank: Option<u64> = redis
-        .zrank(&sale_keys(sale)[1], r.code.token.simple().to_string(), false)
+        .zrank(
+            &sale_key(sale, SaleKey::Queue),
+            r.code.token.simple().to_string(),
+            false,
+        )
         .await
         .unwrap();
     rank.map(|n| n + 1)

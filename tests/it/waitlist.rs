@@ -682,7 +682,13 @@ async fn a_place_postgres_refuses_is_taken_back_from_redis_at_once() {
     w.sales.record_waitlist(sale).await.unwrap();
     let pending: i64 = {
         use fred::prelude::*;
-        w.redis.scard(&boxoffice::sale::sale_keys(sale)[13]).await.unwrap()
+        w.redis
+            .scard(&boxoffice::sale::sale_key(
+                sale,
+                boxoffice::sale::SaleKey::WaitlistPending,
+            ))
+            .await
+            .unwrap()
     };
     assert_eq!(pending, 0);
 }
