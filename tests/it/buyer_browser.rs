@@ -199,12 +199,7 @@ async fn scenario(b: &Client) {
         .unwrap();
     app.world.sales.sync(sale).await.unwrap();
 
-    b.find(Locator::Css("form.buy button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, "form.buy button").await;
     wait_for_path(b, "/wait/", Duration::from_secs(5)).await;
     let pos = b
         .wait()
@@ -257,6 +252,11 @@ async fn scenario(b: &Client) {
     assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
 }
 
+/// Clicks the element `css` finds.
+async fn click(b: &Client, css: &str) {
+    b.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
 /// Types a buyer's details into the checkout form.
 async fn fill_checkout(b: &Client, name: &str, email: &str, age: &str) {
     for (field, value) in [("#name", name), ("#email", email), ("#age", age)] {
@@ -301,12 +301,7 @@ async fn waitlist_walk(b: &Client) {
         .select_by_value("2")
         .await
         .unwrap();
-    b.find(Locator::Css("form.buy button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, "form.buy button").await;
     // Sold out for two: the waitlist's form, where the fan settles for one.
     wait_for_path(b, "/waitlist", Duration::from_secs(5)).await;
     screenshot(b, "waitlist-form.png").await;
@@ -322,12 +317,7 @@ async fn waitlist_walk(b: &Client) {
         .send_keys("fan@example.com")
         .await
         .unwrap();
-    b.find(Locator::Css("form.details button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, "form.details button").await;
     let place = wait_for_path(b, "/waitlist/", Duration::from_secs(5)).await;
     let text = b.find(Locator::Css(".position")).await.unwrap().text().await.unwrap();
     assert!(text.contains("You are number 1 on the waitlist"), "{text}");
@@ -346,12 +336,7 @@ async fn waitlist_walk(b: &Client) {
     wait_for_path(b, "/checkout/", Duration::from_secs(5)).await;
     fill_checkout(b, "Frances Allen", "fan@example.com", "40").await;
     screenshot(b, "waitlist-checkout.png").await;
-    b.find(Locator::Css("form.details button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, "form.details button").await;
     wait_for_path(b, "/orders/", Duration::from_secs(10)).await;
     assert!(b.source().await.unwrap().contains("Frances Allen"));
     assert_eq!(w.pg_sold(sale).await, 3);
@@ -362,12 +347,7 @@ async fn waitlist_walk(b: &Client) {
 /// Fills the checkout form's details and sends it.
 async fn fill_in_the_details(b: &Client, name: &str, email: &str) {
     fill_checkout(b, name, email, "50").await;
-    b.find(Locator::Css("form.details button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, "form.details button").await;
 }
 
 /// A buyer checks out and pays on the order page, through Stripe.js as localstripe serves it
@@ -386,12 +366,7 @@ async fn a_buyer_pays_on_the_order_page_and_gets_the_tickets() {
         ] {
             b.delete_all_cookies().await.unwrap();
             b.goto(&app.url(&format!("/sales/{sale}"))).await.unwrap();
-            b.find(Locator::Css("form.buy button"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
+            click(&b, "form.buy button").await;
             wait_for_path(&b, "/checkout/", Duration::from_secs(10)).await;
             fill_in_the_details(&b, buyer, "buyer@example.com").await;
             let path = wait_for_path(&b, "/orders/", Duration::from_secs(10)).await;
@@ -428,12 +403,7 @@ async fn a_buyer_pays_on_the_order_page_and_gets_the_tickets() {
                     .unwrap();
             }
             screenshot(&b, "payment.png").await;
-            b.find(Locator::Css("#payment-form button"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
+            click(&b, "#payment-form button").await;
             if authenticate {
                 let confirm = b
                     .wait()
@@ -717,12 +687,7 @@ async fn sign_in(b: &Client, base: &str, email: &str) {
         .send_keys(crate::admin_support::PASSWORD)
         .await
         .unwrap();
-    b.find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, "main form button[type=submit]").await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while b.current_url().await.unwrap().path().ends_with("/sign-in") {
         assert!(Instant::now() < deadline, "the sign-in did not go through");
