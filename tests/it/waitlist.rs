@@ -196,6 +196,53 @@ async fn joining_is_for_a_sold_out_sale_once_per_session_and_per_email() {
     assert_eq!((rows.waiting, rows.left), (1, 1));
 }
 
+/// The same two rules with the joins racing: one session joining eight times at once holds one
+/// place, and ten sessions joining with one email at once hold one place between them.
+#[tokio::test]
+async fn racing_joins_hold_one_place_per_session_and_per_email() {
+    let w = World::new().await;
+    let (sale, _) = sold_out_sale(&w, 2, 2, 0, 60).await;
+    let q = w.sales.quantity(1).unwrap();
+
+    let owner = Owner::random();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (sales, owner) = (w.sales.clone(), owner.clone());
+        tasks.spawn(async move { sales.join_waitlist(sale, &owner, q, &email()).await.unwrap() });
+    }
+    let mut codes = Vec::new();
+    let mut created = 0;
+    while let Some(done) = tasks.join_next().await {
+        let e = done.unwrap();
+        created += usize::from(e.created);
+        codes.push(e.code);
+    }
+    assert_eq!(created, 1, "one session's racing joins make one place");
+    assert!(
+        codes.iter().all(|c| *c == codes[0]),
+        "every join answers the same place"
+    );
+
+    let mail = email();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (sales, mail) = (w.sales.clone(), mail.clone());
+        tasks.spawn(async move { sales.join_waitlist(sale, &Owner::random(), q, &mail).await });
+    }
+    let (mut placed, mut taken) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        match done.unwrap() {
+            Ok(e) => placed += usize::from(e.created),
+            Err(SaleError::WaitlistEmailTaken) => taken += 1,
+            Err(e) => panic!("a racing join failed otherwise: {e}"),
+        }
+    }
+    assert_eq!((placed, taken), (1, 9), "one email holds one place");
+    w.sales.record_waitlist(sale).await.unwrap();
+    let rows = db::waitlist::counts(&w.db, sale).await.unwrap();
+    assert_eq!(rows.waiting, 2, "Postgres has the two places and no more");
+}
+
 #[tokio::test]
 async fn two_instances_racing_offer_each_ticket_once() {
     let w = World::new().await;
