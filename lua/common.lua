@@ -12,7 +12,10 @@
 --                          joining), waiting (ZCARD of queue, kept
 --                          here so that a poll need not ask), revision (of the Postgres row
 --                          the settings came from: an older sync does not undo a newer one),
---                          rate_since and rate:0 .. rate:6 (the admission rate, see below)
+--                          rate_since and rate:0 .. rate:6 (the admission rate, see below),
+--                          draw (absent: no pre-queue; 'pending': the pre-queue's drawn
+--                          entries are not queued yet, so joins after the opening wait;
+--                          'enqueued': they are, see draw.lua)
 --   KEYS[2] queue   zset   waiting codes, score = arrival sequence (position = ZRANK + 1)
 --   KEYS[3] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
 --                          for a confirming code CONFIRMING + the deadline of its Postgres write

@@ -13,6 +13,8 @@
 --    or  { '!missing' }            Redis lost the sale: sync it from Postgres and call again
 --    or  { '!closed' }             the sale is closed
 --    or  { '!not_open', opens_ms } the sale opens later
+--    or  { '!drawing', opens_ms }  the sale opened, but its pre-queue's draw is not in the queue
+--                                  yet: try again in a moment, to land behind the drawn
 --
 -- A new buyer is admitted at once only when nobody waits, the tickets are free and the
 -- active-shopper limit allows; a buyer who can never be served is sold out at once;
@@ -25,6 +27,7 @@ if not S then return { '!missing' } end
 if S.state == 'closed' then return { '!closed' } end
 local now = now_ms()
 if now < S.opens_ms then return { '!not_open', S.opens_ms } end
+if redis.call('HGET', K.sale, 'draw') == 'pending' then return { '!drawing', S.opens_ms } end
 
 lapse(S, now)
 admit(S, now)

@@ -15,7 +15,9 @@
 -- ARGV[12] read_ms: Redis's clock taken before Postgres was read
 -- ARGV[13] since: the `xact_mark` the read was planned from (0: every order was read)
 -- ARGV[14] read_xmin: the xmin of the read's snapshot
--- ARGV[15..] orders: code, quantity, xact (transaction id), ... of the orders of
+-- ARGV[15] draw_pending: 1 when Postgres has a pre-queue draw not yet in the queue (joins
+--          after the opening wait for it; see prequeue.lua), else 0
+-- ARGV[16..] orders: code, quantity, xact (transaction id), ... of the orders of
 --            transactions from `since` on
 -- Reply: { sold, held } as now kept in Redis
 --    or  { '!reread' }  the read cannot be applied (the keys went or were rebuilt from
@@ -47,7 +49,7 @@ if (since > 0 and (not mark or since > mark)) or since < floor then return { '!r
 -- A rebuild starts `recent` at its own xmin: what it read below that no later sync needs.
 local rebuild = not mark
 local in_pg = {}
-for i = 15, #ARGV, 3 do
+for i = 16, #ARGV, 3 do
   local code = ARGV[i]
   in_pg[code] = true
   redis.call('HSETNX', K.done, code, ARGV[i + 1])
@@ -109,6 +111,11 @@ if fresh then
   redis.call('HSET', K.sale, 'capacity', ARGV[1], 'hold_ms', ARGV[3], 'grace_ms', ARGV[4],
     'max_active', ARGV[5], 'state', ARGV[6], 'opens_ms', ARGV[7], 'abandon_ms', ARGV[8],
     'claim_ms', ARGV[9], 'revision', revision)
+end
+-- Only ever set here, never cleared: a read older than a pre-queue's first join must not
+-- undo its mark, and once draw.lua has put the drawn entries in the queue the mark is 'enqueued'.
+if ARGV[15] == '1' and redis.call('HGET', K.sale, 'draw') ~= 'enqueued' then
+  redis.call('HSET', K.sale, 'draw', 'pending')
 end
 -- Nothing of a sale outlives its event by long: the keys go a day after it ends.
 for _, key in ipairs(KEYS) do redis.call('EXPIREAT', key, ARGV[11]) end

@@ -162,6 +162,17 @@ pub struct Settings {
     #[arg(long, env = "BOXOFFICE_TRUSTED_PROXIES", default_value = "", value_parser = Checked(proxies))]
     pub trusted_proxies: TrustedProxies,
 
+    /// Where the pre-queue's draws take their public randomness: `drand` (drand's quicknet
+    /// from `BOXOFFICE_DRAND_URL`, each round's BLS signature checked) or `local` (rounds signed
+    /// with a key derived from `BOXOFFICE_SECRET`, one a second: for tests and machines without
+    /// the internet; it proves nothing to a buyer, who must be told to trust its key).
+    #[arg(long, env = "BOXOFFICE_BEACON", default_value = "drand", value_enum)]
+    pub beacon: BeaconSource,
+
+    /// The drand relay the `drand` beacon asks; any relay serves the same signed rounds.
+    #[arg(long, env = "BOXOFFICE_DRAND_URL", default_value = "https://api.drand.sh", value_parser = Checked(public_url))]
+    pub drand_url: String,
+
     /// Who may make an organizer account at `/admin/sign-up`.
     #[arg(long, env = "BOXOFFICE_SIGNUP", default_value = "invite", value_enum)]
     pub signup: SignUp,
@@ -295,6 +306,15 @@ pub enum SignUp {
     Open,
 }
 
+/// Where the draws' public randomness comes from (see `crate::draw::beacon`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BeaconSource {
+    /// drand's quicknet over HTTP.
+    Drand,
+    /// A local beacon keyed from `BOXOFFICE_SECRET`.
+    Local,
+}
+
 impl Default for Settings {
     /// The defaults written on the fields above, whatever the environment holds.
     fn default() -> Self {
@@ -334,6 +354,15 @@ impl Settings {
             });
         }
         Ok(())
+    }
+
+    /// The draws' beacon, as configured.
+    pub fn beacon(&self) -> std::sync::Arc<dyn crate::draw::beacon::Beacon> {
+        use crate::draw::beacon::{DrandHttp, LocalBeacon};
+        match self.beacon {
+            BeaconSource::Drand => std::sync::Arc::new(DrandHttp::new(reqwest::Client::new(), &self.drand_url)),
+            BeaconSource::Local => std::sync::Arc::new(LocalBeacon::from_secret(&self.secret)),
+        }
     }
 
     /// The join proof of work's settings.

@@ -155,6 +155,7 @@ impl Application {
         let state = self.state.clone();
         let reconciler = tokio::spawn(reconcile_forever(state.sales.clone(), state.settings.reconcile_every));
         let sampler = tokio::spawn(admin::sampler::sample_forever(state.clone()));
+        let draws = tokio::spawn(draw_forever(state.sales.clone()));
         let mail_sender = tokio::spawn(mail::send_forever(
             state.db.clone(),
             self.mailer,
@@ -170,6 +171,7 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
             .await;
         reconciler.abort();
+        draws.abort();
         overdue.abort();
         sampler.abort();
         // A mail cut off mid-send keeps its lease and is sent again after it: at least once.
@@ -192,6 +194,20 @@ async fn reconcile_forever(sales: TicketSales, every: Duration) {
         }
         if let Err(e) = sales.reconcile_waitlists().await {
             warn!(error = %e, "reconciling waitlists failed; will retry");
+        }
+    }
+}
+
+/// Runs the pre-queue draws whose opening has come, every second on every instance: the
+/// first to get there draws, the others find it done (see `sale::prequeue`). Joins after the
+/// opening wait for it, so it runs more often than the reconciliation.
+async fn draw_forever(sales: TicketSales) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sales.run_due_draws().await {
+            warn!(error = %e, "running the pre-queue draws failed; will retry");
         }
     }
 }

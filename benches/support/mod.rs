@@ -169,6 +169,7 @@ pub async fn open_sale(pg: &PgPool, sales: &TicketSales, capacity: i32) -> SaleI
             opens_at: Utc::now() - chrono::Duration::minutes(1),
             hold_secs: 3600,
             max_active: 0,
+            prequeue_secs: 0,
         },
     )
     .await

@@ -17,8 +17,8 @@ use uuid::Uuid;
 use super::AdminError;
 use super::extract::ApiOrganizer;
 use super::forms::{
-    EventFields, FieldErrors, MAX_CAPACITY, MAX_DESCRIPTION, MAX_HOLD_SECS, MAX_PRICE_MINOR, MAX_TITLE, MAX_VENUE,
-    NOT_A_WHOLE_NUMBER, Parsed, SaleFields, api_time,
+    EventFields, FieldErrors, MAX_CAPACITY, MAX_DESCRIPTION, MAX_HOLD_SECS, MAX_PREQUEUE_SECS, MAX_PRICE_MINOR,
+    MAX_TITLE, MAX_VENUE, NOT_A_WHOLE_NUMBER, Parsed, SaleFields, api_time,
 };
 use super::series;
 use super::service::{self, EventEdit, ServiceError};
@@ -282,6 +282,10 @@ pub struct AdminSaleInput {
     /// Buyers at checkout at once; 0 (the default) for no limit.
     #[oai(nullable)]
     max_active: Option<WholeNumber<0, MAX_CAPACITY>>,
+    /// Seconds before `opens_at` from which buyers may join the sale's pre-queue (their places
+    /// are drawn at the opening); 1800 by default, 0 for no pre-queue, at most a day.
+    #[oai(nullable)]
+    prequeue_secs: Option<WholeNumber<0, MAX_PREQUEUE_SECS>>,
 }
 
 /// A change of a sale's state: `open` (resume), `paused` or `closed` (final).
@@ -304,6 +308,8 @@ pub struct AdminSale {
     state: String,
     hold_secs: i32,
     max_active: i32,
+    /// Seconds before `opens_at` that the pre-queue opens; 0: no pre-queue.
+    prequeue_secs: i32,
 }
 
 impl From<SaleRecord> for AdminSale {
@@ -319,6 +325,7 @@ impl From<SaleRecord> for AdminSale {
             state: s.state,
             hold_secs: s.hold_secs,
             max_active: s.max_active,
+            prequeue_secs: s.prequeue_secs,
         }
     }
 }
@@ -707,6 +714,7 @@ impl AdminApi {
             opens_at: api_time(b.opens_at.as_deref()),
             hold_secs: whole_number(&b.hold_secs),
             max_active: whole_number(&b.max_active),
+            prequeue_secs: whole_number(&b.prequeue_secs),
         };
         let sale = async { service::open_sale(&state, me, service::parse_id(&event)?, fields).await };
         created(sale.await.map(Into::into))

@@ -142,6 +142,7 @@ pub struct SaleForm {
     pub opens_at: String,
     pub hold_minutes: String,
     pub max_active: String,
+    pub prequeue_minutes: String,
 }
 
 /// The event page: its fixed facts, its sales, the form that opens a new sale and the form
@@ -293,6 +294,8 @@ fn new_sale_form(token: &str, event: &Event, f: &SaleForm, errors: &FieldErrors,
                 Some("How long a buyer at checkout keeps the tickets.")))
             (field("Buyers at checkout at once", "max_active", "number", &or(&f.max_active, "0".into()), errors,
                 Some("0 for no limit.")))
+            (field("Pre-queue in minutes", "prequeue_minutes", "number", &or(&f.prequeue_minutes, "30".into()), errors,
+                Some("Buyers who join this long before the opening wait in a pre-queue and get their places by a draw at the opening; 0 for none (at most 1440).")))
             p.hint { "Price: " (show_price(event.price_minor)) " " (event.currency) ", copied from the event." }
             button type="submit" { "Open the sale" }
         }

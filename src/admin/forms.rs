@@ -224,20 +224,27 @@ pub struct SaleFields {
     pub opens_at: Parsed<DateTime<Utc>>,
     pub hold_secs: Parsed<i64>,
     pub max_active: Parsed<i64>,
+    pub prequeue_secs: Parsed<i64>,
 }
 
 /// A new sale of an event: its own capacity (the event's by default, never more), opening
-/// time (now by default), hold time (the shop's default) and buyers at checkout at once (0:
-/// no limit). Its price is copied from the event by the caller.
+/// time (now by default), hold time (the shop's default), buyers at checkout at once (0:
+/// no limit) and pre-queue window (30 minutes before the opening by default; 0: none). Its
+/// price is copied from the event by the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SaleDraft {
     pub capacity: i32,
     pub opens_at: DateTime<Utc>,
     pub hold_secs: i32,
     pub max_active: i32,
+    pub prequeue_secs: i32,
 }
 
 pub const MAX_HOLD_SECS: i64 = 3600;
+/// The longest pre-queue window, a day; the database holds the same bound.
+pub const MAX_PREQUEUE_SECS: i64 = 86_400;
+/// The pre-queue window of a sale that does not say.
+pub const DEFAULT_PREQUEUE_SECS: i64 = 1800;
 
 impl SaleDraft {
     pub fn parse(
@@ -266,11 +273,16 @@ impl SaleDraft {
         if !(0..=MAX_CAPACITY).contains(&max_active) {
             errors.add("max_active", "0 (no limit) or more.");
         }
+        let prequeue = optional(&mut errors, "prequeue_secs", f.prequeue_secs).unwrap_or(DEFAULT_PREQUEUE_SECS);
+        if !(0..=MAX_PREQUEUE_SECS).contains(&prequeue) {
+            errors.add("prequeue_secs", "0 (no pre-queue) up to a day.");
+        }
         errors.into_result(|| SaleDraft {
             capacity: capacity as i32,
             opens_at,
             hold_secs: hold as i32,
             max_active: max_active as i32,
+            prequeue_secs: prequeue as i32,
         })
     }
 }
@@ -593,6 +605,7 @@ mod tests {
             opens_at: Ok(None),
             hold_secs: Ok(None),
             max_active: Ok(None),
+            prequeue_secs: Ok(None),
         };
         let d = SaleDraft::parse(none(), 50, 480, now()).unwrap();
         assert_eq!((d.capacity, d.opens_at, d.hold_secs, d.max_active), (50, now(), 480, 0));
@@ -645,6 +658,16 @@ mod tests {
             .get("max_active")
             .is_some()
         );
+        for bad in [-1, MAX_PREQUEUE_SECS + 1] {
+            assert!(
+                e(SaleFields {
+                    prequeue_secs: Ok(Some(bad)),
+                    ..none()
+                })
+                .get("prequeue_secs")
+                .is_some()
+            );
+        }
     }
 
     #[test]

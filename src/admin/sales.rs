@@ -28,11 +28,13 @@ pub async fn create_from_form(
 ) -> Result<Response, AdminError> {
     let event = service::parse_id(&event)?;
     let hold_secs = form_int(Some(&f.hold_minutes)).map(|m| m.map(|m| m.saturating_mul(60)));
+    let prequeue_secs = form_int(Some(&f.prequeue_minutes)).map(|m| m.map(|m| m.saturating_mul(60)));
     let fields = SaleFields {
         capacity: form_int(Some(&f.capacity)),
         opens_at: form_time(Some(&f.opens_at)),
         hold_secs,
         max_active: form_int(Some(&f.max_active)),
+        prequeue_secs,
     };
     match service::open_sale(&state, me, event, fields).await {
         Ok(sale) => Ok(see_other(&format!("/admin/sales/{}", sale.id))),
@@ -40,6 +42,9 @@ pub async fn create_from_form(
             // The form asks for minutes; its error belongs beside that field.
             if let Some(m) = errors.0.remove("hold_secs") {
                 errors.add("hold_minutes", m);
+            }
+            if let Some(m) = errors.0.remove("prequeue_secs") {
+                errors.add("prequeue_minutes", m);
             }
             refused(&state, me, &session, event, Refused::NewSale(&f, errors)).await
         }

@@ -164,6 +164,7 @@ pub async fn open_sale(state: &AppState, me: Organizer, event_id: Uuid, fields: 
             opens_at: draft.opens_at,
             hold_secs: draft.hold_secs,
             max_active: draft.max_active,
+            prequeue_secs: draft.prequeue_secs,
         },
     )
     .await?;

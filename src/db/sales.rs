@@ -17,6 +17,8 @@ pub struct SaleRecord {
     pub state: String,
     pub hold_secs: i32,
     pub max_active: i32,
+    /// How long before `opens_at` the pre-queue is open; 0: no pre-queue.
+    pub prequeue_secs: i32,
 }
 
 impl SaleRecord {
@@ -39,18 +41,21 @@ pub struct NewSale {
     pub opens_at: DateTime<Utc>,
     pub hold_secs: i32,
     pub max_active: i32,
+    pub prequeue_secs: i32,
 }
 
-const COLUMNS: &str = "id, event_id, capacity, price_minor, currency, sold, opens_at, state, hold_secs, max_active";
+const COLUMNS: &str =
+    "id, event_id, capacity, price_minor, currency, sold, opens_at, state, hold_secs, max_active, prequeue_secs";
 /// The same, for a statement that joins the events (which have columns of the same names).
 const QUALIFIED_COLUMNS: &str = "ticket_sales.id, ticket_sales.event_id, ticket_sales.capacity, \
      ticket_sales.price_minor, ticket_sales.currency, ticket_sales.sold, ticket_sales.opens_at, \
-     ticket_sales.state, ticket_sales.hold_secs, ticket_sales.max_active";
+     ticket_sales.state, ticket_sales.hold_secs, ticket_sales.max_active, ticket_sales.prequeue_secs";
 
 pub async fn insert(db: impl sqlx::PgExecutor<'_>, s: &NewSale) -> Result<SaleRecord, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into ticket_sales (id, event_id, capacity, price_minor, currency, opens_at, hold_secs, max_active)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)
+        "insert into ticket_sales (id, event_id, capacity, price_minor, currency, opens_at, hold_secs, max_active,
+                                   prequeue_secs)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          returning {COLUMNS}"
     )))
     .bind(Uuid::new_v4())
@@ -61,6 +66,7 @@ pub async fn insert(db: impl sqlx::PgExecutor<'_>, s: &NewSale) -> Result<SaleRe
     .bind(s.opens_at)
     .bind(s.hold_secs)
     .bind(s.max_active)
+    .bind(s.prequeue_secs)
     .fetch_one(db)
     .await
 }
@@ -101,6 +107,9 @@ pub struct SaleSnapshot {
     pub order_codes: Vec<Uuid>,
     pub order_quantities: Vec<i16>,
     pub order_xacts: Vec<i64>,
+    /// The sale has a pre-queue whose drawn entries are not in the Redis queue yet: joins after
+    /// the opening wait for them (see `sale::prequeue`).
+    pub draw_pending: bool,
 }
 
 impl SaleSnapshot {
@@ -125,7 +134,9 @@ pub async fn snapshot(db: &PgPool, id: SaleId, since: i64) -> Result<Option<Sale
                 array(select case when state = 'cancelled' then 0::int2 else quantity end from orders
                       where sale_id = ticket_sales.id and xact >= $2 order by id) as order_quantities,
                 array(select xact from orders
-                      where sale_id = ticket_sales.id and xact >= $2 order by id) as order_xacts
+                      where sale_id = ticket_sales.id and xact >= $2 order by id) as order_xacts,
+                exists(select 1 from sale_draws d
+                       where d.sale_id = ticket_sales.id and d.enqueued_at is null) as draw_pending
          from ticket_sales join events e on e.id = ticket_sales.event_id
          where ticket_sales.id = $1"
     )))
@@ -164,7 +175,7 @@ pub async fn set_state(db: &PgPool, id: SaleId, state: SaleState) -> Result<bool
 pub async fn find_owned(db: &PgPool, id: SaleId, organizer: Uuid) -> Result<Option<SaleRecord>, sqlx::Error> {
     sqlx::query_as(
         "select s.id, s.event_id, s.capacity, s.price_minor, s.currency, s.sold, s.opens_at, s.state,
-                s.hold_secs, s.max_active
+                s.hold_secs, s.max_active, s.prequeue_secs
          from ticket_sales s join events e on e.id = s.event_id
          where s.id = $1 and e.organizer_id = $2",
     )

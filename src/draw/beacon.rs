@@ -288,6 +288,18 @@ impl LocalBeacon {
         }
     }
 
+    /// The shop's own local beacon (`BOXOFFICE_BEACON=local`): its key from `secret`
+    /// (`HMAC-SHA256(secret, "boxoffice local beacon v1")`), round 1 at the Unix epoch, one
+    /// round a second. Whoever holds the secret can compute any round, so it is no fair
+    /// draw's randomness; it serves tests and machines without the internet.
+    pub fn from_secret(secret: &crate::config::Secret) -> LocalBeacon {
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes keys of any length");
+        mac.update(b"boxoffice local beacon v1");
+        LocalBeacon::new(mac.finalize().into_bytes().into(), DateTime::UNIX_EPOCH, 1)
+    }
+
     /// Round `round` signed, whether or not its time has come: what a test uses to forge one.
     pub fn sign(&self, round: u64) -> BeaconRound {
         BeaconRound {

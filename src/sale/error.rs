@@ -23,6 +23,13 @@ pub enum SaleError {
     /// 409: the sale has not opened yet.
     #[error("This ticket sale opens at {0}.")]
     NotOpenYet(DateTime<Utc>),
+    /// 409: the sale has just opened and its pre-queue is being drawn into the queue; a join
+    /// now would go ahead of the drawn entries. Try again in a few seconds.
+    #[error("The sale is opening: its pre-queue is being drawn. Please try again in a few seconds.")]
+    DrawUnderWay,
+    /// 503: the draw's public randomness could not be had yet; the draw is tried again.
+    #[error("The draw's randomness is not available yet: {0}")]
+    Beacon(String),
     /// 404: not a reservation code at all.
     #[error("That is not a reservation code.")]
     MalformedCode,
@@ -83,6 +90,7 @@ pub enum SaleError {
 /// wording for the API's errors and the pages' notices (through `NotAdmitted`'s text).
 fn not_admitted_message(state: ReservationState) -> &'static str {
     match state {
+        ReservationState::Prequeue => "You are in the pre-queue; your place in line is drawn at the opening.",
         ReservationState::Waiting => "You are still in the queue; checkout opens when it is your turn.",
         ReservationState::Expired => "Your reservation expired.",
         ReservationState::Confirmed => "This reservation is already confirmed.",
@@ -105,6 +113,8 @@ impl SaleError {
             SaleError::Closed => "sale_closed",
             SaleError::Over => "sale_over",
             SaleError::NotOpenYet(_) => "sale_not_open",
+            SaleError::DrawUnderWay => "draw_under_way",
+            SaleError::Beacon(_) => "unavailable",
             SaleError::MalformedCode | SaleError::UnknownReservation => "unknown_reservation",
             SaleError::NotAdmitted(ReservationState::Expired) => "hold_expired",
             SaleError::NotAdmitted(_) => "not_admitted",
@@ -125,6 +135,9 @@ impl SaleError {
 
     /// True when the fault is on our side and passes by itself: the client should retry.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, SaleError::Redis(_) | SaleError::Postgres(_))
+        matches!(
+            self,
+            SaleError::Redis(_) | SaleError::Postgres(_) | SaleError::Beacon(_)
+        )
     }
 }

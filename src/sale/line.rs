@@ -339,6 +339,7 @@ impl TicketSales {
             created: false,
             place: Some(*place),
             approximate: true,
+            prequeue: None,
         })
     }
 

@@ -23,6 +23,7 @@ mod error;
 mod keys;
 mod line;
 mod model;
+mod prequeue;
 mod presence;
 mod script;
 pub mod waitlist;
@@ -41,6 +42,7 @@ pub use error::SaleError;
 pub use keys::{SaleKey, sale_key, sale_keys};
 pub use line::{LineView, Place};
 pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState};
+pub use prequeue::PrequeueTicket;
 
 use crate::db;
 use crate::db::orders::{Order, Placement};
@@ -79,6 +81,10 @@ struct Inner {
     lines: line::Lines,
     /// Signs the places in line that waiting codes carry.
     secret: crate::config::Secret,
+    /// Signs the pre-queue's receipts.
+    receipts: crate::draw::receipt::ReceiptSigner,
+    /// The draws' public randomness.
+    beacon: Arc<dyn crate::draw::beacon::Beacon>,
 }
 
 /// A negative cache: sale ids Postgres said it does not know, each remembered for
@@ -140,6 +146,8 @@ impl TicketSales {
                 rates: Default::default(),
                 lines: Default::default(),
                 secret: settings.secret.clone(),
+                receipts: crate::draw::receipt::ReceiptSigner::from_secret(&settings.secret),
+                beacon: settings.beacon(),
             }),
         })
     }
@@ -209,7 +217,8 @@ impl TicketSales {
         };
         match self.call_synced(sale, &join).await? {
             JoinReply::Closed => Err(SaleError::Closed),
-            JoinReply::NotOpen { opens_at } => Err(SaleError::NotOpenYet(opens_at)),
+            JoinReply::NotOpen { opens_at } => self.join_prequeue(sale, owner, quantity, opens_at).await,
+            JoinReply::Drawing => self.join_while_drawing(sale, owner).await,
             JoinReply::Joined {
                 reservation,
                 created,
@@ -228,7 +237,8 @@ impl TicketSales {
     /// reservation stands. A code of another owner is `UnknownReservation`.
     pub async fn status(&self, code: &ReservationCode, owner: &Owner) -> Result<Reservation, SaleError> {
         match self.call_synced(code.sale, &Status { code, owner }).await? {
-            StatusReply::NotFound => Err(SaleError::UnknownReservation),
+            // Not in the queue: maybe in the sale's pre-queue, which Postgres keeps.
+            StatusReply::NotFound => self.prequeue_status(code, owner).await,
             StatusReply::Found {
                 reservation,
                 seq,
@@ -270,7 +280,7 @@ impl TicketSales {
     /// The buyer gives up: leaves the queue or releases the held tickets at once.
     pub async fn release(&self, code: &ReservationCode, owner: &Owner) -> Result<Reservation, SaleError> {
         match self.call_synced(code.sale, &Release { code, owner }).await? {
-            ReleaseReply::NotFound => Err(SaleError::UnknownReservation),
+            ReleaseReply::NotFound => self.leave_prequeue(code, owner).await,
             ReleaseReply::Confirming => Err(SaleError::ConfirmInProgress),
             ReleaseReply::Done(r) => {
                 self.inner.lines.note_left(code);
@@ -507,6 +517,7 @@ impl TicketSales {
             read_ms,
             since,
             read_xmin: snap.read_xmin,
+            draw_pending: snap.draw_pending,
             orders,
         };
         match self.call(sale, &sync).await? {

@@ -143,6 +143,8 @@ impl Owner {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReservationState {
+    /// In the sale's pre-queue, before the opening: its place comes from the draw.
+    Prequeue,
     /// In the queue.
     Waiting,
     /// Holding tickets at checkout until `expires_at`.
@@ -167,6 +169,7 @@ impl ReservationState {
     pub(crate) fn from_script(s: &str) -> Option<Self> {
         use ReservationState::*;
         Some(match s {
+            "prequeue" => Prequeue,
             "waiting" => Waiting,
             "admitted" => Admitted,
             "confirming" => Confirming,
@@ -183,6 +186,7 @@ impl ReservationState {
     pub fn as_str(self) -> &'static str {
         use ReservationState::*;
         match self {
+            Prequeue => "prequeue",
             Waiting => "waiting",
             Admitted => "admitted",
             Confirming => "confirming",
@@ -195,9 +199,9 @@ impl ReservationState {
         }
     }
 
-    /// Still in the running: waiting, holding or being confirmed.
+    /// Still in the running: in the pre-queue, waiting, holding or being confirmed.
     pub fn is_live(self) -> bool {
-        matches!(self, Self::Waiting | Self::Admitted | Self::Confirming)
+        matches!(self, Self::Prequeue | Self::Waiting | Self::Admitted | Self::Confirming)
     }
 }
 
@@ -223,6 +227,8 @@ pub struct Reservation {
     /// True when `position` is a bound from above, answered without asking Redis (the buyer
     /// is far from the head); false when it is exact.
     pub approximate: bool,
+    /// In the pre-queue: the entry's receipt and the draw's commitment.
+    pub prequeue: Option<super::prequeue::PrequeueTicket>,
 }
 
 impl Reservation {

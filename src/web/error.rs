@@ -141,6 +141,7 @@ pub fn sale_status(e: &SaleError) -> StatusCode {
         SaleError::Closed
         | SaleError::Over
         | SaleError::NotOpenYet(_)
+        | SaleError::DrawUnderWay
         | SaleError::NotAdmitted(_)
         | SaleError::SoldOut
         | SaleError::ConfirmInProgress
@@ -148,7 +149,7 @@ pub fn sale_status(e: &SaleError) -> StatusCode {
         | SaleError::WaitlistEmailTaken
         | SaleError::OwnWaitlistPlace => StatusCode::CONFLICT,
         SaleError::BadOwner => StatusCode::BAD_REQUEST,
-        SaleError::Redis(_) | SaleError::Postgres(_) => StatusCode::SERVICE_UNAVAILABLE,
+        SaleError::Redis(_) | SaleError::Postgres(_) | SaleError::Beacon(_) => StatusCode::SERVICE_UNAVAILABLE,
         SaleError::Protocol { .. } | SaleError::TimeOutOfRange => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -20,6 +20,8 @@ fn every_sale_error(now: chrono::DateTime<chrono::Utc>) -> Vec<SaleError> {
         SaleError::Closed,
         SaleError::Over,
         SaleError::NotOpenYet(now),
+        SaleError::DrawUnderWay,
+        SaleError::Beacon("round 7 is not emitted yet".into()),
         SaleError::MalformedCode,
         SaleError::UnknownReservation,
         SaleError::NotAdmitted(ReservationState::Expired),
@@ -61,6 +63,8 @@ fn a_sale_error_has_the_same_status_for_buyers_and_organizers() {
     assert_eq!(of("BadQuantity"), 422);
     assert_eq!(of("UnknownReservation"), 404);
     assert_eq!(of("Postgres"), 503);
+    assert_eq!(of("DrawUnderWay"), 409);
+    assert_eq!(of("Beacon"), 503);
 }
 
 /// The OpenAPI document the app serves.

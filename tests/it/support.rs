@@ -148,6 +148,7 @@ impl World {
                 opens_at,
                 hold_secs,
                 max_active,
+                prequeue_secs: 0,
             },
         )
         .await
@@ -167,6 +168,7 @@ impl World {
                 opens_at: sale.opens_at,
                 hold_secs: sale.hold_secs,
                 max_active: 0,
+                prequeue_secs: 0,
             },
         )
         .await

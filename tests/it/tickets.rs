@@ -279,6 +279,7 @@ async fn orders_made_before_tickets_existed_get_theirs_from_the_migration() {
             opens_at: chrono::Utc::now(),
             hold_secs: 60,
             max_active: 0,
+            prequeue_secs: 0,
         },
     )
     .await

@@ -58,6 +58,7 @@ impl ReservationReply {
             created,
             place: None,
             approximate: false,
+            prequeue: None,
         }
     }
 }
@@ -84,6 +85,8 @@ pub(crate) enum JoinReply {
     NotOpen {
         opens_at: DateTime<Utc>,
     },
+    /// The sale opened, but its pre-queue's drawn entries are not in the queue yet.
+    Drawing,
 }
 
 impl ScriptCall for Join<'_> {
@@ -105,6 +108,10 @@ impl ScriptCall for Join<'_> {
             "!not_open" => JoinReply::NotOpen {
                 opens_at: reply.time("opens_ms")?,
             },
+            "!drawing" => {
+                reply.time("opens_ms")?;
+                JoinReply::Drawing
+            }
             state => {
                 let state = ReservationState::from_script(state).ok_or_else(|| reply.unknown_tag("state", state))?;
                 JoinReply::Joined {

@@ -13,6 +13,7 @@
 
 mod buying;
 mod checkout;
+mod draw;
 mod line;
 mod peek;
 mod reply;
@@ -25,6 +26,7 @@ use fred::types::scripts::Script;
 
 pub(crate) use buying::{Join, JoinReply, Release, ReleaseReply, Status, StatusReply};
 pub(crate) use checkout::{AbortOutcome, ConfirmAbort, ConfirmBegin, ConfirmBeginReply, ConfirmFinish, GiveBack};
+pub(crate) use draw::{DrawEnqueue, DrawnReservation, PrequeueMark};
 pub(crate) use line::{Line, LineFigures, LineReply};
 pub(crate) use peek::Peek;
 pub(crate) use reply::{Reply, ReplyError};
@@ -59,10 +61,12 @@ pub(crate) enum ScriptName {
     WaitlistRestore,
     WaitlistClaim,
     Line,
+    Prequeue,
+    Draw,
 }
 
 impl ScriptName {
-    pub const ALL: [ScriptName; 19] = [
+    pub const ALL: [ScriptName; 21] = [
         ScriptName::Join,
         ScriptName::Status,
         ScriptName::ConfirmBegin,
@@ -82,6 +86,8 @@ impl ScriptName {
         ScriptName::WaitlistRestore,
         ScriptName::WaitlistClaim,
         ScriptName::Line,
+        ScriptName::Prequeue,
+        ScriptName::Draw,
     ];
 
     /// The name of the script's file in `lua/`, and its `script` label in the metrics.
@@ -106,6 +112,8 @@ impl ScriptName {
             ScriptName::WaitlistRestore => "wl_restore",
             ScriptName::WaitlistClaim => "wl_claim",
             ScriptName::Line => "line",
+            ScriptName::Prequeue => "prequeue",
+            ScriptName::Draw => "draw",
         }
     }
 
@@ -130,6 +138,8 @@ impl ScriptName {
             ScriptName::WaitlistRestore => include_str!("../../../lua/wl_restore.lua"),
             ScriptName::WaitlistClaim => include_str!("../../../lua/wl_claim.lua"),
             ScriptName::Line => include_str!("../../../lua/line.lua"),
+            ScriptName::Prequeue => include_str!("../../../lua/prequeue.lua"),
+            ScriptName::Draw => include_str!("../../../lua/draw.lua"),
         }
     }
 }

@@ -67,6 +67,8 @@ pub(crate) struct Sync {
     pub since: i64,
     /// The xmin of the read's snapshot.
     pub read_xmin: i64,
+    /// Postgres has a pre-queue draw whose entries are not queued yet.
+    pub draw_pending: bool,
     /// The orders of transactions from `since` on.
     pub orders: Vec<SyncOrder>,
 }
@@ -98,6 +100,7 @@ impl ScriptCall for Sync {
             self.read_ms.into(),
             self.since.into(),
             self.read_xmin.into(),
+            i64::from(self.draw_pending).into(),
         ];
         argv.reserve(self.orders.len() * 3);
         for order in &self.orders {
@@ -152,7 +155,7 @@ mod tests {
     }
 
     #[test]
-    fn the_orders_follow_the_fourteen_settings_in_threes() {
+    fn the_orders_follow_the_fifteen_settings_in_threes() {
         let sync = Sync {
             capacity: 1,
             pg_sold: 2,
@@ -168,6 +171,7 @@ mod tests {
             read_ms: 12,
             since: 13,
             read_xmin: 14,
+            draw_pending: true,
             orders: vec![SyncOrder {
                 code: "c".into(),
                 quantity: 2,
@@ -175,9 +179,10 @@ mod tests {
             }],
         };
         let argv = sync.argv();
-        assert_eq!(argv.len(), 17);
+        assert_eq!(argv.len(), 18);
         assert_eq!(argv[5], Value::from("open"));
         assert_eq!(argv[13], Value::from(14));
-        assert_eq!(argv[14..], [Value::from("c"), Value::from(2), Value::from(99)]);
+        assert_eq!(argv[14], Value::from(1));
+        assert_eq!(argv[15..], [Value::from("c"), Value::from(2), Value::from(99)]);
     }
 }

@@ -14,7 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use tower_sessions_redis_store::RedisStore;
 use tracing::warn;
 
-use super::{poll_after_ms, proof};
+use super::{next_poll_ms, proof};
 use crate::db;
 use crate::db::orders::Order;
 use crate::payment::Outlook;
@@ -151,7 +151,9 @@ struct ReservationView {
     /// this code and this session: with another it is a 404. Null when not waiting.
     #[oai(nullable)]
     place: Option<String>,
-    /// waiting, admitted, confirming, confirmed, sold_out, expired, released, closed,
+    /// prequeue (in the sale's pre-queue before its opening: the place in line comes from the
+    /// draw at the opening; see `receipt`, `commitment`, `opens_at`), waiting, admitted,
+    /// confirming, confirmed, sold_out, expired, released, closed,
     /// abandoned (the client stopped polling while waiting and lost its place) or cancelled
     /// (its order was cancelled: not paid by its deadline, or given up; its tickets went back
     /// on sale). confirmed means the reservation became an order: `order_state` says whether
@@ -171,9 +173,21 @@ struct ReservationView {
     expires_at: Option<DateTime<Utc>>,
     /// The server's clock when this was read.
     server_now: DateTime<Utc>,
-    /// Milliseconds to wait before polling again; grows with the position. 0: nothing will
-    /// change any more.
+    /// Milliseconds to wait before polling again; grows with the position (in the pre-queue,
+    /// with the time left to the opening). 0: nothing will change any more.
     poll_after_ms: u64,
+    /// In the pre-queue: the entry's receipt, `v1.<sale>.<entry>.<signature>`, signed by the
+    /// shop (the key is in `GET /sales/{sale}/draw`); keep it to check the draw with
+    /// `boxoffice verify-draw`. Null otherwise.
+    #[oai(nullable)]
+    receipt: Option<String>,
+    /// In the pre-queue: the draw's commitment, SHA-256 of its secret seed (64 hex digits),
+    /// revealed with the result. Null otherwise.
+    #[oai(nullable)]
+    commitment: Option<String>,
+    /// In the pre-queue: when the sale opens and the draw is made. Null otherwise.
+    #[oai(nullable)]
+    opens_at: Option<DateTime<Utc>>,
     /// Once the reservation is an order (confirmed or cancelled): the order's state, confirmed
     /// (no payment asked), awaiting_payment, paid or cancelled; null before.
     #[oai(nullable)]
@@ -210,9 +224,12 @@ impl From<&Reservation> for ReservationView {
             waiting: r.waiting,
             expires_at: r.expires_at,
             server_now: r.server_now,
-            poll_after_ms: poll_after_ms(r.state, r.position),
+            poll_after_ms: next_poll_ms(r),
             order_state: None,
             order_url: None,
+            receipt: r.prequeue.as_ref().map(|t| t.receipt.clone()),
+            commitment: r.prequeue.as_ref().map(|t| t.commitment.to_string()),
+            opens_at: r.prequeue.as_ref().map(|t| t.opens_at),
         }
     }
 }
@@ -497,6 +514,31 @@ impl BuyerApi {
         }))
     }
 
+    /// The sale's pre-queue draw (algorithm `boxoffice-draw-v1`): `{"algorithm", "sale",
+    /// "commitment", "receipt_key", "beacon_chain", "result"}`, where `result` is null until the
+    /// opening's draw is done and then reveals `frozen_at`, `list_hash`, `beacon` (`round`,
+    /// `signature`), `server_seed`, `seed` and `entries` (`place`, `entry_hash`) in drawn
+    /// order. `boxoffice verify-draw` checks it all against a receipt. 404 when the sale has
+    /// no pre-queue draw (nobody joined one).
+    #[oai(path = "/sales/:sale/draw", method = "get")]
+    async fn draw(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        sale: Path<String>,
+    ) -> ApiResult<Json<serde_json::Value>, Reads> {
+        limits.check_request(req).map_err(rate_limited)?;
+        let sale: SaleId = sale.0.parse().map_err(fail)?;
+        let draw = state
+            .sales
+            .published_draw(sale)
+            .await
+            .map_err(WebError::reading("This sale's draw"))?
+            .ok_or_else(|| fail(WebError::NotFound))?;
+        Ok(Json(serde_json::to_value(&draw).expect("a draw serializes")))
+    }
+
     /// Whether joining this sale needs a proof of work right now (it does when the sale's joins
     /// per minute pass the shop's threshold), and the challenge to solve. Mints the session
     /// cookie when a challenge is issued to a client without one.
@@ -537,6 +579,10 @@ impl BuyerApi {
     }
 
     /// Join a sale (idempotent per session: joining again returns the same reservation).
+    /// In the sale's pre-queue window (before it opens) the reservation is an entry of the
+    /// pre-queue (state `prequeue`, with its receipt); at the opening it gets its place in line
+    /// by the draw. Just after the opening, while the draw goes into the queue, a join is a
+    /// 409 `draw_under_way`: try again in a few seconds.
     /// Mints the session cookie when the client has none. A busy sale asks for a proof of work
     /// first (428 `proof_required`; see `GET /sales/{sale}/challenge`).
     #[oai(path = "/sales/:sale/reservations", method = "post")]

@@ -69,6 +69,15 @@ pub fn poll_after_ms(state: ReservationState, position: u64) -> u64 {
     }
 }
 
+/// Milliseconds before the next poll of `r`: in the pre-queue by the time left to the
+/// opening, otherwise as [`poll_after_ms`].
+pub fn next_poll_ms(r: &Reservation) -> u64 {
+    match &r.prequeue {
+        Some(ticket) if r.state == ReservationState::Prequeue => ticket.poll_after_ms(r.server_now),
+        _ => poll_after_ms(r.state, r.position),
+    }
+}
+
 /// A flash message carried in the URL of a redirect (`/?notice=expired`): only these names are
 /// understood, so a crafted link cannot put text of its choice on the page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +138,7 @@ impl Notice {
 pub fn place_of(r: &Reservation) -> String {
     let code = r.code;
     match r.state {
-        ReservationState::Waiting => format!("/wait/{code}"),
+        ReservationState::Prequeue | ReservationState::Waiting => format!("/wait/{code}"),
         ReservationState::Admitted | ReservationState::Confirming => format!("/checkout/{code}"),
         ReservationState::Confirmed => format!("/orders/{code}"),
         // Sold out: the waitlist's form, for as many tickets.

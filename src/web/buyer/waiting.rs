@@ -9,9 +9,9 @@ use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, handler};
 
-use super::{eta, place_of, poll_after_ms, query_value};
+use super::{eta, next_poll_ms, place_of, query_value};
 use crate::db;
-use crate::sale::{Reservation, ReservationCode, ReservationState, SaleError};
+use crate::sale::{PrequeueTicket, Reservation, ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::web::error::{FragmentError, PageError, WebError};
 use crate::web::presence::Presence;
@@ -58,7 +58,7 @@ pub async fn page(
         return Ok(slow_down_page(wait));
     }
     let r = status(&state, req, &code).await?;
-    if r.state != ReservationState::Waiting {
+    if !matches!(r.state, ReservationState::Waiting | ReservationState::Prequeue) {
         return Ok(redirect(req, &place_of(&r)));
     }
     let title = db::events::listing_of_sale(&state.db, r.code.sale.0)
@@ -68,20 +68,28 @@ pub async fn page(
         .unwrap_or_default();
     let start = start_of(req, r.position);
     let rate = eta::admitted_per_minute(&state.sales, &r);
-    let refresh_secs = poll_after_ms(r.state, r.position).div_ceil(1000);
+    let refresh_secs = next_poll_ms(&r).div_ceil(1000);
     // Without JavaScript the page reloads itself instead of polling.
     let head = html! { noscript { meta http-equiv="refresh" content=(refresh_secs); } };
+    let heading = match r.state {
+        ReservationState::Prequeue => "Pre-queue",
+        _ => "Waiting room",
+    };
     let body = html! {
         section.card.waiting {
-            h1 { "Waiting room" }
+            h1 { (heading) }
             @if !title.is_empty() { p.muted { (title) } }
-            (fragment(&r, start, rate))
+            @if let Some(ticket) = &r.prequeue {
+                (prequeue_fragment(&r, ticket))
+            } @else {
+                (fragment(&r, start, rate))
+            }
             form.leave method="post" action={ "/reservations/" (r.code) "/release" } {
                 button.link type="submit" { "Leave the queue" }
             }
         }
     };
-    Ok(layout::page_with_head("Waiting room", head, body).into_response())
+    Ok(layout::page_with_head(heading, head, body).into_response())
 }
 
 /// Too many reloads: says so, and reloads itself once the wait is over.
@@ -146,6 +154,9 @@ pub async fn poll(
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(ticket) = &r.prequeue {
+        return Ok(prequeue_fragment(&r, ticket).into_response());
+    }
     if r.state != ReservationState::Waiting {
         return Ok(redirect(req, &place_of(&r)));
     }
@@ -153,10 +164,54 @@ pub async fn poll(
     Ok(fragment(&r, start_of(req, r.position), rate).into_response())
 }
 
+/// The pre-queue's countdown: when the sale opens, the receipt and the draw's commitment. It
+/// polls by the time left; after the draw the poll answers with the place in line.
+fn prequeue_fragment(r: &Reservation, ticket: &PrequeueTicket) -> Markup {
+    let delay = next_poll_ms(r);
+    let left = (ticket.opens_at - r.server_now).num_seconds().max(0);
+    let countdown = match left {
+        0 => "any moment now: the draw is under way".to_string(),
+        s if s < 120 => format!("in {s} seconds"),
+        s if s < 7200 => format!("in {} minutes", s / 60),
+        s => format!("in {} hours", s / 3600),
+    };
+    html! {
+        div #queue.queue.prequeue
+            hx-get={ "/wait/" (r.code) "/poll" }
+            hx-trigger={ "load delay:" (delay) "ms" }
+            hx-swap="outerHTML"
+            aria-live="polite"
+        {
+            p.position { "You are in the pre-queue." }
+            p {
+                "The sale opens at "
+                time datetime=(ticket.opens_at.to_rfc3339()) { (ticket.opens_at.format("%H:%M:%S UTC")) }
+                ", " strong.countdown data-opens-at=(ticket.opens_at.to_rfc3339()) { (countdown) } "."
+            }
+            p.muted {
+                "At the opening everyone in the pre-queue gets a place in line by a public draw that "
+                "nobody chooses, not even the shop: joining earlier in the pre-queue gives no advantage. "
+                "Keep this page open; it moves on by itself."
+            }
+            p { "Your receipt:" }
+            p { code.receipt { (ticket.receipt) } }
+            p {
+                "The draw's commitment (SHA-256 of its secret seed, revealed after the draw): "
+                code.commitment { (ticket.commitment) }
+            }
+            p.muted {
+                "After the draw, check your place with "
+                code { "boxoffice verify-draw --sale " (r.code.sale) " --receipt '" (ticket.receipt) "'" }
+                "."
+            }
+        }
+    }
+}
+
 /// The live part of the waiting room; it replaces itself after `poll_after_ms`. The wait is
 /// estimated from `admitted_per_minute`, which the page carries along for machines to read.
 fn fragment(r: &Reservation, start: u64, admitted_per_minute: Option<f64>) -> Markup {
-    let delay = poll_after_ms(r.state, r.position);
+    let delay = next_poll_ms(r);
     // Share of the way from where the buyer started to the head of the line.
     let progress = if start <= 1 {
         100

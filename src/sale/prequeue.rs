@@ -1,0 +1,319 @@
+//! The pre-queue: buyers who join in the window before a sale opens get an entry and a signed
+//! receipt instead of "opens at …", and at the opening the entries are drawn into the queue in
+//! an order nobody chooses alone (`crate::draw`).
+//!
+//! **Postgres is the truth for the pre-queue.** An entry is written there (one per session,
+//! `prequeue_entries`), never to Redis, until the draw: a Redis that loses the sale before the
+//! opening loses no entry. The draw row (`sale_draws`, made with the first entry) holds the
+//! secret `server_seed` whose hash is published as the commitment, and is the lock of the
+//! list: a join or a leave holds it `for share`, the freeze updates it.
+//!
+//! **At the opening** any instance (the loop of [`TicketSales::run_due_draws`], every second)
+//! may run the draw, and several may race:
+//! 1. the freeze: one `update … where frozen_at is null` sets the moment, the others read it;
+//! 2. the beacon round after the freeze, which the moment fixes;
+//! 3. the result, a function of the seed, the frozen list and the round: every instance
+//!    computes the same one, and the first stored stays;
+//! 4. `draw.lua` queues the entries in drawn order, once (a mark in the sale's hash), and
+//!    admission starts. Each entry's reservation code was fixed when it joined, so the
+//!    buyer's next poll finds it waiting (or admitted).
+//!
+//! Between the opening and step 4, joins are answered "try again in a moment" (the sale's hash
+//! says `draw pending`, set by `prequeue.lua` before the first entry is written): they land
+//! behind the drawn entries. A sale that never had an entry has no draw and opens as before.
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use super::script::{DrawEnqueue, DrawnReservation, PrequeueMark, StatusReply};
+use super::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleError, SaleId, TicketSales};
+use crate::db;
+use crate::db::prequeue::{EntryRow, Joined, Left};
+use crate::draw::beacon::round_after;
+use crate::draw::published::{DrawResult, PublishedDraw};
+use crate::draw::{ALGORITHM, Digest, EntryId, ServerSeed};
+
+/// How long past its time the draw waits for its beacon round before it gives up until the
+/// next attempt (the freeze, and so the round, stay the same).
+const BEACON_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// What a buyer in the pre-queue holds: the entry's receipt and the draw's commitment.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PrequeueTicket {
+    /// `v1.<sale>.<entry id>.<signature>`: what `boxoffice verify-draw --receipt` takes.
+    pub receipt: String,
+    /// `SHA-256(server_seed)`, published before any entry was drawn.
+    pub commitment: Digest,
+    pub opens_at: DateTime<Utc>,
+}
+
+impl PrequeueTicket {
+    /// When to poll again: by the time left to the opening, not by a place (there is none
+    /// yet). A quarter of the time left, between 1 s and a minute, and never much after the
+    /// opening, so that the crowd polls rarely while it waits and comes back as the draw is
+    /// queued.
+    pub fn poll_after_ms(&self, now: DateTime<Utc>) -> u64 {
+        let left = (self.opens_at - now).num_milliseconds().max(0) as u64;
+        (left / 4).clamp(1_000, 60_000).min(left + 1_000)
+    }
+}
+
+fn entry_id(row: &EntryRow) -> Result<EntryId, SaleError> {
+    row.entry_id
+        .as_slice()
+        .try_into()
+        .map(EntryId)
+        .map_err(|_| SaleError::Protocol {
+            script: "prequeue",
+            reply: "an entry id is not 16 bytes".into(),
+        })
+}
+
+fn server_seed(bytes: &[u8]) -> Result<ServerSeed, SaleError> {
+    bytes
+        .try_into()
+        .map(|b| ServerSeed(Digest(b)))
+        .map_err(|_| SaleError::Protocol {
+            script: "prequeue",
+            reply: "a server seed is not 32 bytes".into(),
+        })
+}
+
+fn stored_result(row: &db::prequeue::DrawRow) -> Result<Option<DrawResult>, SaleError> {
+    row.result().map_err(|e| SaleError::Protocol {
+        script: "draw",
+        reply: format!("a stored draw result does not read: {e}"),
+    })
+}
+
+impl TicketSales {
+    /// The pre-queue's public half of the draw of `sale`: algorithm, commitment, receipt key
+    /// and beacon chain, with the result once drawn. `None` when the sale has no draw (no
+    /// pre-queue entry was ever made).
+    pub async fn published_draw(&self, sale: SaleId) -> Result<Option<PublishedDraw>, SaleError> {
+        let Some(row) = db::prequeue::find_draw(&self.inner.db, sale).await? else {
+            return Ok(None);
+        };
+        Ok(Some(PublishedDraw {
+            algorithm: ALGORITHM.to_string(),
+            sale: sale.0,
+            commitment: server_seed(&row.server_seed)?.commitment(),
+            receipt_key: self.inner.receipts.public_key(),
+            beacon_chain: self.inner.beacon.chain(),
+            result: stored_result(&row)?,
+        }))
+    }
+
+    /// A join that Redis answered "not open yet": an entry in the pre-queue when its window is
+    /// open (idempotent per owner), else the same "opens at …".
+    pub(super) async fn join_prequeue(
+        &self,
+        sale: SaleId,
+        owner: &Owner,
+        quantity: Quantity,
+        opens_at: DateTime<Utc>,
+    ) -> Result<Reservation, SaleError> {
+        let window = db::prequeue::window(&self.inner.db, sale)
+            .await?
+            .ok_or(SaleError::UnknownSale)?;
+        if !window.is_open() {
+            return Err(if window.prequeue_secs > 0 && window.now >= window.opens_at {
+                // Redis's clock is a little behind Postgres's: the opening is here.
+                SaleError::DrawUnderWay
+            } else {
+                SaleError::NotOpenYet(opens_at)
+            });
+        }
+        // Before the entry exists: once any entry may be drawn, joins after the opening wait.
+        self.call_synced(sale, &PrequeueMark).await?;
+        let fresh = EntryRow {
+            owner: owner.as_str().to_string(),
+            entry_id: EntryId::random().0.to_vec(),
+            reservation: Uuid::new_v4(),
+            quantity: i16::from(quantity.get()),
+        };
+        let seed = ServerSeed::random();
+        match db::prequeue::join(&self.inner.db, sale, &fresh, &seed.0.0).await? {
+            Joined::Frozen => Err(SaleError::DrawUnderWay),
+            Joined::Entry { entry, created } => {
+                if created {
+                    crate::metrics::get().joined();
+                }
+                let mut r = self.prequeue_reservation(sale, &entry, window.now).await?;
+                r.created = created;
+                Ok(r)
+            }
+        }
+    }
+
+    /// A join that Redis answered "the draw is not queued yet": the owner's entry if it has
+    /// one (it will be queued in a moment), else "try again in a moment".
+    pub(super) async fn join_while_drawing(&self, sale: SaleId, owner: &Owner) -> Result<Reservation, SaleError> {
+        let entry = db::prequeue::owner_entry(&self.inner.db, sale, owner.as_str()).await?;
+        match entry {
+            Some(entry) => self.prequeue_reservation(sale, &entry, Utc::now()).await,
+            None => Err(SaleError::DrawUnderWay),
+        }
+    }
+
+    /// The poll of a code Redis does not know: a pre-queue entry of this owner not queued yet,
+    /// or `UnknownReservation`.
+    pub(super) async fn prequeue_status(
+        &self,
+        code: &ReservationCode,
+        owner: &Owner,
+    ) -> Result<Reservation, SaleError> {
+        let entry = db::prequeue::find_entry(&self.inner.db, code.sale, code.token, owner.as_str())
+            .await?
+            .ok_or(SaleError::UnknownReservation)?;
+        let window = db::prequeue::window(&self.inner.db, code.sale)
+            .await?
+            .ok_or(SaleError::UnknownSale)?;
+        let draw = db::prequeue::find_draw(&self.inner.db, code.sale).await?;
+        if draw.is_some_and(|d| d.enqueued_at.is_some()) {
+            // Queued since Redis was asked: ask again. Still unknown there, Redis lost the
+            // queue after the draw, as it may lose any queue.
+            return match self
+                .call_synced(code.sale, &super::script::Status { code, owner })
+                .await?
+            {
+                StatusReply::Found {
+                    reservation,
+                    seq,
+                    epoch,
+                } => Ok(self.placed(reservation.into_reservation(code.sale, false), owner, seq, epoch)),
+                StatusReply::NotFound => Err(SaleError::UnknownReservation),
+            };
+        }
+        let mut r = self.prequeue_reservation(code.sale, &entry, window.now).await?;
+        if window.state == "closed" {
+            r.state = ReservationState::Closed;
+            r.prequeue = None;
+        }
+        Ok(r)
+    }
+
+    /// Leaving the pre-queue: the entry goes while the list is not frozen.
+    pub(super) async fn leave_prequeue(&self, code: &ReservationCode, owner: &Owner) -> Result<Reservation, SaleError> {
+        let entry = db::prequeue::find_entry(&self.inner.db, code.sale, code.token, owner.as_str())
+            .await?
+            .ok_or(SaleError::UnknownReservation)?;
+        match db::prequeue::leave(&self.inner.db, code.sale, code.token, owner.as_str()).await? {
+            Left::NotFound => Err(SaleError::UnknownReservation),
+            Left::Frozen => Err(SaleError::DrawUnderWay),
+            Left::Removed => {
+                let mut r = self.prequeue_reservation(code.sale, &entry, Utc::now()).await?;
+                r.state = ReservationState::Released;
+                r.prequeue = None;
+                Ok(r)
+            }
+        }
+    }
+
+    async fn prequeue_reservation(
+        &self,
+        sale: SaleId,
+        entry: &EntryRow,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, SaleError> {
+        let record = db::sales::find(&self.inner.db, sale)
+            .await?
+            .ok_or(SaleError::UnknownSale)?;
+        let draw = db::prequeue::find_draw(&self.inner.db, sale)
+            .await?
+            .ok_or(SaleError::UnknownReservation)?;
+        let receipt = self.inner.receipts.issue(sale.0, entry_id(entry)?);
+        Ok(Reservation {
+            code: ReservationCode {
+                sale,
+                token: entry.reservation,
+            },
+            state: ReservationState::Prequeue,
+            quantity: u8::try_from(entry.quantity).unwrap_or(1),
+            position: 0,
+            waiting: 0,
+            expires_at: None,
+            server_now: now,
+            created: false,
+            place: None,
+            approximate: false,
+            prequeue: Some(PrequeueTicket {
+                receipt: receipt.to_string(),
+                commitment: server_seed(&draw.server_seed)?.commitment(),
+                opens_at: record.opens_at,
+            }),
+        })
+    }
+
+    /// Runs every draw whose opening has come and whose entries are not queued yet; each
+    /// failure is logged and retried on the next call. Returns how many draws were queued.
+    pub async fn run_due_draws(&self) -> Result<usize, SaleError> {
+        let mut queued = 0;
+        for sale in db::prequeue::due(&self.inner.db).await? {
+            match self.run_draw(sale).await {
+                Ok(true) => queued += 1,
+                Ok(false) => {}
+                Err(e) => warn!(%sale, error = %e, "the pre-queue's draw failed; will retry"),
+            }
+        }
+        Ok(queued)
+    }
+
+    /// The draw of one sale, from the freeze to the queue (see the module's doc); safe to run
+    /// on several instances at once and again after a failure at any step. False before the
+    /// opening.
+    pub async fn run_draw(&self, sale: SaleId) -> Result<bool, SaleError> {
+        let pool = &self.inner.db;
+        let Some(frozen_at) = db::prequeue::freeze(pool, sale).await? else {
+            return Ok(false);
+        };
+        let row = db::prequeue::find_draw(pool, sale)
+            .await?
+            .ok_or(SaleError::UnknownSale)?;
+        if row.enqueued_at.is_some() {
+            return Ok(true);
+        }
+        let entries = db::prequeue::entries(pool, sale).await?;
+        let result = match stored_result(&row)? {
+            Some(stored) => stored,
+            None => {
+                let round = round_after(self.inner.beacon.as_ref(), frozen_at, BEACON_PATIENCE)
+                    .await
+                    .map_err(|e| SaleError::Beacon(e.to_string()))?;
+                let ids = entries.iter().map(entry_id).collect::<Result<Vec<_>, _>>()?;
+                let hashes: Vec<Digest> = ids.iter().map(EntryId::hash).collect();
+                let computed = DrawResult::compute(&server_seed(&row.server_seed)?, frozen_at, &hashes, round);
+                db::prequeue::store_result(pool, sale, &computed).await?;
+                // Another instance may have stored first: its result is the one (the same).
+                match db::prequeue::find_draw(pool, sale).await? {
+                    Some(row) => stored_result(&row)?.unwrap_or(computed),
+                    None => computed,
+                }
+            }
+        };
+        let mut by_hash = std::collections::HashMap::with_capacity(entries.len());
+        for entry in &entries {
+            by_hash.insert(entry_id(entry)?.hash(), entry);
+        }
+        let mut drawn = Vec::with_capacity(result.entries.len());
+        for placed in &result.entries {
+            let entry = by_hash.get(&placed.entry_hash).ok_or_else(|| SaleError::Protocol {
+                script: "draw",
+                reply: "a drawn entry is not in the frozen list".into(),
+            })?;
+            drawn.push(DrawnReservation {
+                code: ReservationCode {
+                    sale,
+                    token: entry.reservation,
+                },
+                owner: Owner::new(entry.owner.clone())?,
+                qty: Quantity::new(i64::from(entry.quantity), crate::config::MAX_PER_ORDER_LIMIT)?,
+            });
+        }
+        let queued = self.call_synced(sale, &DrawEnqueue { entries: &drawn }).await?;
+        db::prequeue::mark_enqueued(pool, sale).await?;
+        info!(%sale, entries = drawn.len(), queued, "the pre-queue is drawn into the queue");
+        Ok(true)
+    }
+}
