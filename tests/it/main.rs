@@ -28,6 +28,7 @@ mod mail;
 mod operations;
 mod organizer_limits;
 mod payment;
+mod prequeue;
 mod reconcile;
 mod redis_durability;
 mod redis_servers;
