@@ -104,6 +104,9 @@ pub async fn join(db: &PgPool, sale: SaleId, entry: &EntryRow, server_seed: &[u8
         });
     }
     if !open {
+        // Kept even so: the caller has marked the sale in Redis as awaiting a draw, and only
+        // a draw (with no entries, if need be) lifts the mark.
+        tx.commit().await?;
         return Ok(Joined::Frozen);
     }
     let made = sqlx::query(
@@ -265,11 +268,14 @@ pub async fn mark_enqueued(db: &PgPool, sale: SaleId) -> Result<(), sqlx::Error>
 }
 
 /// Sales whose opening has come and whose drawn entries are not in the queue yet (closed
-/// sales aside: their buyers are told so, nobody is queued).
+/// sales aside: their buyers are told so, nobody is queued; and sales whose live state is gone
+/// with their event).
 pub async fn due(db: &PgPool) -> Result<Vec<SaleId>, sqlx::Error> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
-        "select d.sale_id from sale_draws d join ticket_sales s on s.id = d.sale_id
-         where d.enqueued_at is null and s.opens_at <= now() and s.state <> 'closed'",
+        "select d.sale_id from sale_draws d
+         join ticket_sales s on s.id = d.sale_id join events e on e.id = s.event_id
+         where d.enqueued_at is null and s.opens_at <= now() and s.state <> 'closed'
+           and e.ends_at > now() - interval '1 day'",
     )
     .fetch_all(db)
     .await?;

@@ -59,6 +59,16 @@ impl PrequeueTicket {
     }
 }
 
+/// A sale's pre-queue as its event page tells it before the opening.
+#[derive(Clone, Debug)]
+pub struct PrequeueWindow {
+    /// When the pre-queue opens: joins before it are told when the sale opens.
+    pub from: DateTime<Utc>,
+    pub opens_at: DateTime<Utc>,
+    /// The draw's commitment, once the first entry made the draw.
+    pub commitment: Option<Digest>,
+}
+
 fn entry_id(row: &EntryRow) -> Result<EntryId, SaleError> {
     row.entry_id
         .as_slice()
@@ -102,6 +112,25 @@ impl TicketSales {
             receipt_key: self.inner.receipts.public_key(),
             beacon_chain: self.inner.beacon.chain(),
             result: stored_result(&row)?,
+        }))
+    }
+
+    /// The sale's pre-queue, if it has one and has not opened yet.
+    pub async fn prequeue_window(&self, sale: SaleId) -> Result<Option<PrequeueWindow>, SaleError> {
+        let Some(window) = db::prequeue::window(&self.inner.db, sale).await? else {
+            return Ok(None);
+        };
+        if window.prequeue_secs == 0 || window.now >= window.opens_at {
+            return Ok(None);
+        }
+        let commitment = match db::prequeue::find_draw(&self.inner.db, sale).await? {
+            Some(row) => Some(server_seed(&row.server_seed)?.commitment()),
+            None => None,
+        };
+        Ok(Some(PrequeueWindow {
+            from: window.opens_at - chrono::Duration::seconds(i64::from(window.prequeue_secs)),
+            opens_at: window.opens_at,
+            commitment,
         }))
     }
 

@@ -4,8 +4,9 @@
 //! Screenshots of the waiting room and of checkout go to `target/screenshots/`. The browser's
 //! console must show no Content-Security-Policy refusal on the way. Also the Swagger UI, the
 //! door page taking scans one after another, the dashboard under a crowd, a buyer paying on
-//! the order page through localstripe's Stripe.js, and a fan who finds the sale sold out
-//! joining its waitlist, getting the offer by its mail's link and buying.
+//! the order page through localstripe's Stripe.js, a fan who finds the sale sold out
+//! joining its waitlist, getting the offer by its mail's link and buying, and a buyer counting
+//! down in the pre-queue whose page moves on to checkout after the draw at the opening.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -248,6 +249,45 @@ async fn scenario(b: &Client) {
 
     // The whole way ran under the app's Content-Security-Policy without a refusal: no inline
     // script or style, HTMX's own indicator styles switched off.
+    let refused = csp_violations(b).await;
+    assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_counts_down_in_the_prequeue_and_moves_to_checkout_after_the_draw() {
+    with_browser(|b| async move { prequeue_walk(&b).await }).await;
+}
+
+/// A buyer joins before the opening: the countdown shows the receipt and the commitment; at
+/// the opening the shop draws by itself, and the page moves on to checkout without a click.
+async fn prequeue_walk(b: &Client) {
+    let app = TestApp::spawn_with(|s| s.beacon = boxoffice::config::BeaconSource::Local).await;
+    let sale = crate::prequeue::prequeue_sale(&app.world, 5, chrono::Duration::seconds(10)).await;
+    b.goto(&app.url(&format!("/sales/{sale}"))).await.unwrap();
+    click(b, "form.buy button").await;
+    wait_for_path(b, "/wait/", Duration::from_secs(5)).await;
+    let receipt = b
+        .find(Locator::Css("code.receipt"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(receipt.starts_with(&format!("v1.{sale}.")), "{receipt}");
+    let commitment = b
+        .find(Locator::Css("code.commitment"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(commitment.len(), 64, "{commitment}");
+    screenshot(b, "prequeue.png").await;
+
+    wait_for_path(b, "/checkout/", Duration::from_secs(30)).await;
+    fill_in_the_details(b, "Grace Hopper", "grace@example.com").await;
+    wait_for_path(b, "/orders/", Duration::from_secs(10)).await;
+    assert_eq!(app.world.pg_sold(sale).await, 1);
     let refused = csp_violations(b).await;
     assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
 }

@@ -43,17 +43,17 @@ impl DrawShop {
     }
 }
 
-/// Runs `boxoffice verify-draw`; its success and what it printed.
-async fn verify(shop: &DrawShop, sale: Uuid, receipt: &Receipt, trusted: Option<&str>) -> (bool, String) {
+/// Runs `boxoffice verify-draw` against the shop at `base`; its success and what it printed.
+pub(crate) async fn run_verify_draw(base: &str, sale: Uuid, receipt: &str, trusted: Option<&str>) -> (bool, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
     command.args([
         "verify-draw",
         "--sale",
         &sale.to_string(),
         "--receipt",
-        &receipt.to_string(),
+        receipt,
         "--shop",
-        &shop.base,
+        base,
     ]);
     if let Some(key) = trusted {
         command.args(["--trust-local-beacon", key]);
@@ -65,6 +65,10 @@ async fn verify(shop: &DrawShop, sale: Uuid, receipt: &Receipt, trusted: Option<
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), text)
+}
+
+async fn verify(shop: &DrawShop, sale: Uuid, receipt: &Receipt, trusted: Option<&str>) -> (bool, String) {
+    run_verify_draw(&shop.base, sale, &receipt.to_string(), trusted).await
 }
 
 #[tokio::test]

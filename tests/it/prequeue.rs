@@ -15,7 +15,7 @@ use fred::prelude::KeysInterface;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{TestApp, World, api_join, test_settings};
+use crate::support::{TestApp, World, api_join, get_json, test_settings};
 
 fn local_beacon_settings() -> Settings {
     Settings {
@@ -33,7 +33,7 @@ fn trusted_key(settings: &Settings) -> String {
 }
 
 /// A sale of `capacity` whose pre-queue opened ten minutes ago and that opens in `opens_in`.
-async fn prequeue_sale(world: &World, capacity: i32, opens_in: chrono::Duration) -> SaleId {
+pub(crate) async fn prequeue_sale(world: &World, capacity: i32, opens_in: chrono::Duration) -> SaleId {
     let sale = world.sale_with(capacity, 600, 0, Utc::now() + opens_in).await.sale_id();
     sqlx::query("update ticket_sales set prequeue_secs = 1800, revision = revision + 1 where id = $1")
         .bind(sale.0)
@@ -65,6 +65,18 @@ async fn sleep_until_open(world: &World, sale: SaleId) {
     if let Ok(wait) = (opens_at - Utc::now()).to_std() {
         tokio::time::sleep(wait + Duration::from_millis(200)).await;
     }
+}
+
+/// `n` buyers of one ticket each join the sale through `world`'s service.
+async fn join_many(world: &World, sale: SaleId, n: usize) -> Vec<(Owner, Reservation)> {
+    let mut buyers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let owner = Owner::random();
+        let r = world.sales.join(sale, &owner, one()).await.unwrap();
+        assert_eq!(r.state, ReservationState::Prequeue);
+        buyers.push((owner, r));
+    }
+    buyers
 }
 
 fn receipt_of(r: &Reservation) -> Receipt {
@@ -117,28 +129,14 @@ async fn joins_in_the_window_get_receipts_one_entry_per_session_even_twenty_at_o
     assert_eq!(entries_in_postgres(&app.world, sale).await, 1);
 
     // The receipt is the shop's, and the commitment is the one published before the draw.
-    let draw: PublishedDraw = c
-        .get(app.url(&format!("/api/v1/sales/{sale}/draw")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let draw: PublishedDraw = get_json(&c, &app.url(&format!("/api/v1/sales/{sale}/draw"))).await;
     assert!(draw.result.is_none(), "nothing revealed before the opening");
     assert_eq!(draw.commitment.to_string(), first["commitment"].as_str().unwrap());
     assert_eq!(receipt.verify(&draw.receipt_key), Ok(()));
     assert_eq!(receipt.sale, sale.0);
 
     // The poll says the same; another session cannot see it.
-    let polled: Value = c
-        .get(app.url(&format!("/api/v1/reservations/{code}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let polled: Value = get_json(&c, &app.url(&format!("/api/v1/reservations/{code}"))).await;
     assert_eq!(polled["state"], "prequeue");
     assert_eq!(polled["receipt"], first["receipt"]);
     let stranger = app.client();
@@ -148,6 +146,18 @@ async fn joins_in_the_window_get_receipts_one_entry_per_session_even_twenty_at_o
         .await
         .unwrap();
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
+
+    // The event page tells of the pre-queue and shows the commitment.
+    let event = c
+        .get(app.url(&format!("/sales/{sale}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(event.contains("Pre-queue from"), "{event}");
+    assert!(event.contains(first["commitment"].as_str().unwrap()));
 
     // The countdown page shows the receipt and the commitment.
     let page = c.get(app.url(&format!("/wait/{code}"))).send().await.unwrap();
@@ -189,14 +199,8 @@ async fn the_draw_happens_once_when_three_instances_race_and_admission_follows_i
     let b = World::with_settings(settings.clone()).await;
     let c = World::with_settings(settings.clone()).await;
     let sale = prequeue_sale(&a, 3, chrono::Duration::seconds(3)).await;
-    let mut buyers = Vec::new();
-    for _ in 0..8 {
-        let owner = Owner::random();
-        let r = a.sales.join(sale, &owner, one()).await.unwrap();
-        assert_eq!(r.state, ReservationState::Prequeue);
-        assert!(r.created);
-        buyers.push((owner, r));
-    }
+    let buyers = join_many(&a, sale, 8).await;
+    assert!(buyers.iter().all(|(_, r)| r.created));
     // Before the opening no instance draws.
     assert!(!b.sales.run_draw(sale).await.unwrap());
 
@@ -249,12 +253,7 @@ async fn the_draw_happens_once_when_three_instances_race_and_admission_follows_i
 async fn redis_losing_the_sale_before_the_draw_loses_no_entry() {
     let world = World::with_settings(local_beacon_settings()).await;
     let sale = prequeue_sale(&world, 10, chrono::Duration::seconds(3)).await;
-    let mut buyers = Vec::new();
-    for _ in 0..5 {
-        let owner = Owner::random();
-        let r = world.sales.join(sale, &owner, one()).await.unwrap();
-        buyers.push((owner, r));
-    }
+    let buyers = join_many(&world, sale, 5).await;
     // Only this sale's keys go, as when Redis restarts without them.
     let _: i64 = world.redis.del(sale_keys(sale)).await.unwrap();
     let polled = world.sales.status(&buyers[0].1.code, &buyers[0].0).await.unwrap();
@@ -280,12 +279,7 @@ async fn redis_losing_the_sale_before_the_draw_loses_no_entry() {
 async fn a_sale_paused_before_its_opening_queues_the_draw_and_admits_on_resume() {
     let world = World::with_settings(local_beacon_settings()).await;
     let sale = prequeue_sale(&world, 10, chrono::Duration::seconds(3)).await;
-    let mut buyers = Vec::new();
-    for _ in 0..4 {
-        let owner = Owner::random();
-        let r = world.sales.join(sale, &owner, one()).await.unwrap();
-        buyers.push((owner, r));
-    }
+    let buyers = join_many(&world, sale, 4).await;
     world.sales.set_state(sale, SaleState::Paused).await.unwrap();
     sleep_until_open(&world, sale).await;
     assert_eq!(world.sales.run_due_draws().await.unwrap(), 1);
@@ -319,29 +313,8 @@ async fn a_sale_closed_before_its_opening_tells_its_entries_and_draws_nothing() 
     assert_eq!((f.joined, f.held, f.waiting), (0, 0, 0));
 }
 
-/// Runs `boxoffice verify-draw` against the shop; its success and what it printed.
 async fn verify_draw(base: &str, sale: SaleId, receipt: &str, trusted: &str) -> (bool, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-        .args([
-            "verify-draw",
-            "--sale",
-            &sale.to_string(),
-            "--receipt",
-            receipt,
-            "--shop",
-            base,
-            "--trust-local-beacon",
-            trusted,
-        ])
-        .output()
-        .await
-        .expect("the binary runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    crate::draw_verify::run_verify_draw(base, sale.0, receipt, Some(trusted)).await
 }
 
 /// The whole path over HTTP with the shop's own draw loop: buyers join the pre-queue, the
@@ -379,14 +352,7 @@ async fn the_shop_draws_at_the_opening_by_itself_and_verify_draw_checks_the_real
     for (c, joined) in &buyers {
         let code = joined["code"].as_str().unwrap();
         loop {
-            let polled: Value = c
-                .get(app.url(&format!("/api/v1/reservations/{code}")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let polled: Value = get_json(c, &app.url(&format!("/api/v1/reservations/{code}"))).await;
             if polled["state"] != "prequeue" {
                 states.push(polled);
                 break;

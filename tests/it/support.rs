@@ -268,6 +268,11 @@ pub async fn api_join(
         .unwrap()
 }
 
+/// `GET url` with `client`'s cookie jar, its body read as JSON.
+pub async fn get_json<T: serde::de::DeserializeOwned>(client: &reqwest::Client, url: &str) -> T {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// How every test client starts: redirects left to the test to check. Add a cookie jar (or
 /// leave it out, to send cookies by hand), headers or a local address before `build()`.
 ///

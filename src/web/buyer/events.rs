@@ -11,7 +11,7 @@ use tower_sessions::Session;
 use super::{Notice, count_request, place_of, proof, query_value, remember, remembered};
 use crate::db;
 use crate::db::events::Listing;
-use crate::sale::{Quantity, SaleError, SaleFigures, SaleId, SaleState};
+use crate::sale::{PrequeueWindow, Quantity, SaleError, SaleFigures, SaleId, SaleState};
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
 use crate::web::money::money;
@@ -127,10 +127,47 @@ pub async fn show(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(event_page(&state, &l, &figures, current.as_deref(), None))
+    // Before the opening only: the pre-queue's window and the draw's commitment.
+    let prequeue = match figures.opens_at > figures.server_now {
+        true => state.sales.prequeue_window(sale).await?,
+        false => None,
+    };
+    Ok(event_page_with(
+        &state,
+        &l,
+        &figures,
+        current.as_deref(),
+        None,
+        prequeue.as_ref(),
+    ))
 }
 
 fn event_page(state: &AppState, l: &Listing, f: &SaleFigures, current: Option<&str>, error: Option<&str>) -> Markup {
+    event_page_with(state, l, f, current, error, None)
+}
+
+/// The pre-queue's notice on the event page: when it opens, that places are drawn at the
+/// opening, and the draw's commitment once published.
+fn prequeue_notice(w: &PrequeueWindow) -> Markup {
+    html! {
+        p.flash.prequeue role="status" {
+            "Pre-queue from " (when(w.from)) ": everyone who joins before the opening at " (when(w.opens_at))
+            " gets a place in line by a public draw at the opening, whenever they joined."
+            @if let Some(c) = &w.commitment {
+                " Draw commitment: " code.commitment { (c) }
+            }
+        }
+    }
+}
+
+fn event_page_with(
+    state: &AppState,
+    l: &Listing,
+    f: &SaleFigures,
+    current: Option<&str>,
+    error: Option<&str>,
+    prequeue: Option<&PrequeueWindow>,
+) -> Markup {
     let max = state.sales.max_per_order();
     let pow = state.puzzles.settings().joins_per_min > 0;
     let body = html! {
@@ -139,6 +176,7 @@ fn event_page(state: &AppState, l: &Listing, f: &SaleFigures, current: Option<&s
             p.when { (when(l.starts_at)) @if !l.venue.is_empty() { " · " (l.venue) } }
             p.meta { span.price { (money(l.price_minor, &l.currency)) " per ticket" } " " (availability(f)) }
             @for para in l.description.split("\n\n") { p { (para) } }
+            @if let Some(w) = prequeue { (prequeue_notice(w)) }
             @if f.capacity - f.sold <= 0 && f.state != SaleState::Closed {
                 p.flash role="status" {
                     "Sold out. Tickets that come back go to the waitlist, in order. "
