@@ -85,7 +85,9 @@ pub async fn page(
                 (fragment(&r, start, rate))
             }
             form.leave method="post" action={ "/reservations/" (r.code) "/release" } {
-                button.link type="submit" { "Leave the queue" }
+                button.link type="submit" {
+                    @if r.prequeue.is_some() { "Leave the pre-queue" } @else { "Leave the queue" }
+                }
             }
         }
     };
