@@ -7,6 +7,7 @@ pub mod invites;
 pub mod orders;
 pub mod organizers;
 pub mod outbox;
+pub mod returns;
 pub mod sales;
 pub mod samples;
 pub mod tickets;

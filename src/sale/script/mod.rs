@@ -16,6 +16,7 @@ mod checkout;
 mod line;
 mod peek;
 mod reply;
+mod returns;
 mod sync;
 mod touch;
 mod waitlist;
@@ -28,6 +29,7 @@ pub(crate) use checkout::{AbortOutcome, ConfirmAbort, ConfirmBegin, ConfirmBegin
 pub(crate) use line::{Line, LineFigures, LineReply};
 pub(crate) use peek::Peek;
 pub(crate) use reply::{Reply, ReplyError};
+pub(crate) use returns::ReturnTickets;
 pub(crate) use sync::{Sync, SyncOrder, SyncRead, SyncReply};
 pub(crate) use touch::{Touch, TouchReply};
 pub(crate) use waitlist::{
@@ -59,10 +61,11 @@ pub(crate) enum ScriptName {
     WaitlistRestore,
     WaitlistClaim,
     Line,
+    ReturnTickets,
 }
 
 impl ScriptName {
-    pub const ALL: [ScriptName; 19] = [
+    pub const ALL: [ScriptName; 20] = [
         ScriptName::Join,
         ScriptName::Status,
         ScriptName::ConfirmBegin,
@@ -82,6 +85,7 @@ impl ScriptName {
         ScriptName::WaitlistRestore,
         ScriptName::WaitlistClaim,
         ScriptName::Line,
+        ScriptName::ReturnTickets,
     ];
 
     /// The name of the script's file in `lua/`, and its `script` label in the metrics.
@@ -106,6 +110,7 @@ impl ScriptName {
             ScriptName::WaitlistRestore => "wl_restore",
             ScriptName::WaitlistClaim => "wl_claim",
             ScriptName::Line => "line",
+            ScriptName::ReturnTickets => "return_tickets",
         }
     }
 
@@ -130,6 +135,7 @@ impl ScriptName {
             ScriptName::WaitlistRestore => include_str!("../../../lua/wl_restore.lua"),
             ScriptName::WaitlistClaim => include_str!("../../../lua/wl_claim.lua"),
             ScriptName::Line => include_str!("../../../lua/line.lua"),
+            ScriptName::ReturnTickets => include_str!("../../../lua/return_tickets.lua"),
         }
     }
 }
