@@ -31,6 +31,7 @@ mod payment;
 mod reconcile;
 mod redis_durability;
 mod redis_servers;
+mod returns;
 mod sale_engine;
 mod sale_samples;
 mod script_replies;
