@@ -928,7 +928,9 @@ impl From<waitlist::WaitlistFigures> for AdminWaitlist {
 pub struct AdminWaitlistPatch {
     /// Seconds, 60 to 86400.
     offer_secs: Option<WholeNumber<60, 86_400>>,
-    /// Whether buyers may return tickets of their orders to the waitlist.
+    /// Whether buyers may return tickets of their orders to the waitlist; null or left out
+    /// leaves it as it is.
+    #[oai(nullable)]
     returns_allowed: Option<bool>,
 }
 
