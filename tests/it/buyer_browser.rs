@@ -744,12 +744,18 @@ async fn return_walk(b: &Client) {
     assert_eq!(offer.state, WaitlistState::Offered);
 
     // The fan buys it: on the next look the buyer's page says it went to another buyer.
-    w.sales.confirm(&entry.code, &fan, &crate::support::ada()).await.unwrap();
+    w.sales
+        .confirm(&entry.code, &fan, &crate::support::ada())
+        .await
+        .unwrap();
     b.refresh().await.unwrap();
     let returned = b.wait().for_element(Locator::Css("#returned")).await.unwrap();
     let text = returned.text().await.unwrap();
     assert!(text.starts_with("1 of your tickets went to another buyer"), "{text}");
-    assert!(b.find(Locator::Css("#withdraw-return")).await.is_err(), "nothing left to withdraw");
+    assert!(
+        b.find(Locator::Css("#withdraw-return")).await.is_err(),
+        "nothing left to withdraw"
+    );
     screenshot(b, "return-taken.png").await;
     assert_eq!(w.pg_sold(sale).await, 2);
     let refused = csp_violations(b).await;
