@@ -923,13 +923,13 @@ impl From<waitlist::WaitlistFigures> for AdminWaitlist {
     }
 }
 
-/// A new offer window, or whether returns are taken; a field left out stays as it is.
+/// A new offer window, or whether returns are taken; a field null or left out stays as it is.
 #[derive(Object)]
 pub struct AdminWaitlistPatch {
     /// Seconds, 60 to 86400.
+    #[oai(nullable)]
     offer_secs: Option<WholeNumber<60, 86_400>>,
-    /// Whether buyers may return tickets of their orders to the waitlist; null or left out
-    /// leaves it as it is.
+    /// Whether buyers may return tickets of their orders to the waitlist.
     #[oai(nullable)]
     returns_allowed: Option<bool>,
 }
