@@ -164,6 +164,7 @@ impl Application {
         let overdue = tokio::spawn(crate::payment::cancel_overdue_forever(
             state.db.clone(),
             state.sales.clone(),
+            state.payments.clone(),
         ));
         let app = web::app(state.clone(), admin::pages(), admin::AdminApi);
         info!(port = self.port, "boxoffice is serving");

@@ -845,7 +845,8 @@ impl AdminApi {
     }
 
     /// Set how long an offer to the waitlist holds its tickets (60 s to a day; offers made
-    /// from now on).
+    /// from now on) and whether buyers may return tickets to the waitlist; a field left out
+    /// stays as it is.
     #[oai(path = "/sales/:sale/waitlist", method = "patch")]
     async fn patch_waitlist(
         &self,
@@ -855,8 +856,15 @@ impl AdminApi {
         body: Json<AdminWaitlistPatch>,
     ) -> Answer<AdminWaitlist> {
         let w = async {
-            let secs = whole_number(&Some(body.0.offer_secs)).map_err(|m| invalid_field("offer_secs", m))?;
-            let sale = waitlist::set_offer_window(&state, me, service::parse_id(&sale)?, secs).await?;
+            let id = service::parse_id(&sale)?;
+            let secs = whole_number(&body.0.offer_secs).map_err(|m| invalid_field("offer_secs", m))?;
+            let mut sale = service::sale(&state, me, id).await?;
+            if secs.is_some() {
+                sale = waitlist::set_offer_window(&state, me, id, secs).await?;
+            }
+            if let Some(allowed) = body.0.returns_allowed {
+                sale = waitlist::set_returns_allowed(&state, me, id, allowed).await?;
+            }
             waitlist::figures(&state, &sale).await
         };
         answer(w.await.map(Into::into))
@@ -899,6 +907,12 @@ pub struct AdminWaitlist {
     left: i64,
     /// How long an offer holds its tickets, in seconds.
     offer_secs: i32,
+    /// Whether buyers may return tickets of their orders to the waitlist.
+    returns_allowed: bool,
+    /// Tickets offered for return that nobody has bought yet (still valid for their buyers).
+    returns_pending: i64,
+    /// Tickets returned: bought by other buyers, their first orders refunded when paid.
+    tickets_returned: i64,
 }
 
 impl From<waitlist::WaitlistFigures> for AdminWaitlist {
@@ -910,15 +924,22 @@ impl From<waitlist::WaitlistFigures> for AdminWaitlist {
             offers_lapsed: w.counts.lapsed,
             left: w.counts.left,
             offer_secs: w.offer_secs,
+            returns_allowed: w.returns_allowed,
+            returns_pending: w.returns.pending,
+            tickets_returned: w.returns.returned,
         }
     }
 }
 
-/// A new offer window.
+/// A new offer window, or whether returns are taken; a field null or left out stays as it is.
 #[derive(Object)]
 pub struct AdminWaitlistPatch {
     /// Seconds, 60 to 86400.
-    offer_secs: WholeNumber<60, 86_400>,
+    #[oai(nullable)]
+    offer_secs: Option<WholeNumber<60, 86_400>>,
+    /// Whether buyers may return tickets of their orders to the waitlist.
+    #[oai(nullable)]
+    returns_allowed: Option<bool>,
 }
 
 /// A raised capacity.

@@ -64,6 +64,7 @@ pub fn pages() -> impl Endpoint {
         .at("/sales/:sale/state", post(sales::state_from_form))
         .at("/sales/:sale/offer-window", post(waitlist::offer_window_from_form))
         .at("/sales/:sale/capacity", post(waitlist::capacity_from_form))
+        .at("/sales/:sale/returns", post(waitlist::returns_from_form))
         .at("/sales/:sale/orders.csv", get(dashboard::orders_csv))
         .at(
             "/sales/:sale/check-in",

@@ -1,7 +1,7 @@
-//! The organizer's side of the waitlist: its figures on the dashboard, the offer window, and
-//! raising a sale's capacity (the new tickets go to the queue first, then down the waitlist,
-//! in order: the sync that follows admits and offers them). Forms here, the operations for
-//! the portal and the API alike.
+//! The organizer's side of the waitlist: its figures on the dashboard, the offer window,
+//! whether buyers may return tickets to it, and raising a sale's capacity (the new tickets go
+//! to the queue first, then down the waitlist, in order: the sync that follows admits and
+//! offers them). Forms here, the operations for the portal and the API alike.
 
 use maud::{Markup, html};
 use poem::web::{Data, Path};
@@ -15,6 +15,7 @@ use super::forms::form_int;
 use super::service::{self, Organizer, ServiceError};
 use super::views::csrf_field;
 use crate::db;
+use crate::db::returns::ReturnCounts;
 use crate::db::sales::SaleRecord;
 use crate::db::waitlist::{Raised, WaitlistCounts};
 use crate::fields::FieldErrors;
@@ -27,6 +28,10 @@ pub const OFFER_SECS: std::ops::RangeInclusive<i64> = 60..=86_400;
 pub struct WaitlistFigures {
     pub counts: WaitlistCounts,
     pub offer_secs: i32,
+    /// Whether buyers may return tickets of their orders to the waitlist.
+    pub returns_allowed: bool,
+    /// Tickets offered for return and not bought yet, and tickets returned.
+    pub returns: ReturnCounts,
 }
 
 pub async fn figures(state: &AppState, sale: &SaleRecord) -> Result<WaitlistFigures, ServiceError> {
@@ -34,7 +39,29 @@ pub async fn figures(state: &AppState, sale: &SaleRecord) -> Result<WaitlistFigu
     let offer_secs = db::waitlist::offer_secs(&state.db, sale.sale_id())
         .await?
         .ok_or(ServiceError::NotFound)?;
-    Ok(WaitlistFigures { counts, offer_secs })
+    let returns_allowed = db::returns::allowed(&state.db, sale.sale_id()).await?;
+    let returns = db::returns::of_sale(&state.db, sale.sale_id()).await?;
+    Ok(WaitlistFigures {
+        counts,
+        offer_secs,
+        returns_allowed,
+        returns,
+    })
+}
+
+/// Sets whether buyers may return tickets of the sale's orders. Returns offered already stay
+/// open when returns are turned off: those buyers were promised them.
+pub async fn set_returns_allowed(
+    state: &AppState,
+    me: Organizer,
+    id: uuid::Uuid,
+    allowed: bool,
+) -> Result<SaleRecord, ServiceError> {
+    let sale = service::sale(state, me, id).await?;
+    if !db::returns::set_allowed(&state.db, sale.sale_id(), allowed).await? {
+        return Err(ServiceError::NotFound);
+    }
+    Ok(sale)
 }
 
 /// Sets how long an offer holds its tickets, within [`OFFER_SECS`].
@@ -98,6 +125,16 @@ pub fn section(token: &str, sale: &SaleRecord, w: &WaitlistFigures) -> Markup {
                 dt { "Offers taken" } dd data-figure="offers_taken" { (c.taken) }
                 dt { "Offers lapsed" } dd data-figure="offers_lapsed" { (c.lapsed) }
                 dt { "Left" } dd data-figure="waitlist_left" { (c.left) }
+                dt { "Returns pending" } dd data-figure="returns_pending" { (w.returns.pending) }
+                dt { "Tickets returned" } dd data-figure="tickets_returned" { (w.returns.returned) }
+            }
+            form.inline method="post" action={ (base) "/returns" } {
+                (csrf_field(token))
+                label for="returns_allowed" {
+                    input #returns_allowed name="returns_allowed" type="checkbox" value="on" checked[w.returns_allowed];
+                    " Buyers may return tickets to the waitlist"
+                }
+                button type="submit" { "Save" }
             }
             form.inline method="post" action={ (base) "/offer-window" } {
                 (csrf_field(token))
@@ -133,6 +170,25 @@ pub async fn offer_window_from_form(
         .flatten()
         .map(|m| m.saturating_mul(60));
     let sale = set_offer_window(&state, me, service::parse_id(&sale)?, secs).await?;
+    Ok(see_other(&format!("/admin/sales/{}", sale.id)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ReturnsForm {
+    /// "on" when the box is ticked; a form without it turns returns off.
+    returns_allowed: String,
+}
+
+#[handler]
+pub async fn returns_from_form(
+    state: Data<&AppState>,
+    me: Organizer,
+    Path(sale): Path<String>,
+    CsrfForm(f): CsrfForm<ReturnsForm>,
+) -> Result<Response, AdminError> {
+    let allowed = f.returns_allowed == "on";
+    let sale = set_returns_allowed(&state, me, service::parse_id(&sale)?, allowed).await?;
     Ok(see_other(&format!("/admin/sales/{}", sale.id)))
 }
 

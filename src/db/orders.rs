@@ -26,7 +26,8 @@ pub struct Order {
     pub buyer_age: i16,
     pub buyer_gender: String,
     pub created_at: DateTime<Utc>,
-    /// `confirmed` (no payment asked), `awaiting_payment`, `paid` or `cancelled`.
+    /// `confirmed` (no payment asked), `awaiting_payment`, `paid`, `cancelled` or `returned`
+    /// (every ticket went to other buyers, see `db::returns`).
     pub state: String,
     /// Until when an order awaiting payment may be paid.
     pub payment_due_at: Option<DateTime<Utc>>,
@@ -62,7 +63,8 @@ const COLUMNS: &str = "id, number, sale_id, reservation_code, quantity, unit_pri
                        buyer_name, buyer_email, buyer_age, buyer_gender, created_at, state, \
                        payment_due_at, payment_intent";
 
-/// Writes the order of a reservation and counts its tickets as sold, in one transaction. The
+/// Writes the order of a reservation and counts its tickets as sold, in one transaction (less
+/// the tickets offered for return it takes, `db::returns::take`, which were sold already). The
 /// statements that count them refuse to go beyond the event's seats (shared by its sales) and
 /// the sale's capacity, and the unit price is the sale's price as that statement reads it.
 ///
@@ -92,6 +94,11 @@ pub async fn place(
         return Ok(Placement::AlreadyPlaced(order));
     }
 
+    // Tickets offered for return are sold first: the order takes them in this transaction, and
+    // only the rest count as newly sold (a seat is never held by two valid tickets, nor none).
+    let taken = crate::db::returns::take(&mut tx, sale, quantity).await?;
+    let newly_sold = i32::from(quantity) - taken;
+
     // An event's sales share its seats: the event's counter goes up first, in one statement
     // whose predicate Postgres re-checks on the newest row version after waiting for a
     // concurrent order, so two sales of one event can never both take its last seat.
@@ -100,7 +107,7 @@ pub async fn place(
          where id = (select event_id from ticket_sales where id = $1) and sold + $2 <= capacity",
     )
     .bind(sale.0)
-    .bind(i32::from(quantity))
+    .bind(newly_sold)
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -112,8 +119,8 @@ pub async fn place(
 
     let placed: Option<Order> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "with counted as (
-             update ticket_sales set sold = sold + $2
-             where id = $1 and state <> 'closed' and sold + $2 <= capacity
+             update ticket_sales set sold = sold + $10
+             where id = $1 and state <> 'closed' and sold + $10 <= capacity
              returning price_minor, currency
          )
          insert into orders (number, sale_id, reservation_code, quantity, unit_price_minor, currency,
@@ -134,6 +141,7 @@ pub async fn place(
     .bind(buyer.age)
     .bind(buyer.gender.as_str())
     .bind(payment.map(|d| d.as_secs_f64()))
+    .bind(newly_sold)
     .fetch_optional(&mut *tx)
     .await?;
 
@@ -236,8 +244,9 @@ mod tests {
 }
 
 /// Orders, tickets and revenue (minor units, in the sale's currency) of a sale so far. Tickets
-/// count the orders that hold them (all but cancelled ones); revenue only the money taken
-/// (paid orders, and confirmed ones of a shop without payment).
+/// count the orders that hold them (all but cancelled ones), less those returned (another
+/// order holds them now); revenue only the money taken (paid orders, and confirmed ones of a
+/// shop without payment), less the returned tickets' (refunded).
 #[derive(Clone, Copy, Debug, Default, sqlx::FromRow)]
 pub struct SaleTotals {
     pub orders: i64,
@@ -251,13 +260,16 @@ pub struct SaleTotals {
 pub async fn totals_for_sale(db: &PgPool, sale: SaleId) -> Result<SaleTotals, sqlx::Error> {
     sqlx::query_as(
         "select count(*) as orders,
-                coalesce(sum(quantity) filter (where state <> 'cancelled'), 0)::bigint as tickets,
-                coalesce(sum(quantity::bigint * unit_price_minor)
+                coalesce(sum(quantity - r.n) filter (where state <> 'cancelled'), 0)::bigint as tickets,
+                coalesce(sum((quantity - r.n) * unit_price_minor)
                          filter (where state in ('paid', 'confirmed')), 0)::bigint as revenue_minor,
                 count(*) filter (where state = 'awaiting_payment') as awaiting_payment,
                 count(*) filter (where state = 'paid') as paid,
                 count(*) filter (where state = 'cancelled') as cancelled
-         from orders where sale_id = $1",
+         from orders o
+         cross join lateral (select count(*) as n from tickets t
+                             where t.order_id = o.id and t.return_state = 'returned') r
+         where sale_id = $1",
     )
     .bind(sale.0)
     .fetch_one(db)

@@ -99,6 +99,9 @@ pub struct SaleSnapshot {
     /// The event's seats not yet sold by any of its sales.
     pub event_seats_left: i64,
     pub event_ends_at: DateTime<Utc>,
+    /// Tickets of the sale's orders offered for return and not taken yet (`db::returns`):
+    /// sold in Postgres, free for the live sale to sell again.
+    pub returns_open: i64,
     /// The `xmin` of this read's snapshot: every order of a transaction below it is seen here.
     pub read_xmin: i64,
     /// The orders written by transactions from `since` on (see `snapshot`): reservation code,
@@ -123,11 +126,13 @@ impl SaleSnapshot {
 /// The sale with the orders written by transactions `since` or later: all of them when
 /// `since` is 0, only those a read with `read_xmin` = `since` may have missed otherwise.
 pub async fn snapshot(db: &PgPool, id: SaleId, since: i64) -> Result<Option<SaleSnapshot>, sqlx::Error> {
+    let returns_open = crate::db::returns::open_of_sale_sql("ticket_sales.id");
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {QUALIFIED_COLUMNS}, ticket_sales.revision,
                 (e.capacity - e.sold)::bigint
                     as event_seats_left,
                 e.ends_at as event_ends_at,
+                {returns_open} as returns_open,
                 pg_snapshot_xmin(pg_current_snapshot())::text::bigint as read_xmin,
                 array(select reservation_code from orders
                       where sale_id = ticket_sales.id and xact >= $2 order by id) as order_codes,

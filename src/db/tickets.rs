@@ -1,8 +1,9 @@
 //! Tickets: one per seat of an order, made in the order's transaction, admitted at the door
 //! once.
 //!
-//! A ticket is valid only while its order is `confirmed` (the shop without payment) or `paid`;
-//! [`VALID_ORDER`] is that rule, used by every statement that asks it.
+//! A ticket is valid only while its order is `confirmed` (the shop without payment) or `paid`
+//! and the ticket itself has not been returned (another order took its seat, `db::returns`);
+//! [`VALID_TICKET`] is that rule, used by every statement that asks it.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,8 +12,9 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::sale::SaleId;
 
-/// The order states in which its tickets admit their holders (`Order::tickets_valid` in Rust).
-const VALID_ORDER: &str = "o.state in ('confirmed', 'paid')";
+/// When a ticket `t` of order `o` admits its holder: the order's states of
+/// `Order::tickets_valid` in Rust, and the ticket not returned.
+const VALID_TICKET: &str = "o.state in ('confirmed', 'paid') and t.return_state is distinct from 'returned'";
 
 /// One ticket as the PDF and the door show it.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -57,12 +59,13 @@ pub async fn issue(tx: &mut PgConnection, order_id: i64, quantity: u8) -> Result
     Ok(())
 }
 
-/// The tickets of an order, in their order ("1 of 3" first).
+/// The tickets of an order that are still its buyer's (not returned), in their order ("1 of 3"
+/// first).
 pub async fn of_order(db: &PgPool, order_id: i64) -> Result<Vec<Ticket>, sqlx::Error> {
     sqlx::query_as(
         "select t.code, t.number, o.quantity as of
          from tickets t join orders o on o.id = t.order_id
-         where t.order_id = $1 order by t.number",
+         where t.order_id = $1 and t.return_state is distinct from 'returned' order by t.number",
     )
     .bind(order_id)
     .fetch_all(db)
@@ -120,12 +123,13 @@ pub async fn check_in(db: &PgPool, sale: SaleId, code: &str) -> Result<CheckIn, 
              from tickets t
              join orders o on o.id = t.order_id
              join ticket_sales s on s.id = o.sale_id
-             where t.code = $1 and {VALID_ORDER}
+             where t.code = $1 and {VALID_TICKET}
                and s.event_id = (select event_id from ticket_sales where id = $2)
              for share of o
          ), admitted as (
              update tickets t set checked_in_at = now()
              from ticket where t.id = ticket.id and t.checked_in_at is null
+               and t.return_state is distinct from 'returned'
              returning t.id, t.checked_in_at
          )
          select ticket.id, ticket.holder, ticket.number, ticket.of,
@@ -143,12 +147,16 @@ pub async fn check_in(db: &PgPool, sale: SaleId, code: &str) -> Result<CheckIn, 
     let checked_in_at = match row.checked_in_at {
         Some(at) => at,
         // A scan at the same moment won the row after this statement's snapshot was taken: the
-        // time it set is read now that it has committed.
-        None => sqlx::query_scalar::<_, Option<DateTime<Utc>>>("select checked_in_at from tickets where id = $1")
+        // time it set is read now that it has committed. None set: an order took the ticket's
+        // seat at that moment (a return), and it admits nobody.
+        None => match sqlx::query_scalar::<_, Option<DateTime<Utc>>>("select checked_in_at from tickets where id = $1")
             .bind(row.id)
             .fetch_one(db)
             .await?
-            .unwrap_or_else(Utc::now),
+        {
+            Some(at) => at,
+            None => return Ok(CheckIn::NotValid),
+        },
     };
     let ticket = ScannedTicket {
         holder: row.holder,
@@ -170,7 +178,7 @@ pub async fn admitted_of_event(db: &PgPool, sale: SaleId) -> Result<(i64, i64), 
          from tickets t
          join orders o on o.id = t.order_id
          join ticket_sales s on s.id = o.sale_id
-         where {VALID_ORDER} and s.event_id = (select event_id from ticket_sales where id = $1)"
+         where {VALID_TICKET} and s.event_id = (select event_id from ticket_sales where id = $1)"
     )))
     .bind(sale.0)
     .fetch_one(db)

@@ -11,7 +11,8 @@
 //! - `mod.rs` — [`Payments`]: the operations over orders, Stripe and the sale.
 //! - `stripe` — the typed Stripe calls.
 //! - `signature` — the webhook's `Stripe-Signature`.
-//! - `overdue` — the background task that cancels orders past their deadline.
+//! - `overdue` — the background task that cancels orders past their deadline and refunds
+//!   returned tickets.
 
 mod overdue;
 pub mod signature;
@@ -24,6 +25,7 @@ use tracing::{info, warn};
 
 use crate::config::{Secret, Settings};
 use crate::db::orders::{self, Cancelled, Order, Payment};
+use crate::db::returns;
 use crate::sale::TicketSales;
 
 pub use overdue::cancel_overdue_forever;
@@ -217,6 +219,25 @@ impl Payments {
         };
         give_back(sales, &cancelled).await;
         Ok(true)
+    }
+}
+
+impl Payments {
+    /// Refunds the returned tickets of paid orders that other buyers' orders took
+    /// (`db::returns::take` queued each refund in that order's transaction). Every instance
+    /// runs it with the overdue task; each refund's idempotency key makes it one refund at
+    /// Stripe however many instances or retries send it. Returns how many were refunded.
+    pub async fn refund_returns(&self, db: &PgPool) -> Result<usize, PaymentError> {
+        let due = returns::due_refunds(db, 20).await?;
+        for refund in &due {
+            let done = self
+                .stripe
+                .refund_part(&refund.payment_intent, refund.amount_minor, &refund.key())
+                .await?;
+            returns::set_refund(db, refund, &done.id).await?;
+            info!(order = %refund.number, "returned tickets refunded");
+        }
+        Ok(due.len())
     }
 }
 

@@ -119,6 +119,17 @@ impl Stripe {
         self.send(request).await
     }
 
+    /// Gives back `amount` (minor units) of an intent's payment, once per `key` whatever the
+    /// retries.
+    pub async fn refund_part(&self, intent: &str, amount: i64, key: &str) -> Result<Refund, StripeError> {
+        let request = self
+            .http
+            .post(format!("{}/v1/refunds", self.base))
+            .header("Idempotency-Key", key)
+            .form(&[("payment_intent", intent), ("amount", &amount.to_string())]);
+        self.send(request).await
+    }
+
     async fn send<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, StripeError> {
         let response = request.bearer_auth(self.key.expose()).send().await?;
         let status = response.status();

@@ -62,6 +62,23 @@ pub enum SaleError {
     /// 404: no such waitlist entry for this session.
     #[error("There is no such place on the waitlist.")]
     UnknownWaitlistEntry,
+    /// 409: the organizer does not take returns for this sale.
+    #[error("Tickets of this sale cannot be returned.")]
+    ReturnsNotAllowed,
+    /// 409: tickets of this order are offered for return already.
+    #[error("Tickets of this order are offered for return already; withdraw that return to change it.")]
+    ReturnPending,
+    /// 409: nothing of this order can be returned (not confirmed or paid, every ticket used or
+    /// returned, or the event has started).
+    #[error("This order has no tickets that can be returned.")]
+    NothingToReturn,
+    /// 422: more tickets asked to return than the order has left.
+    #[error("This order has {left} tickets that can be returned.")]
+    TooManyToReturn { left: i64 },
+    /// 409: no tickets of this order are offered for return (none were, or another buyer has
+    /// bought them).
+    #[error("No tickets of this order are offered for return: another buyer may have bought them.")]
+    NoReturnPending,
     /// 422: buyer details that do not pass, field by field.
     #[error("Please check your details: {0}")]
     InvalidBuyer(FieldErrors),
@@ -127,6 +144,11 @@ impl SaleError {
             SaleError::OwnWaitlistPlace => "own_waitlist_place",
             SaleError::UnknownWaitlistEntry => "unknown_waitlist_entry",
             SaleError::BadOwner => "bad_session",
+            SaleError::ReturnsNotAllowed => "returns_not_allowed",
+            SaleError::ReturnPending => "return_pending",
+            SaleError::NothingToReturn => "nothing_to_return",
+            SaleError::TooManyToReturn { .. } => "too_many_to_return",
+            SaleError::NoReturnPending => "no_return_pending",
             SaleError::BadSaleState => "bad_sale_state",
             SaleError::Redis(_) | SaleError::Postgres(_) => "unavailable",
             SaleError::Protocol { .. } | SaleError::TimeOutOfRange => "internal",

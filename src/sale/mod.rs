@@ -25,6 +25,7 @@ mod line;
 mod model;
 mod prequeue;
 mod presence;
+mod returns;
 mod script;
 pub mod waitlist;
 
@@ -504,7 +505,9 @@ impl TicketSales {
             .collect();
         let sync = Sync {
             capacity: snap.live_capacity(),
-            pg_sold: i64::from(record.sold),
+            // Tickets offered for return are for sale again (the order that buys them takes
+            // them, `db::returns`).
+            pg_sold: i64::from(record.sold) - snap.returns_open,
             hold_ms: i64::from(record.hold_secs) * 1000,
             grace_ms: self.inner.confirm_grace_ms,
             max_active: i64::from(record.max_active),

@@ -131,9 +131,11 @@ impl WebError {
 /// the buyer's pages and API and by the organizer's portal and API.
 pub fn sale_status(e: &SaleError) -> StatusCode {
     match e {
-        SaleError::BadQuantity { .. } | SaleError::InvalidBuyer(_) | SaleError::BadSaleState | SaleError::BadEmail => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        SaleError::BadQuantity { .. }
+        | SaleError::InvalidBuyer(_)
+        | SaleError::BadSaleState
+        | SaleError::BadEmail
+        | SaleError::TooManyToReturn { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         SaleError::UnknownSale
         | SaleError::MalformedCode
         | SaleError::UnknownReservation
@@ -147,7 +149,11 @@ pub fn sale_status(e: &SaleError) -> StatusCode {
         | SaleError::ConfirmInProgress
         | SaleError::NotSoldOut
         | SaleError::WaitlistEmailTaken
-        | SaleError::OwnWaitlistPlace => StatusCode::CONFLICT,
+        | SaleError::OwnWaitlistPlace
+        | SaleError::ReturnsNotAllowed
+        | SaleError::ReturnPending
+        | SaleError::NothingToReturn
+        | SaleError::NoReturnPending => StatusCode::CONFLICT,
         SaleError::BadOwner => StatusCode::BAD_REQUEST,
         SaleError::Redis(_) | SaleError::Postgres(_) | SaleError::Beacon(_) => StatusCode::SERVICE_UNAVAILABLE,
         SaleError::Protocol { .. } | SaleError::TimeOutOfRange => StatusCode::INTERNAL_SERVER_ERROR,

@@ -8,7 +8,7 @@ use boxoffice::db;
 use boxoffice::startup::AppState;
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::{TestApp, http};
@@ -98,6 +98,18 @@ pub struct Organizer {
     pub browser: Browser,
     pub email: String,
     pub api: Api,
+}
+
+impl Organizer {
+    /// A sale of `capacity` tickets of a new event of `seats`, both made through the API.
+    pub async fn api_sale(&self, seats: i64, capacity: i64) -> boxoffice::sale::SaleId {
+        let (status, event) = self.api.post("/events", event_json(json!({ "capacity": seats }))).await;
+        assert_eq!(status, StatusCode::CREATED, "{event}");
+        let path = format!("/events/{}/sales", event["id"].as_str().unwrap());
+        let (status, sale) = self.api.post(&path, json!({ "capacity": capacity })).await;
+        assert_eq!(status, StatusCode::CREATED, "{sale}");
+        boxoffice::sale::SaleId(sale["id"].as_str().unwrap().parse().unwrap())
+    }
 }
 
 pub struct Browser {

@@ -5,8 +5,9 @@
 //! console must show no Content-Security-Policy refusal on the way. Also the Swagger UI, the
 //! door page taking scans one after another, the dashboard under a crowd, a buyer paying on
 //! the order page through localstripe's Stripe.js, a fan who finds the sale sold out
-//! joining its waitlist, getting the offer by its mail's link and buying, and a buyer counting
-//! down in the pre-queue whose page moves on to checkout after the draw at the opening.
+//! joining its waitlist, getting the offer by its mail's link and buying, a buyer counting
+//! down in the pre-queue whose page moves on to checkout after the draw at the opening, and a
+//! buyer returning a ticket from the order page.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -733,4 +734,70 @@ async fn sign_in(b: &Client, base: &str, email: &str) {
         assert!(Instant::now() < deadline, "the sign-in did not go through");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_returns_a_ticket_from_the_order_page_and_another_buyer_takes_it() {
+    with_browser(|b| async move { return_walk(&b).await }).await;
+}
+
+async fn return_walk(b: &Client) {
+    use boxoffice::sale::Owner;
+    use boxoffice::sale::waitlist::{WaitlistEmail, WaitlistState};
+    let app = TestApp::spawn().await;
+    let w = &app.world;
+    let sale = w.sale(2, 120).await.sale_id();
+    boxoffice::db::returns::set_allowed(&w.db, sale, true).await.unwrap();
+    // The buyer takes both tickets through the pages.
+    b.goto(&app.url(&format!("/sales/{sale}"))).await.unwrap();
+    b.find(Locator::Css("select#quantity"))
+        .await
+        .unwrap()
+        .select_by_value("2")
+        .await
+        .unwrap();
+    click(b, "form.buy button").await;
+    wait_for_path(b, "/checkout/", Duration::from_secs(5)).await;
+    fill_in_the_details(b, "Hedy Lamarr", "hedy@example.com").await;
+    wait_for_path(b, "/orders/", Duration::from_secs(10)).await;
+    // A fan waits on the waitlist for one.
+    let fan = Owner::random();
+    let one = w.sales.quantity(1).unwrap();
+    w.sales.join(sale, &fan, one).await.unwrap();
+    let email = WaitlistEmail::parse("fan@example.com").unwrap();
+    let entry = w.sales.join_waitlist(sale, &fan, one, &email).await.unwrap();
+
+    // The buyer offers one ticket back: the fan gets the offer; the page says the ticket is
+    // still the buyer's until someone takes it, and offers to withdraw.
+    b.find(Locator::Css("select#return-tickets"))
+        .await
+        .unwrap()
+        .select_by_value("1")
+        .await
+        .unwrap();
+    click(b, "#return-form button").await;
+    let returning = b.wait().for_element(Locator::Css("#returning")).await.unwrap();
+    let text = returning.text().await.unwrap();
+    assert!(text.starts_with("1 of your tickets are offered for return"), "{text}");
+    screenshot(b, "return-offered.png").await;
+    let offer = w.sales.waitlist_status(&entry.code, &fan).await.unwrap();
+    assert_eq!(offer.state, WaitlistState::Offered);
+
+    // The fan buys it: on the next look the buyer's page says it went to another buyer.
+    w.sales
+        .confirm(&entry.code, &fan, &crate::support::ada())
+        .await
+        .unwrap();
+    b.refresh().await.unwrap();
+    let returned = b.wait().for_element(Locator::Css("#returned")).await.unwrap();
+    let text = returned.text().await.unwrap();
+    assert!(text.starts_with("1 of your tickets went to another buyer"), "{text}");
+    assert!(
+        b.find(Locator::Css("#withdraw-return")).await.is_err(),
+        "nothing left to withdraw"
+    );
+    screenshot(b, "return-taken.png").await;
+    assert_eq!(w.pg_sold(sale).await, 2);
+    let refused = csp_violations(b).await;
+    assert!(refused.is_empty(), "the CSP refused: {refused:#?}");
 }

@@ -32,6 +32,7 @@ mod prequeue;
 mod reconcile;
 mod redis_durability;
 mod redis_servers;
+mod returns;
 mod sale_engine;
 mod sale_samples;
 mod script_replies;

@@ -546,22 +546,12 @@ async fn the_api_joins_polls_and_leaves_the_waitlist_with_clear_refusals() {
 
 #[tokio::test]
 async fn the_organizer_sees_the_waitlist_sets_the_offer_window_and_raises_capacity_for_it() {
-    use crate::admin_support::{AdminApp, event_json};
+    use crate::admin_support::AdminApp;
     use reqwest::StatusCode;
     use serde_json::json;
     let app = AdminApp::spawn().await;
     let o = app.organizer().await;
-    let (status, event) = o.api.post("/events", event_json(json!({"capacity": 10}))).await;
-    assert_eq!(status, StatusCode::CREATED, "{event}");
-    let (status, s) = o
-        .api
-        .post(
-            &format!("/events/{}/sales", event["id"].as_str().unwrap()),
-            json!({"capacity": 3}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{s}");
-    let sale = SaleId(s["id"].as_str().unwrap().parse().unwrap());
+    let sale = o.api_sale(10, 3).await;
     let sales = &app.state.sales;
     let buyer = Owner::random();
     let r = sales.join(sale, &buyer, sales.quantity(3).unwrap()).await.unwrap();

@@ -17,6 +17,7 @@ mod draw;
 mod line;
 mod peek;
 mod reply;
+mod returns;
 mod sync;
 mod touch;
 mod waitlist;
@@ -30,6 +31,7 @@ pub(crate) use draw::{DrawEnqueue, DrawnReservation, PrequeueMark};
 pub(crate) use line::{Line, LineFigures, LineReply};
 pub(crate) use peek::Peek;
 pub(crate) use reply::{Reply, ReplyError};
+pub(crate) use returns::ReturnTickets;
 pub(crate) use sync::{Sync, SyncOrder, SyncRead, SyncReply};
 pub(crate) use touch::{Touch, TouchReply};
 pub(crate) use waitlist::{
@@ -63,10 +65,11 @@ pub(crate) enum ScriptName {
     Line,
     Prequeue,
     Draw,
+    ReturnTickets,
 }
 
 impl ScriptName {
-    pub const ALL: [ScriptName; 21] = [
+    pub const ALL: [ScriptName; 22] = [
         ScriptName::Join,
         ScriptName::Status,
         ScriptName::ConfirmBegin,
@@ -88,6 +91,7 @@ impl ScriptName {
         ScriptName::Line,
         ScriptName::Prequeue,
         ScriptName::Draw,
+        ScriptName::ReturnTickets,
     ];
 
     /// The name of the script's file in `lua/`, and its `script` label in the metrics.
@@ -114,6 +118,7 @@ impl ScriptName {
             ScriptName::Line => "line",
             ScriptName::Prequeue => "prequeue",
             ScriptName::Draw => "draw",
+            ScriptName::ReturnTickets => "return_tickets",
         }
     }
 
@@ -140,6 +145,7 @@ impl ScriptName {
             ScriptName::Line => include_str!("../../../lua/line.lua"),
             ScriptName::Prequeue => include_str!("../../../lua/prequeue.lua"),
             ScriptName::Draw => include_str!("../../../lua/draw.lua"),
+            ScriptName::ReturnTickets => include_str!("../../../lua/return_tickets.lua"),
         }
     }
 }

@@ -17,6 +17,7 @@ use tracing::warn;
 use super::{next_poll_ms, proof};
 use crate::db;
 use crate::db::orders::Order;
+use crate::db::returns::ReturnCounts;
 use crate::payment::Outlook;
 use crate::sale::{
     BuyerInput, MAX_EMAIL_BYTES, MAX_NAME_CHARS, Quantity, Reservation, ReservationCode, ReservationState, SaleError,
@@ -283,8 +284,14 @@ struct OrderView {
     /// confirmed (the shop takes no payment: the tickets are valid), awaiting_payment (pay by
     /// `payment_due_at`, see `payment`), paid (the tickets are valid) or cancelled (not paid
     /// in time, or given up: the tickets went back on sale and nothing was charged; money that
-    /// came late was refunded).
+    /// came late was refunded) or returned (every ticket was returned and bought by another
+    /// buyer; a paid order's money refunded).
     state: String,
+    /// Tickets offered for return and not bought by anyone yet: still the buyer's and valid
+    /// at the door, until another buyer's order takes them (or the return is withdrawn).
+    returning: i64,
+    /// Tickets returned: bought by another buyer, no longer valid (refunded when paid).
+    returned: i64,
     /// Until when an order awaiting payment may be paid; after it the order is cancelled.
     /// Null for an order that never awaited payment.
     #[oai(nullable)]
@@ -329,11 +336,13 @@ struct OrderEnvelope {
 }
 
 impl OrderEnvelope {
-    fn new(o: Order, payment: Option<PaymentView>) -> Self {
+    fn new(o: Order, payment: Option<PaymentView>, returns: ReturnCounts) -> Self {
         OrderEnvelope {
             order: OrderView {
                 number: o.number.clone(),
                 state: o.state.clone(),
+                returning: returns.pending,
+                returned: returns.returned,
                 payment_due_at: o.payment_due_at,
                 payment,
                 quantity: o.quantity,
@@ -355,7 +364,10 @@ impl OrderEnvelope {
 /// at once, and the answer says how to pay otherwise.
 async fn order_as_it_stands<F>(state: &AppState, code: ReservationCode, order: Order) -> ApiResult<OrderEnvelope, F> {
     let Some(payments) = state.payments.as_ref().filter(|_| order.state == "awaiting_payment") else {
-        return Ok(OrderEnvelope::new(order, None));
+        let returns = db::returns::of_order(&state.db, order.id)
+            .await
+            .map_err(WebError::reading("Your order"))?;
+        return Ok(OrderEnvelope::new(order, None, returns));
     };
     let client_secret = match payments.look_up(&state.db, &order).await {
         Ok(Outlook::Unpaid(intent)) => Some(intent.client_secret),
@@ -363,7 +375,7 @@ async fn order_as_it_stands<F>(state: &AppState, code: ReservationCode, order: O
             let settled = find_order(state, code)
                 .await?
                 .ok_or_else(|| fail(SaleError::UnknownReservation))?;
-            return Ok(OrderEnvelope::new(settled, None));
+            return Ok(OrderEnvelope::new(settled, None, ReturnCounts::default()));
         }
         Err(e) => {
             warn!(order = %order.number, error = %e, "Stripe is unavailable for the order");
@@ -375,7 +387,7 @@ async fn order_as_it_stands<F>(state: &AppState, code: ReservationCode, order: O
         publishable_key: payments.publishable_key.clone(),
         client_secret,
     };
-    Ok(OrderEnvelope::new(order, Some(payment)))
+    Ok(OrderEnvelope::new(order, Some(payment), ReturnCounts::default()))
 }
 
 #[derive(ApiResponse)]
@@ -386,6 +398,14 @@ enum OrderResponse {
     /// The reservation had its order already (a repeated request).
     #[oai(status = 200)]
     Existing(Json<OrderEnvelope>),
+}
+
+/// Tickets of an order to offer for return.
+#[derive(Object)]
+#[oai(rename_all = "snake_case")]
+struct ReturnRequest {
+    /// How many of the order's tickets (its highest-numbered ones not used or returned).
+    tickets: WholeNumber<1, { crate::config::MAX_PER_ORDER_LIMIT as i64 }>,
 }
 
 #[derive(ApiResponse)]
@@ -728,6 +748,50 @@ impl BuyerApi {
                 .await?
                 .ok_or_else(|| fail(SaleError::UnknownReservation))?;
         }
+        Ok(Json(order_as_it_stands(&state, code, order).await?))
+    }
+
+    /// Offer `tickets` of this session's confirmed (or paid) order for return, where the
+    /// organizer allows returns: they go down the sale's waitlist in order (or to the line),
+    /// and stay this buyer's, valid at the door, until another buyer's order takes them; then
+    /// they are `returned` (a paid order refunded for them). If nobody buys them before the
+    /// event, the buyer keeps them. Answers the order with its `returning` count. 409 when the
+    /// sale takes no returns, a return is pending already (withdraw it first) or nothing can
+    /// be returned; 422 for more tickets than the order has left.
+    #[oai(path = "/reservations/:code/order/return", method = "post")]
+    async fn return_tickets(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        code: Path<String>,
+        body: Json<ReturnRequest>,
+    ) -> ApiResult<Json<OrderEnvelope>, WithBody> {
+        let (code, order) = session_order(&state, &limits, req, &code.0).await?;
+        let max = u8::try_from(order.quantity).unwrap_or(u8::MAX);
+        let tickets = body
+            .0
+            .tickets
+            .value()
+            .filter(|n| (1..=i64::from(max)).contains(n))
+            .ok_or_else(|| fail(SaleError::BadQuantity { max }))?;
+        state.sales.return_tickets(&order, tickets).await.map_err(fail)?;
+        Ok(Json(order_as_it_stands(&state, code, order).await?))
+    }
+
+    /// Withdraw the return of this session's order: the tickets nobody has bought yet are the
+    /// buyer's alone again. 409 `no_return_pending` when none is offered any more (another
+    /// buyer bought them: the order says `returned`).
+    #[oai(path = "/reservations/:code/order/return", method = "delete")]
+    async fn withdraw_return(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        code: Path<String>,
+    ) -> ApiResult<Json<OrderEnvelope>, Release> {
+        let (code, order) = session_order(&state, &limits, req, &code.0).await?;
+        state.sales.withdraw_return(&order).await.map_err(fail)?;
         Ok(Json(order_as_it_stands(&state, code, order).await?))
     }
 

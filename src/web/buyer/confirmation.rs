@@ -124,13 +124,23 @@ pub async fn page(
     if order.state == "cancelled" {
         return Ok(layout::page("Order cancelled", cancelled(&order, &listing)));
     }
+    if order.state == "returned" {
+        return Ok(layout::page("Order returned", returned(&order, &listing)));
+    }
     // Still awaiting payment here: Stripe has money that Postgres could not yet apply to the
     // order (it failed, or the intent is not the order's as it should be), or Stripe is no
     // longer configured. Nothing to pay on this page, and no tickets yet.
     if !order.tickets_valid() {
         return Ok(layout::page("Your order", unavailable(&order, &listing)));
     }
-    Ok(layout::page("Your order", view(&order, &listing, &pdf)))
+    let returns = db::returns::of_order(&state.db, order.id)
+        .await
+        .map_err(WebError::reading("Your order"))?;
+    let allowed = db::returns::allowed(&state.db, crate::sale::SaleId(order.sale_id))
+        .await
+        .map_err(WebError::reading("Your order"))?;
+    let returns = super::returns::section(&order, returns, allowed, &format!("/orders/{code}"), &key);
+    Ok(layout::page("Your order", view(&order, &listing, &pdf, returns)))
 }
 
 /// The buyer gives up paying: the order is cancelled if it still awaits payment (a paid one
@@ -201,7 +211,7 @@ pub async fn pay(
 
 /// `?key=…` when the request was opened with the signed link's key: links and redirects from
 /// the order page keep it, so a buyer without the session stays able to see the order.
-fn key_query(req: &Request) -> String {
+pub(super) fn key_query(req: &Request) -> String {
     query_value(req, link::KEY_PARAM)
         .map(|key| format!("?{}={key}", link::KEY_PARAM))
         .unwrap_or_default()
@@ -277,12 +287,26 @@ fn unavailable(o: &Order, l: &Listing) -> Markup {
 }
 
 fn cancelled(o: &Order, l: &Listing) -> Markup {
+    let why = html! { p { "It was not paid in time, or it was cancelled. Its tickets went back on sale; nothing was charged." } };
+    ended(o, l, "This order was cancelled", why)
+}
+
+fn returned(o: &Order, l: &Listing) -> Markup {
+    let why = html! {
+        p #returned { "You offered its tickets for return and other buyers bought them: they are no longer valid"
+            @if o.payment_intent.is_some() { ", and their price is refunded to your card" } "." }
+    };
+    ended(o, l, "This order was returned", why)
+}
+
+/// An order whose tickets are no longer the buyer's, and why.
+fn ended(o: &Order, l: &Listing, heading: &str, why: Markup) -> Markup {
     html! {
         section.card.confirmation {
-            h1 { "This order was cancelled" }
+            h1 { (heading) }
             p { "Order number " strong.order-number { (o.number) } }
             (summary(o, l))
-            p { "It was not paid in time, or it was cancelled. Its tickets went back on sale; nothing was charged." }
+            (why)
             p { a href="/" { "Back to upcoming events" } }
         }
     }
@@ -309,7 +333,7 @@ pub async fn tickets_pdf(
         .body(pdf))
 }
 
-fn view(o: &Order, l: &Listing, pdf: &str) -> Markup {
+fn view(o: &Order, l: &Listing, pdf: &str, returns: Markup) -> Markup {
     html! {
         section.card.confirmation {
             h1 { "Thank you! Your order is " (if o.state == "paid" { "paid" } else { "confirmed" }) "." }
@@ -322,6 +346,7 @@ fn view(o: &Order, l: &Listing, pdf: &str) -> Markup {
                 tr { th { "Gender" } td { (crate::sale::Gender::parse(&o.buyer_gender).map(|g| g.label()).unwrap_or("")) } }
             }
             p { a.button.download href=(pdf) download { "Download your tickets (PDF)" } }
+            (returns)
             p.muted { "Keep the order number: it is your proof of purchase. This page stays reachable from this browser." }
             p { a href="/" { "Back to upcoming events" } }
         }

@@ -21,6 +21,7 @@ mod confirmation;
 mod eta;
 mod events;
 mod proof;
+mod returns;
 pub mod waiting;
 mod waitlist_api;
 mod waitlist_pages;
@@ -48,6 +49,8 @@ pub fn pages() -> Route {
         .at("/orders/:code", get(confirmation::page))
         .at("/orders/:code/pay", post(confirmation::pay))
         .at("/orders/:code/cancel", post(confirmation::cancel))
+        .at("/orders/:code/return", post(returns::offer))
+        .at("/orders/:code/return/withdraw", post(returns::withdraw))
         .at("/orders/:code/tickets.pdf", get(confirmation::tickets_pdf))
         .at(
             "/sales/:sale/waitlist",
