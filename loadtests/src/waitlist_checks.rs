@@ -165,13 +165,16 @@ pub fn in_order(
 ) -> Check {
     let seen = Seen::new(buyers, entries, plan);
     let sold = Sold::new(buyers, tickets_in_orders);
-    let (mut passed_over, mut undecided) = (0usize, 0usize);
+    let (mut ahead, mut passed_over, mut undecided) = (0usize, 0usize, 0usize);
     let mut wrong = Vec::new();
     for offer in &seen.offers {
         let t = offer.made_ms;
         for (a, w, entry) in &seen.waits {
-            let waited = w.joined_server_ms < t && w.last_waiting_server_ms.is_some_and(|last| last > t);
-            if entry.rank >= offer.rank || !waited {
+            if entry.rank >= offer.rank || w.joined_server_ms >= t {
+                continue;
+            }
+            ahead += 1;
+            if !w.last_waiting_server_ms.is_some_and(|last| last > t) {
                 continue;
             }
             if entry.quantity <= seen.capacity_min(plan, t) - sold.max(t) {
@@ -212,8 +215,11 @@ pub fn in_order(
         passed: wrong.is_empty(),
         detail: if wrong.is_empty() {
             format!(
-                "{} offers against every entry ahead of them: {passed_over} rightly passed over (could never fit), {undecided} undecided by the records' times; {end}",
-                seen.offers.len()
+                "{} offers, each against the entries ahead of it in line that had joined ({ahead} pairs): \
+                 {} of those still waited at the offer, {passed_over} rightly passed over (could never fit), \
+                 {undecided} undecided by the records' times; {end}",
+                seen.offers.len(),
+                passed_over + undecided
             )
         } else {
             format!("{} violations, first: {}", wrong.len(), wrong[0])
