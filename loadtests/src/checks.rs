@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use crate::organizer::{Figures, OrderRow, PRICE_MINOR};
-use crate::record::{BuyerRecord, Outcome};
+use crate::record::BuyerRecord;
 
 /// One check's verdict.
 pub struct Check {
@@ -46,13 +46,7 @@ pub fn capacity(figures: &Figures, orders: &[OrderRow]) -> Check {
 pub fn agreement(figures: &Figures, orders: &[OrderRow], buyers: &[BuyerRecord]) -> Check {
     let tickets: i64 = orders.iter().map(|o| o.quantity).sum();
     let revenue: i64 = orders.iter().map(|o| o.total_minor).sum();
-    let told: Vec<i64> = buyers
-        .iter()
-        .filter_map(|b| match b.outcome {
-            Outcome::Bought { quantity } => Some(quantity),
-            _ => None,
-        })
-        .collect();
+    let told: Vec<i64> = buyers.iter().filter_map(BuyerRecord::bought).collect();
     let mut wrong = Vec::new();
     if figures.sold != tickets {
         wrong.push(format!("dashboard sold {} ≠ {tickets} in orders", figures.sold));

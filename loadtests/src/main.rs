@@ -5,10 +5,12 @@
 //!
 //! - `options`: the command line (goose's own options flattened in);
 //! - `organizer`: the organizer API: make the event and sale, read the sale back;
-//! - `scenario`: the buyers (goose users): join, poll, check out, abandon or leave;
+//! - `scenario`: the buyers (goose users): join, poll, check out, abandon or leave; in the
+//!   sold-out scenario, the waitlist: join it, poll, buy the offer or let it lapse;
 //! - `record`: what the buyers saw, per buyer and per endpoint;
 //! - `sampler`: the sale's dashboard figures, read every half second during the run;
 //! - `checks`: not oversold, Postgres and the dashboard agree, FIFO admission;
+//! - `waitlist_checks`: the sold-out scenario's offers: in order, once, bought or lapsed;
 //! - `timeline`: the run second by second; `findings`: "what this run says";
 //! - `plots`: the charts, drawn by the shop's `src/charts.rs` (`charts`, included by path);
 //! - `report`: the markdown summary.
@@ -31,16 +33,19 @@ mod report;
 mod sampler;
 mod scenario;
 mod timeline;
+mod waitlist_checks;
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
 use goose::GooseAttack;
-use tokio::sync::{Barrier, watch};
+use tokio::sync::{Barrier, Notify, watch};
 
-use options::Options;
+use options::{Options, ScenarioKind};
 use organizer::{Organizer, SalePlan};
 use scenario::Crowd;
 
@@ -65,24 +70,46 @@ async fn run() -> anyhow::Result<bool> {
     options.validate()?;
     let host = options.goose.host.clone().unwrap_or_default();
     let organizer = Organizer::new(&host, &options.token)?;
+    let sold_out = options.scenario == ScenarioKind::SoldOut;
+    let raise_by = if sold_out { options.raise_by } else { 0 };
     let sale = organizer
         .create_sale(&SalePlan {
             capacity: options.capacity,
+            spare_seats: raise_by,
             hold_secs: options.hold_secs,
             max_active: options.max_active,
         })
         .await?;
+    let offer_secs = if sold_out {
+        organizer.offer_window(&sale, options.offer_secs).await?
+    } else {
+        0
+    };
     eprintln!("sale {sale} opened; {} buyers on their way", options.buyers);
 
     let crowd = scenario::install(Crowd {
+        scenario: options.scenario,
         sale: sale.clone(),
         quantity: options.quantity,
         poll_scale: options.poll_scale,
         abandon_share: options.abandon_share,
         leave_share: options.leave_share,
+        lapse_share: options.lapse_share,
         max_wait: Duration::from_secs(options.max_wait_secs),
         start: Barrier::new(options.buyers),
         recorder: Default::default(),
+        in_line: AtomicUsize::new(options.buyers),
+        line_done: Notify::new(),
+        raised: Default::default(),
+    });
+    let raise_to = (raise_by > 0).then_some(options.capacity + raise_by);
+    let raise = sold_out.then(|| {
+        tokio::spawn(raise_when_line_empty(
+            organizer.clone(),
+            sale.clone(),
+            crowd.clone(),
+            raise_to,
+        ))
     });
 
     let (stop_sampling, sampling) = watch::channel(false);
@@ -109,18 +136,40 @@ async fn run() -> anyhow::Result<bool> {
 
     let _ = stop_sampling.send(true);
     let samples = sampler.await.unwrap_or_default();
+    if let Some(raise) = raise {
+        raise.await.context("The organizer's raise stopped")??;
+    }
     let (buyers, endpoints) = crowd.recorder.take();
+    // The entries first: reading them records what Redis changed, before the figures are read.
+    let entries = if sold_out {
+        organizer.waitlist_entries(&sale).await?
+    } else {
+        Vec::new()
+    };
     let figures = organizer.figures(&sale).await?;
     let orders = organizer.orders(&sale).await?;
     if let Err(e) = organizer.close(&sale).await {
         eprintln!("warning: {e:#}");
     }
 
-    let checks = [
+    let mut checks = vec![
         checks::capacity(&figures, &orders),
         checks::agreement(&figures, &orders, &buyers),
         checks::fifo(&buyers),
     ];
+    if sold_out {
+        let plan = waitlist_checks::Plan {
+            capacity: options.capacity.into(),
+            raised_to: (options.capacity + raise_by).into(),
+            offer_ms: i64::from(offer_secs) * 1000,
+        };
+        let tickets: i64 = orders.iter().map(|o| o.quantity).sum();
+        checks.extend([
+            waitlist_checks::in_order(&buyers, &entries, &figures, tickets, &plan),
+            waitlist_checks::offered_once(&buyers, &entries, tickets, &plan),
+            waitlist_checks::bought_or_lapsed(&buyers, &entries, &plan),
+        ]);
+    }
     let info = report::RunInfo {
         host: &host,
         sale: &sale,
@@ -134,6 +183,12 @@ async fn run() -> anyhow::Result<bool> {
         poll_scale: options.poll_scale,
         abandon_share: options.abandon_share,
         leave_share: options.leave_share,
+        sold_out: sold_out.then_some(report::SoldOutInfo {
+            raise_by,
+            offer_secs,
+            lapse_share: options.lapse_share,
+            entries: entries.len(),
+        }),
     };
     let said = match timeline::Timeline::new(&endpoints, samples) {
         Some(timeline) => {
@@ -155,4 +210,27 @@ async fn run() -> anyhow::Result<bool> {
     std::fs::write(&options.summary_file, &summary)
         .with_context(|| format!("Failed to write {}", options.summary_file.display()))?;
     Ok(checks.iter().all(|c| c.passed))
+}
+
+/// The sold-out scenario's organizer: once every buyer is out of the line (bought, gone, or
+/// on to the waitlist), raises the capacity to `raise_to`; the new seats go down the
+/// waitlist. Notes when the raise returned (with none, when the line emptied), so that the
+/// waitlist's buyers know no more seats come after their next answer.
+async fn raise_when_line_empty(
+    organizer: Organizer,
+    sale: String,
+    crowd: Arc<Crowd>,
+    raise_to: Option<u32>,
+) -> anyhow::Result<()> {
+    crowd.line_done.notified().await;
+    let raised = match raise_to {
+        Some(capacity) => {
+            eprintln!("the line is empty; capacity raised to {capacity}");
+            organizer.raise_capacity(&sale, capacity).await
+        }
+        None => Ok(()),
+    };
+    // Set even when the raise failed, so the waitlist's buyers stop; the run then fails.
+    let _ = crowd.raised.set(Instant::now());
+    raised
 }

@@ -8,9 +8,27 @@ use clap::Parser;
 use goose::config::GooseConfiguration;
 
 /// A flash crowd against one new sale of a running boxoffice instance, then a check that
-/// nothing was oversold, that Postgres and the dashboard agree, and that admission was FIFO.
+/// nothing was oversold, that Postgres and the dashboard agree, and that admission was FIFO;
+/// with `--scenario sold-out`, also that the waitlist offered what came back in order, once.
 #[derive(Parser)]
 pub struct Options {
+    /// `crowd`: the flash crowd alone. `sold-out`: buyers told "sold out" join the waitlist,
+    /// the organizer adds `--raise-by` seats once the line is empty, and the offers go down
+    /// the waitlist (see `--lapse-share`, `--offer-secs`).
+    #[arg(long, value_enum, default_value_t = ScenarioKind::Crowd)]
+    pub scenario: ScenarioKind,
+    /// Sold-out scenario: seats the organizer adds once the line is empty (the event is made
+    /// with this many seats beyond `--capacity`).
+    #[arg(long, default_value_t = 10)]
+    pub raise_by: u32,
+    /// Sold-out scenario: share (0–1) of the buyers offered tickets who let the offer lapse.
+    #[arg(long, default_value_t = 0.25)]
+    pub lapse_share: f64,
+    /// Sold-out scenario: the sale's offer window in seconds (60–86400, through the organizer
+    /// API); when not given, the instance's own (15 minutes unless its database says
+    /// otherwise).
+    #[arg(long)]
+    pub offer_secs: Option<u32>,
     /// An organizer's API token (`boxoffice organizer token --email …`).
     #[arg(long, env = "BOXOFFICE_TOKEN", hide_env_values = true)]
     pub token: String,
@@ -67,6 +85,7 @@ impl Options {
         for (name, share) in [
             ("--abandon-share", self.abandon_share),
             ("--leave-share", self.leave_share),
+            ("--lapse-share", self.lapse_share),
         ] {
             anyhow::ensure!((0.0..=1.0).contains(&share), "{name} must be between 0 and 1");
         }
@@ -74,12 +93,24 @@ impl Options {
             self.abandon_share + self.leave_share <= 1.0,
             "--abandon-share and --leave-share together must not exceed 1"
         );
+        if let Some(secs) = self.offer_secs {
+            anyhow::ensure!((60..=86_400).contains(&secs), "--offer-secs must be 60–86400");
+        }
         anyhow::ensure!(
             self.goose.host.is_some(),
             "--host is required (the boxoffice instance, such as http://127.0.0.1:8080)"
         );
         Ok(())
     }
+}
+
+/// What the run sets out to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScenarioKind {
+    /// The flash crowd: join, wait, buy, abandon or leave.
+    Crowd,
+    /// The crowd, then the waitlist: the sold-out join it and get what comes back.
+    SoldOut,
 }
 
 /// Tickets per buyer: a fixed number, or a range spread over the buyers.

@@ -42,10 +42,29 @@ pub struct OrderRow {
     pub total_minor: i64,
 }
 
+/// One page of a list of the organizer API: its rows and how many there are in all.
 #[derive(Deserialize)]
-struct OrderPage {
-    orders: Vec<OrderRow>,
+struct Page<T> {
+    #[serde(alias = "orders", alias = "entries")]
+    rows: Vec<T>,
     total: i64,
+}
+
+/// One entry of the sale's waitlist (`GET /api/v1/admin/sales/{sale}/waitlist/entries`), as
+/// Postgres records it.
+#[derive(Debug, Deserialize)]
+pub struct EntryRow {
+    pub email: String,
+    pub quantity: i64,
+    /// The place in line; lower comes first.
+    pub rank: i64,
+    /// waiting, offered, taken, lapsed or left.
+    pub state: String,
+}
+
+#[derive(Deserialize)]
+struct WaitlistSetting {
+    offer_secs: u32,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +75,8 @@ struct Created {
 /// What the run asks of the sale it makes.
 pub struct SalePlan {
     pub capacity: u32,
+    /// Seats of the event beyond the sale's capacity, for the organizer to add later.
+    pub spare_seats: u32,
     pub hold_secs: u32,
     pub max_active: u32,
 }
@@ -74,7 +95,7 @@ impl Organizer {
         })
     }
 
-    /// Makes an event a month ahead with exactly the planned capacity, and opens its sale now.
+    /// Makes an event a month ahead with the planned capacity (and spare seats), and opens its sale now.
     /// Returns the sale id.
     pub async fn create_sale(&self, plan: &SalePlan) -> anyhow::Result<String> {
         let starts = Utc::now() + Duration::days(30);
@@ -84,7 +105,7 @@ impl Organizer {
                 "description": "A sale made by the load test.",
                 "starts_at": starts.to_rfc3339(),
                 "ends_at": (starts + Duration::hours(3)).to_rfc3339(),
-                "capacity": plan.capacity,
+                "capacity": plan.capacity + plan.spare_seats,
                 "price_minor": PRICE_MINOR,
                 "currency": "EUR",
             })))
@@ -113,17 +134,52 @@ impl Organizer {
 
     /// Every order of the sale, page by page.
     pub async fn orders(&self, sale: &str) -> anyhow::Result<Vec<OrderRow>> {
+        self.all_pages(&format!("sales/{sale}/orders"))
+            .await
+            .context("Failed to read the sale's orders")
+    }
+
+    /// The sale's offer window in seconds, set to `secs` first when given.
+    pub async fn offer_window(&self, sale: &str, secs: Option<u32>) -> anyhow::Result<u32> {
+        let url = format!("{}/sales/{sale}/waitlist", self.base);
+        let req = match secs {
+            Some(secs) => self.http.patch(url).json(&json!({ "offer_secs": secs })),
+            None => self.http.get(url),
+        };
+        let w: WaitlistSetting = self.send(req).await.context("Failed to read the offer window")?;
+        Ok(w.offer_secs)
+    }
+
+    /// Raises the sale's capacity to `capacity`: the new tickets go to the queue, then down
+    /// the waitlist.
+    pub async fn raise_capacity(&self, sale: &str, capacity: u32) -> anyhow::Result<()> {
+        let _: serde_json::Value = self
+            .send(
+                self.http
+                    .post(format!("{}/sales/{sale}/capacity", self.base))
+                    .json(&json!({ "capacity": capacity })),
+            )
+            .await
+            .context("Failed to raise the capacity")?;
+        Ok(())
+    }
+
+    /// Every entry of the sale's waitlist, in line order, page by page.
+    pub async fn waitlist_entries(&self, sale: &str) -> anyhow::Result<Vec<EntryRow>> {
+        self.all_pages(&format!("sales/{sale}/waitlist/entries"))
+            .await
+            .context("Failed to read the waitlist")
+    }
+
+    /// Every row of a paged list (`path` under the organizer API), in its order.
+    async fn all_pages<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<Vec<T>> {
         let mut all = Vec::new();
         for page in 1.. {
-            let p: OrderPage = self
-                .send(
-                    self.http
-                        .get(format!("{}/sales/{sale}/orders?page={page}&per_page=500", self.base)),
-                )
-                .await
-                .context("Failed to read the sale's orders")?;
-            let last = p.orders.is_empty() || all.len() + p.orders.len() >= p.total as usize;
-            all.extend(p.orders);
+            let p: Page<T> = self
+                .send(self.http.get(format!("{}/{path}?page={page}&per_page=500", self.base)))
+                .await?;
+            let last = p.rows.is_empty() || all.len() + p.rows.len() >= p.total as usize;
+            all.extend(p.rows);
             if last {
                 break;
             }

@@ -31,6 +31,11 @@ pub enum Outcome {
     Ended(String),
     /// Still waiting after `--max-wait-secs`.
     TimedOut,
+    /// Sold-out scenario: on the waitlist, offered tickets, and let the offer lapse.
+    OfferLapsed,
+    /// Sold-out scenario: on the waitlist, and passed over for good: it wants more tickets
+    /// than are unsold, and no more seats come.
+    NeverOffered,
     /// An answer the buyer could not use (an error status, a broken body, no answer).
     Failed(String),
 }
@@ -56,10 +61,43 @@ pub struct BuyerRecord {
     pub admitted_at: Option<Instant>,
     /// When the order answer arrived (this machine's clock).
     pub ordered_at: Option<Instant>,
+    /// Server time of an answer that showed the order confirmed (sold-out scenario): the
+    /// order counted as sold by then.
+    pub order_seen_server_ms: Option<i64>,
     pub polls: u32,
+    /// The buyer's waitlist entry, when it joined one (sold-out scenario).
+    pub waitlist: Option<WaitlistRecord>,
     pub outcome: Outcome,
 }
 
+/// One buyer's time on the waitlist; server times as in [`BuyerRecord`].
+#[derive(Clone, Debug, Default)]
+pub struct WaitlistRecord {
+    /// The email it joined with: how the checks find its entry in Postgres.
+    pub email: String,
+    /// Server time of the join.
+    pub joined_server_ms: i64,
+    /// Server time of the last answer that said "waiting".
+    pub last_waiting_server_ms: Option<i64>,
+    /// The first server time seen in an answer to a request sent after the organizer's raise
+    /// of capacity returned: the new seats were in the sale by then.
+    pub after_raise_server_ms: Option<i64>,
+    /// The offer, when one was seen.
+    pub offer: Option<SeenOffer>,
+    /// Another offer expiry seen for the same entry: an entry offered twice.
+    pub second_offer_expiry_ms: Option<i64>,
+    /// The entry's last state seen.
+    pub last_state: String,
+}
+
+/// An offer as its buyer saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeenOffer {
+    /// When its hold ends (server time): the offer was made the offer window before.
+    pub expires_ms: i64,
+    /// Server time of the last answer that still said "offered".
+    pub last_seen_ms: i64,
+}
 impl BuyerRecord {
     pub fn new(index: usize, role: Role, quantity: u8) -> BuyerRecord {
         BuyerRecord {
@@ -73,8 +111,18 @@ impl BuyerRecord {
             admitted_server_ms: None,
             admitted_at: None,
             ordered_at: None,
+            order_seen_server_ms: None,
             polls: 0,
+            waitlist: None,
             outcome: Outcome::Failed("did not finish".into()),
+        }
+    }
+
+    /// The tickets bought, if any.
+    pub fn bought(&self) -> Option<i64> {
+        match self.outcome {
+            Outcome::Bought { quantity } => Some(quantity),
+            _ => None,
         }
     }
 
@@ -91,6 +139,9 @@ pub enum Endpoint {
     Poll,
     Order,
     Leave,
+    WaitlistJoin,
+    WaitlistPoll,
+    WaitlistLeave,
 }
 
 impl Endpoint {
@@ -100,6 +151,9 @@ impl Endpoint {
             Endpoint::Poll => "poll",
             Endpoint::Order => "order",
             Endpoint::Leave => "leave",
+            Endpoint::WaitlistJoin => "waitlist join",
+            Endpoint::WaitlistPoll => "waitlist poll",
+            Endpoint::WaitlistLeave => "waitlist leave",
         }
     }
 
@@ -109,6 +163,9 @@ impl Endpoint {
             Endpoint::Poll => "GET /api/v1/reservations/{code}",
             Endpoint::Order => "POST /api/v1/reservations/{code}/order",
             Endpoint::Leave => "DELETE /api/v1/reservations/{code}",
+            Endpoint::WaitlistJoin => "POST /api/v1/sales/{sale}/waitlist",
+            Endpoint::WaitlistPoll => "GET /api/v1/waitlist/{code}",
+            Endpoint::WaitlistLeave => "DELETE /api/v1/waitlist/{code}",
         }
     }
 }

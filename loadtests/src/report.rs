@@ -20,6 +20,17 @@ pub struct RunInfo<'a> {
     pub poll_scale: f64,
     pub abandon_share: f64,
     pub leave_share: f64,
+    /// The sold-out scenario's settings, when it ran.
+    pub sold_out: Option<SoldOutInfo>,
+}
+
+/// What the sold-out scenario did after the sell-out.
+pub struct SoldOutInfo {
+    pub raise_by: u32,
+    pub offer_secs: u32,
+    pub lapse_share: f64,
+    /// Entries the waitlist had at the end.
+    pub entries: usize,
 }
 
 /// The value at quantile `q` (0–1) of sorted durations.
@@ -81,6 +92,14 @@ pub fn summary(
         info.abandon_share,
         info.leave_share
     );
+    if let Some(s) = &info.sold_out {
+        let _ = writeln!(
+            w,
+            "Sold-out scenario: the sold-out joined the waitlist ({} entries); once the line was \
+             empty the organizer added {} seats; offer window {} s, lapse share {}.\n",
+            s.entries, s.raise_by, s.offer_secs, s.lapse_share
+        );
+    }
     let _ = writeln!(w, "{said}");
 
     // The run lasts from the first request sent to the last answer read.
@@ -144,13 +163,7 @@ pub fn summary(
         secs(waits.last().copied().unwrap_or_default())
     );
 
-    let sold: i64 = buyers
-        .iter()
-        .map(|b| match b.outcome {
-            Outcome::Bought { quantity } => quantity,
-            _ => 0,
-        })
-        .sum();
+    let sold: i64 = buyers.iter().filter_map(BuyerRecord::bought).sum();
     let start = buyers.iter().filter_map(|b| b.join_sent).min();
     let last_order = buyers.iter().filter_map(|b| b.ordered_at).max();
     let _ = writeln!(w, "\n## Tickets sold\n");
@@ -209,12 +222,15 @@ fn outcomes(buyers: &[BuyerRecord]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for b in buyers {
         let name = match &b.outcome {
+            Outcome::Bought { .. } if b.waitlist.is_some() => "waitlist: bought the offer".to_string(),
             Outcome::Bought { .. } => "bought".to_string(),
             Outcome::Abandoned => "abandoned at checkout".to_string(),
             Outcome::Left => "left".to_string(),
             Outcome::SoldOut => "sold out".to_string(),
             Outcome::Ended(state) => format!("ended: {state}"),
             Outcome::TimedOut => "timed out waiting".to_string(),
+            Outcome::OfferLapsed => "waitlist: let the offer lapse".to_string(),
+            Outcome::NeverOffered => "waitlist: passed over for good".to_string(),
             Outcome::Failed(why) => format!("failed: {why}"),
         };
         *counts.entry(name).or_insert(0) += 1;

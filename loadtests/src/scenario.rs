@@ -2,28 +2,43 @@
 //! user its own HTTP client). All buyers wait at a barrier until the last one is launched,
 //! then join at the same moment, poll as often as the server asks, and check out, abandon or
 //! leave according to their role. Each runs its journey once.
+//!
+//! In the sold-out scenario a buyer told "sold out" then joins the sale's waitlist through the
+//! JSON API (quantity and email, the same cookie jar), polls its entry as often as the server
+//! asks, and when offered tickets buys them at once or, for `--lapse-share` of them, lets the
+//! offer lapse. It stops waiting once the organizer's new seats are in the sale and its entry
+//! can never fit (it wants more tickets than are unsold).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use goose::prelude::*;
 use serde_json::{Value, json};
-use tokio::sync::Barrier;
+use tokio::sync::{Barrier, Notify};
 
-use crate::options::QuantitySpec;
-use crate::record::{BuyerRecord, Endpoint, Outcome, Recorder, Role};
+use crate::options::{QuantitySpec, ScenarioKind};
+use crate::record::{BuyerRecord, Endpoint, Outcome, Recorder, Role, SeenOffer, WaitlistRecord};
 
 /// What every buyer shares: the sale, the crowd's settings, the start line and the recorder.
 pub struct Crowd {
+    pub scenario: ScenarioKind,
     pub sale: String,
     pub quantity: QuantitySpec,
     pub poll_scale: f64,
     pub abandon_share: f64,
     pub leave_share: f64,
+    pub lapse_share: f64,
     pub max_wait: Duration,
     pub start: Barrier,
     pub recorder: Recorder,
+    /// The sold-out scenario's stages: buyers still in the line's part of their journey
+    /// (counted down; `line_done` is notified at zero), and when the organizer's raise of
+    /// capacity returned (set by whoever raises; at once when nothing is raised).
+    pub in_line: AtomicUsize,
+    pub line_done: Notify,
+    pub raised: OnceLock<Instant>,
 }
 
 impl Crowd {
@@ -38,6 +53,25 @@ impl Crowd {
         } else {
             Role::Buyer
         }
+    }
+
+    /// Whether buyer `index`, offered tickets from the waitlist, lets the offer lapse. A
+    /// second low-discrepancy sequence (the plastic ratio), so that lapsing is spread over
+    /// the crowd's roles too.
+    pub fn lets_offer_lapse(&self, index: usize) -> bool {
+        (index as f64 * 0.754_877_666_246_692_7).fract() < self.lapse_share
+    }
+
+    /// Buyer done with the line (bought, gone, or on to the waitlist).
+    fn out_of_line(&self) {
+        if self.in_line.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.line_done.notify_one();
+        }
+    }
+
+    /// Whether a request sent at `sent` saw the organizer's new seats.
+    fn after_raise(&self, sent: Instant) -> bool {
+        self.raised.get().is_some_and(|r| sent > *r)
     }
 }
 
@@ -65,7 +99,11 @@ async fn journey(user: &mut GooseUser) -> TransactionResult {
     let index = user.weighted_users_index;
     let mut record = BuyerRecord::new(index, crowd.role_of(index), crowd.quantity.for_buyer(index));
     crowd.start.wait().await;
-    let result = walk(user, &crowd, &mut record).await;
+    let mut result = walk(user, &crowd, &mut record).await;
+    crowd.out_of_line();
+    if result.is_ok() && crowd.scenario == ScenarioKind::SoldOut && record.outcome == Outcome::SoldOut {
+        result = waitlist(user, &crowd, &mut record).await;
+    }
     crowd.recorder.buyer(record);
     result
 }
@@ -193,7 +231,124 @@ async fn check_out(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord, c
         Some(quantity) if answer.ok() => Outcome::Bought { quantity },
         _ => answer.failure(),
     };
+    if crowd.scenario == ScenarioKind::SoldOut && rec.bought().is_some() {
+        // When the order counted as sold at the latest, for the waitlist's checks: an answer
+        // that shows it confirmed (an offer's reservation shares the entry's code).
+        let answer = call(
+            user,
+            crowd,
+            Endpoint::Poll,
+            &format!("/api/v1/reservations/{code}"),
+            None,
+        )
+        .await?;
+        rec.order_seen_server_ms = answer.view().filter(|v| v.state == "confirmed").map(|v| v.server_ms);
+    }
     Ok(())
+}
+
+/// Where a waitlist entry stands, as its join and poll answer.
+struct EntryView {
+    code: String,
+    state: String,
+    /// False when the entry wants more tickets than are unsold.
+    fits: bool,
+    offer_expires_ms: Option<i64>,
+    poll_after_ms: u64,
+    server_ms: i64,
+}
+
+impl EntryView {
+    fn parse(body: &Value) -> Option<EntryView> {
+        let ms = |v: &Value| Some(DateTime::parse_from_rfc3339(v.as_str()?).ok()?.timestamp_millis());
+        Some(EntryView {
+            code: body["code"].as_str()?.to_string(),
+            state: body["state"].as_str()?.to_string(),
+            fits: body["fits"].as_bool()?,
+            offer_expires_ms: ms(&body["offer_expires_at"]),
+            poll_after_ms: body["poll_after_ms"].as_u64()?,
+            server_ms: ms(&body["server_now"])?,
+        })
+    }
+}
+
+/// The sold-out buyer's time on the waitlist (see the module's documentation).
+async fn waitlist(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord) -> TransactionResult {
+    let mut wl = WaitlistRecord {
+        email: format!("buyer{}@example.com", rec.index),
+        ..Default::default()
+    };
+    let path = format!("/api/v1/sales/{}/waitlist", crowd.sale);
+    let body = json!({"quantity": rec.quantity, "email": wl.email});
+    let mut sent = Instant::now();
+    let answer = call(user, crowd, Endpoint::WaitlistJoin, &path, Some(body)).await?;
+    let Some(mut entry) = answer.entry() else {
+        rec.outcome = answer.failure();
+        return Ok(());
+    };
+    wl.joined_server_ms = entry.server_ms;
+    let entry_path = format!("/api/v1/waitlist/{}", entry.code);
+    let deadline = Instant::now() + crowd.max_wait;
+    let lapses = crowd.lets_offer_lapse(rec.index);
+    let result = loop {
+        if crowd.after_raise(sent) && wl.after_raise_server_ms.is_none() {
+            wl.after_raise_server_ms = Some(entry.server_ms);
+        }
+        wl.last_state.clone_from(&entry.state);
+        match entry.state.as_str() {
+            "waiting" => {
+                wl.last_waiting_server_ms = Some(entry.server_ms);
+                if !entry.fits && crowd.after_raise(sent) {
+                    rec.outcome = Outcome::NeverOffered;
+                    break Ok(());
+                }
+                if Instant::now() >= deadline {
+                    rec.outcome = Outcome::TimedOut;
+                    call(user, crowd, Endpoint::WaitlistLeave, &entry_path, None).await?;
+                    break Ok(());
+                }
+            }
+            "offered" => {
+                let expires_ms = entry.offer_expires_ms.unwrap_or_default();
+                match &mut wl.offer {
+                    Some(o) if o.expires_ms != expires_ms => wl.second_offer_expiry_ms = Some(expires_ms),
+                    Some(o) => o.last_seen_ms = entry.server_ms,
+                    None => {
+                        wl.offer = Some(SeenOffer {
+                            expires_ms,
+                            last_seen_ms: entry.server_ms,
+                        })
+                    }
+                }
+                if !lapses {
+                    check_out(user, crowd, rec, &entry.code).await?;
+                    break Ok(());
+                }
+            }
+            "lapsed" if lapses && wl.offer.is_some() => {
+                rec.outcome = Outcome::OfferLapsed;
+                break Ok(());
+            }
+            other => {
+                rec.outcome = Outcome::Ended(format!("waitlist {other}"));
+                break Ok(());
+            }
+        }
+        let pause = Duration::from_millis(entry.poll_after_ms).mul_f64(crowd.poll_scale);
+        tokio::time::sleep(pause).await;
+        sent = Instant::now();
+        let answer = call(user, crowd, Endpoint::WaitlistPoll, &entry_path, None).await?;
+        rec.polls += 1;
+        match answer.entry() {
+            Some(e) => entry = e,
+            None => {
+                rec.outcome = answer.failure();
+                break Ok(());
+            }
+        }
+    };
+    rec.waitlist = Some(wl);
+    result
 }
 
 /// An answer of the buyer API: its status (0 when none came) and JSON body.
@@ -208,11 +363,11 @@ impl Answer {
     }
 
     fn view(&self) -> Option<View> {
-        if self.ok() {
-            View::parse(self.body.as_ref()?)
-        } else {
-            None
-        }
+        self.ok().then(|| View::parse(self.body.as_ref()?)).flatten()
+    }
+
+    fn entry(&self) -> Option<EntryView> {
+        self.ok().then(|| EntryView::parse(self.body.as_ref()?)).flatten()
     }
 
     fn failure(&self) -> Outcome {
@@ -234,7 +389,7 @@ async fn call(
     body: Option<Value>,
 ) -> Result<Answer, Box<TransactionError>> {
     let method = match (endpoint, &body) {
-        (Endpoint::Leave, _) => GooseMethod::Delete,
+        (Endpoint::Leave | Endpoint::WaitlistLeave, _) => GooseMethod::Delete,
         (_, Some(_)) => GooseMethod::Post,
         (_, None) => GooseMethod::Get,
     };

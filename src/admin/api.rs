@@ -27,6 +27,7 @@ use crate::db::events::Event;
 use crate::db::orders::Order;
 use crate::db::sales::SaleRecord;
 use crate::db::tickets::CheckIn;
+use crate::db::waitlist::EntryRecord;
 use crate::sale::SaleState;
 use crate::startup::AppState;
 use crate::web::api_fields::{
@@ -844,6 +845,27 @@ impl AdminApi {
         answer(w.await.map(Into::into))
     }
 
+    /// The sale's waitlist entries in line order (lowest `rank` first), in every state, with
+    /// the offer an entry holds. Changes Redis made that Postgres had yet to record are
+    /// recorded first.
+    #[oai(path = "/sales/:sale/waitlist/entries", method = "get")]
+    async fn waitlist_entries(
+        &self,
+        state: Data<&AppState>,
+        ApiOrganizer(me): ApiOrganizer,
+        sale: Path<String>,
+        /// 1 and up.
+        page: Query<Option<i64>>,
+        /// 1–500; 25 by default.
+        per_page: Query<Option<i64>>,
+    ) -> Answer<AdminWaitlistPage> {
+        let entries = async {
+            let sale = service::sale(&state, me, service::parse_id(&sale)?).await?;
+            waitlist::entries(&state, &sale, page.0, per_page.0).await
+        };
+        answer(entries.await.map(Into::into))
+    }
+
     /// Set how long an offer to the waitlist holds its tickets (60 s to a day; offers made
     /// from now on) and whether buyers may return tickets to the waitlist; a field left out
     /// stays as it is.
@@ -927,6 +949,55 @@ impl From<waitlist::WaitlistFigures> for AdminWaitlist {
             returns_allowed: w.returns_allowed,
             returns_pending: w.returns.pending,
             tickets_returned: w.returns.returned,
+        }
+    }
+}
+
+/// One entry of a sale's waitlist.
+#[derive(Object)]
+pub struct AdminWaitlistEntry {
+    email: String,
+    quantity: i16,
+    /// The place in line: the sale's arrival number (a buyer who was in the queue keeps its
+    /// own); lower comes first.
+    rank: i64,
+    /// waiting, offered, taken (the offer became an order), lapsed (the offer ended unbought)
+    /// or left.
+    state: String,
+    /// When the offer's hold ends, while offered; null otherwise.
+    #[oai(nullable)]
+    offer_expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<EntryRecord> for AdminWaitlistEntry {
+    fn from(e: EntryRecord) -> Self {
+        AdminWaitlistEntry {
+            email: e.email,
+            quantity: e.quantity,
+            rank: e.rank,
+            state: e.state,
+            offer_expires_at: e.offer_expires_at,
+        }
+    }
+}
+
+/// One page of a sale's waitlist entries, in line order.
+#[derive(Object)]
+pub struct AdminWaitlistPage {
+    entries: Vec<AdminWaitlistEntry>,
+    page: i64,
+    per_page: i64,
+    /// Entries of the sale in all.
+    total: i64,
+}
+
+impl From<waitlist::EntryPage> for AdminWaitlistPage {
+    fn from(p: waitlist::EntryPage) -> Self {
+        AdminWaitlistPage {
+            entries: p.entries.into_iter().map(Into::into).collect(),
+            page: p.page,
+            per_page: p.per_page,
+            total: p.total,
         }
     }
 }

@@ -300,8 +300,7 @@ pub async fn orders(
     page: Option<i64>,
     per_page: Option<i64>,
 ) -> Result<OrderPage> {
-    let per_page = per_page.unwrap_or(PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
-    let (page, offset) = page_offset(page, per_page);
+    let (page, per_page, offset) = page_window(page, per_page);
     let orders = db::orders::list_for_sale(&state.db, sale.sale_id(), per_page, offset).await?;
     let total = db::orders::totals_for_sale(&state.db, sale.sale_id()).await?.orders;
     Ok(OrderPage {
@@ -310,6 +309,14 @@ pub async fn orders(
         per_page,
         total,
     })
+}
+
+/// The page, its size (1–[`MAX_PAGE_SIZE`], [`PAGE_SIZE`] when not given) and its offset in
+/// rows, for any list of the API that pages.
+pub fn page_window(page: Option<i64>, per_page: Option<i64>) -> (i64, i64, i64) {
+    let per_page = per_page.unwrap_or(PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let (page, offset) = page_offset(page, per_page);
+    (page, per_page, offset)
 }
 
 fn page_offset(page: Option<i64>, per_page: i64) -> (i64, i64) {

@@ -17,8 +17,9 @@ use super::views::csrf_field;
 use crate::db;
 use crate::db::returns::ReturnCounts;
 use crate::db::sales::SaleRecord;
-use crate::db::waitlist::{Raised, WaitlistCounts};
+use crate::db::waitlist::{EntryRecord, Raised, WaitlistCounts};
 use crate::fields::FieldErrors;
+use crate::sale::SaleError;
 use crate::startup::AppState;
 
 /// The shortest and longest offer window an organizer may set, in seconds.
@@ -62,6 +63,46 @@ pub async fn set_returns_allowed(
         return Err(ServiceError::NotFound);
     }
     Ok(sale)
+}
+
+/// One page of the sale's waitlist entries, in line order.
+pub struct EntryPage {
+    pub entries: Vec<EntryRecord>,
+    pub page: i64,
+    pub per_page: i64,
+    /// Entries in all, in every state.
+    pub total: i64,
+}
+
+/// Most rounds of recording before a read of the entries: each records up to a hundred
+/// changes; what is left the reconcile records.
+const RECORD_ROUNDS: usize = 20;
+
+/// A page of the sale's waitlist entries in line order, every state, with the offer each
+/// holds. What Redis changed and Postgres has yet to record is recorded first, so the list is
+/// the line as it stands.
+pub async fn entries(
+    state: &AppState,
+    sale: &SaleRecord,
+    page: Option<i64>,
+    per_page: Option<i64>,
+) -> Result<EntryPage, ServiceError> {
+    for _ in 0..RECORD_ROUNDS {
+        match state.sales.record_waitlist(sale.sale_id()).await {
+            Ok(0) | Err(SaleError::Over) => break,
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let (page, per_page, offset) = service::page_window(page, per_page);
+    let entries = db::waitlist::page_of_sale(&state.db, sale.sale_id(), per_page, offset).await?;
+    let c = db::waitlist::counts(&state.db, sale.sale_id()).await?;
+    Ok(EntryPage {
+        entries,
+        page,
+        per_page,
+        total: c.waiting + c.offered + c.taken + c.lapsed + c.left,
+    })
 }
 
 /// Sets how long an offer holds its tickets, within [`OFFER_SECS`].

@@ -84,6 +84,20 @@ pub async fn live_of_sale(db: &PgPool, sale: SaleId) -> Result<Vec<EntryRecord>,
     .await
 }
 
+/// One page of a sale's entries in every state, in line order: the organizer's list.
+pub async fn page_of_sale(db: &PgPool, sale: SaleId, limit: i64, offset: i64) -> Result<Vec<EntryRecord>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, sale_id, owner, email, quantity, rank, state, offer_expires_at
+         from waitlist_entries where sale_id = $1
+         order by rank, id limit $2 offset $3",
+    )
+    .bind(sale.0)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await
+}
+
 /// Sales whose waitlist has entries in line or holding offers: the ones whose changes the
 /// recorder looks for.
 pub async fn sales_with_live_entries(db: &PgPool) -> Result<Vec<SaleId>, sqlx::Error> {

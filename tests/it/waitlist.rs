@@ -550,23 +550,8 @@ async fn the_organizer_sees_the_waitlist_sets_the_offer_window_and_raises_capaci
     use reqwest::StatusCode;
     use serde_json::json;
     let app = AdminApp::spawn().await;
-    let o = app.organizer().await;
-    let sale = o.api_sale(10, 3).await;
+    let (o, sale, line, _) = organizer_waitlist(&app, &[1, 2, 1]).await;
     let sales = &app.state.sales;
-    let buyer = Owner::random();
-    let r = sales.join(sale, &buyer, sales.quantity(3).unwrap()).await.unwrap();
-    sales.confirm(&r.code, &buyer, &ada()).await.unwrap();
-    let mut line = Vec::new();
-    for qty in [1, 2, 1] {
-        let owner = Owner::random();
-        let q = sales.quantity(qty).unwrap();
-        assert_eq!(
-            sales.join(sale, &owner, q).await.unwrap().state,
-            ReservationState::SoldOut
-        );
-        let e = sales.join_waitlist(sale, &owner, q, &email()).await.unwrap();
-        line.push((owner, e));
-    }
     let path = format!("/sales/{sale}/waitlist");
     let (status, w) = o.api.get(&path).await;
     assert_eq!(status, StatusCode::OK, "{w}");
@@ -611,6 +596,97 @@ async fn the_organizer_sees_the_waitlist_sets_the_offer_window_and_raises_capaci
     let (status, page) = o.browser.page(&format!("/admin/sales/{sale}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(r#"data-figure="offers_out">2<"#), "{page}");
+}
+
+/// An organizer's sale of 3 tickets in an event of 10 seats, sold out by one order, and a
+/// waitlist of buyers wanting `quantities`, joined in that order: the organizer, the sale, the
+/// line and its emails.
+async fn organizer_waitlist(
+    app: &crate::admin_support::AdminApp,
+    quantities: &[i64],
+) -> (
+    crate::admin_support::Organizer,
+    SaleId,
+    Vec<(Owner, WaitlistEntry)>,
+    Vec<String>,
+) {
+    let o = app.organizer().await;
+    let sale = o.api_sale(10, 3).await;
+    let sales = &app.state.sales;
+    let buyer = Owner::random();
+    let r = sales.join(sale, &buyer, sales.quantity(3).unwrap()).await.unwrap();
+    sales.confirm(&r.code, &buyer, &ada()).await.unwrap();
+    let (mut line, mut emails) = (Vec::new(), Vec::new());
+    for &qty in quantities {
+        let owner = Owner::random();
+        let q = sales.quantity(qty).unwrap();
+        assert_eq!(
+            sales.join(sale, &owner, q).await.unwrap().state,
+            ReservationState::SoldOut
+        );
+        let mail = email();
+        let e = sales.join_waitlist(sale, &owner, q, &mail).await.unwrap();
+        line.push((owner, e));
+        emails.push(mail.as_str().to_string());
+    }
+    (o, sale, line, emails)
+}
+
+/// The organizer's list of entries is the line as Redis has it: an offer the raise made, that
+/// no waitlist request has recorded yet, is listed as offered with its expiry, in line order,
+/// page by page; another organizer gets a 404.
+#[tokio::test]
+async fn the_organizer_lists_the_entries_in_line_order_with_offers_not_yet_recorded() {
+    use crate::admin_support::AdminApp;
+    use reqwest::StatusCode;
+    use serde_json::json;
+    let app = AdminApp::spawn().await;
+    let (o, sale, _, emails) = organizer_waitlist(&app, &[2, 1, 1]).await;
+    // Two new seats: the raise's sync offers them to the head, and nothing records it.
+    let (status, _) = o
+        .api
+        .post(&format!("/sales/{sale}/capacity"), json!({"capacity": 5}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(db::waitlist::counts(&app.state.db, sale).await.unwrap().offered, 0);
+
+    let list = format!("/sales/{sale}/waitlist/entries");
+    let (status, first) = o.api.get(&format!("{list}?per_page=2")).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (_, second) = o.api.get(&format!("{list}?per_page=2&page=2")).await;
+    let rows: Vec<&serde_json::Value> = first["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["entries"].as_array().unwrap())
+        .collect();
+    assert_eq!((first["total"].as_i64(), rows.len()), (Some(3), 3), "{first} {second}");
+    let listed: Vec<(&str, &str, i64)> = rows
+        .iter()
+        .map(|e| {
+            (
+                e["email"].as_str().unwrap(),
+                e["state"].as_str().unwrap(),
+                e["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (emails[0].as_str(), "offered", 2),
+            (emails[1].as_str(), "waiting", 1),
+            (emails[2].as_str(), "waiting", 1)
+        ]
+    );
+    assert!(rows[0]["offer_expires_at"].is_string(), "{}", rows[0]);
+    assert!(rows[1]["offer_expires_at"].is_null());
+    let ranks: Vec<i64> = rows.iter().map(|e| e["rank"].as_i64().unwrap()).collect();
+    assert!(ranks.is_sorted() && ranks[0] < ranks[2], "{ranks:?}");
+
+    let stranger = app.organizer().await;
+    let (status, _) = stranger.api.get(&list).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 async fn status_of(sales: &TicketSales, entry: &(Owner, WaitlistEntry)) -> WaitlistState {
