@@ -22,7 +22,10 @@
 --                                 g gone (stopped polling while waiting)
 --                          extra: w the last poll in seconds; a present while unclaimed
 --                                 (admitted in the buyer's absence); c the hold's expiry
---   KEYS[5] owners  hash   owner -> the owner's newest code (join is idempotent per owner)
+--   KEYS[5] owners  hash   owner -> the owner's newest code (join is idempotent per owner),
+--                          only for owners who joined more than once: an owner's first code
+--                          is derived from the owner (see newest_code), so a buyer who joins
+--                          once costs this hash nothing
 --   KEYS[6] done    hash   code -> quantity of every order known to be committed, whether
 --                          confirm_finish or sync learnt it first; never shrinks while the
 --                          sale lives, so a sync working from an older read of Postgres still
@@ -130,6 +133,16 @@ local function dequeue(S, code)
   local seq = unqueue(code)
   if seq then S.waiting = redis.call('HINCRBY', K.sale, 'waiting', -1) end
   return seq
+end
+
+-- The owner's newest reservation code, given `first`, the code the caller derived from the
+-- owner for its first reservation (ReservationCode::first_of): the owners hash when the owner
+-- joined again, else `first` if it was ever used; nil for an owner new to the sale.
+local function newest_code(owner, first)
+  local code = redis.call('HGET', K.owners, owner)
+  if code then return code end
+  if redis.call('HEXISTS', K.res, first) == 1 then return first end
+  return nil
 end
 
 -- Puts a code into holds until `expiry`, keeping S.next_lapse no later than it. The caller
