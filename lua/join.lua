@@ -12,7 +12,7 @@
 --                 reservation already has it (then the owners hash names the newest one)
 -- Reply: { state, code, qty, position, waiting, expires_ms, now_ms, created (1|0), seq,
 --          epoch }   seq: the arrival number of a waiting code (0 otherwise); epoch: when this
---          Redis built the sale (see `epoch` in common.lua); both go into the code's place
+--          Redis built the sale (see load_sale in common.lua); both go into the code's place
 
 --    or  { '!missing' }            Redis lost the sale: sync it from Postgres and call again
 --    or  { '!closed' }             the sale is closed
@@ -42,7 +42,7 @@ if existing then
     local reply = describe(S, existing, r, now)
     reply[8] = 0
     reply[9] = r.state == 'w' and tonumber(redis.call('ZSCORE', K.queue, existing)) or 0
-    reply[10] = epoch()
+    reply[10] = S.epoch
     return reply
   end
 end
@@ -84,5 +84,5 @@ redis.call('HINCRBY', K.sale, 'joined', 1)
 local reply = describe(S, code, r, now)
 reply[8] = 1
 reply[9] = r.seq or 0
-reply[10] = epoch()
+reply[10] = S.epoch
 return reply
