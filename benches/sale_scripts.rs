@@ -12,6 +12,10 @@
 //!   (default 200,000) buyers behind holds that do not lapse: every poll of before;
 //! - `status near the head`: the same for a random one of the first 1,000, the only polls
 //!   that still reach Redis (the goal: at most 10 µs of Redis CPU with a queue of 1,000,000);
+//! - `status near the head, the script before`: the same polls by another status script given
+//!   as the whole text of a Lua file in `BENCH_STATUS_BEFORE` (its helpers included), for
+//!   comparing a change with the script before it in the same run, e.g.
+//!   `git show <rev>:lua/common.lua <rev>:lua/status.lua > before.lua`; without it, no row;
 //! - `poll with its place far from the head`: answered from the instance's view of the line,
 //!   no Redis call of its own (its Redis CPU per call is its share of the view's reads, four
 //!   a second);
@@ -55,6 +59,8 @@ const NEAR_HEAD: usize = 1_000;
 enum Workload {
     /// `status` of a random one of the first n buyers.
     Status(usize),
+    /// The same by the script of `BENCH_STATUS_BEFORE`.
+    StatusBefore(usize),
     FarPoll,
     Join,
 }
@@ -104,6 +110,30 @@ async fn main() {
             }
         }
     };
+    let before = match std::env::var("BENCH_STATUS_BEFORE") {
+        Ok(path) => {
+            let script = Script::from_lua(std::fs::read_to_string(&path).expect("BENCH_STATUS_BEFORE is readable"));
+            script.load(redis.next()).await.unwrap();
+            Some(Arc::new(script))
+        }
+        Err(_) => None,
+    };
+    let status_before = |among: usize| {
+        let (redis, waiting, before) = (redis.clone(), waiting.clone(), before.clone());
+        move |i: u64| {
+            let (redis, waiting, before) = (redis.clone(), waiting.clone(), before.clone());
+            async move {
+                let (code, owner, _) = &waiting[(i.wrapping_mul(2_654_435_761) % among as u64) as usize];
+                let args = vec![code.token.simple().to_string(), owner.as_str().to_string()];
+                let script = before.expect("a script before");
+                let reply: Vec<fred::types::Value> = script
+                    .evalsha(redis.next(), boxoffice::sale::sale_keys(sale), args)
+                    .await
+                    .unwrap();
+                assert!(reply.len() > 1, "the script before found the buyer");
+            }
+        }
+    };
     // A buyer far from the head polling with its place: answered from the view, in-process.
     let far_poll = {
         let (sales, waiting) = (sales.clone(), waiting.clone());
@@ -138,18 +168,27 @@ async fn main() {
     // per workload: name, calls/s, ratios to the baseline, Redis µs per call (one per round)
     type Rounds = (Vec<f64>, Vec<f64>, Vec<f64>);
     let mut rows: Vec<(&str, Rounds)> = Vec::new();
-    for (name, workload) in [
+    let mut workloads = vec![
         ("status (poll of before), a random buyer", Workload::Status(queue)),
         (
             "status near the head, a random one of the first 1,000",
             Workload::Status(NEAR_HEAD.min(queue)),
         ),
+    ];
+    if before.is_some() {
+        workloads.push((
+            "status near the head by the script before (`BENCH_STATUS_BEFORE`)",
+            Workload::StatusBefore(NEAR_HEAD.min(queue)),
+        ));
+    }
+    workloads.extend([
         (
             "poll with its place far from the head (no Redis call)",
             Workload::FarPoll,
         ),
         ("join (new buyer)", Workload::Join),
-    ] {
+    ]);
+    for (name, workload) in workloads {
         let (mut values, mut ratios, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             reset_stats(&redis).await;
@@ -159,6 +198,7 @@ async fn main() {
             let v = match workload {
                 Workload::Join => throughput(tasks, secs, join.clone()).await,
                 Workload::Status(among) => throughput(tasks, secs, status(among)).await,
+                Workload::StatusBefore(among) => throughput(tasks, secs, status_before(among)).await,
                 Workload::FarPoll => throughput(tasks, secs, far_poll.clone()).await,
             };
             // Per call of the workload: a far poll's share of the view's reads, for one.

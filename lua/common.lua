@@ -25,7 +25,10 @@
 --                                 g gone (stopped polling while waiting)
 --                          extra: w the last poll in seconds; a present while unclaimed
 --                                 (admitted in the buyer's absence); c the hold's expiry
---   KEYS[5] owners  hash   owner -> the owner's newest code (join is idempotent per owner)
+--   KEYS[5] owners  hash   owner -> the owner's newest code (join is idempotent per owner),
+--                          only for owners who joined more than once: an owner's first code
+--                          is derived from the owner (see newest_code), so a buyer who joins
+--                          once costs this hash nothing
 --   KEYS[6] done    hash   code -> quantity of every order known to be committed, whether
 --                          confirm_finish or sync learnt it first; never shrinks while the
 --                          sale lives, so a sync working from an older read of Postgres still
@@ -98,15 +101,20 @@ local function now_ms()
 end
 
 -- The sale's figures, or nil when Redis has lost the sale (the caller syncs from Postgres).
+-- epoch: when this Redis built the sale (sync's `rate_since`, Redis's clock in ms): a code's
+-- place carries it, so that a place given out before Redis lost the sale is not taken for
+-- one of the rebuilt queue.
 local function load_sale()
   local v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'hold_ms', 'grace_ms',
-    'max_active', 'state', 'opens_ms', 'next_lapse', 'abandon_ms', 'claim_ms', 'waiting')
+    'max_active', 'state', 'opens_ms', 'next_lapse', 'abandon_ms', 'claim_ms', 'waiting',
+    'rate_since')
   if not v[1] then return nil end
   return { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
            hold_ms = tonumber(v[4]), grace_ms = tonumber(v[5]), max_active = tonumber(v[6]),
            state = v[7], opens_ms = tonumber(v[8]), next_lapse = tonumber(v[9]) or 0,
            abandon_ms = tonumber(v[10]) or 90000, claim_ms = tonumber(v[11]) or 90000,
-           waiting = tonumber(v[12]) or redis.call('ZCARD', K.queue) }
+           waiting = tonumber(v[12]) or redis.call('ZCARD', K.queue),
+           epoch = tonumber(v[13]) or 0 }
 end
 
 -- Every change to the queue goes through these, so that the count in the sale hash and the
@@ -133,6 +141,16 @@ local function dequeue(S, code)
   local seq = unqueue(code)
   if seq then S.waiting = redis.call('HINCRBY', K.sale, 'waiting', -1) end
   return seq
+end
+
+-- The owner's newest reservation code, given `first`, the code the caller derived from the
+-- owner for its first reservation (ReservationCode::first_of): the owners hash when the owner
+-- joined again, else `first` if it was ever used; nil for an owner new to the sale.
+local function newest_code(owner, first)
+  local code = redis.call('HGET', K.owners, owner)
+  if code then return code end
+  if redis.call('HEXISTS', K.res, first) == 1 then return first end
+  return nil
 end
 
 -- Puts a code into holds until `expiry`, keeping S.next_lapse no later than it. The caller
@@ -232,13 +250,6 @@ local function admission_window(now)
   return admitted, (bucket - first) * RATE_BUCKET_MS, (bucket + 1) * RATE_BUCKET_MS
 end
 
--- When this Redis built the sale (sync's `rate_since`, Redis's clock in ms): a code's place
--- carries it, so that a place given out before Redis lost the sale is not taken for one of
--- the rebuilt queue.
-local function epoch()
-  return tonumber(redis.call('HGET', K.sale, 'rate_since')) or 0
-end
-
 -- The buyer at arrival number `seq` left the queue of its own accord (see KEYS[9]).
 local function note_leaver(seq)
   redis.call('LPUSH', K.leavers, seq)
@@ -322,7 +333,7 @@ local STATE_NAMES = { w = 'waiting', a = 'admitted', c = 'confirming', d = 'conf
 local function describe(S, code, r, now)
   local position, waiting, expires = 0, S.waiting, 0
   if r.state == 'w' then
-    position = redis.call('ZRANK', K.queue, code) + 1
+    position = (r.rank or redis.call('ZRANK', K.queue, code)) + 1
   elseif r.state == 'a' then
     expires = tonumber(redis.call('ZSCORE', K.holds, code)) or 0
   elseif r.state == 'c' then
@@ -355,10 +366,13 @@ local function touch(S, code, r, now)
   if r.state == 'w' then
     local now_s = math.floor(now / 1000)
     local every_s = math.min(5, S.abandon_ms / 4000)
-    if (not r.extra or now_s - r.extra >= every_s)
-        and (redis.call('ZRANK', K.queue, code) or NEAR) < NEAR then
-      set_res(code, 'w', r.qty, r.owner, now_s)
-      r.extra = now_s
+    if not r.extra or now_s - r.extra >= every_s then
+      -- kept for describe: nothing before it moves the queue unless r is read again
+      r.rank = redis.call('ZRANK', K.queue, code)
+      if r.rank and r.rank < NEAR then
+        set_res(code, 'w', r.qty, r.owner, now_s)
+        r.extra = now_s
+      end
     end
   elseif r.state == 'a' and r.extra then
     set_res(code, 'a', r.qty, r.owner)

@@ -3,12 +3,16 @@
 --
 -- Rust: `Join` and `JoinReply` in src/sale/script/buying.rs.
 -- KEYS: the sale keys (see common.lua)
--- ARGV[1] code    a fresh reservation code (used only when a new reservation is made)
+-- ARGV[1] code    a fresh reservation code (used only when an owner makes a new reservation
+--                 after its first)
 -- ARGV[2] owner   the session binding, no spaces
 -- ARGV[3] qty     tickets wanted, already checked to be 1..max by the caller
+-- ARGV[4] first   the owner's first code, derived from the owner (see newest_code in
+--                 common.lua): the code of its first reservation, unless an order or a
+--                 reservation already has it (then the owners hash names the newest one)
 -- Reply: { state, code, qty, position, waiting, expires_ms, now_ms, created (1|0), seq,
 --          epoch }   seq: the arrival number of a waiting code (0 otherwise); epoch: when this
---          Redis built the sale (see `epoch` in common.lua); both go into the code's place
+--          Redis built the sale (see load_sale in common.lua); both go into the code's place
 
 --    or  { '!missing' }            Redis lost the sale: sync it from Postgres and call again
 --    or  { '!closed' }             the sale is closed
@@ -21,7 +25,7 @@
 -- everybody else joins the back of the queue. While anybody is on the sale's waitlist a new
 -- buyer is sold out at once (and may join the waitlist behind them).
 
-local code, owner, qty = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local code, owner, qty, first = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local S = load_sale()
 if not S then return { '!missing' } end
 if S.state == 'closed' then return { '!closed' } end
@@ -32,7 +36,7 @@ if redis.call('HGET', K.sale, 'draw') == 'pending' then return { '!drawing', S.o
 lapse(S, now)
 admit(S, now)
 
-local existing = redis.call('HGET', K.owners, owner)
+local existing = newest_code(owner, first)
 if existing then
   local r = get_res(existing)
   if r and (r.state == 'w' or r.state == 'a' or r.state == 'c') then
@@ -41,9 +45,17 @@ if existing then
     local reply = describe(S, existing, r, now)
     reply[8] = 0
     reply[9] = r.state == 'w' and tonumber(redis.call('ZSCORE', K.queue, existing)) or 0
-    reply[10] = epoch()
+    reply[10] = S.epoch
     return reply
   end
+end
+
+-- The first code once only: a code of an order (kept in `done` even when Redis lost the
+-- reservation) or of an ended reservation is never given out again.
+if not existing and redis.call('HEXISTS', K.done, first) == 0 then
+  code = first
+else
+  redis.call('HSET', K.owners, owner, code)
 end
 
 local r = { qty = qty, owner = owner }
@@ -71,10 +83,9 @@ end
 set_res(code, r.state, qty, owner,
   r.state == 'w' and S.waiting <= NEAR and math.floor(now / 1000) or nil)
 redis.call('HINCRBY', K.sale, 'joined', 1)
-redis.call('HSET', K.owners, owner, code)
 
 local reply = describe(S, code, r, now)
 reply[8] = 1
 reply[9] = r.seq or 0
-reply[10] = epoch()
+reply[10] = S.epoch
 return reply

@@ -28,5 +28,5 @@ fresh = math.min(fresh, LEAVERS_KEPT)
 local leavers = {}
 if fresh > 0 then leavers = redis.call('LRANGE', K.leavers, 0, fresh - 1) end
 return { S.state, S.capacity, S.sold, S.held, S.waiting, tonumber(v[1]) or 0, S.opens_ms,
-         epoch(), now, NEAR, BLOCK, left, redis.call('GET', K.departed) or '',
+         S.epoch, now, NEAR, BLOCK, left, redis.call('GET', K.departed) or '',
          table.concat(leavers, ' ') }

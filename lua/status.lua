@@ -1,6 +1,8 @@
 -- status.lua: the poll of a buyer. Lapses holds whose time is up, admits from the head of
--- the queue while the head fits, offers what is left to the waitlist, notes that this buyer is still here, then tells this code's
--- state.
+-- the queue while the head fits, offers what is left to the waitlist, notes that this buyer
+-- is still here, then tells this code's state. Near the head of a big queue this is the one
+-- poll that reaches Redis, so a waiting buyer's poll makes five calls when nothing is due:
+-- the sale hash, the reservation, TIME, its rank and its arrival number.
 --
 -- Rust: `Status` and `StatusReply` in src/sale/script/buying.rs.
 -- KEYS: the sale keys (see common.lua)
@@ -21,11 +23,18 @@ local now = now_ms()
 -- Here before anything else: a head that polls is present, even after a long silence.
 if r.state == 'w' then touch(S, code, r, now) end
 local lapsed = lapse(S, now)
-if admit(S, now) or lapsed then r = get_res(code) end
-offer_waitlist(S, now)
+local before = S.waiting
+local admitted = admit(S, now)
+-- Read again when the head moved (admitted, sold out or gone): this code may have been it,
+-- and its rank noted by touch is stale.
+if admitted or lapsed or S.waiting ~= before then r = get_res(code) end
+-- The poll of a buyer still waiting skips the waitlist unless this call freed or moved
+-- something: while anybody waits in the queue nothing is offered, and an offer that ended
+-- otherwise was settled by the script that ended it (every one calls offer_waitlist).
+if lapsed or admitted or r.state ~= 'w' then offer_waitlist(S, now) end
 r = settle_waiting(S, code, r)
 touch(S, code, r, now)
 local reply = describe(S, code, r, now)
 reply[8] = r.state == 'w' and tonumber(redis.call('ZSCORE', K.queue, code)) or 0
-reply[9] = epoch()
+reply[9] = S.epoch
 return reply

@@ -8,6 +8,7 @@
 -- ARGV[3] qty       tickets wanted, already checked to be 1..max by the caller
 -- ARGV[4] email     the digest of the buyer's email (one place per email)
 -- ARGV[5] offer_ms  the sale's offer window, as Postgres has it now
+-- ARGV[6] first     the owner's first reservation code (see newest_code in common.lua)
 -- Reply: { state, code, qty, position, on_list, offer_expires_ms, now_ms, fits, created (1|0),
 --          rank }
 --    or  { '!missing' } | { '!closed' }
@@ -19,7 +20,8 @@
 -- (fewer unsold tickets than wanted, or people already on the waitlist); those get a fresh
 -- sequence, behind everybody who queued before them.
 
-local code, owner, qty, email, offer_ms = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local code, owner, qty, email, offer_ms, first =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local S = load_sale()
 if not S then return { '!missing' } end
 if S.state == 'closed' then return { '!closed' } end
@@ -40,7 +42,7 @@ if e then
 end
 if live(redis.call('HGET', K.wlidx, 'e:' .. email)) then return { '!email_taken' } end
 
-local res = redis.call('HGET', K.owners, owner)
+local res = newest_code(owner, first)
 local r = res and get_res(res)
 local told_sold_out = r and r.state == 's'
 if not told_sold_out and not waitlist_ahead() and S.capacity - S.sold >= qty then

@@ -211,10 +211,12 @@ impl TicketSales {
     /// in this sale is live, the same one comes back (`created == false`).
     pub async fn join(&self, sale: SaleId, owner: &Owner, quantity: Quantity) -> Result<Reservation, SaleError> {
         let code = ReservationCode::new(sale);
+        let first = ReservationCode::first_of(sale, owner);
         let join = Join {
             code: &code,
             owner,
             qty: quantity,
+            first: &first,
         };
         match self.call_synced(sale, &join).await? {
             JoinReply::Closed => Err(SaleError::Closed),

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::SaleError;
@@ -67,7 +68,8 @@ impl Quantity {
     }
 }
 
-/// What a buyer holds on to: the sale it belongs to and 122 random bits. Written as 64 hex
+/// What a buyer holds on to: the sale it belongs to and 122 random (or, for an owner's first
+/// reservation in a sale, hashed) bits. Written as 64 hex
 /// digits, so a poll carries everything needed to find the sale's keys in one round trip.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ReservationCode {
@@ -80,6 +82,26 @@ impl ReservationCode {
         ReservationCode {
             sale,
             token: Uuid::new_v4(),
+        }
+    }
+
+    /// The code of `owner`'s first reservation in `sale`: derived from the two, so that Redis
+    /// needs no index from owner to code for a buyer who joins a sale once (the common case;
+    /// `join.lua` indexes only the owners who join again). A hash, so the code does not give
+    /// away its owner; 122 bits of it, laid out as a version-8 (custom) UUID.
+    pub fn first_of(sale: SaleId, owner: &Owner) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"boxoffice first reservation\0")
+            .chain_update(sale.0.as_bytes())
+            .chain_update(owner.as_str().as_bytes())
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        bytes[6] = (bytes[6] & 0x0f) | 0x80;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        ReservationCode {
+            sale,
+            token: Uuid::from_bytes(bytes),
         }
     }
 

@@ -144,6 +144,7 @@ impl TicketSales {
             qty: quantity,
             email_digest: &digest,
             offer_ms: i64::from(offer_secs) * 1000,
+            first: &ReservationCode::first_of(sale, owner),
         };
         let (entry, rank) = match self.call_synced(sale, &join).await? {
             WaitlistJoinReply::Closed => return Err(SaleError::Closed),

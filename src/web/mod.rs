@@ -56,7 +56,10 @@ pub fn app(
     .server("/api/v1");
     let allowed = allow::AllowedMethods::from_spec(&api.spec());
     let security = security::SecurityHeaders::app(state.payments.as_ref());
-    let sessions = session::layer(RedisStore::new(state.redis.clone()), state.settings.cookie_secure);
+    let sessions = session::layer(
+        session::SessionsWithMinted::new(RedisStore::new(state.redis.clone()), state.settings.secret.clone()),
+        state.settings.cookie_secure,
+    );
     let pages = Route::new()
         .nest("/admin", organizer_pages)
         .nest("/", buyer::pages())

@@ -11,13 +11,16 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use poem::http::header::COOKIE;
 use poem::{Endpoint, Middleware, Request, Response, ResponseParts};
 use sha2::{Digest, Sha256};
 use tower::{Layer, ServiceExt};
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
+use tower_sessions::session::{Id, Record};
+use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore, session_store};
 
+use crate::config::Secret;
 use crate::sale::Owner;
 use crate::startup::AppState;
 
@@ -202,65 +205,193 @@ pub fn keep_for_its_reservations(session: &Session) {
 }
 
 /// The owner for a request outside the session middleware (the JSON API). A client without a
-/// session cookie gets a new session whose id, and so whose owner, is known at once but which
-/// is stored only by [`NewSession::keep`], once the request has succeeded: a refused request
-/// leaves nothing behind in the store. A request that carries a cookie costs no store access.
+/// session cookie gets a new session id, [`Minted`] under the app's secret, whose owner is
+/// known at once and which is never stored for the API: [`NewSession::cookie`] hands it to
+/// the client once the request has succeeded, and a refused request leaves nothing behind. A
+/// request that carries a cookie costs no store access.
 pub fn owner_or_new(req: &Request) -> (Owner, Option<NewSession>) {
     if let Some(owner) = owner_from_cookie(req) {
         return (owner, None);
     }
-    let expiry = tower_sessions::cookie::time::OffsetDateTime::now_utc()
+    let state = req.data::<AppState>().expect("the app's state is in every request");
+    let id = Minted::mint(&state.settings.secret);
+    (owner_from_session_id(&id.to_string()), Some(NewSession { id }))
+}
+
+/// A session started by the API: an id, nothing stored.
+pub struct NewSession {
+    id: Id,
+}
+
+impl NewSession {
+    /// The `Set-Cookie` value that gives the client this session, as the layer would set it.
+    pub fn cookie(self, secure: bool) -> String {
+        let expires = tower_sessions::cookie::time::OffsetDateTime::now_utc()
+            + tower_sessions::cookie::time::Duration::days(SESSION_DAYS);
+        tower_sessions::cookie::Cookie::build((cookie_name(secure), self.id.to_string()))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(secure)
+            .path("/")
+            .expires(expires)
+            .build()
+            .to_string()
+    }
+}
+
+/// Buyer sessions the API starts cost the store nothing: their id is minted here, tagged with
+/// an HMAC under `BOXOFFICE_SECRET`, and never written until a page has something to keep in
+/// it (a page join, an order). [`SessionsWithMinted`] answers the load of such an id as a
+/// session holding nothing yet, so that the pages bind the same owner as the API; an id that
+/// is neither stored nor tagged (tampered with, made up, or minted under another secret) is no
+/// session, as before.
+///
+/// The id's 128 bits: the hour it was minted (24 bits, so that a tag is good for
+/// [`SESSION_DAYS`] only), 64 random bits, and 40 bits of the tag over the other 88.
+struct Minted;
+
+impl Minted {
+    const HOUR: usize = 3;
+    const RANDOM: usize = 8;
+
+    fn mac(secret: &Secret, head: &[u8]) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes keys of any length");
+        mac.update(b"buyer-session\0");
+        mac.update(head);
+        mac
+    }
+
+    fn hours_now() -> u32 {
+        (chrono::Utc::now().timestamp() / 3600) as u32 & 0x00ff_ffff
+    }
+
+    fn mint(secret: &Secret) -> Id {
+        let mut bytes = [0u8; 16];
+        bytes[..Self::HOUR].copy_from_slice(&Self::hours_now().to_be_bytes()[1..]);
+        getrandom::fill(&mut bytes[Self::HOUR..Self::HOUR + Self::RANDOM])
+            .expect("the operating system's random source is available");
+        let head = Self::HOUR + Self::RANDOM;
+        let tag = Self::mac(secret, &bytes[..head]).finalize().into_bytes();
+        bytes[head..].copy_from_slice(&tag[..16 - head]);
+        Id(i128::from_be_bytes(bytes))
+    }
+
+    /// Whether this process (or one with the same secret) minted `id` within the last
+    /// [`SESSION_DAYS`]; the tag is compared in constant time.
+    fn genuine(secret: &Secret, id: &Id) -> bool {
+        let bytes = id.0.to_be_bytes();
+        let head = Self::HOUR + Self::RANDOM;
+        let minted = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]);
+        let age = Self::hours_now().wrapping_sub(minted) & 0x00ff_ffff;
+        age <= 24 * SESSION_DAYS as u32
+            && Self::mac(secret, &bytes[..head])
+                .verify_truncated_left(&bytes[head..])
+                .is_ok()
+    }
+}
+
+/// The session store of the app: the given store, plus the ids [`Minted`] by the API, which
+/// it holds nothing for until they are saved.
+#[derive(Clone, Debug)]
+pub struct SessionsWithMinted<S> {
+    store: S,
+    secret: Secret,
+}
+
+impl<S> SessionsWithMinted<S> {
+    pub fn new(store: S, secret: Secret) -> Self {
+        SessionsWithMinted { store, secret }
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: SessionStore> SessionStore for SessionsWithMinted<S> {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.store.create(record).await
+    }
+
+    /// The store's save only replaces a record (Redis `SET … XX`, an error when there is
+    /// none), so a minted session's first save creates it under its own id. When a racing
+    /// request of the same session created it first, the create fails (or, in a store that
+    /// picks another id then, makes a record that is deleted again) and the save replaces it.
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let replaced = self.store.save(record).await;
+        if replaced.is_ok() || !Minted::genuine(&self.secret, &record.id) {
+            return replaced;
+        }
+        let mut first = record.clone();
+        match self.store.create(&mut first).await {
+            Ok(()) if first.id == record.id => return Ok(()),
+            Ok(()) => self.store.delete(&first.id).await?,
+            Err(_) => {}
+        }
+        self.store.save(record).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        if let Some(record) = self.store.load(id).await? {
+            return Ok(Some(record));
+        }
+        Ok(Minted::genuine(&self.secret, id).then(|| fresh_record(*id)))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.store.delete(id).await
+    }
+}
+
+/// A session holding only when it started, living [`SESSION_DAYS`]. Not empty: the layer
+/// drops the cookie of a session that holds nothing.
+fn fresh_record(id: Id) -> Record {
+    let expiry_date = tower_sessions::cookie::time::OffsetDateTime::now_utc()
         + tower_sessions::cookie::time::Duration::days(SESSION_DAYS);
-    // Not empty: the layer drops the cookie of a session that holds nothing.
     let data = [(
         "since".to_string(),
         serde_json::Value::from(chrono::Utc::now().timestamp()),
     )]
     .into_iter()
     .collect();
-    let record = tower_sessions::session::Record {
-        id: tower_sessions::session::Id::default(),
-        data,
-        expiry_date: expiry,
-    };
-    (
-        owner_from_session_id(&record.id.to_string()),
-        Some(NewSession { record }),
-    )
+    Record { id, data, expiry_date }
 }
 
-/// A session started by the API, not stored yet.
-pub struct NewSession {
-    record: tower_sessions::session::Record,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl NewSession {
-    /// Stores the session exactly as the layer would, so that the pages of the same browser
-    /// find it, and returns the `Set-Cookie` value to send. The id is already bound to what
-    /// the request made; a store that had to change it (an id taken, never seen with 128
-    /// random bits) is an error rather than a session bound to nothing.
-    pub async fn keep<S: SessionStore>(
-        mut self,
-        store: &S,
-        secure: bool,
-    ) -> Result<String, tower_sessions::session::Error> {
-        let id = self.record.id;
-        store
-            .create(&mut self.record)
-            .await
-            .map_err(tower_sessions::session::Error::Store)?;
-        if self.record.id != id {
-            return Err(tower_sessions::session::Error::Store(
-                tower_sessions::session_store::Error::Backend("a new session id was taken".into()),
-            ));
+    fn secret(s: &str) -> Secret {
+        Secret::new(format!("{s}-a-secret-of-at-least-32-characters"))
+    }
+
+    #[test]
+    fn a_minted_id_is_genuine_under_its_secret_only_and_untouched() {
+        let id = Minted::mint(&secret("one"));
+        assert!(Minted::genuine(&secret("one"), &id));
+        assert!(!Minted::genuine(&secret("two"), &id), "another secret");
+        for bit in [0, 30, 64, 100, 127] {
+            assert!(
+                !Minted::genuine(&secret("one"), &Id(id.0 ^ (1i128 << bit))),
+                "bit {bit} flipped"
+            );
         }
-        let cookie = tower_sessions::cookie::Cookie::build((cookie_name(secure), self.record.id.to_string()))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(secure)
-            .path("/")
-            .expires(self.record.expiry_date)
-            .build();
-        Ok(cookie.to_string())
+        assert!(!Minted::genuine(&secret("one"), &Id::default()), "a random id");
+        assert_ne!(Minted::mint(&secret("one")), id, "each mint is new");
+    }
+
+    #[test]
+    fn a_minted_id_is_good_for_the_session_days_only() {
+        let s = secret("one");
+        let aged = |hours: u32| {
+            let mut bytes = [0u8; 16];
+            let minted = Minted::hours_now().wrapping_sub(hours) & 0x00ff_ffff;
+            bytes[..3].copy_from_slice(&minted.to_be_bytes()[1..]);
+            let head = Minted::HOUR + Minted::RANDOM;
+            let tag = Minted::mac(&s, &bytes[..head]).finalize().into_bytes();
+            bytes[head..].copy_from_slice(&tag[..16 - head]);
+            Id(i128::from_be_bytes(bytes))
+        };
+        assert!(Minted::genuine(&s, &aged(0)));
+        assert!(Minted::genuine(&s, &aged(24 * SESSION_DAYS as u32)));
+        assert!(!Minted::genuine(&s, &aged(24 * SESSION_DAYS as u32 + 1)));
     }
 }

@@ -2,6 +2,7 @@
 //! buyer's pages, the buyer API and the portal set the same cookie, and only its own name
 //! counts.
 
+use fred::prelude::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -76,6 +77,11 @@ async fn cookies_follow_the_setting(secure: bool) {
         .unwrap()
         .to_string();
 
+    // the API's session is the cookie alone: nothing of it is in the store
+    let id = cookie.split_once('=').unwrap().1.to_string();
+    let stored: i64 = app.world.redis.exists(&id).await.unwrap();
+    assert_eq!(stored, 0, "an API join stores no session");
+
     // the session is found under its own name, and under the other name it is nobody's
     let poll = |cookie: String| {
         http.get(app.url(&format!("/api/v1/reservations/{code}")))
@@ -101,6 +107,23 @@ async fn cookies_follow_the_setting(secure: bool) {
         "the pages find the session too: {}",
         page.status()
     );
+    // a page join of the same session finds the same reservation, keeps the cookie's id and
+    // only now stores the session (it remembers the reservation for the event's page)
+    let resp = http
+        .post(app.url(&format!("/sales/{sale}")))
+        .header("cookie", cookie.clone())
+        .form(&[("quantity", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains(&code), "{location} is the API's reservation");
+    for set in set_cookies(&resp) {
+        assert!(!set.contains("bo_session=") || set.contains(&id), "the id stays: {set}");
+    }
+    let stored: i64 = app.world.redis.exists(&id).await.unwrap();
+    assert_eq!(stored, 1, "stored once a page keeps something in it");
 }
 
 #[tokio::test]

@@ -64,6 +64,49 @@ async fn joining_again_from_the_same_session_returns_the_same_reservation() {
     assert_eq!(w.sales.figures(sale).await.unwrap().waiting, 1);
 }
 
+/// An owner's first code is derived from the owner, so the owners index holds only those who
+/// joined again: what a racing rejoin, a rejoin after the reservation ended and a rejoin after
+/// Redis lost the sale must still get right.
+#[tokio::test]
+async fn an_owners_first_code_is_its_own_and_a_later_reservation_never_reuses_it() {
+    let w = World::new().await;
+    let sale = w.sale(10, 60).await.sale_id();
+    let owners_key = boxoffice::sale::sale_key(sale, boxoffice::sale::SaleKey::Owners);
+    let owner = Owner::random();
+
+    // Eight joins of one session at once: one reservation, under the owner's first code, and
+    // nothing in the owners index.
+    let racing =
+        futures::future::join_all((0..8).map(|_| w.sales.join(sale, &owner, w.sales.quantity(1).unwrap()))).await;
+    let codes: std::collections::HashSet<ReservationCode> = racing.iter().map(|r| r.as_ref().unwrap().code).collect();
+    assert_eq!(codes.len(), 1, "one reservation for one session");
+    let first = *codes.iter().next().unwrap();
+    assert_eq!(first, ReservationCode::first_of(sale, &owner));
+    assert_eq!(racing.iter().filter(|r| r.as_ref().unwrap().created).count(), 1);
+    let indexed: i64 = w.redis.hlen(&owners_key).await.unwrap();
+    assert_eq!(indexed, 0, "a buyer who joined once costs the owners index nothing");
+
+    // Bought, then a second reservation: a new code, indexed, and joining again returns it.
+    w.sales.confirm(&first, &owner, &buyer()).await.unwrap();
+    let second = join(&w, sale, &owner, 1).await;
+    assert!(second.created);
+    assert_ne!(second.code, first);
+    assert_eq!(join(&w, sale, &owner, 1).await.code, second.code);
+    w.sales.release(&second.code, &owner).await.unwrap();
+    let third = join(&w, sale, &owner, 1).await;
+    assert!(third.created);
+    assert!(third.code != first && third.code != second.code);
+    w.sales.release(&third.code, &owner).await.unwrap();
+
+    // Redis forgets the sale: the first code has an order in Postgres and is not given out again.
+    let _: i64 = w.redis.del(boxoffice::sale::sale_keys(sale)).await.unwrap();
+    let after = join(&w, sale, &owner, 2).await;
+    assert!(after.created);
+    assert_ne!(after.code, first, "the code of an order is never a new reservation's");
+    w.sales.confirm(&after.code, &owner, &buyer()).await.unwrap();
+    assert_eq!(w.pg_sold(sale).await, 3);
+}
+
 #[tokio::test]
 async fn busy_sale_admits_in_the_order_buyers_joined() {
     let w = World::new().await;

@@ -65,10 +65,12 @@ impl ReservationReply {
 
 /// `join.lua`: a buyer asks for tickets.
 pub(crate) struct Join<'a> {
-    /// A fresh code, used only when a new reservation is made.
+    /// A fresh code, used only when the owner makes a new reservation after its first.
     pub code: &'a ReservationCode,
     pub owner: &'a Owner,
     pub qty: Quantity,
+    /// The code of the owner's first reservation ([`ReservationCode::first_of`]).
+    pub first: &'a ReservationCode,
 }
 
 pub(crate) enum JoinReply {
@@ -98,6 +100,7 @@ impl ScriptCall for Join<'_> {
             self.code.member().into(),
             self.owner.as_str().into(),
             i64::from(self.qty.get()).into(),
+            self.first.member().into(),
         ]
     }
 

@@ -76,6 +76,9 @@ pub(crate) struct WaitlistJoin<'a> {
     /// The digest of the buyer's email (see `waitlist::email_digest`).
     pub email_digest: &'a str,
     pub offer_ms: i64,
+    /// The code of the owner's first reservation ([`ReservationCode::first_of`]): where a
+    /// buyer told "sold out" in the queue finds its arrival number.
+    pub first: &'a ReservationCode,
 }
 
 pub(crate) enum WaitlistJoinReply {
@@ -101,6 +104,7 @@ impl ScriptCall for WaitlistJoin<'_> {
             i64::from(self.qty.get()).into(),
             self.email_digest.into(),
             self.offer_ms.into(),
+            self.first.member().into(),
         ]
     }
 

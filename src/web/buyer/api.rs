@@ -11,7 +11,6 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use tower_sessions_redis_store::RedisStore;
 use tracing::warn;
 
 use super::{next_poll_ms, proof};
@@ -480,15 +479,9 @@ pub(super) fn quantity_of<F>(
         .map_err(fail)
 }
 
-/// Stores a session minted by this call (a join that went through) and returns its cookie.
-pub(super) async fn keep_session<F>(
-    state: &AppState,
-    new_session: Option<session::NewSession>,
-) -> ApiResult<Option<String>, F> {
-    let Some(s) = new_session else { return Ok(None) };
-    let store = RedisStore::new(state.redis.clone());
-    let cookie = s.keep(&store, state.settings.cookie_secure).await;
-    Ok(Some(cookie.map_err(|e| fail(WebError::from(e)))?))
+/// The cookie of a session this call started (a join that went through); nothing is stored.
+pub(super) fn new_session_cookie(state: &AppState, new_session: Option<session::NewSession>) -> Option<String> {
+    new_session.map(|s| s.cookie(state.settings.cookie_secure))
 }
 
 pub(super) fn reservation_code<F>(code: &str) -> ApiResult<ReservationCode, F> {
@@ -587,7 +580,7 @@ impl BuyerApi {
                 None,
             ));
         };
-        let cookie = keep_session(&state, new_session).await?;
+        let cookie = new_session_cookie(&state, new_session);
         let challenge = serde_json::to_value(&challenge).expect("a challenge serializes");
         Ok(ChallengeResponse::Ok(
             Json(ChallengeView {
@@ -623,7 +616,7 @@ impl BuyerApi {
             .await
             .map_err(fail)?;
         let r = state.sales.join(sale, &owner, quantity).await.map_err(fail)?;
-        let cookie = keep_session(&state, new_session).await?;
+        let cookie = new_session_cookie(&state, new_session);
         let view = Json(ReservationView::from(&r));
         Ok(if r.created {
             JoinResponse::Created(view, cookie)

@@ -10,7 +10,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::api::{
-    ApiResult, EmailRule, Reads, Release, WithBody, fail, keep_session, quantity_of, rate_limited, reservation_code,
+    ApiResult, EmailRule, Reads, Release, WithBody, fail, new_session_cookie, quantity_of, rate_limited,
+    reservation_code,
 };
 use crate::sale::waitlist::{WaitlistEmail, WaitlistEntry, WaitlistState};
 use crate::sale::{SaleError, SaleId};
@@ -129,7 +130,7 @@ impl WaitlistApi {
             .join_waitlist(sale, &owner, quantity, &email)
             .await
             .map_err(fail)?;
-        let cookie = keep_session(&state, new_session).await?;
+        let cookie = new_session_cookie(&state, new_session);
         let view = Json(WaitlistView::from(&e));
         Ok(if e.created {
             WaitlistJoinResponse::Created(view, cookie)
