@@ -3,8 +3,8 @@
 # a free port with a database of its own, make an organizer and a token with the CLI, run a few
 # hundred buyers with short holds and compressed polling, then the sold-out scenario (the
 # sold-out join the waitlist, a share of the buyers return tickets, the organizer adds seats,
-# offers go down the line), then stop the
-# server by its PID and drop the database. Exits non-zero when a load test fails.
+# offers go down the line), then stop the server by its PID and drop the database. Exits
+# non-zero when a load test fails.
 #
 # Arguments, when given, replace CI's two runs by one with those options (the host and token
 # are set here), and LOADTEST_PROFILE=release builds and runs both in release, e.g. for

@@ -201,6 +201,7 @@ async fn run() -> anyhow::Result<bool> {
             raise_by,
             offer_secs,
             lapse_share: options.lapse_share,
+            return_share,
             entries: entries.len(),
         }),
     };

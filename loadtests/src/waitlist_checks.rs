@@ -1,5 +1,6 @@
 //! The sold-out scenario's checks: the tickets that came back after the sell-out went down
-//! the waitlist in order, no ticket was offered twice, and every offer ended bought or lapsed.
+//! the waitlist in order, no ticket was offered twice, every offer ended bought or lapsed, and
+//! every ticket a buyer returned ended bought by another order or still its returner's.
 //!
 //! ## What the checks know
 //!
@@ -12,7 +13,10 @@
 //! `sold_max(t)` counts every order not seen unbought after `t` (and any order no buyer
 //! reported), `sold_min(t)` the orders seen confirmed before `t`. The capacity is the raised
 //! one for certain once a buyer's request sent after the raise returned was answered, and at
-//! most the raised one at any time.
+//! most the raised one at any time. A return (`--return-share`) ran between the server times
+//! of its returner's answers just before and just after it: `sold_min(t)` subtracts the
+//! tickets of every return that may have run by `t`, `sold_max(t)` those of the returns
+//! surely run before `t`, so the rules below hold the returned tickets to the same order.
 //!
 //! ## The rules
 //!
@@ -29,6 +33,10 @@
 //! - **Bought or lapsed.** At the end no entry is still offered; an offer its buyer bought is
 //!   a taken entry, one it let go (or failed to buy) a lapsed entry, and no other entry is
 //!   taken.
+//! - **Returns settled.** The shop took every return asked; the organizer API's returned
+//!   tickets (bought by another order) and pending ones (still the returner's) add up to the
+//!   tickets returned, and the sale's row counts each ticket once: the orders' quantities less
+//!   the returned tickets.
 
 use std::collections::HashMap;
 
