@@ -190,4 +190,44 @@ mod tests {
         let b = buyer(1, 11, None, Some(30));
         assert!(fifo(&[a, b]).passed);
     }
+
+    #[test]
+    fn a_returned_ticket_counts_once_for_the_order_holding_it() {
+        // Orders of 4 and 2 in a sale of 6; 2 tickets of the first were returned.
+        let orders: Vec<OrderRow> = [4, 2]
+            .map(|quantity| OrderRow {
+                quantity,
+                total_minor: quantity * PRICE_MINOR,
+            })
+            .into();
+        let figures = |live, row| Figures {
+            capacity: 6,
+            sold: live,
+            held: 0,
+            waiting: 0,
+            orders: 2,
+            revenue_minor: row * PRICE_MINOR,
+            sale: crate::organizer::SaleRecord { capacity: 6, sold: row },
+        };
+        let bought = ReturnFigures {
+            pending: 0,
+            returned: 2,
+        };
+        assert!(agreement(&figures(4, 4), &orders, bought, &[]).passed);
+        assert!(capacity(&figures(4, 4), &orders, bought).passed);
+        // Counted for both orders: the sale counts the returned tickets as newly sold.
+        assert!(!agreement(&figures(6, 6), &orders, bought, &[]).passed);
+        // Offered for return, not bought yet: unsold for the live sale, still the row's.
+        let pending = ReturnFigures {
+            pending: 2,
+            returned: 0,
+        };
+        let one = &orders[..1];
+        let one_figures = |live| Figures {
+            orders: 1,
+            ..figures(live, 4)
+        };
+        assert!(agreement(&one_figures(2), one, pending, &[]).passed);
+        assert!(!agreement(&one_figures(4), one, pending, &[]).passed);
+    }
 }

@@ -293,11 +293,10 @@ async fn give_back(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord) -
         Some(json!({ "tickets": tickets })),
     )
     .await?;
-    let refused = match answer.failure() {
-        _ if answer.ok() => None,
-        Outcome::Failed(why) => Some(why),
-        other => Some(format!("{other:?}")),
-    };
+    let refused = (!answer.ok()).then(|| match answer.failure() {
+        Outcome::Failed(why) => why,
+        other => format!("{other:?}"),
+    });
     let after = call(user, crowd, Endpoint::Poll, &poll_path, None).await?;
     rec.returned = Some(ReturnRecord {
         tickets,
