@@ -2,8 +2,9 @@
 # A small load test run for CI: build the server and the load test (debug), start the server on
 # a free port with a database of its own, make an organizer and a token with the CLI, run a few
 # hundred buyers with short holds and compressed polling, then the sold-out scenario (the
-# sold-out join the waitlist, the organizer adds seats, offers go down the line), then stop the
-# server by its PID and drop the database. Exits non-zero when a load test fails.
+# sold-out join the waitlist, a share of the buyers return tickets, the organizer adds seats,
+# offers go down the line), then stop the server by its PID and drop the database. Exits
+# non-zero when a load test fails.
 #
 # Arguments, when given, replace CI's two runs by one with those options (the host and token
 # are set here), and LOADTEST_PROFILE=release builds and runs both in release, e.g. for
@@ -22,7 +23,7 @@ runs=()
 if [ $# -eq 0 ]; then
   runs+=("--buyers 300 --capacity 40 ${common[*]} \
     --report-file target/loadtest-report.html --summary-file target/loadtest-summary.md")
-  runs+=("--scenario sold-out --buyers 80 --capacity 16 --raise-by 10 --lapse-share 0.3 ${common[*]} \
+  runs+=("--scenario sold-out --buyers 80 --capacity 16 --raise-by 10 --lapse-share 0.3 --return-share 0.3 ${common[*]} \
     --report-file target/loadtest-sold-out-report.html --summary-file target/loadtest-sold-out-summary.md")
 fi
 

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::organizer::{Figures, OrderRow, PRICE_MINOR};
+use crate::organizer::{Figures, OrderRow, PRICE_MINOR, ReturnFigures};
 use crate::record::BuyerRecord;
 
 /// One check's verdict.
@@ -25,16 +25,17 @@ pub struct Check {
     pub detail: String,
 }
 
-/// Nothing sold beyond capacity: not by the live state, the sale's row, or the orders.
-pub fn capacity(figures: &Figures, orders: &[OrderRow]) -> Check {
-    let in_orders: i64 = orders.iter().map(|o| o.quantity).sum();
+/// Nothing sold beyond capacity: not by the live state, the sale's row, or the orders (less
+/// the tickets returned: another order holds those now).
+pub fn capacity(figures: &Figures, orders: &[OrderRow], returns: ReturnFigures) -> Check {
+    let in_orders: i64 = orders.iter().map(|o| o.quantity).sum::<i64>() - returns.returned;
     let capacity = figures.sale.capacity;
     let most = figures.sold.max(figures.sale.sold).max(in_orders);
     Check {
         name: "not oversold",
         passed: most <= capacity && figures.capacity == capacity,
         detail: format!(
-            "capacity {capacity}; sold {} (dashboard), {} (sale row), {in_orders} (sum of orders); \
+            "capacity {capacity}; sold {} (dashboard), {} (sale row), {in_orders} (sum of orders less returned); \
              at the end {} held, {} waiting",
             figures.sold, figures.sale.sold, figures.held, figures.waiting
         ),
@@ -42,14 +43,18 @@ pub fn capacity(figures: &Figures, orders: &[OrderRow]) -> Check {
 }
 
 /// Postgres (the orders, summed) and the dashboard figures agree, and no order a buyer was
-/// given is missing.
-pub fn agreement(figures: &Figures, orders: &[OrderRow], buyers: &[BuyerRecord]) -> Check {
-    let tickets: i64 = orders.iter().map(|o| o.quantity).sum();
-    let revenue: i64 = orders.iter().map(|o| o.total_minor).sum();
+/// given is missing. Returned tickets count for the order that bought them, not their first
+/// one; tickets offered for return and not bought yet are unsold for the live sale.
+pub fn agreement(figures: &Figures, orders: &[OrderRow], returns: ReturnFigures, buyers: &[BuyerRecord]) -> Check {
+    let tickets: i64 = orders.iter().map(|o| o.quantity).sum::<i64>() - returns.returned;
+    let revenue: i64 = orders.iter().map(|o| o.total_minor).sum::<i64>() - returns.returned * PRICE_MINOR;
     let told: Vec<i64> = buyers.iter().filter_map(BuyerRecord::bought).collect();
     let mut wrong = Vec::new();
-    if figures.sold != tickets {
-        wrong.push(format!("dashboard sold {} ≠ {tickets} in orders", figures.sold));
+    if figures.sold != tickets - returns.pending {
+        wrong.push(format!(
+            "dashboard sold {} ≠ {tickets} in orders less {} offered for return",
+            figures.sold, returns.pending
+        ));
     }
     if figures.sale.sold != tickets {
         wrong.push(format!("sale row sold {} ≠ {tickets} in orders", figures.sale.sold));
@@ -184,5 +189,45 @@ mod tests {
         let a = buyer(0, 10, Some(30), None);
         let b = buyer(1, 11, None, Some(30));
         assert!(fifo(&[a, b]).passed);
+    }
+
+    #[test]
+    fn a_returned_ticket_counts_once_for_the_order_holding_it() {
+        // Orders of 4 and 2 in a sale of 6; 2 tickets of the first were returned.
+        let orders: Vec<OrderRow> = [4, 2]
+            .map(|quantity| OrderRow {
+                quantity,
+                total_minor: quantity * PRICE_MINOR,
+            })
+            .into();
+        let figures = |live, row| Figures {
+            capacity: 6,
+            sold: live,
+            held: 0,
+            waiting: 0,
+            orders: 2,
+            revenue_minor: row * PRICE_MINOR,
+            sale: crate::organizer::SaleRecord { capacity: 6, sold: row },
+        };
+        let bought = ReturnFigures {
+            pending: 0,
+            returned: 2,
+        };
+        assert!(agreement(&figures(4, 4), &orders, bought, &[]).passed);
+        assert!(capacity(&figures(4, 4), &orders, bought).passed);
+        // Counted for both orders: the sale counts the returned tickets as newly sold.
+        assert!(!agreement(&figures(6, 6), &orders, bought, &[]).passed);
+        // Offered for return, not bought yet: unsold for the live sale, still the row's.
+        let pending = ReturnFigures {
+            pending: 2,
+            returned: 0,
+        };
+        let one = &orders[..1];
+        let one_figures = |live| Figures {
+            orders: 1,
+            ..figures(live, 4)
+        };
+        assert!(agreement(&one_figures(2), one, pending, &[]).passed);
+        assert!(!agreement(&one_figures(4), one, pending, &[]).passed);
     }
 }

@@ -85,6 +85,10 @@ async fn run() -> anyhow::Result<bool> {
     } else {
         0
     };
+    let return_share = if sold_out { options.return_share } else { 0.0 };
+    if return_share > 0.0 {
+        organizer.allow_returns(&sale).await?;
+    }
     eprintln!("sale {sale} opened; {} buyers on their way", options.buyers);
 
     let crowd = scenario::install(Crowd {
@@ -95,12 +99,14 @@ async fn run() -> anyhow::Result<bool> {
         abandon_share: options.abandon_share,
         leave_share: options.leave_share,
         lapse_share: options.lapse_share,
+        return_share,
         max_wait: Duration::from_secs(options.max_wait_secs),
         start: Barrier::new(options.buyers),
         recorder: Default::default(),
         in_line: AtomicUsize::new(options.buyers),
         line_done: Notify::new(),
         raised: Default::default(),
+        returners_waiting: AtomicUsize::new(0),
     });
     let raise_to = (raise_by > 0).then_some(options.capacity + raise_by);
     let raise = sold_out.then(|| {
@@ -148,13 +154,18 @@ async fn run() -> anyhow::Result<bool> {
     };
     let figures = organizer.figures(&sale).await?;
     let orders = organizer.orders(&sale).await?;
+    let returns = if sold_out {
+        organizer.returns(&sale).await?
+    } else {
+        Default::default()
+    };
     if let Err(e) = organizer.close(&sale).await {
         eprintln!("warning: {e:#}");
     }
 
     let mut checks = vec![
-        checks::capacity(&figures, &orders),
-        checks::agreement(&figures, &orders, &buyers),
+        checks::capacity(&figures, &orders, returns),
+        checks::agreement(&figures, &orders, returns, &buyers),
         checks::fifo(&buyers),
     ];
     if sold_out {
@@ -169,6 +180,9 @@ async fn run() -> anyhow::Result<bool> {
             waitlist_checks::offered_once(&buyers, &entries, tickets, &plan),
             waitlist_checks::bought_or_lapsed(&buyers, &entries, &plan),
         ]);
+        if return_share > 0.0 {
+            checks.push(waitlist_checks::returns_settled(&buyers, &figures, &orders, returns));
+        }
     }
     let info = report::RunInfo {
         host: &host,
@@ -187,6 +201,7 @@ async fn run() -> anyhow::Result<bool> {
             raise_by,
             offer_secs,
             lapse_share: options.lapse_share,
+            return_share,
             entries: entries.len(),
         }),
     };

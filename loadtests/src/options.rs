@@ -24,6 +24,11 @@ pub struct Options {
     /// Sold-out scenario: share (0–1) of the buyers offered tickets who let the offer lapse.
     #[arg(long, default_value_t = 0.25)]
     pub lapse_share: f64,
+    /// Sold-out scenario: share (0–1) of the buyers who bought in the line who return half
+    /// their tickets (rounded up) once the line is empty, before the raise; the organizer
+    /// allows returns when above 0.
+    #[arg(long, default_value_t = 0.0)]
+    pub return_share: f64,
     /// Sold-out scenario: the sale's offer window in seconds (60–86400, through the organizer
     /// API); when not given, the instance's own (15 minutes unless its database says
     /// otherwise).
@@ -86,6 +91,7 @@ impl Options {
             ("--abandon-share", self.abandon_share),
             ("--leave-share", self.leave_share),
             ("--lapse-share", self.lapse_share),
+            ("--return-share", self.return_share),
         ] {
             anyhow::ensure!((0.0..=1.0).contains(&share), "{name} must be between 0 and 1");
         }

@@ -67,6 +67,17 @@ struct WaitlistSetting {
     offer_secs: u32,
 }
 
+/// The sale's returned tickets (`GET /api/v1/admin/sales/{sale}/waitlist`), from Postgres.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+pub struct ReturnFigures {
+    /// Offered for return, not bought by anyone yet: still valid for their buyers.
+    #[serde(rename = "returns_pending")]
+    pub pending: i64,
+    /// Bought by other buyers: no longer their first buyers'.
+    #[serde(rename = "tickets_returned")]
+    pub returned: i64,
+}
+
 #[derive(Deserialize)]
 struct Created {
     id: String,
@@ -148,6 +159,21 @@ impl Organizer {
         };
         let w: WaitlistSetting = self.send(req).await.context("Failed to read the offer window")?;
         Ok(w.offer_secs)
+    }
+
+    /// Lets buyers return tickets of the sale.
+    pub async fn allow_returns(&self, sale: &str) -> anyhow::Result<()> {
+        let url = format!("{}/sales/{sale}/waitlist", self.base);
+        let req = self.http.patch(url).json(&json!({ "returns_allowed": true }));
+        let _: serde_json::Value = self.send(req).await.context("Failed to allow returns")?;
+        Ok(())
+    }
+
+    /// The sale's returned tickets, pending and bought by others.
+    pub async fn returns(&self, sale: &str) -> anyhow::Result<ReturnFigures> {
+        self.send(self.http.get(format!("{}/sales/{sale}/waitlist", self.base)))
+            .await
+            .context("Failed to read the sale's returns")
     }
 
     /// Raises the sale's capacity to `capacity`: the new tickets go to the queue, then down

@@ -47,6 +47,8 @@ pub struct BuyerRecord {
     pub index: usize,
     pub role: Role,
     pub quantity: u8,
+    /// Its reservation's code, once joined.
+    pub code: Option<String>,
     /// When the join request was sent (this machine's clock).
     pub join_sent: Option<Instant>,
     /// Server time of the join.
@@ -67,7 +69,22 @@ pub struct BuyerRecord {
     pub polls: u32,
     /// The buyer's waitlist entry, when it joined one (sold-out scenario).
     pub waitlist: Option<WaitlistRecord>,
+    /// The tickets it returned after the sell-out, when it did (sold-out scenario).
+    pub returned: Option<ReturnRecord>,
     pub outcome: Outcome,
+}
+
+/// A return of some of a buyer's tickets, bounded in server time by the answers around it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReturnRecord {
+    pub tickets: i64,
+    /// Server time of the last answer before the return was sent: it ran after this.
+    pub after_ms: i64,
+    /// Server time of the first answer after it was answered: it ran before this (None when
+    /// no such answer came).
+    pub before_ms: Option<i64>,
+    /// The status and error when the shop refused the return.
+    pub refused: Option<String>,
 }
 
 /// One buyer's time on the waitlist; server times as in [`BuyerRecord`].
@@ -104,6 +121,7 @@ impl BuyerRecord {
             index,
             role,
             quantity,
+            code: None,
             join_sent: None,
             join_server_ms: None,
             first_position: None,
@@ -114,6 +132,7 @@ impl BuyerRecord {
             order_seen_server_ms: None,
             polls: 0,
             waitlist: None,
+            returned: None,
             outcome: Outcome::Failed("did not finish".into()),
         }
     }
@@ -142,6 +161,7 @@ pub enum Endpoint {
     WaitlistJoin,
     WaitlistPoll,
     WaitlistLeave,
+    Return,
 }
 
 impl Endpoint {
@@ -154,6 +174,7 @@ impl Endpoint {
             Endpoint::WaitlistJoin => "waitlist join",
             Endpoint::WaitlistPoll => "waitlist poll",
             Endpoint::WaitlistLeave => "waitlist leave",
+            Endpoint::Return => "return",
         }
     }
 
@@ -166,6 +187,7 @@ impl Endpoint {
             Endpoint::WaitlistJoin => "POST /api/v1/sales/{sale}/waitlist",
             Endpoint::WaitlistPoll => "GET /api/v1/waitlist/{code}",
             Endpoint::WaitlistLeave => "DELETE /api/v1/waitlist/{code}",
+            Endpoint::Return => "POST /api/v1/reservations/{code}/order/return",
         }
     }
 }

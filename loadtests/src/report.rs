@@ -29,6 +29,8 @@ pub struct SoldOutInfo {
     pub raise_by: u32,
     pub offer_secs: u32,
     pub lapse_share: f64,
+    /// Share of the buyers who bought in the line who returned tickets.
+    pub return_share: f64,
     /// Entries the waitlist had at the end.
     pub entries: usize,
 }
@@ -96,8 +98,8 @@ pub fn summary(
         let _ = writeln!(
             w,
             "Sold-out scenario: the sold-out joined the waitlist ({} entries); once the line was \
-             empty the organizer added {} seats; offer window {} s, lapse share {}.\n",
-            s.entries, s.raise_by, s.offer_secs, s.lapse_share
+             empty the organizer added {} seats; offer window {} s, lapse share {}, return share {}.\n",
+            s.entries, s.raise_by, s.offer_secs, s.lapse_share, s.return_share
         );
     }
     let _ = writeln!(w, "{said}");

@@ -8,6 +8,10 @@
 //! asks, and when offered tickets buys them at once or, for `--lapse-share` of them, lets the
 //! offer lapse. It stops waiting once the organizer's new seats are in the sale and its entry
 //! can never fit (it wants more tickets than are unsold).
+//!
+//! With `--return-share`, that share of the buyers who bought in the line return some of
+//! their tickets (half, rounded up) through the JSON API once everyone else is out of the
+//! line, before the organizer's raise: those tickets go down the waitlist too.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Barrier, Notify};
 
 use crate::options::{QuantitySpec, ScenarioKind};
-use crate::record::{BuyerRecord, Endpoint, Outcome, Recorder, Role, SeenOffer, WaitlistRecord};
+use crate::record::{BuyerRecord, Endpoint, Outcome, Recorder, ReturnRecord, Role, SeenOffer, WaitlistRecord};
 
 /// What every buyer shares: the sale, the crowd's settings, the start line and the recorder.
 pub struct Crowd {
@@ -30,6 +34,7 @@ pub struct Crowd {
     pub abandon_share: f64,
     pub leave_share: f64,
     pub lapse_share: f64,
+    pub return_share: f64,
     pub max_wait: Duration,
     pub start: Barrier,
     pub recorder: Recorder,
@@ -39,6 +44,8 @@ pub struct Crowd {
     pub in_line: AtomicUsize,
     pub line_done: Notify,
     pub raised: OnceLock<Instant>,
+    /// Returners still in the line, waiting for everyone else to leave it.
+    pub returners_waiting: AtomicUsize,
 }
 
 impl Crowd {
@@ -60,6 +67,12 @@ impl Crowd {
     /// the crowd's roles too.
     pub fn lets_offer_lapse(&self, index: usize) -> bool {
         (index as f64 * 0.754_877_666_246_692_7).fract() < self.lapse_share
+    }
+
+    /// Whether buyer `index`, having bought in the line, returns some of its tickets. A third
+    /// sequence (the square root of 2), spread over the roles and the lapsing.
+    pub fn returns_tickets(&self, index: usize) -> bool {
+        (index as f64 * std::f64::consts::SQRT_2).fract() < self.return_share
     }
 
     /// Buyer done with the line (bought, gone, or on to the waitlist).
@@ -100,6 +113,13 @@ async fn journey(user: &mut GooseUser) -> TransactionResult {
     let mut record = BuyerRecord::new(index, crowd.role_of(index), crowd.quantity.for_buyer(index));
     crowd.start.wait().await;
     let mut result = walk(user, &crowd, &mut record).await;
+    if result.is_ok()
+        && crowd.scenario == ScenarioKind::SoldOut
+        && record.bought().is_some()
+        && crowd.returns_tickets(index)
+    {
+        result = give_back(user, &crowd, &mut record).await;
+    }
     crowd.out_of_line();
     if result.is_ok() && crowd.scenario == ScenarioKind::SoldOut && record.outcome == Outcome::SoldOut {
         result = waitlist(user, &crowd, &mut record).await;
@@ -151,6 +171,7 @@ async fn walk(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord) -> Tra
         return Ok(());
     };
     rec.join_server_ms = Some(view.server_ms);
+    rec.code = Some(view.code.clone());
     rec.first_position = Some(view.position);
     let deadline = Instant::now() + crowd.max_wait;
     let poll_path = format!("/api/v1/reservations/{}", view.code);
@@ -244,6 +265,45 @@ async fn check_out(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord, c
         .await?;
         rec.order_seen_server_ms = answer.view().filter(|v| v.state == "confirmed").map(|v| v.server_ms);
     }
+    Ok(())
+}
+
+/// The returner's part: wait until everyone else is out of the line (the sale sold out and
+/// the queue empty), then return half its tickets (rounded up), reading the server's time
+/// just before and just after.
+async fn give_back(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord) -> TransactionResult {
+    crowd.returners_waiting.fetch_add(1, Ordering::AcqRel);
+    // Everyone still in the line is a returner waiting here; none comes back once it holds.
+    while crowd.in_line.load(Ordering::Acquire) > crowd.returners_waiting.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let Some(code) = rec.code.clone() else { return Ok(()) };
+    let poll_path = format!("/api/v1/reservations/{code}");
+    let before = call(user, crowd, Endpoint::Poll, &poll_path, None).await?;
+    let Some(after_ms) = before.view().map(|v| v.server_ms) else {
+        return Ok(());
+    };
+    let tickets = (rec.bought().unwrap_or(1) + 1) / 2;
+    let path = format!("{poll_path}/order/return");
+    let answer = call(
+        user,
+        crowd,
+        Endpoint::Return,
+        &path,
+        Some(json!({ "tickets": tickets })),
+    )
+    .await?;
+    let refused = (!answer.ok()).then(|| match answer.failure() {
+        Outcome::Failed(why) => why,
+        other => format!("{other:?}"),
+    });
+    let after = call(user, crowd, Endpoint::Poll, &poll_path, None).await?;
+    rec.returned = Some(ReturnRecord {
+        tickets,
+        after_ms,
+        before_ms: after.view().map(|v| v.server_ms),
+        refused,
+    });
     Ok(())
 }
 

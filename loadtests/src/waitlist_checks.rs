@@ -1,5 +1,6 @@
 //! The sold-out scenario's checks: the tickets that came back after the sell-out went down
-//! the waitlist in order, no ticket was offered twice, and every offer ended bought or lapsed.
+//! the waitlist in order, no ticket was offered twice, every offer ended bought or lapsed, and
+//! every ticket a buyer returned ended bought by another order or still its returner's.
 //!
 //! ## What the checks know
 //!
@@ -12,7 +13,10 @@
 //! `sold_max(t)` counts every order not seen unbought after `t` (and any order no buyer
 //! reported), `sold_min(t)` the orders seen confirmed before `t`. The capacity is the raised
 //! one for certain once a buyer's request sent after the raise returned was answered, and at
-//! most the raised one at any time.
+//! most the raised one at any time. A return (`--return-share`) ran between the server times
+//! of its returner's answers just before and just after it: `sold_min(t)` subtracts the
+//! tickets of every return that may have run by `t`, `sold_max(t)` those of the returns
+//! surely run before `t`, so the rules below hold the returned tickets to the same order.
 //!
 //! ## The rules
 //!
@@ -29,11 +33,15 @@
 //! - **Bought or lapsed.** At the end no entry is still offered; an offer its buyer bought is
 //!   a taken entry, one it let go (or failed to buy) a lapsed entry, and no other entry is
 //!   taken.
+//! - **Returns settled.** The shop took every return asked; the organizer API's returned
+//!   tickets (bought by another order) and pending ones (still the returner's) add up to the
+//!   tickets returned, and the sale's row counts each ticket once: the orders' quantities less
+//!   the returned tickets.
 
 use std::collections::HashMap;
 
 use crate::checks::Check;
-use crate::organizer::{EntryRow, Figures};
+use crate::organizer::{EntryRow, Figures, OrderRow, ReturnFigures};
 use crate::record::{BuyerRecord, Outcome, WaitlistRecord};
 
 /// What the run did to the sale.
@@ -45,7 +53,9 @@ pub struct Plan {
     pub offer_ms: i64,
 }
 
-/// Bounds on the tickets sold at a server time, from the orders' times.
+/// Bounds on the tickets sold at a server time, from the orders' and the returns' times. A
+/// return makes its tickets unsold for the live sale, and the order that buys them counts
+/// them again: sold at `t` is the orders confirmed by `t` less the tickets returned by `t`.
 struct Sold {
     /// (last seen unbought, quantity) of every order a buyer reported.
     unbought: Vec<(i64, i64)>,
@@ -53,6 +63,8 @@ struct Sold {
     confirmed: Vec<(i64, i64)>,
     /// Tickets in orders no buyer can place in time.
     unplaced: i64,
+    /// (ran after, ran before (when seen), tickets) of every return the shop took.
+    returns: Vec<(i64, Option<i64>, i64)>,
 }
 
 impl Sold {
@@ -61,8 +73,12 @@ impl Sold {
             unbought: Vec::new(),
             confirmed: Vec::new(),
             unplaced: tickets_in_orders,
+            returns: Vec::new(),
         };
         for b in buyers {
+            if let Some(r) = b.returned.as_ref().filter(|r| r.refused.is_none()) {
+                sold.returns.push((r.after_ms, r.before_ms, r.tickets));
+            }
             let Some(qty) = b.bought() else { continue };
             let offer = b.waitlist.as_ref().and_then(|w| w.offer);
             if let Some(before) = offer.map(|o| o.last_seen_ms).or(b.admitted_server_ms) {
@@ -78,8 +94,15 @@ impl Sold {
     }
 
     /// At most this many sold at `t`: an order seen unbought in the same millisecond may
-    /// have been confirmed before a script of that millisecond.
+    /// have been confirmed before a script of that millisecond; only returns surely run
+    /// before `t` count.
     fn max(&self, t: i64) -> i64 {
+        let returned: i64 = self
+            .returns
+            .iter()
+            .filter(|(_, before, _)| before.is_some_and(|b| b < t))
+            .map(|(_, _, n)| n)
+            .sum();
         self.unplaced
             + self
                 .unbought
@@ -87,11 +110,23 @@ impl Sold {
                 .filter(|(at, _)| *at <= t)
                 .map(|(_, q)| q)
                 .sum::<i64>()
+            - returned
     }
 
-    /// At least this many sold at `t`.
+    /// At least this many sold at `t`: every return that may have run by `t` counts.
     fn min(&self, t: i64) -> i64 {
-        self.confirmed.iter().filter(|(at, _)| *at < t).map(|(_, q)| q).sum()
+        let returned: i64 = self
+            .returns
+            .iter()
+            .filter(|(after, _, _)| *after <= t)
+            .map(|(_, _, n)| n)
+            .sum();
+        self.confirmed
+            .iter()
+            .filter(|(at, _)| *at < t)
+            .map(|(_, q)| q)
+            .sum::<i64>()
+            - returned
     }
 }
 
@@ -174,7 +209,7 @@ pub fn in_order(
                 continue;
             }
             ahead += 1;
-            if !w.last_waiting_server_ms.is_some_and(|last| last > t) {
+            if w.last_waiting_server_ms.is_none_or(|last| last <= t) {
                 continue;
             }
             if entry.quantity <= seen.capacity_min(plan, t) - sold.max(t) {
@@ -325,11 +360,62 @@ pub fn bought_or_lapsed(buyers: &[BuyerRecord], entries: &[EntryRow], plan: &Pla
     }
 }
 
+/// Every ticket returned ended either bought by another order (returned) or still its
+/// returner's (pending), never both and never neither: the shop took every return asked, the
+/// sale's returned and pending tickets add up to those asked (the run withdraws none), and
+/// the sale's row counts each ticket once, for the order holding it now.
+pub fn returns_settled(
+    buyers: &[BuyerRecord],
+    figures: &Figures,
+    orders: &[OrderRow],
+    returns: ReturnFigures,
+) -> Check {
+    let mut wrong: Vec<String> = buyers
+        .iter()
+        .filter_map(|b| Some((b.index, b.returned.as_ref()?.refused.as_ref()?)))
+        .map(|(i, why)| format!("buyer {i}'s return was refused: {why}"))
+        .collect();
+    let (mut returners, mut asked) = (0usize, 0i64);
+    for r in buyers
+        .iter()
+        .filter_map(|b| b.returned.as_ref().filter(|r| r.refused.is_none()))
+    {
+        returners += 1;
+        asked += r.tickets;
+    }
+    if returns.pending + returns.returned != asked {
+        wrong.push(format!(
+            "{asked} tickets returned by buyers; Postgres has {} bought by others and {} still theirs",
+            returns.returned, returns.pending
+        ));
+    }
+    let held: i64 = orders.iter().map(|o| o.quantity).sum::<i64>() - returns.returned;
+    if figures.sale.sold != held {
+        wrong.push(format!(
+            "the sale row sold {} ≠ {held} tickets its orders hold (a returned ticket counted twice or not at all)",
+            figures.sale.sold
+        ));
+    }
+    Check {
+        name: "every returned ticket bought by another or still its returner's",
+        passed: wrong.is_empty(),
+        detail: if wrong.is_empty() {
+            format!(
+                "{returners} buyers returned {asked} tickets: {} bought by others, {} still theirs; \
+                 {held} tickets held by orders, as the sale row counts",
+                returns.returned, returns.pending
+            )
+        } else {
+            format!("{} violations, first: {}", wrong.len(), wrong[0])
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::organizer::SaleRecord;
-    use crate::record::{Role, SeenOffer};
+    use crate::record::{ReturnRecord, Role, SeenOffer};
 
     const PLAN: Plan = Plan {
         capacity: 4,
@@ -465,5 +551,77 @@ mod tests {
         assert!(!bought_or_lapsed(&b, &e, &PLAN).passed);
         e[0].state = "offered".into();
         assert!(!bought_or_lapsed(&b, &e, &PLAN).passed);
+    }
+
+    /// The crowd buyer of `split` returns 2 of its 4 tickets between 30 and 40 ms.
+    fn with_return(mut buyers: Vec<BuyerRecord>, refused: Option<&str>) -> Vec<BuyerRecord> {
+        buyers[0].returned = Some(ReturnRecord {
+            tickets: 2,
+            after_ms: 30,
+            before_ms: Some(40),
+            refused: refused.map(str::to_string),
+        });
+        buyers
+    }
+
+    fn orders(quantities: &[i64]) -> Vec<OrderRow> {
+        quantities
+            .iter()
+            .map(|&quantity| OrderRow {
+                quantity,
+                total_minor: quantity * crate::organizer::PRICE_MINOR,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_returned_ticket_offered_past_an_earlier_entry_that_fits_fails() {
+        // Buyer 1 wants 3: beyond the 2 unsold of 6 without the return, within the 4 with it.
+        let (b, e) = split(vec![
+            waitlisted(1, 3, 300, None, false),
+            waitlisted(2, 1, 190, Some(200), true),
+        ]);
+        assert!(in_order(&b, &e, &figures(5, 0), 5, &PLAN).passed);
+        let check = in_order(&with_return(b, None), &e, &figures(3, 0), 5, &PLAN);
+        assert!(!check.passed, "{}", check.detail);
+    }
+
+    #[test]
+    fn offers_of_returned_tickets_within_the_unsold_are_offered_once() {
+        // 4 sold, 2 returned: two overlapping offers of 2 hold the 4 unsold of 6.
+        let (b, e) = split(vec![
+            waitlisted(1, 2, 150, Some(200), false),
+            waitlisted(2, 2, 150, Some(210), false),
+        ]);
+        assert!(!offered_once(&b, &e, 4, &PLAN).passed);
+        let check = offered_once(&with_return(b, None), &e, 4, &PLAN);
+        assert!(check.passed, "{}", check.detail);
+    }
+
+    #[test]
+    fn returned_tickets_must_be_bought_by_another_or_still_the_returners() {
+        // The crowd's order of 4 and a taker's of 2 (the returned tickets): the row counts 4.
+        let (b, _) = split(vec![]);
+        let b = with_return(b, None);
+        let o = orders(&[4, 2]);
+        let settled =
+            |pending, returned, row| returns_settled(&b, &figures(row, 0), &o, ReturnFigures { pending, returned });
+        assert!(settled(0, 2, 4).passed);
+        // Neither: a ticket returned that is no longer its returner's, nor anyone else's.
+        assert!(!settled(0, 1, 4).passed);
+        // Both: bought by the taker, yet the sale row counts the returner's ticket too.
+        assert!(!settled(0, 2, 6).passed);
+    }
+
+    #[test]
+    fn a_refused_return_fails() {
+        let (b, _) = split(vec![]);
+        let b = with_return(b, Some("409 returns_not_allowed"));
+        let returns = ReturnFigures {
+            pending: 0,
+            returned: 0,
+        };
+        let check = returns_settled(&b, &figures(4, 0), &orders(&[4]), returns);
+        assert!(!check.passed, "{}", check.detail);
     }
 }
