@@ -1,0 +1,73 @@
+# Shared by side_by_side.sh and million.sh: the release binaries, the Python client's venv, a
+# Redis server and a database of the run's own, the app on a free port, and a sale with N
+# waiting buyers joined through the JSON API. Sourced; sets ROOT, HERE, D, PY, RP, AP, APP,
+# BOX_BIN, SALE and FIXTURE, and cleans up on exit.
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+D=$(mktemp -d); DB=blackbox_$$; APP=""; BARE=""
+PG=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RP=$(free_port); AP=$(free_port)
+
+# The shop in release; nice, as they share the machine with the run.
+BOX_BIN=${BOX_BIN:-$ROOT/target/release/boxoffice}
+[ -x "$BOX_BIN" ] || (cd "$ROOT" && nice cargo build --release --bin boxoffice) || exit 1
+
+# The fixture's client (aiohttp) in a venv of its own under target/.
+VENV=$ROOT/target/blackbox-venv; PY=$VENV/bin/python3
+if ! "$PY" -c 'import aiohttp' 2>/dev/null; then
+  echo "installing aiohttp into $VENV"
+  python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet aiohttp || exit 1
+fi
+
+cleanup() {
+  [ -n "$APP" ] && kill "$APP" 2>/dev/null && wait "$APP" 2>/dev/null
+  [ -n "$BARE" ] && kill "$BARE" 2>/dev/null && wait "$BARE" 2>/dev/null
+  redis-cli -p "$RP" shutdown nosave >/dev/null 2>&1
+  psql "$PG/postgres" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1
+  rm -rf "$D"
+}
+trap cleanup EXIT
+
+redis-server --port "$RP" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+  --pidfile "$D/r.pid" --logfile "$D/r.log" --dir "$D"
+for _ in $(seq 50); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# One client makes every request: the per-address limits are off. One secret, as a deployment
+# sets it; the local beacon, so nothing reaches the internet.
+export DATABASE_URL=$PG/$DB REDIS_URL=redis://127.0.0.1:$RP BOXOFFICE_ADDR=127.0.0.1:$AP \
+  BOXOFFICE_RATE_JOIN_PER_MIN=0 BOXOFFICE_RATE_POLL_PER_MIN=0 BOXOFFICE_RATE_BUYER_PER_MIN=0 \
+  BOXOFFICE_SECRET=blackbox-secret-blackbox-secret-0123456789 BOXOFFICE_BEACON=local RUST_LOG=warn
+"$BOX_BIN" serve >"$D/app.log" 2>&1 & APP=$!
+for _ in $(seq 120); do curl -fs -o /dev/null "http://127.0.0.1:$AP/readyz" && break; sleep 0.5; done
+curl -fs -o /dev/null "http://127.0.0.1:$AP/readyz" || { echo "the app did not get ready"; cat "$D/app.log"; exit 1; }
+
+echo "blackbox-password-$$" | "$BOX_BIN" organizer create --email bb$$@example.com >/dev/null 2>&1
+TOK=$("$BOX_BIN" organizer token --email bb$$@example.com | tail -n1)
+api() { curl -fsS -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' "$@"; }
+field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
+EV=$(api -d '{"title":"Black box","description":"speed","starts_at":"2027-06-01T20:00:00Z","ends_at":"2027-06-01T23:00:00Z","capacity":1,"price_minor":1000,"currency":"EUR"}' \
+  "http://127.0.0.1:$AP/api/v1/admin/events" | field id) || exit 1
+SALE=$(api -d '{"hold_secs":3600}' "http://127.0.0.1:$AP/api/v1/admin/events/$EV/sales" | field id) || exit 1
+# The one ticket goes to a first buyer for an hour: everyone after waits.
+curl -fsS -o /dev/null -H 'Content-Type: application/json' -d '{"quantity":1}' \
+  "http://127.0.0.1:$AP/api/v1/sales/$SALE/reservations" || exit 1
+
+redis_mem() { redis-cli -p "$RP" info memory | awk -F: '/^used_memory:/{print $2+0}'; }
+# Redis's own CPU seconds so far (user + system).
+redis_cpu() { redis-cli -p "$RP" info cpu | awk -F: '/^used_cpu_(sys|user):/{s+=$2} END {printf "%.6f", s}'; }
+
+# join N: N waiting buyers through the API, in JOINERS clients at once (default 1); sets
+# FIXTURE and BYTES_PER_BUYER (Redis used_memory per buyer, everything included).
+join() {
+  local n=$1 k=${JOINERS:-1} m0 m1 t0 t1 i pids=()
+  m0=$(redis_mem); t0=$(date +%s.%N)
+  for i in $(seq "$k"); do
+    "$PY" "$HERE/fixture_join.py" "http://127.0.0.1:$AP" "$SALE" $(( n / k + (i <= n % k ? 1 : 0) )) "$D/fix$i.txt" >/dev/null & pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || exit 1; done
+  t1=$(date +%s.%N); m1=$(redis_mem)
+  cat "$D"/fix*.txt > "$D/fixture"; FIXTURE=$D/fixture
+  BYTES_PER_BUYER=$(( (m1 - m0) / n ))
+  echo "fixture: $(wc -l < "$FIXTURE") waiting buyers joined in $(echo "$t1 - $t0" | bc) s by the Python client;" \
+    "Redis used_memory +$BYTES_PER_BUYER B a waiting buyer (everything included), $((m1 / 1048576)) MiB in all, $(redis-cli -p "$RP" dbsize) keys"
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The shop's hot path from outside, beside a bare poem binary, in one run on this machine:
+# a release binary of each, N waiting buyers (default 100,000) joined through the JSON API, then
+# ROUNDS (3) alternating rounds of SECS (10) s of `wrk -t1 -c64` on: bare poem's `GET /bare`,
+# `/healthz` (every middleware, no I/O), the waiting-room poll and the JSON poll of random
+# buyers with their place (as the pages and API clients send it) and without it (every poll by
+# the `status` script), and finally joins of new buyers. Prints the median rates, their ratios
+# to bare poem, Redis memory per waiting buyer, and Redis CPU per request and per second.
+#
+#   benches/blackbox/side_by_side.sh            # N, ROUNDS, SECS; BOX_BIN, BARE_BIN optional
+#
+# Needs wrk, redis-server, redis-cli, psql, curl, bc, python3 (aiohttp goes into a venv under
+# target/) and the local Postgres; builds the release binaries when missing.
+set -u
+N=${N:-100000}; ROUNDS=${ROUNDS:-3}; SECS=${SECS:-10}
+. "$(dirname "$0")/lib.sh"
+# The baseline: poem answering a fixed string, in release.
+BARE_BIN=${BARE_BIN:-$ROOT/target/blackbox/release/bare-poem}
+[ -x "$BARE_BIN" ] || nice cargo build --release --manifest-path "$HERE/bare-poem/Cargo.toml" \
+  --target-dir "$ROOT/target/blackbox" || exit 1
+BP=$(free_port)
+"$BARE_BIN" "127.0.0.1:$BP" >"$D/bare.log" 2>&1 & BARE=$!
+for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$BP/bare" && break; sleep 0.1; done
+
+join "$N"
+export FIXTURE SALE
+
+run() { # name url [wrk arguments]: one wrk run; appends "name rps p50 p99 non2xx redis_us_per_req redis_ms_per_s"
+  local name=$1 url=$2; shift 2
+  local out c0 c1 rps p50 p99 non2 reqs
+  c0=$(redis_cpu)
+  out=$(wrk -t1 -c64 -d"${SECS}s" --latency "$@" "$url" 2>&1)
+  c1=$(redis_cpu)
+  rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+  reqs=$(echo "$out" | awk '/requests in/{print $1}')
+  p50=$(echo "$out" | awk '$1=="50%"{print $2}'); p99=$(echo "$out" | awk '$1=="99%"{print $2}')
+  non2=$(echo "$out" | awk '/Non-2xx/{print $NF}')
+  echo "$name $rps $p50 $p99 ${non2:-0} $(echo "scale=1; ($c1 - $c0) * 1000000 / $reqs" | bc) $(echo "scale=1; ($c1 - $c0) * 1000 / $SECS" | bc)" | tee -a "$D/results"
+}
+echo "name rps p50 p99 non-2xx redis_us/req redis_ms/s"
+for r in $(seq "$ROUNDS"); do
+  echo "round $r"
+  run bare "http://127.0.0.1:$BP/bare"
+  run healthz "http://127.0.0.1:$AP/healthz"
+  PATH_KIND=fragment WITH_PLACE=1 run poll_fragment "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
+  PATH_KIND=json WITH_PLACE=1 run poll_json "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
+  PATH_KIND=fragment WITH_PLACE=0 run poll_fragment_noplace "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
+  PATH_KIND=json WITH_PLACE=0 run poll_json_noplace "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
+done
+# Last: every join adds a waiting buyer.
+run join "http://127.0.0.1:$AP" -s "$HERE/join_fresh.lua"
+
+echo "--- medians over the rounds"
+python3 - "$D/results" "$BYTES_PER_BUYER" <<'PY'
+import sys, statistics as st
+rows = {}
+for line in open(sys.argv[1]):
+    name, rps, p50, p99, non2, us, ms = line.split()
+    rows.setdefault(name, []).append((float(rps), p50, p99, int(non2), float(us), float(ms)))
+bare = st.median(r[0] for r in rows["bare"])
+print(f"{'endpoint':22s} {'req/s':>9s} {'/bare':>6s} {'p50':>8s} {'p99':>8s} {'non-2xx':>8s} {'Redis us/req':>12s} {'Redis ms/s':>10s}  runs")
+for name, rs in rows.items():
+    rps = st.median(r[0] for r in rs)
+    mid = sorted(rs)[len(rs) // 2]
+    print(f"{name:22s} {rps:9.0f} {rps / bare:6.2f} {mid[1]:>8s} {mid[2]:>8s} {sum(r[3] for r in rs):8d} "
+          f"{st.median(r[4] for r in rs):12.1f} {st.median(r[5] for r in rs):10.1f}  {[round(r[0]) for r in rs]}")
+print(f"Redis memory per waiting buyer (everything included): {sys.argv[2]} B")
+PY
