@@ -80,6 +80,8 @@ struct Inner {
     rates: admission::RecentRates,
     /// The waiting line of each sale as this instance sees it (see `line`).
     lines: line::Lines,
+    /// The waitlists this instance is recording for its requests (see `waitlist`).
+    recorders: waitlist::Recorders,
     /// Signs the places in line that waiting codes carry.
     secret: crate::config::Secret,
     /// Signs the pre-queue's receipts.
@@ -146,6 +148,7 @@ impl TicketSales {
                 recent: Default::default(),
                 rates: Default::default(),
                 lines: Default::default(),
+                recorders: Default::default(),
                 secret: settings.secret.clone(),
                 receipts: crate::draw::receipt::ReceiptSigner::from_secret(&settings.secret),
                 beacon: settings.beacon(),

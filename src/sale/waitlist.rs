@@ -14,6 +14,9 @@
 //! Postgres as the holds they were until their expiry. An offer Redis made but Postgres had
 //! not recorded yet is made again from the restored line; nobody was mailed about it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Utc};
 use fred::prelude::*;
 use serde::Serialize;
@@ -122,6 +125,65 @@ fn hex(bytes: &[u8]) -> String {
 /// Most entries recorded in Postgres per round.
 const RECORD_BATCH: usize = 100;
 
+/// The sales whose waitlist this instance is recording for its requests now, each with
+/// whether a request asked for another round meanwhile: one recorder per sale, so that a
+/// burst of requests does not record the same entries at once, queueing on their rows.
+#[derive(Clone, Default)]
+pub(super) struct Recorders(Arc<Mutex<HashMap<SaleId, bool>>>);
+
+impl Recorders {
+    /// The recording of `sale`, unless one runs already: that one then goes round once more,
+    /// so that the caller's changes are recorded too.
+    fn start(&self, sale: SaleId) -> Option<Recording> {
+        let mut running = self.0.lock().expect("recorders lock poisoned");
+        if let Some(again) = running.get_mut(&sale) {
+            *again = true;
+            return None;
+        }
+        running.insert(sale, false);
+        Some(Recording {
+            recorders: self.clone(),
+            sale,
+            ended: false,
+        })
+    }
+}
+
+/// This instance's recording of one sale's waitlist; dropped, it ends (so that a request
+/// cancelled mid-round does not keep the others from recording).
+struct Recording {
+    recorders: Recorders,
+    sale: SaleId,
+    ended: bool,
+}
+
+impl Recording {
+    /// True when a request asked for another round while this one ran; otherwise the
+    /// recording ends, in the same step, so that no request's ask falls between the two.
+    fn again(&mut self) -> bool {
+        let mut running = self.recorders.0.lock().expect("recorders lock poisoned");
+        if running.get(&self.sale) == Some(&true) {
+            running.insert(self.sale, false);
+            return true;
+        }
+        running.remove(&self.sale);
+        self.ended = true;
+        false
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.recorders
+                .0
+                .lock()
+                .expect("recorders lock poisoned")
+                .remove(&self.sale);
+        }
+    }
+}
+
 impl TicketSales {
     /// Joins the sale's waitlist for `quantity` tickets: a buyer whose reservation was sold
     /// out, or anybody while the sale is sold out for that many. Idempotent per session: the
@@ -176,7 +238,7 @@ impl TicketSales {
             }
             return Err(e);
         }
-        self.record_waitlist_or_log(sale).await;
+        self.record_waitlist_soon(sale).await;
         Ok(entry)
     }
 
@@ -187,7 +249,7 @@ impl TicketSales {
             .call_synced(code.sale, &WaitlistStatus { code, owner })
             .await?
             .ok_or(SaleError::UnknownWaitlistEntry)?;
-        self.record_waitlist_or_log(code.sale).await;
+        self.record_waitlist_soon(code.sale).await;
         Ok(entry.into_entry(code.sale, false))
     }
 
@@ -216,8 +278,30 @@ impl TicketSales {
             WaitlistLeaveReply::Confirming => return Err(SaleError::ConfirmInProgress),
             WaitlistLeaveReply::Done(entry) => entry,
         };
-        self.record_waitlist_or_log(code.sale).await;
+        self.record_waitlist_soon(code.sale).await;
         Ok(entry.into_entry(code.sale, false))
+    }
+
+    /// Records the sale's waitlist after a request: one round now, unless another request of
+    /// this instance is recording it (that one goes round again for this request's changes).
+    /// Rounds asked for while this one ran go on in the background: a request waits for one
+    /// round at most, never for the others of a burst.
+    async fn record_waitlist_soon(&self, sale: SaleId) {
+        let Some(mut recording) = self.inner.recorders.start(sale) else {
+            return;
+        };
+        self.record_waitlist_or_log(sale).await;
+        if recording.again() {
+            let sales = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    sales.record_waitlist_or_log(sale).await;
+                    if !recording.again() {
+                        break;
+                    }
+                }
+            });
+        }
     }
 
     async fn record_waitlist_or_log(&self, sale: SaleId) {

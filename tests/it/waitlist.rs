@@ -805,3 +805,64 @@ async fn a_place_postgres_refuses_is_taken_back_from_redis_at_once() {
     };
     assert_eq!(pending, 0);
 }
+
+/// Sixty buyers join at once: every join answers without waiting on the others' recording,
+/// and Postgres has every place, with nothing left for Redis to record once they are done.
+#[tokio::test]
+async fn sixty_joins_at_once_all_answer_and_postgres_records_every_place() {
+    const JOINS: usize = 60;
+    let w = World::new().await;
+    let (sale, _) = sold_out_sale(&w, 2, 2, 0, 60).await;
+    let q = w.sales.quantity(1).unwrap();
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(JOINS));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..JOINS {
+        let (sales, start) = (w.sales.clone(), start.clone());
+        tasks.spawn(async move {
+            start.wait().await;
+            let began = std::time::Instant::now();
+            let e = sales.join_waitlist(sale, &Owner::random(), q, &email()).await.unwrap();
+            (e, began.elapsed())
+        });
+    }
+    let all = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut all = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            all.push(done.unwrap());
+        }
+        all
+    })
+    .await
+    .expect("sixty joins answer within 30 s");
+    let mut took: Vec<Duration> = all.iter().map(|(_, t)| *t).collect();
+    took.sort();
+    println!(
+        "{JOINS} joins at once: median {:?}, slowest {:?}",
+        took[JOINS / 2],
+        took[JOINS - 1]
+    );
+    assert!(all.iter().all(|(e, _)| e.created && e.state == WaitlistState::Waiting));
+    let mut places: Vec<u64> = all.iter().map(|(e, _)| e.position).collect();
+    places.sort();
+    assert_eq!(
+        places,
+        (1..=JOINS as u64).collect::<Vec<_>>(),
+        "one place each, in one line"
+    );
+
+    // Postgres has them all as soon as they answered, and the changes Redis noted are all
+    // recorded soon after (by whichever request was recording), without a reconcile.
+    let rows = db::waitlist::counts(&w.db, sale).await.unwrap();
+    assert_eq!(rows.waiting, JOINS as i64, "Postgres has every place");
+    let key = boxoffice::sale::sale_key(sale, boxoffice::sale::SaleKey::WaitlistPending);
+    let mut pending: i64 = -1;
+    for _ in 0..100 {
+        use fred::prelude::*;
+        pending = w.redis.scard(&key).await.unwrap();
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pending, 0, "every change is recorded without a reconcile");
+}
