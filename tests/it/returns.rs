@@ -464,3 +464,45 @@ async fn the_organizer_allows_returns_and_sees_those_pending() {
     let (_, wl) = o.api.get(&path).await;
     assert_eq!(wl["returns_allowed"], false);
 }
+
+#[tokio::test]
+async fn orders_racing_for_returned_tickets_take_each_one_once() {
+    let app = TestApp::spawn().await;
+    let w = &app.world;
+    let sale = w.sale(4, 60).await.sale_id();
+    allow_returns(w, sale).await;
+    let returner = app.client();
+    let mine = buy(&app.base, &returner, sale, 4).await;
+    let mut line = Vec::new();
+    for _ in 0..3 {
+        let client = app.client();
+        let code = waitlist(&app, &client, sale, 1).await;
+        line.push((client, code));
+    }
+    let (status, returned) = offer_return(&app, &returner, &mine, json!({"tickets": 3})).await;
+    assert_eq!(status, StatusCode::OK, "{returned}");
+    for (client, code) in &line {
+        assert_eq!(entry_state(&app, client, code).await, "offered");
+    }
+
+    // The three offered buyers order at the same moment: three transactions race for the
+    // three returned tickets, and each ticket goes to exactly one of them.
+    let orders = futures::future::join_all(line.iter().map(|(client, code)| order(&app, client, code))).await;
+    for (status, body) in &orders {
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+    }
+    let mine_now = order_of(&app, &returner, &mine).await;
+    assert_eq!(
+        (mine_now["state"].as_str(), mine_now["returned"].as_i64()),
+        (Some("confirmed"), Some(3)),
+        "{mine_now}"
+    );
+    assert_eq!(
+        (
+            w.pg_sold(sale).await,
+            event_sold(w, sale).await,
+            valid_tickets(w, sale).await
+        ),
+        (4, 4, 4)
+    );
+}
