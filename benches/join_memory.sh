@@ -12,12 +12,7 @@
 set -eu
 BEFORE=${1:?a revision to compare with}; N=${2:-200000}
 ROOT=$(git rev-parse --show-toplevel)
-D=$(mktemp -d); PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-  --pidfile "$D/r.pid" --logfile "$D/r.log" --dir "$D"
-trap 'redis-cli -p $PORT shutdown nosave >/dev/null 2>&1; rm -rf "$D"' EXIT
-cli() { redis-cli -p "$PORT" "$@"; }
-for _ in $(seq 50); do cli ping >/dev/null 2>&1 && break; sleep 0.1; done
+. "$ROOT/benches/private_redis.sh"
 # A stalled sale (every ticket held for an hour), then the join script's body as a function
 # of its ARGV, called for each buyer.
 fill() { # common.lua join.lua: the fill script on stdout

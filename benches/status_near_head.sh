@@ -14,12 +14,7 @@
 set -eu
 BEFORE=${1:?a revision to compare with}; N=${2:-1000000}; ROUNDS=${3:-3}; CALLS=${CALLS:-50000}
 ROOT=$(git rev-parse --show-toplevel)
-D=$(mktemp -d); PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-  --pidfile "$D/r.pid" --logfile "$D/r.log" --dir "$D"
-trap 'redis-cli -p $PORT shutdown nosave >/dev/null 2>&1; rm -rf "$D"' EXIT
-cli() { redis-cli -p "$PORT" "$@"; }
-for _ in $(seq 50); do cli ping >/dev/null 2>&1 && break; sleep 0.1; done
+. "$ROOT/benches/private_redis.sh"
 KEYS=""
 for k in sale queue holds res owners done recent departed leavers wl wle wlidx wlout wlpend wlinfo; do
   KEYS="$KEYS bo:{bench}:$k"
