@@ -1,7 +1,7 @@
 -- common.lua: helpers shared by every sale script. The service prepends this file to each
 -- script before loading it, so each script below is still one EVALSHA.
 --
--- Every script of a sale is called with the same nine keys, all inside the sale's hash tag
+-- Every script of a sale is called with the same ten keys, all inside the sale's hash tag
 -- `{sale id}` so that one script touches one slot (Redis Cluster):
 --   KEYS[1] sale    hash   capacity, sold, held, hold_ms, grace_ms, max_active, state,
 --                          opens_ms, seq (arrival counter), admitted, lapsed, next_lapse
@@ -9,62 +9,79 @@
 --                          abandon_ms, claim_ms, abandoned, joined, left, released,
 --                          sold_out (the funnel's counts: reservations made, left the
 --                          queue, given back at checkout, told sold out while queued or on
---                          joining), waiting (ZCARD of queue, kept
---                          here so that a poll need not ask), revision (of the Postgres row
+--                          joining), waiting (the bits set in qbits, kept
+--                          here so that a poll need not count), revision (of the Postgres row
 --                          the settings came from: an older sync does not undo a newer one),
 --                          rate_since and rate:0 .. rate:6 (the admission rate, see below),
 --                          draw (absent: no pre-queue; 'pending': the pre-queue's drawn
 --                          entries are not queued yet, so joins after the opening wait;
---                          'enqueued': they are, see draw.lua)
---   KEYS[2] queue   zset   waiting codes, score = arrival sequence (position = ZRANK + 1)
---   KEYS[3] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
+--                          'enqueued': they are, see draw.lua), head (no arrival number
+--                          below it is queued: admission looks for the head from there) and
+--                          near (the buyers queued before this arrival number have come into
+--                          the first NEAR places, see mark_near)
+--   KEYS[2] qbits   string the queue, by arrival number: bit `seq` is 1 while the buyer that
+--                          arrived as `seq` waits in it (position = BITCOUNT of the bits from
+--                          head to seq - 1, plus one)
+--   KEYS[3] qcodes  string the code of every arrival, CODE_BYTES raw bytes at offset
+--                          seq * CODE_BYTES, so that admission finds the head's code; written
+--                          once per arrival, never cleared (at most 33 million arrivals a
+--                          sale: Redis's 512 MB strings)
+--   KEYS[4] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
 --                          for a confirming code CONFIRMING + the deadline of its Postgres write
---   KEYS[4] res     hash   code -> "<state> <qty> <owner> [<extra>]"
+--   KEYS[5] res     hash   code (its first 30 hex digits, see res_key) ->
+--                          "<state> <qty> <owner tag> [<extra>]", or for a waiting code
+--                          "w <qty> <owner tag> <seq> [<last poll>]"
 --                          state: w waiting, a admitted, c confirming, d done (sold),
 --                                 s sold out, x expired, l left/released, z closed,
 --                                 g gone (stopped polling while waiting)
+--                          owner tag: see owner_tag
 --                          extra: w the last poll in seconds; a present while unclaimed
---                                 (admitted in the buyer's absence); c the hold's expiry
---   KEYS[5] owners  hash   owner -> the owner's newest code (join is idempotent per owner),
+--                                 (admitted in the buyer's absence); c the hold's expiry;
+--                                 s the arrival number it had in the queue
+--   KEYS[6] owners  hash   owner -> the owner's newest code (join is idempotent per owner),
 --                          only for owners who joined more than once: an owner's first code
 --                          is derived from the owner (see newest_code), so a buyer who joins
 --                          once costs this hash nothing
---   KEYS[6] done    hash   code -> quantity of every order known to be committed, whether
+--   KEYS[7] done    hash   code -> quantity of every order known to be committed, whether
 --                          confirm_finish or sync learnt it first; never shrinks while the
 --                          sale lives, so a sync working from an older read of Postgres still
 --                          counts the orders that committed after that read; 0 for an order
 --                          cancelled unpaid (give_back), whose tickets count no more
---   KEYS[7] recent  zset   the codes of `done` a sync may not have seen in Postgres, score = the
+--   KEYS[8] recent  zset   the codes of `done` a sync may not have seen in Postgres, score = the
 --                          id of the Postgres transaction that wrote the order (PENDING while
 --                          no sync has seen it yet); sync drops those below `xact_floor` (in
 --                          the sale hash), so its size follows the orders of the last reconcile
 --                          periods, not all orders of the sale. The sale hash also keeps
 --                          `xact_mark`: every order of a transaction below it has been seen
---   KEYS[8] departed string the departures from the queue (admitted, left, sold out, gone,
+--   KEYS[9] departed string the departures from the queue (admitted, left, sold out, gone,
 --                          settled) per block of BLOCK arrival numbers: an unsigned 16-bit
 --                          counter per block (BITFIELD u16 #block, block = seq // BLOCK), so
 --                          that an app instance can bound a buyer's place from its arrival
 --                          number alone (src/sale/line.rs)
---   KEYS[9] leavers list   the arrival numbers of the last LEAVERS_KEPT buyers who left the
+--   KEYS[10] leavers list  the arrival numbers of the last LEAVERS_KEPT buyers who left the
 --                          queue themselves, newest first; the sale hash's `left` counts them
 --                          all, so an instance reading it knows which ones it has not seen
 --
+-- A waiting buyer thus costs Redis one entry of `res` (its key and its record each fit the
+-- 32-byte allocation of Redis's shortest strings), CODE_BYTES of qcodes and one bit: about
+-- 132 B (benches/join_memory.sh).
+--
 -- and the six keys of the sale's waitlist (see offer_waitlist below; src/sale/waitlist.rs):
---   KEYS[10] wl      zset   entries waiting, score = rank (the arrival sequence, `seq`)
---   KEYS[11] wle     hash   entry code -> "<state> <qty> <owner> <rank> [<offer expiry ms>]"
+--   KEYS[11] wl      zset   entries waiting, score = rank (the arrival sequence, `seq`)
+--   KEYS[12] wle     hash   entry code -> "<state> <qty> <owner> <rank> [<offer expiry ms>]"
 --                          state: w waiting, o offered, t taken, x lapsed, l left
---   KEYS[12] wlidx   hash   'o:<owner>' and 'e:<email digest>' -> the entry code
---   KEYS[13] wlout   zset   offered entries, score = the offer's expiry
---   KEYS[14] wlpend  set    entries whose state Postgres has not recorded yet
---   KEYS[15] wlinfo  hash   offer_ms (the sale's offer window, from Postgres)
+--   KEYS[13] wlidx   hash   'o:<owner>' and 'e:<email digest>' -> the entry code
+--   KEYS[14] wlout   zset   offered entries, score = the offer's expiry
+--   KEYS[15] wlpend  set    entries whose state Postgres has not recorded yet
+--   KEYS[16] wlinfo  hash   offer_ms (the sale's offer window, from Postgres)
 --
 -- Invariant kept by every script: 0 <= sold + held <= capacity, where held is the sum of the
 -- quantities of the codes in `holds`. The clock is Redis's TIME, never the caller's.
 
-local K = { sale = KEYS[1], queue = KEYS[2], holds = KEYS[3], res = KEYS[4],
-            owners = KEYS[5], done = KEYS[6], recent = KEYS[7], departed = KEYS[8],
-            leavers = KEYS[9], wl = KEYS[10], wle = KEYS[11], wlidx = KEYS[12], wlout = KEYS[13],
-            wlpend = KEYS[14], wlinfo = KEYS[15] }
+local K = { sale = KEYS[1], qbits = KEYS[2], qcodes = KEYS[3], holds = KEYS[4], res = KEYS[5],
+            owners = KEYS[6], done = KEYS[7], recent = KEYS[8], departed = KEYS[9],
+            leavers = KEYS[10], wl = KEYS[11], wle = KEYS[12], wlidx = KEYS[13],
+            wlout = KEYS[14], wlpend = KEYS[15], wlinfo = KEYS[16] }
 
 -- Most admissions or lapses one call performs; the next call carries on.
 local BATCH = 256
@@ -76,12 +93,15 @@ local BATCH = 256
 local CONFIRMING = 1e14
 
 -- The waiting line as app instances see it without asking Redis per buyer (src/sale/line.rs):
--- arrival numbers (`seq`, a queued code's score) are grouped in blocks of BLOCK for the
+-- arrival numbers (`seq`, a queued code's bit in qbits) are grouped in blocks of BLOCK for the
 -- departure counts; the first NEAR places of the queue are "near the head": only there is a
 -- buyer's presence noted and its poll answered by `status`. A buyer far back writes nothing.
 local BLOCK = 1024
 local NEAR = 1000
 local LEAVERS_KEPT = 4096
+
+-- Bytes of a code in qcodes: the 32 hex digits of its token, as bytes.
+local CODE_BYTES = 16
 
 -- The score in `recent` of an order Redis learnt of before any sync saw it in Postgres.
 local PENDING = 2^52
@@ -107,40 +127,94 @@ end
 local function load_sale()
   local v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'hold_ms', 'grace_ms',
     'max_active', 'state', 'opens_ms', 'next_lapse', 'abandon_ms', 'claim_ms', 'waiting',
-    'rate_since')
+    'rate_since', 'head')
   if not v[1] then return nil end
   return { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
            hold_ms = tonumber(v[4]), grace_ms = tonumber(v[5]), max_active = tonumber(v[6]),
            state = v[7], opens_ms = tonumber(v[8]), next_lapse = tonumber(v[9]) or 0,
            abandon_ms = tonumber(v[10]) or 90000, claim_ms = tonumber(v[11]) or 90000,
-           waiting = tonumber(v[12]) or redis.call('ZCARD', K.queue),
-           epoch = tonumber(v[13]) or 0 }
+           waiting = tonumber(v[12]) or redis.call('BITCOUNT', K.qbits),
+           epoch = tonumber(v[13]) or 0, head = tonumber(v[14]) or 0 }
+end
+
+-- A code (the 32 hex digits of its token) as its CODE_BYTES bytes, and back: four 32-bit
+-- words each way, the cheapest conversion Redis's Lua has. Any other string (no code the
+-- service makes) is kept as it is.
+local function code_bytes(code)
+  if #code ~= 2 * CODE_BYTES or not string.match(code, '^%x+$') then return code end
+  return struct.pack('>I4I4I4I4', tonumber(string.sub(code, 1, 8), 16),
+    tonumber(string.sub(code, 9, 16), 16), tonumber(string.sub(code, 17, 24), 16),
+    tonumber(string.sub(code, 25, 32), 16))
+end
+
+local function code_hex(bytes)
+  return string.format('%08x%08x%08x%08x', struct.unpack('>I4I4I4I4', bytes))
+end
+
+-- The key of a code in res: its first 30 hex digits, the longest string Redis keeps in its
+-- shortest form (a 32-byte allocation; 32 digits take 48), and still 114 random bits of the
+-- token (its last 8 are left out), as cheap to take as a substring.
+local function res_key(code)
+  return string.sub(code, 1, 30)
 end
 
 -- Every change to the queue goes through these, so that the count in the sale hash and the
 -- departures per block stay true.
 local function enqueue(S, code)
+  local bytes = code_bytes(code)
+  if #bytes ~= CODE_BYTES then return error('a queued code is ' .. 2 * CODE_BYTES .. ' hex digits') end
   local seq = redis.call('HINCRBY', K.sale, 'seq', 1)
-  redis.call('ZADD', K.queue, seq, code)
+  redis.call('SETBIT', K.qbits, seq, 1)
+  redis.call('SETRANGE', K.qcodes, seq * CODE_BYTES, bytes)
   S.waiting = redis.call('HINCRBY', K.sale, 'waiting', 1)
   return seq
 end
 
--- Takes `code` out of the queue and counts its departure in its block; its arrival number,
--- or nil when it was not queued. The caller keeps `waiting` (dequeue, or sync's recount).
-local function unqueue(code)
-  local seq = tonumber(redis.call('ZSCORE', K.queue, code))
-  if not seq then return nil end
-  redis.call('ZREM', K.queue, code)
+-- The code of the buyer that arrived as `seq`.
+local function code_at(seq)
+  return code_hex(redis.call('GETRANGE', K.qcodes, seq * CODE_BYTES, (seq + 1) * CODE_BYTES - 1))
+end
+
+-- Takes arrival number `seq` out of the queue and counts its departure in its block; false
+-- when it was not queued. The caller keeps `waiting` (dequeue, or sync's recount).
+local function unqueue(seq)
+  if not seq or redis.call('GETBIT', K.qbits, seq) == 0 then return false end
+  redis.call('SETBIT', K.qbits, seq, 0)
   redis.call('BITFIELD', K.departed, 'OVERFLOW', 'SAT', 'INCRBY', 'u16',
     '#' .. math.floor(seq / BLOCK), 1)
+  return true
+end
+
+local function dequeue(S, seq)
+  local was = unqueue(seq)
+  if was then S.waiting = redis.call('HINCRBY', K.sale, 'waiting', -1) end
+  return was
+end
+
+-- The first queued arrival number, or nil when nobody waits; the sale's `head` moves up to it
+-- (the caller writes it back: save_head).
+local function queue_head(S)
+  local seq = redis.call('BITPOS', K.qbits, 1, S.head, -1, 'BIT')
+  if seq < 0 then return nil end
+  S.head = seq
   return seq
 end
 
-local function dequeue(S, code)
-  local seq = unqueue(code)
-  if seq then S.waiting = redis.call('HINCRBY', K.sale, 'waiting', -1) end
-  return seq
+local function save_head(S, was)
+  if S.head ~= was then redis.call('HSET', K.sale, 'head', S.head) end
+end
+
+-- How many buyers wait ahead of arrival number `seq`. With `upto`, counting stops once that
+-- many are found within the first FAR_BITS arrival numbers (it returns at least `upto` then):
+-- telling a buyer far back that it is not near costs no count of the whole line.
+local FAR_BITS = 65536
+local function rank_of(S, seq, upto)
+  if seq <= S.head then return 0 end
+  if upto and seq - S.head > FAR_BITS then
+    local n = redis.call('BITCOUNT', K.qbits, S.head, S.head + FAR_BITS - 1, 'BIT')
+    if n >= upto then return n end
+  end
+  return redis.call('BITCOUNT', K.qbits, S.head, seq - 1, 'BIT')
 end
 
 -- The owner's newest reservation code, given `first`, the code the caller derived from the
@@ -149,7 +223,7 @@ end
 local function newest_code(owner, first)
   local code = redis.call('HGET', K.owners, owner)
   if code then return code end
-  if redis.call('HEXISTS', K.res, first) == 1 then return first end
+  if redis.call('HEXISTS', K.res, res_key(first)) == 1 then return first end
   return nil
 end
 
@@ -164,24 +238,47 @@ local function save_holds(S)
   redis.call('HSET', K.sale, 'held', S.held, 'next_lapse', S.next_lapse)
 end
 
+-- What res keeps of an owner (the session binding): the first 16 hex digits of its SHA-1.
+-- A record then has one size whatever the binding's length, and the tag is only compared:
+-- a script told an owner asks `owns`.
+local function owner_tag(owner)
+  return string.sub(redis.sha1hex(owner), 1, 16)
+end
+
+-- A reservation record: state, qty, owner (its tag), extra (see KEYS[5]) and, while waiting,
+-- seq (its arrival number).
 local function get_res(code)
-  local v = redis.call('HGET', K.res, code)
+  local v = redis.call('HGET', K.res, res_key(code))
   if not v then return nil end
-  local st, q, owner, extra = string.match(v, '^(%a) (%d+) (%S+) ?(%d*)$')
-  return { state = st, qty = tonumber(q), owner = owner, extra = tonumber(extra) }
+  local st, q, owner, x, y = string.match(v, '^(%a) (%d+) (%S+) ?(%d*) ?(%d*)$')
+  if st == 'w' then
+    return { state = st, qty = tonumber(q), owner = owner, seq = tonumber(x), extra = tonumber(y) }
+  end
+  return { state = st, qty = tonumber(q), owner = owner, extra = tonumber(x) }
+end
+
+local function owns(r, owner)
+  return r.owner == owner_tag(owner)
 end
 
 local function set_res(code, st, qty, owner, extra)
   local v = st .. ' ' .. qty .. ' ' .. owner
   if extra then v = v .. ' ' .. extra end
-  redis.call('HSET', K.res, code, v)
+  redis.call('HSET', K.res, res_key(code), v)
+end
+
+-- The record of a waiting code, from r (its seq, and its last poll in r.extra).
+local function set_waiting(code, r)
+  local v = 'w ' .. r.qty .. ' ' .. r.owner .. ' ' .. r.seq
+  if r.extra then v = v .. ' ' .. r.extra end
+  redis.call('HSET', K.res, res_key(code), v)
 end
 
 -- A waiting code that can never be served is sold out. It keeps its arrival sequence (the
 -- extra of an 's'), so that joining the waitlist puts it where it stood in line.
 local function sell_out(S, code, r)
-  local arrival = tonumber(redis.call('ZSCORE', K.queue, code))
-  dequeue(S, code)
+  local arrival = r.seq
+  dequeue(S, arrival)
   set_res(code, 's', r.qty, r.owner, arrival)
   redis.call('HINCRBY', K.sale, 'sold_out', 1)
   r.state = 's'
@@ -194,7 +291,7 @@ local function settle_done(code)
   if r and r.state ~= 'd' then
     set_res(code, 'd', r.qty, r.owner)
     redis.call('ZREM', K.holds, code)
-    unqueue(code)
+    if r.state == 'w' then unqueue(r.seq) end
   end
 end
 
@@ -250,7 +347,7 @@ local function admission_window(now)
   return admitted, (bucket - first) * RATE_BUCKET_MS, (bucket + 1) * RATE_BUCKET_MS
 end
 
--- The buyer at arrival number `seq` left the queue of its own accord (see KEYS[9]).
+-- The buyer at arrival number `seq` left the queue of its own accord (see KEYS[10]).
 local function note_leaver(seq)
   redis.call('LPUSH', K.leavers, seq)
   redis.call('LTRIM', K.leavers, 0, LEAVERS_KEPT - 1)
@@ -260,20 +357,38 @@ local function active_shoppers_full(S)
   return S.max_active > 0 and redis.call('ZCARD', K.holds) >= S.max_active
 end
 
--- `moved` buyers left the head: as many came into the first NEAR places. A buyer far back
--- never polled Redis, so its last poll (if any) is old; it is noted as present from now, so
--- that it is not taken for a closed tab before it had the time to poll as a near buyer (its
--- page polls at most every 60 s, within the abandon time). A buyer that came near otherwise
--- (buyers ahead of it left) and reaches the head with no poll noted is admitted in its
--- absence, for the claim window, as any buyer not looking at that moment.
-local function mark_near(moved, now)
+-- `moved` buyers left the head: buyers came into the first NEAR places. They are the ones the
+-- sale's `near` frontier passes as it walks on until the first NEAR places lie behind it
+-- again (at most BATCH a call; the next admission carries on). A buyer far back never polled
+-- Redis, so its last poll (if any) is old; it is noted as present from now, so that it is not
+-- taken for a closed tab before it had the time to poll as a near buyer (its page polls at
+-- most every 60 s, within the abandon time). A buyer that joined among the first NEAR places
+-- was noted on joining, and the frontier moved past it (join.lua, draw.lua). A buyer that came
+-- near otherwise (buyers ahead of it left) and reaches the head before the frontier passed it
+-- is admitted in its absence, for the claim window, as any buyer not looking at that moment.
+local function mark_near(S, moved, now)
   if moved < 1 then return end
-  local first = math.max(NEAR - moved, 0)
+  local was = tonumber(redis.call('HGET', K.sale, 'near')) or 0
+  local near = math.max(was, S.head)
   local now_s = math.floor(now / 1000)
-  for _, code in ipairs(redis.call('ZRANGE', K.queue, first, NEAR - 1)) do
+  for _ = 1, math.min(NEAR - rank_of(S, near), BATCH) do
+    local seq = redis.call('BITPOS', K.qbits, 1, near, -1, 'BIT')
+    if seq < 0 then break end
+    local code = code_at(seq)
     local r = get_res(code)
-    if r and r.state == 'w' and not r.extra then set_res(code, 'w', r.qty, r.owner, now_s) end
+    if r and r.state == 'w' and not r.extra then
+      r.extra = now_s
+      set_waiting(code, r)
+    end
+    near = seq + 1
   end
+  if near ~= was then redis.call('HSET', K.sale, 'near', near) end
+end
+
+-- A buyer that joined as number `seq` among the first NEAR places (noted present on joining):
+-- the frontier of mark_near moves past it.
+local function joined_near(seq)
+  redis.call('HSET', K.sale, 'near', seq + 1)
 end
 
 -- Admit from the head of the queue, in order, as long as the head's quantity fits the free
@@ -287,23 +402,24 @@ local function admit(S, now)
   -- No ticket free: nobody can be admitted, so the poll of a waiting buyer skips the head.
   -- (A head that can never fit is settled on its own poll, or here once a ticket is free.)
   if S.capacity - S.sold - S.held < 1 then return false end
-  local admitted, moved = 0, 0
+  local admitted, moved, was = 0, 0, S.head
   for _ = 1, BATCH do
-    local head = redis.call('ZRANGE', K.queue, 0, 0)[1]
-    if not head then break end
+    local seq = queue_head(S)
+    if not seq then break end
+    local head = code_at(seq)
     moved = moved + 1
     local r = get_res(head)
-    if not r or r.state ~= 'w' then
-      dequeue(S, head)
+    if not r or r.state ~= 'w' or r.seq ~= seq then
+      dequeue(S, seq)
     elseif S.capacity - S.sold < r.qty then
       sell_out(S, head, r)
     elseif r.extra and now - r.extra * 1000 > S.abandon_ms then
       set_res(head, 'g', r.qty, r.owner)
-      dequeue(S, head)
+      dequeue(S, seq)
       redis.call('HINCRBY', K.sale, 'abandoned', 1)
     elseif S.capacity - S.sold - S.held >= r.qty and not active_shoppers_full(S) then
       set_res(head, 'a', r.qty, r.owner, 1)
-      dequeue(S, head)
+      dequeue(S, seq)
       add_hold(S, head, now + math.min(S.claim_ms, S.hold_ms))
       S.held = S.held + r.qty
       redis.call('HINCRBY', K.sale, 'admitted', 1)
@@ -313,11 +429,12 @@ local function admit(S, now)
       break
     end
   end
+  save_head(S, was)
   if admitted > 0 then
     save_holds(S)
     count_admissions(now, admitted)
   end
-  mark_near(moved, now)
+  mark_near(S, moved, now)
   return admitted > 0
 end
 
@@ -333,7 +450,7 @@ local STATE_NAMES = { w = 'waiting', a = 'admitted', c = 'confirming', d = 'conf
 local function describe(S, code, r, now)
   local position, waiting, expires = 0, S.waiting, 0
   if r.state == 'w' then
-    position = (r.rank or redis.call('ZRANK', K.queue, code)) + 1
+    position = (r.rank or rank_of(S, r.seq)) + 1
   elseif r.state == 'a' then
     expires = tonumber(redis.call('ZSCORE', K.holds, code)) or 0
   elseif r.state == 'c' then
@@ -351,7 +468,7 @@ local function settle_waiting(S, code, r)
   if final == 's' then
     sell_out(S, code, r)
   elseif final then
-    dequeue(S, code)
+    dequeue(S, r.seq)
     set_res(code, final, r.qty, r.owner)
     r.state = final
   end
@@ -367,11 +484,12 @@ local function touch(S, code, r, now)
     local now_s = math.floor(now / 1000)
     local every_s = math.min(5, S.abandon_ms / 4000)
     if not r.extra or now_s - r.extra >= every_s then
-      -- kept for describe: nothing before it moves the queue unless r is read again
-      r.rank = redis.call('ZRANK', K.queue, code)
-      if r.rank and r.rank < NEAR then
-        set_res(code, 'w', r.qty, r.owner, now_s)
+      local rank = rank_of(S, r.seq, NEAR)
+      if rank < NEAR then
+        -- kept for describe: nothing before it moves the queue unless r is read again
+        r.rank = rank
         r.extra = now_s
+        set_waiting(code, r)
       end
     end
   elseif r.state == 'a' and r.extra then
@@ -433,7 +551,7 @@ end
 -- admitted (joined, admitted), which then ends as any hold does: ordered, given back, lapsed.
 -- The caller writes S.held back (save_holds).
 local function hold_offer(S, code, e, expiry)
-  set_res(code, 'a', e.qty, e.owner)
+  set_res(code, 'a', e.qty, owner_tag(e.owner))
   add_hold(S, code, expiry)
   S.held = S.held + e.qty
   redis.call('ZADD', K.wlout, expiry, code)

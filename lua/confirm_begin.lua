@@ -16,7 +16,7 @@ local code, owner = ARGV[1], ARGV[2]
 local S = load_sale()
 if not S then return { '!missing' } end
 local r = get_res(code)
-if not r or r.owner ~= owner then return { '!not_found' } end
+if not r or not owns(r, owner) then return { '!not_found' } end
 if S.state == 'closed' then return { '!closed' } end
 
 local now = now_ms()

@@ -19,10 +19,14 @@ local now = now_ms()
 local n = 0
 for i = 1, #ARGV, 3 do
   local code, owner, qty = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  if not redis.call('HGET', K.res, code) then
-    enqueue(S, code)
+  if not get_res(code) then
+    local r = { qty = qty, owner = owner_tag(owner), seq = enqueue(S, code) }
     -- The first NEAR are present from now, as a buyer joining near the head is.
-    set_res(code, 'w', qty, owner, S.waiting <= NEAR and math.floor(now / 1000) or nil)
+    if S.waiting <= NEAR then
+      r.extra = math.floor(now / 1000)
+      joined_near(r.seq)
+    end
+    set_waiting(code, r)
     redis.call('HSET', K.owners, owner, code)
     redis.call('HINCRBY', K.sale, 'joined', 1)
     n = n + 1

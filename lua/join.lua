@@ -44,7 +44,7 @@ if existing then
     touch(S, existing, r, now)
     local reply = describe(S, existing, r, now)
     reply[8] = 0
-    reply[9] = r.state == 'w' and tonumber(redis.call('ZSCORE', K.queue, existing)) or 0
+    reply[9] = r.state == 'w' and r.seq or 0
     reply[10] = S.epoch
     return reply
   end
@@ -58,7 +58,7 @@ else
   redis.call('HSET', K.owners, owner, code)
 end
 
-local r = { qty = qty, owner = owner }
+local r = { qty = qty, owner = owner_tag(owner) }
 if waitlist_ahead() then
   -- Tickets that come back belong to the waitlist first: this buyer may join it.
   r.state = 's'
@@ -78,10 +78,17 @@ else
   r.state = 'w'
   r.seq = enqueue(S, code)
 end
--- A buyer who joins near the head is present from now; one far back writes nothing more
--- until it comes near (see mark_near in common.lua).
-set_res(code, r.state, qty, owner,
-  r.state == 'w' and S.waiting <= NEAR and math.floor(now / 1000) or nil)
+if r.state == 'w' then
+  -- A buyer who joins near the head is present from now; one far back writes nothing more
+  -- until it comes near (see mark_near in common.lua).
+  if S.waiting <= NEAR then
+    r.extra = math.floor(now / 1000)
+    joined_near(r.seq)
+  end
+  set_waiting(code, r)
+else
+  set_res(code, r.state, qty, r.owner)
+end
 redis.call('HINCRBY', K.sale, 'joined', 1)
 
 local reply = describe(S, code, r, now)

@@ -9,7 +9,7 @@
 -- Reply: { state, capacity, sold, held, waiting, seq, opens_ms, epoch, now_ms, near, block,
 --          left, departed, leavers }
 --        seq the last arrival number given; epoch see common.lua; near and block the NEAR and
---        BLOCK of common.lua; departed the bytes of KEYS[8]; leavers the arrival numbers of
+--        BLOCK of common.lua; departed the bytes of KEYS[9]; leavers the arrival numbers of
 --        the newest min(left - seen, LEAVERS_KEPT) leavers (all kept ones when seen > left:
 --        the sale was rebuilt), newest first, separated by spaces
 --    or  { '!missing' }

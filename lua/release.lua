@@ -14,13 +14,12 @@ local code, owner = ARGV[1], ARGV[2]
 local S = load_sale()
 if not S then return { '!missing' } end
 local r = get_res(code)
-if not r or r.owner ~= owner then return { '!not_found' } end
+if not r or not owns(r, owner) then return { '!not_found' } end
 if r.state == 'c' then return { '!bad_state', 'confirming' } end
 
 local now = now_ms()
 if r.state == 'w' then
-  local seq = dequeue(S, code)
-  if seq then note_leaver(seq) end
+  if dequeue(S, r.seq) then note_leaver(r.seq) end
   r.state = 'l'
   redis.call('HINCRBY', K.sale, 'left', 1)
 elseif r.state == 'a' then

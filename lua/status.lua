@@ -1,8 +1,9 @@
 -- status.lua: the poll of a buyer. Lapses holds whose time is up, admits from the head of
 -- the queue while the head fits, offers what is left to the waitlist, notes that this buyer
 -- is still here, then tells this code's state. Near the head of a big queue this is the one
--- poll that reaches Redis, so a waiting buyer's poll makes five calls when nothing is due:
--- the sale hash, the reservation, TIME, its rank and its arrival number.
+-- poll that reaches Redis, so a waiting buyer's poll makes four calls when nothing is due:
+-- the sale hash, the reservation (its arrival number with it), TIME and its rank (a count of
+-- the queue's bits from the head to it).
 --
 -- Rust: `Status` and `StatusReply` in src/sale/script/buying.rs.
 -- KEYS: the sale keys (see common.lua)
@@ -17,7 +18,7 @@ local code, owner = ARGV[1], ARGV[2]
 local S = load_sale()
 if not S then return { '!missing' } end
 local r = get_res(code)
-if not r or r.owner ~= owner then return { '!not_found' } end
+if not r or not owns(r, owner) then return { '!not_found' } end
 
 local now = now_ms()
 -- Here before anything else: a head that polls is present, even after a long silence.
@@ -35,6 +36,6 @@ if lapsed or admitted or r.state ~= 'w' then offer_waitlist(S, now) end
 r = settle_waiting(S, code, r)
 touch(S, code, r, now)
 local reply = describe(S, code, r, now)
-reply[8] = r.state == 'w' and tonumber(redis.call('ZSCORE', K.queue, code)) or 0
+reply[8] = r.state == 'w' and r.seq or 0
 reply[9] = S.epoch
 return reply

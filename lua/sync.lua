@@ -100,13 +100,14 @@ for i = 1, #holds, 2 do
   end
 end
 
--- New arrivals go behind everyone still queued, even if the counter itself was lost.
+-- New arrivals go behind everyone still queued, even if the counter itself was lost: the last
+-- arrival number is that of the last code in qcodes.
 local seq = tonumber(redis.call('HGET', K.sale, 'seq')) or 0
-local last = redis.call('ZRANGE', K.queue, -1, -1, 'WITHSCORES')
-if last[2] and tonumber(last[2]) > seq then seq = tonumber(last[2]) end
+local last = math.floor(redis.call('STRLEN', K.qcodes) / CODE_BYTES) - 1
+if last > seq then seq = last end
 
 redis.call('HSET', K.sale, 'sold', sold, 'held', held, 'next_lapse', 0, 'seq', seq,
-  'waiting', redis.call('ZCARD', K.queue))
+  'waiting', redis.call('BITCOUNT', K.qbits))
 if fresh then
   redis.call('HSET', K.sale, 'capacity', ARGV[1], 'hold_ms', ARGV[3], 'grace_ms', ARGV[4],
     'max_active', ARGV[5], 'state', ARGV[6], 'opens_ms', ARGV[7], 'abandon_ms', ARGV[8],

@@ -18,7 +18,7 @@ local noted = 0
 for i = 1, #ARGV - 1, 2 do
   local code, owner = ARGV[i], ARGV[i + 1]
   local r = get_res(code)
-  if r and r.owner == owner and r.state == 'w' then
+  if r and r.state == 'w' and owns(r, owner) then
     touch(S, code, r, now)
     noted = noted + 1
   end

@@ -25,7 +25,10 @@ if e.owner ~= owner and (e.state == 'w' or e.state == 'o') then
   end
   redis.call('HSET', K.wlidx, 'o:' .. owner, code)
   local r = get_res(code)
-  if r then set_res(code, r.state, r.qty, owner, r.extra) end
+  if r then
+    r.owner = owner_tag(owner)
+    if r.state == 'w' then set_waiting(code, r) else set_res(code, r.state, r.qty, r.owner, r.extra) end
+  end
   e.owner = owner
   set_entry(code, e, e.state)
 end

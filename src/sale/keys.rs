@@ -3,13 +3,16 @@
 
 use super::model::SaleId;
 
-/// One of a sale's Redis keys, in the order `lua/common.lua` takes them as KEYS: the seven of
+/// One of a sale's Redis keys, in the order `lua/common.lua` takes them as KEYS: the eight of
 /// the queue and its holds, the two of the waiting line's departures, then the six of the
 /// waitlist. Named, so that code reading one key alone never counts positions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SaleKey {
     Sale,
-    Queue,
+    /// The queue: a bit per arrival number, set while that buyer waits.
+    QueueBits,
+    /// The code of every arrival, 16 bytes at `seq * 16`.
+    QueueCodes,
     Holds,
     Res,
     Owners,
@@ -27,9 +30,10 @@ pub enum SaleKey {
 
 impl SaleKey {
     /// Every key, in KEYS order.
-    pub const ALL: [SaleKey; 15] = [
+    pub const ALL: [SaleKey; 16] = [
         SaleKey::Sale,
-        SaleKey::Queue,
+        SaleKey::QueueBits,
+        SaleKey::QueueCodes,
         SaleKey::Holds,
         SaleKey::Res,
         SaleKey::Owners,
@@ -49,7 +53,8 @@ impl SaleKey {
     pub fn part(self) -> &'static str {
         match self {
             SaleKey::Sale => "sale",
-            SaleKey::Queue => "queue",
+            SaleKey::QueueBits => "qbits",
+            SaleKey::QueueCodes => "qcodes",
             SaleKey::Holds => "holds",
             SaleKey::Res => "res",
             SaleKey::Owners => "owners",

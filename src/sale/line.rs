@@ -2,7 +2,7 @@
 //! head costs Redis nothing.
 //!
 //! Beside its code, a waiting reservation carries its **place** (`?place=` of its polls): its
-//! arrival number (the queue's score), its quantity and the sale's epoch in Redis, signed with
+//! arrival number (its bit in the queue), its quantity and the sale's epoch in Redis, signed with
 //! an HMAC over those, the code and the owner (the session), so the app knows in-process whose
 //! code it is and where it arrived.
 //! Per live sale the instance keeps a [`LineView`], read a few times a second with one call
@@ -55,7 +55,7 @@ pub const PLACE_HEX: usize = 12 + 8 + 2 + 2 * MAC_BYTES;
 /// Where a waiting reservation arrived, signed for its code and owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Place {
-    /// The arrival number (the queue's score); at most 48 bits.
+    /// The arrival number (its bit in the queue); at most 48 bits.
     pub seq: u64,
     /// The low 32 bits of the sale's epoch in Redis (see `epoch` in `lua/common.lua`).
     pub epoch: u32,

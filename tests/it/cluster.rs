@@ -105,12 +105,7 @@ async fn two_instances_on_a_three_shard_cluster_never_oversell_and_admit_in_orde
     // The order of arrival, as each sale's queue holds it.
     let mut arrival: HashMap<SaleId, Vec<String>> = HashMap::new();
     for &sale in &sales {
-        let queue = format!("bo:{{{}}}:queue", sale.0.simple());
-        let members: Vec<String> = world
-            .redis
-            .zrange(queue, 0, -1, None, false, None, false)
-            .await
-            .unwrap();
+        let members = crate::support::queue::codes(&world.redis, sale).await;
         assert_eq!(members.len(), BUYERS_PER_SALE);
         let prefix = sale.0.simple().to_string();
         arrival.insert(sale, members.into_iter().map(|m| format!("{prefix}{m}")).collect());

@@ -655,8 +655,7 @@ async fn a_buyer_who_stopped_polling_loses_the_place_at_the_head() {
 
 /// The queue length kept in the sale's hash (what polls report) equals the queue itself.
 async fn assert_waiting_count_is_true(w: &World, sale: SaleId) {
-    let queue = format!("bo:{{{}}}:queue", sale.0.simple());
-    let actual: i64 = w.redis.zcard(&queue).await.unwrap();
+    let actual = crate::support::queue::len(&w.redis, sale).await;
     assert_eq!(w.sales.figures(sale).await.unwrap().waiting, actual);
 }
 
@@ -807,4 +806,169 @@ async fn a_sync_that_read_postgres_before_an_order_still_counts_it() {
         .collect();
     let _: fred::types::Value = w.redis.next().eval(sync, keys, args).await.unwrap();
     assert_eq!(w.sales.figures(sale).await.unwrap().sold, 2);
+}
+
+/// The arrival number of a waiting reservation (its place in line).
+fn seq_of(r: &boxoffice::sale::Reservation) -> u64 {
+    r.place.expect("a waiting reservation has a place").seq
+}
+
+/// `n` new buyers join at the same moment, a ticket each.
+async fn join_at_once(w: &World, sale: SaleId, n: usize) -> Vec<(Owner, boxoffice::sale::Reservation)> {
+    futures::future::join_all((0..n).map(|_| async {
+        let o = Owner::random();
+        let r = join(w, sale, &o, 1).await;
+        (o, r)
+    }))
+    .await
+}
+
+/// The departures from the queue the sale counted in block 0 of the line (arrival numbers
+/// below 1024), as `lua/common.lua` keeps them.
+async fn departed_in_first_block(w: &World, sale: SaleId) -> i64 {
+    let key = boxoffice::sale::sale_key(sale, boxoffice::sale::SaleKey::Departed);
+    let script = "return redis.call('BITFIELD', KEYS[1], 'GET', 'u16', '#0')[1]";
+    w.redis
+        .next()
+        .eval(script, vec![key], Vec::<String>::new())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn joins_leaves_and_admissions_racing_keep_fifo_exact_places_and_counts() {
+    const CAPACITY: i32 = 4;
+    let w = World::new().await;
+    let sale = w.sale(CAPACITY, 600).await.sale_id();
+    // Every buyer that ever queued: its owner, code and arrival number.
+    let mut queued: Vec<(Owner, ReservationCode, u64)> = Vec::new();
+    // Buyers at checkout now, and the arrival numbers of those admitted from the queue.
+    let mut holding: Vec<(Owner, ReservationCode)> = Vec::new();
+    let mut served: Vec<u64> = Vec::new();
+    let mut left: Vec<u64> = Vec::new();
+    let mut waiting: Vec<(Owner, ReservationCode, u64)> = Vec::new();
+    for round in 0..6 {
+        // At the same moment: forty buyers join, a third of those waiting leave, and every
+        // buyer at checkout gives its tickets back (each admits the next in line).
+        let joins = join_at_once(&w, sale, 40);
+        let leaving: Vec<_> = waiting
+            .iter()
+            .filter(|(_, _, seq)| (seq + round) % 3 == 0)
+            .cloned()
+            .collect();
+        let leaves = futures::future::join_all(leaving.iter().map(|(o, code, _)| w.sales.release(code, o)));
+        let gives = futures::future::join_all(holding.iter().map(|(o, code)| w.sales.release(code, o)));
+        let (joined, leaves, gives) = tokio::join!(joins, leaves, gives);
+        for r in leaves.into_iter().chain(gives) {
+            assert_eq!(r.unwrap().state, ReservationState::Released);
+        }
+        left.extend(leaving.iter().map(|(_, _, seq)| *seq));
+        holding.clear();
+        for (o, r) in joined {
+            match r.state {
+                ReservationState::Waiting => queued.push((o, r.code, seq_of(&r))),
+                ReservationState::Admitted => holding.push((o, r.code)),
+                other => panic!("a join found {other:?}"),
+            }
+        }
+
+        // Every ticket is held again, so nothing moves while each buyer is polled.
+        waiting.clear();
+        let mut places: Vec<(u64, u64)> = Vec::new();
+        for (o, code, seq) in &queued {
+            if left.contains(seq) || served.contains(seq) {
+                continue;
+            }
+            let r = w.sales.status(code, o).await.unwrap();
+            match r.state {
+                ReservationState::Waiting => {
+                    assert_eq!(seq_of(&r), *seq);
+                    places.push((*seq, r.position));
+                    waiting.push((o.clone(), *code, *seq));
+                }
+                ReservationState::Admitted => {
+                    served.push(*seq);
+                    holding.push((o.clone(), *code));
+                }
+                other => panic!("round {round}: a queued buyer is {other:?}"),
+            }
+        }
+        // Strict FIFO: everybody admitted from the queue arrived before everybody waiting.
+        if let (Some(last_served), Some(first)) = (served.iter().max(), places.iter().map(|p| p.0).min()) {
+            assert!(
+                last_served < &first,
+                "round {round}: {last_served} admitted before {first}"
+            );
+        }
+        // Exact places 1..n in the order of arrival, and one count everywhere.
+        places.sort();
+        let in_order: Vec<u64> = places.iter().map(|(_, place)| *place).collect();
+        assert_eq!(
+            in_order,
+            (1..=in_order.len() as u64).collect::<Vec<_>>(),
+            "round {round}"
+        );
+        let f = w.sales.figures(sale).await.unwrap();
+        assert_eq!(f.waiting, waiting.len() as i64, "round {round}");
+        assert_eq!(crate::support::queue::len(&w.redis, sale).await, f.waiting);
+        assert_eq!(f.held, i64::from(CAPACITY));
+        assert_eq!(
+            departed_in_first_block(&w, sale).await,
+            (served.len() + left.len()) as i64,
+            "round {round}"
+        );
+    }
+    assert!(
+        served.len() >= 20 && left.len() >= 20,
+        "{} served, {} left",
+        served.len(),
+        left.len()
+    );
+}
+
+#[tokio::test]
+async fn places_stay_exact_across_blocks_after_departures_in_their_middle() {
+    const CAPACITY: usize = 1200;
+    let w = World::new().await;
+    let sale = w.sale(CAPACITY as i32, 600).await.sale_id();
+    w.sales.set_state(sale, SaleState::Paused).await.unwrap();
+    // 2,100 buyers: the arrival numbers of three blocks of 1024.
+    let mut buyers: Vec<(Owner, ReservationCode, u64)> = Vec::new();
+    for _ in 0..21 {
+        let joined = join_at_once(&w, sale, 100).await;
+        buyers.extend(joined.into_iter().map(|(o, r)| {
+            let seq = seq_of(&r);
+            (o, r.code, seq)
+        }));
+    }
+    buyers.sort_by_key(|b| b.2);
+    // Departures in the middle of blocks and on their edges, before and after the head's
+    // future place.
+    let gone = [7u64, 1023, 1024, 1025, 1300, 1500, 2047, 2048];
+    for (o, code, _) in buyers.iter().filter(|b| gone.contains(&b.2)) {
+        assert_eq!(
+            w.sales.release(code, o).await.unwrap().state,
+            ReservationState::Released
+        );
+    }
+    let staying: Vec<_> = buyers.iter().filter(|b| !gone.contains(&b.2)).collect();
+    w.sales.set_state(sale, SaleState::Open).await.unwrap();
+    // Each call admits a batch: a few reads of the figures let the first CAPACITY in.
+    for _ in 0..20 {
+        if w.sales.figures(sale).await.unwrap().held == CAPACITY as i64 {
+            break;
+        }
+    }
+    for (i, (o, code, seq)) in staying.iter().enumerate() {
+        let r = w.sales.status(code, o).await.unwrap();
+        if i < CAPACITY {
+            assert_eq!(r.state, ReservationState::Admitted, "arrival {seq}");
+        } else {
+            assert_eq!(r.state, ReservationState::Waiting, "arrival {seq}");
+            assert_eq!(r.position, (i - CAPACITY + 1) as u64, "arrival {seq}");
+        }
+    }
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!(f.waiting, (staying.len() - CAPACITY) as i64);
+    assert_eq!(crate::support::queue::len(&w.redis, sale).await, f.waiting);
 }

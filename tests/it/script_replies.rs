@@ -17,14 +17,14 @@ async fn a_reply_of_the_wrong_shape_is_an_error_naming_the_field_not_a_zero() {
         .await
         .unwrap();
     // A corrupt record: confirming, without the hold's own expiry. The status script then
-    // answers without its last two fields (a Lua nil ends the reply).
+    // answers without its last two fields (a Lua nil ends the reply). The record keeps the
+    // owner's tag (its third field), under the code's first 30 hex digits.
     let res = sale_key(sale, SaleKey::Res);
-    let record = format!("c 1 {}", owner.as_str());
-    let _: i64 = world
-        .redis
-        .hset(&res, (r.code.token.simple().to_string(), record))
-        .await
-        .unwrap();
+    let field = r.code.token.simple().to_string()[..30].to_string();
+    let admitted: String = world.redis.hget(&res, field.clone()).await.unwrap();
+    let tag = admitted.split(' ').nth(2).expect("a record names its owner's tag");
+    let record = format!("c 1 {tag}");
+    let _: i64 = world.redis.hset(&res, (field, record)).await.unwrap();
     match world.sales.status(&r.code, &owner).await {
         Err(SaleError::Protocol { script, reply }) => {
             assert_eq!(script, "status");

@@ -289,3 +289,53 @@ pub fn http() -> reqwest::ClientBuilder {
 pub fn browser() -> reqwest::Client {
     http().cookie_store(true).build().unwrap()
 }
+
+/// The queue of a sale as Redis keeps it (`lua/common.lua`): a bit per arrival number in
+/// `qbits`, the arrival's code as 16 bytes at `seq * 16` in `qcodes`.
+pub mod queue {
+    use boxoffice::sale::{SaleId, SaleKey, sale_key};
+    use fred::prelude::*;
+
+    fn keys(sale: SaleId) -> Vec<String> {
+        vec![sale_key(sale, SaleKey::QueueBits), sale_key(sale, SaleKey::QueueCodes)]
+    }
+
+    /// The codes waiting (their tokens, 32 hex digits), in the order they arrived.
+    pub async fn codes(redis: &Pool, sale: SaleId) -> Vec<String> {
+        let script = "local out, seq = {}, 0
+            while true do
+              seq = redis.call('BITPOS', KEYS[1], 1, seq, -1, 'BIT')
+              if seq < 0 then return out end
+              local b = redis.call('GETRANGE', KEYS[2], seq * 16, seq * 16 + 15)
+              out[#out + 1] = string.format(string.rep('%02x', 16), string.byte(b, 1, 16))
+              seq = seq + 1
+            end";
+        redis
+            .next()
+            .eval(script, keys(sale), Vec::<String>::new())
+            .await
+            .unwrap()
+    }
+
+    /// How many wait.
+    pub async fn len(redis: &Pool, sale: SaleId) -> i64 {
+        let script = "return redis.call('BITCOUNT', KEYS[1])";
+        redis
+            .next()
+            .eval(script, keys(sale), Vec::<String>::new())
+            .await
+            .unwrap()
+    }
+
+    /// The 1-based place of arrival number `seq` while it waits, counted from the bits.
+    pub async fn place(redis: &Pool, sale: SaleId, seq: u64) -> Option<u64> {
+        let script = "if redis.call('GETBIT', KEYS[1], ARGV[1]) == 0 then return -1 end
+            return redis.call('BITCOUNT', KEYS[1], 0, ARGV[1] - 1, 'BIT') + 1";
+        let place: i64 = redis
+            .next()
+            .eval(script, keys(sale), vec![seq.to_string()])
+            .await
+            .unwrap();
+        u64::try_from(place).ok()
+    }
+}

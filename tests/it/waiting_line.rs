@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use boxoffice::config::{Secret, Settings};
-use boxoffice::sale::{
-    Owner, Reservation, ReservationCode, ReservationState, SaleError, SaleId, SaleKey, TicketSales, sale_key,
-};
+use boxoffice::sale::{Owner, Reservation, ReservationCode, ReservationState, SaleError, SaleId, TicketSales};
 use boxoffice::web::session::owner_from_session_id;
 use fred::prelude::*;
 use rand::RngExt;
@@ -43,15 +41,8 @@ async fn crowd(sales: &TicketSales, sale: SaleId, n: usize) -> Vec<(Owner, Reser
 
 /// The true 1-based place of a waiting code, from the queue itself.
 async fn true_place(redis: &Pool, sale: SaleId, r: &Reservation) -> Option<u64> {
-    let rank: Option<u64> = redis
-        .zrank(
-            &sale_key(sale, SaleKey::Queue),
-            r.code.token.simple().to_string(),
-            false,
-        )
-        .await
-        .unwrap();
-    rank.map(|n| n + 1)
+    let seq = r.place.expect("a waiting reservation has a place").seq;
+    crate::support::queue::place(redis, sale, seq).await
 }
 
 /// Script calls a Redis server has answered.

@@ -2,7 +2,7 @@
 //! is its own struct: the arguments as named fields, turned into ARGV in one place
 //! ([`ScriptCall::argv`]), and the reply decoded strictly into a type of its own
 //! ([`ScriptCall::decode`]): a reply of the wrong shape is a [`ReplyError`] naming the script
-//! and the field, never a zero. Every script takes the keys of its sale (the seven of the
+//! and the field, never a zero. Every script takes the keys of its sale (the eight of the
 //! queue, the two of the line's departures and the six of the waitlist, [`super::sale_keys`])
 //! as KEYS.
 //!
