@@ -28,7 +28,7 @@
 --                          sale: Redis's 512 MB strings)
 --   KEYS[4] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
 --                          for a confirming code CONFIRMING + the deadline of its Postgres write
---   KEYS[5] res     hash   code (its first 30 hex digits, see res_key) ->
+--   KEYS[5] res     hash   code (its 16 bytes, see res_key) ->
 --                          "<state> <qty> <owner tag> [<extra>]", or for a waiting code
 --                          "w <qty> <owner tag> <seq> [<last poll>]"
 --                          state: w waiting, a admitted, c confirming, d done (sold),
@@ -100,7 +100,7 @@ local BLOCK = 1024
 local NEAR = 1000
 local LEAVERS_KEPT = 4096
 
--- Bytes of a code in qcodes: the 32 hex digits of its token, as bytes.
+-- Bytes of a code in qcodes and in the keys of res: the 32 hex digits of its token, as bytes.
 local CODE_BYTES = 16
 
 -- The score in `recent` of an order Redis learnt of before any sync saw it in Postgres.
@@ -151,17 +151,24 @@ local function code_hex(bytes)
   return string.format('%08x%08x%08x%08x', struct.unpack('>I4I4I4I4', bytes))
 end
 
--- The key of a code in res: its first 30 hex digits, the longest string Redis keeps in its
--- shortest form (a 32-byte allocation; 32 digits take 48), and still 114 random bits of the
--- token (its last 8 are left out), as cheap to take as a substring.
+-- The key of a code in res: its bytes, which Redis keeps in its shortest strings (a 32-byte
+-- allocation; the 32 hex digits take 48). Exact: every digit counts, so a code altered in
+-- any digit finds no record. Kept for the call: a script reads and writes one code's record
+-- several times.
+local res_keys = {}
 local function res_key(code)
-  return string.sub(code, 1, 30)
+  local key = res_keys[code]
+  if not key then
+    key = code_bytes(code)
+    res_keys[code] = key
+  end
+  return key
 end
 
 -- Every change to the queue goes through these, so that the count in the sale hash and the
 -- departures per block stay true.
 local function enqueue(S, code)
-  local bytes = code_bytes(code)
+  local bytes = res_key(code)
   if #bytes ~= CODE_BYTES then return error('a queued code is ' .. 2 * CODE_BYTES .. ' hex digits') end
   local seq = redis.call('HINCRBY', K.sale, 'seq', 1)
   redis.call('SETBIT', K.qbits, seq, 1)

@@ -972,3 +972,31 @@ async fn places_stay_exact_across_blocks_after_departures_in_their_middle() {
     assert_eq!(f.waiting, (staying.len() - CAPACITY) as i64);
     assert_eq!(crate::support::queue::len(&w.redis, sale).await, f.waiting);
 }
+
+#[tokio::test]
+async fn a_code_altered_in_its_last_digit_finds_nothing_and_changes_nothing() {
+    let w = World::new().await;
+    let sale = w.sale(1, 60).await.sale_id();
+    let (a, b) = (Owner::random(), Owner::random());
+    let held = join(&w, sale, &a, 1).await;
+    let waiting = join(&w, sale, &b, 1).await;
+    for (owner, r) in [(&a, &held), (&b, &waiting)] {
+        let mut bytes = *r.code.token.as_bytes();
+        bytes[15] ^= 1;
+        let altered = ReservationCode {
+            sale,
+            token: uuid::Uuid::from_bytes(bytes),
+        };
+        assert!(matches!(
+            w.sales.status(&altered, owner).await,
+            Err(SaleError::UnknownReservation)
+        ));
+        assert!(matches!(
+            w.sales.release(&altered, owner).await,
+            Err(SaleError::UnknownReservation)
+        ));
+    }
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.held, f.waiting), (1, 1));
+    assert_eq!(w.sales.status(&waiting.code, &b).await.unwrap().position, 1);
+}

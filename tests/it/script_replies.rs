@@ -18,9 +18,9 @@ async fn a_reply_of_the_wrong_shape_is_an_error_naming_the_field_not_a_zero() {
         .unwrap();
     // A corrupt record: confirming, without the hold's own expiry. The status script then
     // answers without its last two fields (a Lua nil ends the reply). The record keeps the
-    // owner's tag (its third field), under the code's first 30 hex digits.
+    // owner's tag (its third field), under the code's 16 bytes.
     let res = sale_key(sale, SaleKey::Res);
-    let field = r.code.token.simple().to_string()[..30].to_string();
+    let field: Box<[u8]> = Box::new(*r.code.token.as_bytes());
     let admitted: String = world.redis.hget(&res, field.clone()).await.unwrap();
     let tag = admitted.split(' ').nth(2).expect("a record names its owner's tag");
     let record = format!("c 1 {tag}");
