@@ -64,7 +64,7 @@
 --
 -- A waiting buyer thus costs Redis one entry of `res` (its key and its record each fit the
 -- 32-byte allocation of Redis's shortest strings), CODE_BYTES of qcodes and one bit: about
--- 132 B (benches/join_memory.sh).
+-- 133 B (benches/join_memory.sh).
 --
 -- and the six keys of the sale's waitlist (see offer_waitlist below; src/sale/waitlist.rs):
 --   KEYS[11] wl      zset   entries waiting, score = rank (the arrival sequence, `seq`)
