@@ -384,3 +384,41 @@ async fn the_event_page_asks_for_the_email_and_says_to_check_the_mail() {
     let (status, body) = api_confirm(app, &c, &token).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+#[tokio::test]
+async fn a_malformed_confirmation_is_refused_and_changes_nothing() {
+    let shop = Shop::open(chrono::Duration::minutes(20)).await;
+    let (app, sale) = (&shop.app, shop.sale);
+    assert_eq!(shop.ask("ada@example.com").await.0, StatusCode::ACCEPTED);
+    let token = shop.token(0).await;
+    let c = app.client();
+    let long = "a".repeat(10_000);
+    let forged = format!("{}.{}", uuid::Uuid::new_v4().simple(), "A".repeat(43));
+    for body in [
+        json!({}),
+        json!({ "token": 5 }),
+        json!({ "token": null }),
+        json!({ "token": long }),
+        json!({ "token": forged }),
+        json!({ "token": format!("{token} ") + "x" }),
+    ] {
+        let resp = c
+            .post(app.url("/api/v1/prequeue/confirmations"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_client_error(), "{body}: {}", resp.status());
+    }
+    let page = c
+        .get(app.url(&format!("/prequeue/confirm?token={forged}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert_eq!(shop.confirm_by_page(&forged).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(entries(&app.world, sale).await, 0);
+    // The real link still works: nothing above spent it.
+    let (status, body) = api_confirm(app, &c, &token).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
