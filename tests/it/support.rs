@@ -158,6 +158,7 @@ impl World {
                 hold_secs,
                 max_active,
                 prequeue_secs: 0,
+                one_place_per_email: false,
             },
         )
         .await
@@ -178,6 +179,7 @@ impl World {
                 hold_secs: sale.hold_secs,
                 max_active: 0,
                 prequeue_secs: 0,
+                one_place_per_email: false,
             },
         )
         .await
