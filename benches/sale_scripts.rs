@@ -15,7 +15,9 @@
 //! - `status near the head, the script before`: the same polls by another status script given
 //!   as the whole text of a Lua file in `BENCH_STATUS_BEFORE` (its helpers included), for
 //!   comparing a change with the script before it in the same run, e.g.
-//!   `git show <rev>:lua/common.lua <rev>:lua/status.lua > before.lua`; without it, no row;
+//!   `git show <rev>:lua/common.lua <rev>:lua/status.lua > before.lua` for a revision that
+//!   loaded all of `common.lua`, or `cargo run --example script_text -- status > before.lua`
+//!   in a checkout of a later one; without it, no row;
 //! - `poll with its place far from the head`: answered from the instance's view of the line,
 //!   no Redis call of its own (its Redis CPU per call is its share of the view's reads, four
 //!   a second);

@@ -45,6 +45,7 @@ pub use keys::{SaleKey, sale_key, sale_keys};
 pub use line::{LineView, Place};
 pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState};
 pub use prequeue::{PrequeueTicket, PrequeueWindow};
+pub use script::script_text;
 pub use verified_email::{Joining, LINK_LIFETIME, LinkToken, PrequeueEmail};
 
 use crate::db;
