@@ -15,10 +15,11 @@
 //! - `status near the head, the script before`: the same polls by another status script given
 //!   as the whole text of a Lua file in `BENCH_STATUS_BEFORE` (its helpers included), for
 //!   comparing a change with the script before it in the same run, e.g.
-//!   `git show <rev>:lua/common.lua <rev>:lua/status.lua > before.lua`; without it, no row.
-//!   It reads the queue this tree's scripts wrote, so `<rev>` must keep the same keys and
-//!   records (`lua/common.lua`); across a change of layout, `benches/status_near_head.sh`
-//!   compares the two, each on a queue of its own;
+//!   `git show <rev>:lua/common.lua <rev>:lua/status.lua > before.lua` for a revision that
+//!   loaded all of `common.lua`, or `cargo run --example script_text -- status > before.lua`
+//!   in a checkout of a later one; without it, no row. It reads the queue this tree's scripts
+//!   wrote, so `<rev>` must keep the same keys and records (`lua/common.lua`); across a change
+//!   of layout, `benches/status_near_head.sh` compares the two, each on a queue of its own;
 //! - `poll with its place far from the head`: answered from the instance's view of the line,
 //!   no Redis call of its own (its Redis CPU per call is its share of the view's reads, four
 //!   a second);

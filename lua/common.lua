@@ -1,5 +1,8 @@
--- common.lua: helpers shared by every sale script. The service prepends this file to each
--- script before loading it, so each script below is still one EVALSHA.
+-- common.lua: helpers shared by every sale script. The service prepends to each script the
+-- definitions of this file the script uses, directly or through another (the rest become empty
+-- lines: src/sale/script/prelude.rs), so each script is still one EVALSHA that defines no more
+-- than it needs on every call. A definition starts with `local` at the start of a line and
+-- runs to the next line that starts with `local` or `--`.
 --
 -- Every script of a sale is called with the same ten keys, all inside the sale's hash tag
 -- `{sale id}` so that one script touches one slot (Redis Cluster):

@@ -59,6 +59,20 @@ pub struct Settings {
     #[arg(long, env = "REDIS_CLUSTER", default_value = "0", action = ArgAction::Set, value_parser = Checked(flag))]
     pub redis_cluster: bool,
 
+    /// A Redis of their own for the buyers' and organizers' sessions (one URL, or a list of a
+    /// cluster's nodes); empty: the sessions live beside the sales in `REDIS_URL`'s Redis.
+    ///
+    /// A page session is a key in the store, a record of about 200 bytes; a big crowd of
+    /// browsers puts as many there as it has buyers. Keeping them apart leaves the sales'
+    /// Redis (one core, the shop's bottleneck) its memory and CPU for the queue alone.
+    #[arg(
+        long,
+        env = "BOXOFFICE_SESSION_REDIS_URL",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub session_redis_url: String,
+
     /// Redis connections per app instance.
     #[arg(long, env = "BOXOFFICE_REDIS_POOL", default_value = "4", value_parser = Checked(at_least::<usize, 1>))]
     pub redis_pool_size: usize,

@@ -23,9 +23,23 @@ pub fn is_plausible(s: &str) -> bool {
     }
 }
 
+/// An address as the shop keeps and compares it: trimmed, lowercased, and plausible by
+/// [`is_plausible`]; `None` when it is not. Two spellings of one mailbox that differ only in
+/// case or surrounding space are one address.
+pub fn normalize(s: &str) -> Option<String> {
+    let s = s.trim().to_lowercase();
+    is_plausible(&s).then_some(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalized_addresses_ignore_case_and_surrounding_space() {
+        assert_eq!(normalize("  Ada@Example.COM ").as_deref(), Some("ada@example.com"));
+        assert_eq!(normalize("a b@c.de"), None);
+    }
 
     #[test]
     fn plausible_addresses() {

@@ -8,6 +8,9 @@
 //! follows `MOVED`/`ASK` by itself: every sale script touches keys of one hash tag, so each
 //! call goes to the one primary that owns the sale.
 //!
+//! `BOXOFFICE_SESSION_REDIS_URL` puts the sessions in a Redis of their own (see
+//! [`connect_sessions`]).
+//!
 //! With `REDIS_SENTINELS` the client asks the Sentinel nodes for the primary of
 //! `REDIS_SENTINEL_SERVICE`, checks its role, and asks again on every reconnect: when the
 //! primary dies and Sentinel promotes a replica, the connections drop, commands wait for a
@@ -21,7 +24,7 @@ use crate::config::Settings;
 /// Connects a pool of `settings.redis_pool_size` clients. The clients reconnect by themselves
 /// after Redis comes back; commands sent while it is away fail fast instead of piling up.
 pub async fn connect(settings: &Settings) -> Result<Pool, Error> {
-    let mut config = if settings.redis_sentinels.trim().is_empty() {
+    let config = if settings.redis_sentinels.trim().is_empty() {
         config(&settings.redis_url, settings.redis_cluster)?
     } else {
         through_sentinel(
@@ -30,6 +33,20 @@ pub async fn connect(settings: &Settings) -> Result<Pool, Error> {
             &settings.redis_sentinel_service,
         )?
     };
+    pool(config, settings.redis_pool_size).await
+}
+
+/// The pool of the session store: `BOXOFFICE_SESSION_REDIS_URL`'s Redis when set (a list of
+/// nodes is a cluster), else `None`: the sessions share the sales' pool.
+pub async fn connect_sessions(settings: &Settings) -> Result<Option<Pool>, Error> {
+    let url = settings.session_redis_url.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    pool(config(url, false)?, settings.redis_pool_size).await.map(Some)
+}
+
+async fn pool(mut config: Config, size: usize) -> Result<Pool, Error> {
     config.fail_fast = true;
     let pool = Builder::from_config(config)
         .with_connection_config(|c| {
@@ -40,7 +57,7 @@ pub async fn connect(settings: &Settings) -> Result<Pool, Error> {
             p.default_command_timeout = std::time::Duration::from_secs(2);
         })
         .set_policy(ReconnectPolicy::new_constant(0, 200))
-        .build_pool(settings.redis_pool_size)?;
+        .build_pool(size)?;
     pool.init().await?;
     Ok(pool)
 }

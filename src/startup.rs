@@ -21,7 +21,11 @@ use crate::{admin, db, mail, redis, web};
 pub struct AppState {
     pub sales: TicketSales,
     pub db: PgPool,
+    /// The sales' Redis.
     pub redis: Pool,
+    /// The session store's Redis: the sales' pool unless `BOXOFFICE_SESSION_REDIS_URL` names
+    /// another server.
+    pub session_redis: Pool,
     pub settings: Arc<Settings>,
     /// Stripe, when configured; without it orders are confirmed without payment.
     pub payments: Option<crate::payment::Payments>,
@@ -56,11 +60,15 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         })?;
     let payments = crate::payment::Payments::from_settings(settings).map_err(StartupError::Payment)?;
     let redis = retry("Redis", || redis::connect(settings)).await?;
+    let session_redis = retry("the sessions' Redis", || redis::connect_sessions(settings))
+        .await?
+        .unwrap_or_else(|| redis.clone());
     let sales = TicketSales::new(redis.clone(), db.clone(), settings).await?;
     Ok(AppState {
         sales,
         db,
         redis,
+        session_redis,
         settings: Arc::new(settings.clone()),
         payments,
         puzzles: crate::pow::JoinPuzzles::new(&settings.secret, settings.pow()),
@@ -179,6 +187,7 @@ impl Application {
         mail_sender.abort();
         state.db.close().await;
         let _ = fred::prelude::ClientLike::quit(&state.redis).await;
+        let _ = fred::prelude::ClientLike::quit(&state.session_redis).await;
         info!("boxoffice stopped");
         served
     }

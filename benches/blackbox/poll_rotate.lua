@@ -1,6 +1,8 @@
 -- wrk: polls random buyers of the fixture file (env FIXTURE). PATH_KIND=fragment|json;
 -- WITH_PLACE=1 sends the buyer's signed place (`?place=`) as the pages and API clients do,
 -- WITH_PLACE=0 leaves it out (a client that does not send it: every poll runs `status`).
+-- PATH_KIND=bare sends the same requests under `/any/` of bare poem: the baseline that costs the
+-- client what the polls cost it (this script makes each request anew, which plain `wrk` does not).
 -- DELAY_MS, when set, is a think time between one connection's polls, so the aggregate rate is
 -- about connections * 1000 / (DELAY_MS + latency): a crowd polling at its intervals.
 local rows = {}
@@ -17,6 +19,7 @@ if delay_ms then delay = function() return delay_ms end end
 request = function()
   local r = rows[math.random(#rows)]
   local path = kind == "json" and ("/api/v1/reservations/" .. r[2]) or ("/wait/" .. r[2] .. "/poll")
+  if kind == "bare" then path = "/any" .. path end
   if with_place then path = path .. "?place=" .. r[3] end
   return wrk.format("GET", path, { ["Cookie"] = "bo_session=" .. r[1] })
 end

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The shop's hot path from outside, beside a bare poem binary, in one run on this machine:
 # a release binary of each, N waiting buyers (default 100,000) joined through the JSON API, then
-# ROUNDS (3) alternating rounds of SECS (10) s of `wrk -t1 -c64` on: bare poem's `GET /bare`,
+# ROUNDS (3) alternating rounds of SECS (10) s of `wrk -t1 -c64` on: bare poem's `GET /bare`, bare
+# poem under the polls' own wrk script (the baseline that costs the client what the polls cost it),
 # `/healthz` (every middleware, no I/O), the waiting-room poll and the JSON poll of random
 # buyers with their place (as the pages and API clients send it) and without it (every poll by
 # the `status` script), and finally joins of new buyers. Prints the median rates, their ratios
@@ -41,6 +42,7 @@ echo "name rps p50 p99 non-2xx redis_us/req redis_ms/s"
 for r in $(seq "$ROUNDS"); do
   echo "round $r"
   run bare "http://127.0.0.1:$BP/bare"
+  PATH_KIND=bare WITH_PLACE=1 run bare_scripted "http://127.0.0.1:$BP" -s "$HERE/poll_rotate.lua"
   run healthz "http://127.0.0.1:$AP/healthz"
   PATH_KIND=fragment WITH_PLACE=1 run poll_fragment "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
   PATH_KIND=json WITH_PLACE=1 run poll_json "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
@@ -58,11 +60,13 @@ for line in open(sys.argv[1]):
     name, rps, p50, p99, non2, us, ms = line.split()
     rows.setdefault(name, []).append((float(rps), p50, p99, int(non2), float(us), float(ms)))
 bare = st.median(r[0] for r in rows["bare"])
-print(f"{'endpoint':22s} {'req/s':>9s} {'/bare':>6s} {'p50':>8s} {'p99':>8s} {'non-2xx':>8s} {'Redis us/req':>12s} {'Redis ms/s':>10s}  runs")
+# /scripted: the ratio to bare poem under the same wrk script, the one the polls and joins use
+scripted = st.median(r[0] for r in rows["bare_scripted"])
+print(f"{'endpoint':22s} {'req/s':>9s} {'/bare':>6s} {'/scripted':>9s} {'p50':>8s} {'p99':>8s} {'non-2xx':>8s} {'Redis us/req':>12s} {'Redis ms/s':>10s}  runs")
 for name, rs in rows.items():
     rps = st.median(r[0] for r in rs)
     mid = sorted(rs)[len(rs) // 2]
-    print(f"{name:22s} {rps:9.0f} {rps / bare:6.2f} {mid[1]:>8s} {mid[2]:>8s} {sum(r[3] for r in rs):8d} "
+    print(f"{name:22s} {rps:9.0f} {rps / bare:6.2f} {rps / scripted:9.2f} {mid[1]:>8s} {mid[2]:>8s} {sum(r[3] for r in rs):8d} "
           f"{st.median(r[4] for r in rs):12.1f} {st.median(r[5] for r in rs):10.1f}  {[round(r[0]) for r in rs]}")
 print(f"Redis memory per waiting buyer (everything included): {sys.argv[2]} B")
 PY

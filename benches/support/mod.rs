@@ -170,6 +170,7 @@ pub async fn open_sale(pg: &PgPool, sales: &TicketSales, capacity: i32) -> SaleI
             hold_secs: 3600,
             max_active: 0,
             prequeue_secs: 0,
+            one_place_per_email: false,
         },
     )
     .await

@@ -287,6 +287,11 @@ pub struct AdminSaleInput {
     /// are drawn at the opening); 1800 by default, 0 for no pre-queue, at most a day.
     #[oai(nullable)]
     prequeue_secs: Option<WholeNumber<0, MAX_PREQUEUE_SECS>>,
+    /// One pre-queue place per verified email: a pre-queue join gives an email, the shop mails
+    /// it a one-time link, and the place is made when the link is opened; an email holds one
+    /// place. False by default; true only where the shop sends mail (422 otherwise).
+    #[oai(nullable)]
+    one_place_per_email: Option<bool>,
 }
 
 /// A change of a sale's state: `open` (resume), `paused` or `closed` (final).
@@ -311,6 +316,8 @@ pub struct AdminSale {
     max_active: i32,
     /// Seconds before `opens_at` that the pre-queue opens; 0: no pre-queue.
     prequeue_secs: i32,
+    /// Each pre-queue place needs an email confirmed by a mailed link, one place per email.
+    one_place_per_email: bool,
 }
 
 impl From<SaleRecord> for AdminSale {
@@ -327,6 +334,7 @@ impl From<SaleRecord> for AdminSale {
             hold_secs: s.hold_secs,
             max_active: s.max_active,
             prequeue_secs: s.prequeue_secs,
+            one_place_per_email: s.one_place_per_email,
         }
     }
 }
@@ -716,6 +724,7 @@ impl AdminApi {
             hold_secs: whole_number(&b.hold_secs),
             max_active: whole_number(&b.max_active),
             prequeue_secs: whole_number(&b.prequeue_secs),
+            one_place_per_email: b.one_place_per_email.unwrap_or(false),
         };
         let sale = async { service::open_sale(&state, me, service::parse_id(&event)?, fields).await };
         created(sale.await.map(Into::into))

@@ -143,6 +143,8 @@ pub struct SaleForm {
     pub hold_minutes: String,
     pub max_active: String,
     pub prequeue_minutes: String,
+    /// The checkbox: `on` when ticked, absent otherwise.
+    pub one_place_per_email: String,
 }
 
 /// The event page: its fixed facts, its sales, the form that opens a new sale and the form
@@ -281,6 +283,25 @@ pub async fn refused(
         .into_response())
 }
 
+/// The new-sale form's "one place per verified email" box, with its error (the shop sends no
+/// mail) beside it.
+fn one_place_per_email_box(f: &SaleForm, errors: &FieldErrors) -> Markup {
+    let error = errors.get("one_place_per_email");
+    html! {
+        p.field.invalid[error.is_some()] {
+            label for="f-one_place_per_email" {
+                input id="f-one_place_per_email" name="one_place_per_email" type="checkbox" value="on"
+                    checked[f.one_place_per_email == "on"]
+                    aria-invalid=[error.is_some().then_some("true")]
+                    aria-describedby=[error.is_some().then_some("f-one_place_per_email-error")];
+                " One pre-queue place per verified email"
+            }
+            small.hint { "Buyers who join the pre-queue give an email and get their place by opening the link mailed to it; an email holds one place." }
+            @if let Some(e) = error { strong.error id="f-one_place_per_email-error" role="alert" { (e) } }
+        }
+    }
+}
+
 fn new_sale_form(token: &str, event: &Event, f: &SaleForm, errors: &FieldErrors, default_hold_secs: u32) -> Markup {
     let or = |v: &str, d: String| if v.is_empty() { d } else { v.to_string() };
     html! {
@@ -296,6 +317,7 @@ fn new_sale_form(token: &str, event: &Event, f: &SaleForm, errors: &FieldErrors,
                 Some("0 for no limit.")))
             (field("Pre-queue in minutes", "prequeue_minutes", "number", &or(&f.prequeue_minutes, "30".into()), errors,
                 Some("Buyers who join this long before the opening wait in a pre-queue and get their places by a draw at the opening; 0 for none (at most 1440).")))
+            (one_place_per_email_box(f, errors))
             p.hint { "Price: " (show_price(event.price_minor)) " " (event.currency) ", copied from the event." }
             button type="submit" { "Open the sale" }
         }

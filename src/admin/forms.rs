@@ -29,19 +29,16 @@ fn within(t: DateTime<Utc>, from: DateTime<Utc>, span: TimeDelta) -> bool {
     from.checked_add_signed(span).is_none_or(|latest| t <= latest)
 }
 
-/// An email address as organizers sign in with it: trimmed, lowercased, and
-/// [`crate::email::is_plausible`]. Whether it receives mail is not this shop's business.
+/// An email address as organizers sign in with it, by the one rule
+/// ([`crate::email::normalize`]). Whether it receives mail is not this shop's business.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(s: &str) -> Result<Self, &'static str> {
-        let s = s.trim().to_lowercase();
-        if crate::email::is_plausible(&s) {
-            Ok(Email(s))
-        } else {
-            Err("Enter an email address such as name@example.com.")
-        }
+        crate::email::normalize(s)
+            .map(Email)
+            .ok_or("Enter an email address such as name@example.com.")
     }
 
     pub fn as_str(&self) -> &str {
@@ -225,12 +222,15 @@ pub struct SaleFields {
     pub hold_secs: Parsed<i64>,
     pub max_active: Parsed<i64>,
     pub prequeue_secs: Parsed<i64>,
+    /// One pre-queue place per verified email (a checkbox, or a JSON boolean; off when left out).
+    pub one_place_per_email: bool,
 }
 
 /// A new sale of an event: its own capacity (the event's by default, never more), opening
 /// time (now by default), hold time (the shop's default), buyers at checkout at once (0:
-/// no limit) and pre-queue window (30 minutes before the opening by default; 0: none). Its
-/// price is copied from the event by the caller.
+/// no limit), pre-queue window (30 minutes before the opening by default; 0: none) and
+/// whether each pre-queue place needs an email confirmed by a mailed link (off by default;
+/// only where the shop sends mail). Its price is copied from the event by the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SaleDraft {
     pub capacity: i32,
@@ -238,6 +238,7 @@ pub struct SaleDraft {
     pub hold_secs: i32,
     pub max_active: i32,
     pub prequeue_secs: i32,
+    pub one_place_per_email: bool,
 }
 
 pub const MAX_HOLD_SECS: i64 = 3600;
@@ -251,6 +252,7 @@ impl SaleDraft {
         f: SaleFields,
         event_capacity: i32,
         default_hold_secs: u32,
+        sends_mail: bool,
         now: DateTime<Utc>,
     ) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
@@ -277,12 +279,20 @@ impl SaleDraft {
         if !(0..=MAX_PREQUEUE_SECS).contains(&prequeue) {
             errors.add("prequeue_secs", "0 (no pre-queue) up to a day.");
         }
+        if f.one_place_per_email && !sends_mail {
+            // The place comes with a mailed link: a shop that cannot mail would hold every place.
+            errors.add(
+                "one_place_per_email",
+                "This shop sends no mail (no SMTP server is configured), so it cannot confirm emails.",
+            );
+        }
         errors.into_result(|| SaleDraft {
             capacity: capacity as i32,
             opens_at,
             hold_secs: hold as i32,
             max_active: max_active as i32,
             prequeue_secs: prequeue as i32,
+            one_place_per_email: f.one_place_per_email,
         })
     }
 }
@@ -606,10 +616,28 @@ mod tests {
             hold_secs: Ok(None),
             max_active: Ok(None),
             prequeue_secs: Ok(None),
+            one_place_per_email: false,
         };
-        let d = SaleDraft::parse(none(), 50, 480, now()).unwrap();
+        let d = SaleDraft::parse(none(), 50, 480, false, now()).unwrap();
         assert_eq!((d.capacity, d.opens_at, d.hold_secs, d.max_active), (50, now(), 480, 0));
-        let e = |f: SaleFields| SaleDraft::parse(f, 50, 480, now()).unwrap_err();
+        let e = |f: SaleFields| SaleDraft::parse(f, 50, 480, false, now()).unwrap_err();
+        assert!(
+            e(SaleFields {
+                one_place_per_email: true,
+                ..none()
+            })
+            .get("one_place_per_email")
+            .is_some()
+        );
+        let with_mail = SaleFields {
+            one_place_per_email: true,
+            ..none()
+        };
+        assert!(
+            SaleDraft::parse(with_mail, 50, 480, true, now())
+                .unwrap()
+                .one_place_per_email
+        );
         assert!(
             e(SaleFields {
                 capacity: Ok(Some(0)),

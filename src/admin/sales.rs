@@ -35,6 +35,7 @@ pub async fn create_from_form(
         hold_secs,
         max_active: form_int(Some(&f.max_active)),
         prequeue_secs,
+        one_place_per_email: f.one_place_per_email == "on",
     };
     match service::open_sale(&state, me, event, fields).await {
         Ok(sale) => Ok(see_other(&format!("/admin/sales/{}", sale.id))),

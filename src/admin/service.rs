@@ -142,7 +142,8 @@ pub async fn sales_of(state: &AppState, event: &Event) -> Result<Vec<SaleRecord>
 /// state in Redis.
 pub async fn open_sale(state: &AppState, me: Organizer, event_id: Uuid, fields: SaleFields) -> Result<SaleRecord> {
     let event = event(state, me, event_id).await?;
-    let draft = SaleDraft::parse(fields, event.capacity, state.settings.hold_secs, Utc::now())
+    let sends_mail = state.settings.smtp_url.is_some();
+    let draft = SaleDraft::parse(fields, event.capacity, state.settings.hold_secs, sends_mail, Utc::now())
         .map_err(ServiceError::Invalid)?;
     // As for events: count and insert under the organizer's lock, so concurrent requests
     // cannot pass the limit together.
@@ -165,6 +166,7 @@ pub async fn open_sale(state: &AppState, me: Organizer, event_id: Uuid, fields: 
             hold_secs: draft.hold_secs,
             max_active: draft.max_active,
             prequeue_secs: draft.prequeue_secs,
+            one_place_per_email: draft.one_place_per_email,
         },
     )
     .await?;

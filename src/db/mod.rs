@@ -8,6 +8,7 @@ pub mod orders;
 pub mod organizers;
 pub mod outbox;
 pub mod prequeue;
+pub mod prequeue_links;
 pub mod returns;
 pub mod sales;
 pub mod samples;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 
-/// What a mail is about; its content is rendered from the order when it is sent.
+/// What a mail is about; its content is rendered from what it tells about when it is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// The tickets of a confirmed or paid order, the PDF attached.
@@ -17,6 +17,8 @@ pub enum Kind {
     Cancelled,
     /// An offer to a waitlist entry: tickets held for it, with the link to buy them.
     WaitlistOffer,
+    /// The one-time link to a pre-queue place, to the address that asked for it.
+    PrequeueLink,
 }
 
 impl Kind {
@@ -26,6 +28,7 @@ impl Kind {
             Kind::AwaitingPayment => "awaiting_payment",
             Kind::Cancelled => "cancelled",
             Kind::WaitlistOffer => "waitlist_offer",
+            Kind::PrequeueLink => "prequeue_link",
         }
     }
 
@@ -35,6 +38,7 @@ impl Kind {
             "awaiting_payment" => Some(Kind::AwaitingPayment),
             "cancelled" => Some(Kind::Cancelled),
             "waitlist_offer" => Some(Kind::WaitlistOffer),
+            "prequeue_link" => Some(Kind::PrequeueLink),
             _ => None,
         }
     }
@@ -60,11 +64,22 @@ pub async fn enqueue_about_entry(tx: &mut PgConnection, kind: Kind, entry: uuid:
     Ok(())
 }
 
+/// Queues the mail of a pre-queue link, inside the caller's transaction.
+pub async fn enqueue_prequeue_link(tx: &mut PgConnection, link: uuid::Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("insert into outbox (kind, prequeue_link_id) values ($1, $2)")
+        .bind(Kind::PrequeueLink.as_str())
+        .bind(link)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 /// What a mail is about.
 #[derive(Clone, Copy, Debug)]
 pub enum About {
     Order(i64),
     WaitlistEntry(uuid::Uuid),
+    PrequeueLink(uuid::Uuid),
 }
 
 /// A mail taken for sending.
@@ -77,8 +92,8 @@ pub struct Taken {
     pub attempts: i32,
 }
 
-/// A taken row: id, kind, order_id, waitlist_entry_id, attempts.
-type TakenRow = (i64, String, Option<i64>, Option<uuid::Uuid>, i32);
+/// A taken row: id, kind, order_id, waitlist_entry_id, prequeue_link_id, attempts.
+type TakenRow = (i64, String, Option<i64>, Option<uuid::Uuid>, Option<uuid::Uuid>, i32);
 
 /// Takes the oldest due mail and leases it for `lease`: until then no sender of any instance
 /// takes it again, so one mail is not sent twice at once. A sender that dies meanwhile leaves
@@ -92,19 +107,20 @@ pub async fn take_due(db: &PgPool, lease: Duration) -> Result<Option<Taken>, sql
                      order by next_attempt_at, id
                      limit 1
                      for update skip locked)
-         returning id, kind, order_id, waitlist_entry_id, attempts",
+         returning id, kind, order_id, waitlist_entry_id, prequeue_link_id, attempts",
     )
     .bind(lease.as_secs_f64())
     .fetch_optional(db)
     .await?;
-    Ok(row.and_then(|(id, kind, order_id, entry, attempts)| {
+    Ok(row.and_then(|(id, kind, order_id, entry, link, attempts)| {
         Some(Taken {
             id,
             kind: Kind::parse(&kind)?,
-            // the table's check: exactly one of the two
-            about: match (order_id, entry) {
-                (Some(order), _) => About::Order(order),
-                (None, entry) => About::WaitlistEntry(entry?),
+            // the table's check: exactly one of the three
+            about: match (order_id, entry, link) {
+                (Some(order), _, _) => About::Order(order),
+                (None, Some(entry), _) => About::WaitlistEntry(entry),
+                (None, None, link) => About::PrequeueLink(link?),
             },
             attempts,
         })

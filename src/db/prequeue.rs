@@ -13,6 +13,8 @@ use crate::sale::SaleId;
 pub struct Window {
     pub opens_at: DateTime<Utc>,
     pub prequeue_secs: i32,
+    /// Each place needs an email confirmed by a mailed link (`sale::verified_email`).
+    pub one_place_per_email: bool,
     pub state: String,
     pub now: DateTime<Utc>,
 }
@@ -27,10 +29,13 @@ impl Window {
 }
 
 pub async fn window(db: &PgPool, sale: SaleId) -> Result<Option<Window>, sqlx::Error> {
-    sqlx::query_as("select opens_at, prequeue_secs, state, clock_timestamp() as now from ticket_sales where id = $1")
-        .bind(sale.0)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(
+        "select opens_at, prequeue_secs, one_place_per_email, state, clock_timestamp() as now
+         from ticket_sales where id = $1",
+    )
+    .bind(sale.0)
+    .fetch_optional(db)
+    .await
 }
 
 /// A sale's draw as stored.
@@ -82,20 +87,8 @@ pub enum Joined {
 /// freeze waits for this and this sees a freeze that came first.
 pub async fn join(db: &PgPool, sale: SaleId, entry: &EntryRow, server_seed: &[u8]) -> Result<Joined, sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query("insert into sale_draws (sale_id, server_seed) values ($1, $2) on conflict (sale_id) do nothing")
-        .bind(sale.0)
-        .bind(server_seed)
-        .execute(&mut *tx)
-        .await?;
-    let open: bool = sqlx::query_scalar(
-        "select d.frozen_at is null and clock_timestamp() < s.opens_at
-         from sale_draws d join ticket_sales s on s.id = d.sale_id
-         where d.sale_id = $1
-         for share of d",
-    )
-    .bind(sale.0)
-    .fetch_one(&mut *tx)
-    .await?;
+    make_draw(&mut *tx, sale, server_seed).await?;
+    let open = lock_open_list(&mut tx, sale).await?;
     if let Some(existing) = owner_entry(&mut *tx, sale, &entry.owner).await? {
         tx.commit().await?;
         return Ok(Joined::Entry {
@@ -131,6 +124,115 @@ pub async fn join(db: &PgPool, sale: SaleId, entry: &EntryRow, server_seed: &[u8
     Ok(Joined::Entry {
         entry: stored,
         created: made,
+    })
+}
+
+/// Makes the sale's draw with `server_seed` unless it has one.
+async fn make_draw(db: impl sqlx::PgExecutor<'_>, sale: SaleId, server_seed: &[u8]) -> Result<(), sqlx::Error> {
+    sqlx::query("insert into sale_draws (sale_id, server_seed) values ($1, $2) on conflict (sale_id) do nothing")
+        .bind(sale.0)
+        .bind(server_seed)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Takes the draw row's share lock, so that the freeze waits for the caller's transaction;
+/// true while the list is not frozen and the opening has not come.
+async fn lock_open_list(tx: &mut sqlx::PgConnection, sale: SaleId) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select d.frozen_at is null and clock_timestamp() < s.opens_at
+         from sale_draws d join ticket_sales s on s.id = d.sale_id
+         where d.sale_id = $1
+         for share of d",
+    )
+    .bind(sale.0)
+    .fetch_one(tx)
+    .await
+}
+
+/// What the confirmation of a mailed link found or made.
+#[derive(Debug)]
+pub enum Confirmed {
+    /// The entry of this owner: made by this call (`created`), or the owner's own from before
+    /// (the link left unused).
+    Entry { entry: EntryRow, created: bool },
+    /// The list is frozen (or the opening came).
+    Frozen,
+    /// The link was used already, or has expired.
+    LinkSpent,
+    /// The link's address holds a place in the sale already; the link is left unused.
+    EmailTaken,
+}
+
+/// Spends the link `link` and puts `entry` on the sale's pre-queue under the link's address
+/// digest, in one transaction under the draw row's share lock: the link is used only if the
+/// entry is made. Of two confirmations of one link, or of two links of one address, at the
+/// same moment, one makes the entry: the link's row lock and the unique digest per sale decide.
+pub async fn confirm(
+    db: &PgPool,
+    sale: SaleId,
+    entry: &EntryRow,
+    server_seed: &[u8],
+    link: Uuid,
+) -> Result<Confirmed, sqlx::Error> {
+    // Committed on its own: the caller has marked the sale in Redis as awaiting a draw, and
+    // only a draw (with no entries, if need be) lifts the mark.
+    make_draw(db, sale, server_seed).await?;
+    let mut tx = db.begin().await?;
+    if !lock_open_list(&mut tx, sale).await? {
+        return Ok(Confirmed::Frozen);
+    }
+    if let Some(existing) = owner_entry(&mut *tx, sale, &entry.owner).await? {
+        return Ok(Confirmed::Entry {
+            entry: existing,
+            created: false,
+        });
+    }
+    let digest: Option<Vec<u8>> = sqlx::query_scalar(
+        "update prequeue_links set used_at = clock_timestamp()
+         where id = $1 and sale_id = $2 and used_at is null and expires_at > clock_timestamp()
+         returning email_digest",
+    )
+    .bind(link)
+    .bind(sale.0)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(digest) = digest else {
+        return Ok(Confirmed::LinkSpent);
+    };
+    let made = sqlx::query(
+        "insert into prequeue_entries (sale_id, owner, entry_id, reservation, quantity, email_digest)
+         values ($1, $2, $3, $4, $5, $6)
+         on conflict do nothing",
+    )
+    .bind(sale.0)
+    .bind(&entry.owner)
+    .bind(&entry.entry_id)
+    .bind(entry.reservation)
+    .bind(entry.quantity)
+    .bind(&digest)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !made {
+        // A racing join of the same owner, or of the same address, committed first.
+        return Ok(match owner_entry(&mut *tx, sale, &entry.owner).await? {
+            Some(existing) => Confirmed::Entry {
+                entry: existing,
+                created: false,
+            },
+            None => Confirmed::EmailTaken,
+        });
+    }
+    let stored = owner_entry(&mut *tx, sale, &entry.owner)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    tx.commit().await?;
+    Ok(Confirmed::Entry {
+        entry: stored,
+        created: true,
     })
 }
 

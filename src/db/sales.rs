@@ -19,6 +19,8 @@ pub struct SaleRecord {
     pub max_active: i32,
     /// How long before `opens_at` the pre-queue is open; 0: no pre-queue.
     pub prequeue_secs: i32,
+    /// Each pre-queue place needs an email confirmed by a mailed link, one place per email.
+    pub one_place_per_email: bool,
 }
 
 impl SaleRecord {
@@ -42,20 +44,22 @@ pub struct NewSale {
     pub hold_secs: i32,
     pub max_active: i32,
     pub prequeue_secs: i32,
+    pub one_place_per_email: bool,
 }
 
-const COLUMNS: &str =
-    "id, event_id, capacity, price_minor, currency, sold, opens_at, state, hold_secs, max_active, prequeue_secs";
+const COLUMNS: &str = "id, event_id, capacity, price_minor, currency, sold, opens_at, state, hold_secs, max_active, prequeue_secs, \
+     one_place_per_email";
 /// The same, for a statement that joins the events (which have columns of the same names).
 const QUALIFIED_COLUMNS: &str = "ticket_sales.id, ticket_sales.event_id, ticket_sales.capacity, \
      ticket_sales.price_minor, ticket_sales.currency, ticket_sales.sold, ticket_sales.opens_at, \
-     ticket_sales.state, ticket_sales.hold_secs, ticket_sales.max_active, ticket_sales.prequeue_secs";
+     ticket_sales.state, ticket_sales.hold_secs, ticket_sales.max_active, ticket_sales.prequeue_secs, \
+     ticket_sales.one_place_per_email";
 
 pub async fn insert(db: impl sqlx::PgExecutor<'_>, s: &NewSale) -> Result<SaleRecord, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into ticket_sales (id, event_id, capacity, price_minor, currency, opens_at, hold_secs, max_active,
-                                   prequeue_secs)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                   prequeue_secs, one_place_per_email)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          returning {COLUMNS}"
     )))
     .bind(Uuid::new_v4())
@@ -67,6 +71,7 @@ pub async fn insert(db: impl sqlx::PgExecutor<'_>, s: &NewSale) -> Result<SaleRe
     .bind(s.hold_secs)
     .bind(s.max_active)
     .bind(s.prequeue_secs)
+    .bind(s.one_place_per_email)
     .fetch_one(db)
     .await
 }
@@ -180,7 +185,7 @@ pub async fn set_state(db: &PgPool, id: SaleId, state: SaleState) -> Result<bool
 pub async fn find_owned(db: &PgPool, id: SaleId, organizer: Uuid) -> Result<Option<SaleRecord>, sqlx::Error> {
     sqlx::query_as(
         "select s.id, s.event_id, s.capacity, s.price_minor, s.currency, s.sold, s.opens_at, s.state,
-                s.hold_secs, s.max_active, s.prequeue_secs
+                s.hold_secs, s.max_active, s.prequeue_secs, s.one_place_per_email
          from ticket_sales s join events e on e.id = s.event_id
          where s.id = $1 and e.organizer_id = $2",
     )

@@ -10,11 +10,14 @@
 //! - `tickets` — the tickets mail: text and HTML parts, the PDF attached, the signed link.
 //! - `payment` — "awaiting payment" and "cancelled", for orders paid through Stripe.
 //! - `waitlist` — the offer to a waitlist entry, with the link to buy it.
+//! - `prequeue` — the one-time link to a pre-queue place, for sales that give one per
+//!   verified email.
 //!
 //! Logs name a mail by its outbox id, kind and order number, never the recipient, the
 //! holder's name or the link (which opens the order).
 
 mod payment;
+mod prequeue;
 mod sender;
 mod tickets;
 mod waitlist;
@@ -25,8 +28,35 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Settings;
 
+pub use prequeue::TOKEN_PARAM;
 pub use sender::send_forever;
 pub use waitlist::offer_link;
+
+/// A mail of a plain-text and an HTML part from `MAIL_FROM` to the address `to`.
+fn plain_and_html(
+    settings: &Settings,
+    to: &str,
+    subject: String,
+    text: String,
+    html: maud::Markup,
+) -> Result<Message, String> {
+    let to: lettre::message::Mailbox = to
+        .parse()
+        .map_err(|_| "the recipient's address is not one the mail library accepts".to_string())?;
+    let from: lettre::message::Mailbox = settings
+        .mail_from
+        .parse()
+        .map_err(|_| "MAIL_FROM is not an address".to_string())?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject)
+        .multipart(lettre::message::MultiPart::alternative_plain_html(
+            text,
+            html.into_string(),
+        ))
+        .map_err(|e| format!("building the mail: {e}"))
+}
 
 /// Where mail goes.
 #[derive(Clone)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tracing::{info, warn};
 
-use super::{Mailer, payment, tickets, waitlist};
+use super::{Mailer, payment, prequeue, tickets, waitlist};
 use crate::config::Settings;
 use crate::db;
 use crate::db::outbox::{About, Kind, Taken};
@@ -56,6 +56,10 @@ async fn send_one(db: &PgPool, mailer: &Mailer, settings: &Settings) -> Result<b
     match outcome {
         Ok(()) => {
             db::outbox::mark_sent(db, mail.id).await?;
+            if let About::PrequeueLink(link) = mail.about {
+                // The link's mail was the address's only use.
+                db::prequeue_links::forget_address(db, link).await?;
+            }
             info!(
                 mail = mail.id,
                 kind = mail.kind.as_str(),
@@ -104,6 +108,17 @@ async fn compose(db: &PgPool, settings: &Settings, mail: Taken) -> Result<(lettr
                 .ok_or("the sale is gone")?;
             return Ok((waitlist::message(settings, &entry, &listing)?, "waitlist".into()));
         }
+        About::PrequeueLink(id) => {
+            let link = db::prequeue_links::find(db, id)
+                .await
+                .map_err(failed)?
+                .ok_or("the link is gone")?;
+            let listing = db::events::listing_of_sale(db, link.sale_id)
+                .await
+                .map_err(failed)?
+                .ok_or("the sale is gone")?;
+            return Ok((prequeue::message(settings, &link, &listing)?, "pre-queue link".into()));
+        }
     };
     let order = db::orders::find(db, order_id)
         .await
@@ -119,7 +134,9 @@ async fn compose(db: &PgPool, settings: &Settings, mail: Taken) -> Result<(lettr
             tickets::message(settings, &order, &listing, &tickets)?
         }
         Kind::AwaitingPayment | Kind::Cancelled => payment::message(settings, mail.kind, &order, &listing)?,
-        Kind::WaitlistOffer => return Err("a waitlist offer about an order".into()),
+        Kind::WaitlistOffer | Kind::PrequeueLink => {
+            return Err(format!("a {} mail about an order", mail.kind.as_str()));
+        }
     };
     Ok((message, order.number))
 }

@@ -3,7 +3,6 @@
 //! personal data beyond the address; the signed link opens the page in any browser.
 
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart};
 use maud::html;
 
 use crate::config::Settings;
@@ -49,18 +48,5 @@ pub fn message(settings: &Settings, entry: &EntryRecord, listing: &Listing) -> R
         p { (next) }
         p { a href=(url) { "Buy your tickets" } }
     };
-    let to: Mailbox = entry
-        .email
-        .parse()
-        .map_err(|_| "the recipient's address is not one the mail library accepts".to_string())?;
-    let from: Mailbox = settings
-        .mail_from
-        .parse()
-        .map_err(|_| "MAIL_FROM is not an address".to_string())?;
-    Message::builder()
-        .from(from)
-        .to(to)
-        .subject(subject(listing))
-        .multipart(MultiPart::alternative_plain_html(text, html.into_string()))
-        .map_err(|e| format!("building the mail: {e}"))
+    super::plain_and_html(settings, &entry.email, subject(listing), text, html)
 }

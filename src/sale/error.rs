@@ -59,6 +59,23 @@ pub enum SaleError {
     /// 422: not an email address a mail can go to.
     #[error("Please give an email address we can write to.")]
     BadEmail,
+    /// 422: the sale gives one pre-queue place per verified email, and the join gave none.
+    #[error(
+        "This sale gives one pre-queue place per email: please give your email, and we will mail you a link to your place."
+    )]
+    EmailRequired,
+    /// 404: not a link this shop mailed (a forged or mangled token).
+    #[error("This link is not valid: please copy the whole link from the mail.")]
+    UnknownLink,
+    /// 410: the mailed link was used already or has expired.
+    #[error("This link was used already or has expired. Ask for a new one on the event's page.")]
+    LinkSpent,
+    /// 409: the link's email holds a place in this sale's pre-queue already (one per email).
+    #[error("This email already holds a place in this sale's pre-queue.")]
+    EmailHasPlace,
+    /// 409: the link came after the pre-queue ended: the sale has opened (or closed).
+    #[error("The pre-queue of this sale is over: join the sale itself.")]
+    PrequeueOver,
     /// 404: no such waitlist entry for this session.
     #[error("There is no such place on the waitlist.")]
     UnknownWaitlistEntry,
@@ -143,6 +160,11 @@ impl SaleError {
             SaleError::BadEmail => "bad_email",
             SaleError::OwnWaitlistPlace => "own_waitlist_place",
             SaleError::UnknownWaitlistEntry => "unknown_waitlist_entry",
+            SaleError::EmailRequired => "email_required",
+            SaleError::UnknownLink => "unknown_link",
+            SaleError::LinkSpent => "link_spent",
+            SaleError::EmailHasPlace => "email_has_place",
+            SaleError::PrequeueOver => "prequeue_over",
             SaleError::BadOwner => "bad_session",
             SaleError::ReturnsNotAllowed => "returns_not_allowed",
             SaleError::ReturnPending => "return_pending",

@@ -27,6 +27,7 @@ mod prequeue;
 mod presence;
 mod returns;
 mod script;
+mod verified_email;
 pub mod waitlist;
 
 use std::collections::HashMap;
@@ -44,6 +45,8 @@ pub use keys::{SaleKey, sale_key, sale_keys};
 pub use line::{LineView, Place};
 pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState};
 pub use prequeue::{PrequeueTicket, PrequeueWindow};
+pub use script::script_text;
+pub use verified_email::{Joining, LINK_LIFETIME, LinkToken, PrequeueEmail};
 
 use crate::db;
 use crate::db::orders::{Order, Placement};
@@ -211,8 +214,26 @@ impl TicketSales {
     }
 
     /// A buyer asks for `quantity` tickets. Idempotent per owner: while the owner's reservation
-    /// in this sale is live, the same one comes back (`created == false`).
+    /// in this sale is live, the same one comes back (`created == false`). A pre-queue join of
+    /// a sale that gives one place per verified email is `EmailRequired` here: see
+    /// [`TicketSales::join_with_email`].
     pub async fn join(&self, sale: SaleId, owner: &Owner, quantity: Quantity) -> Result<Reservation, SaleError> {
+        match self.join_with_email(sale, owner, quantity, None).await? {
+            Joining::Placed(r) => Ok(r),
+            Joining::LinkMailed => Err(SaleError::EmailRequired),
+        }
+    }
+
+    /// [`TicketSales::join`] with the buyer's email, which only a pre-queue join of a sale
+    /// that gives one place per verified email uses: a link to the place is mailed to it
+    /// (`sale::verified_email`). Anywhere else the email is not read.
+    pub async fn join_with_email(
+        &self,
+        sale: SaleId,
+        owner: &Owner,
+        quantity: Quantity,
+        email: Option<&PrequeueEmail>,
+    ) -> Result<Joining, SaleError> {
         let code = ReservationCode::new(sale);
         let first = ReservationCode::first_of(sale, owner);
         let join = Join {
@@ -223,8 +244,8 @@ impl TicketSales {
         };
         match self.call_synced(sale, &join).await? {
             JoinReply::Closed => Err(SaleError::Closed),
-            JoinReply::NotOpen { opens_at } => self.join_prequeue(sale, owner, quantity, opens_at).await,
-            JoinReply::Drawing => self.join_while_drawing(sale, owner).await,
+            JoinReply::NotOpen { opens_at } => self.join_prequeue(sale, owner, quantity, opens_at, email).await,
+            JoinReply::Drawing => self.join_while_drawing(sale, owner).await.map(Joining::Placed),
             JoinReply::Joined {
                 reservation,
                 created,
@@ -234,7 +255,8 @@ impl TicketSales {
                 if created {
                     crate::metrics::get().joined();
                 }
-                Ok(self.placed(reservation.into_reservation(sale, created), owner, seq, epoch))
+                let r = self.placed(reservation.into_reservation(sale, created), owner, seq, epoch);
+                Ok(Joining::Placed(r))
             }
         }
     }

@@ -27,6 +27,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::script::{DrawEnqueue, DrawnReservation, PrequeueMark, StatusReply};
+use super::verified_email::{Joining, PrequeueEmail};
 use super::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleError, SaleId, TicketSales};
 use crate::db;
 use crate::db::prequeue::{EntryRow, Joined, Left};
@@ -67,6 +68,8 @@ pub struct PrequeueWindow {
     pub opens_at: DateTime<Utc>,
     /// The draw's commitment, once the first entry made the draw.
     pub commitment: Option<Digest>,
+    /// A place needs an email confirmed by a mailed link (`verified_email`).
+    pub one_place_per_email: bool,
 }
 
 fn entry_id(row: &EntryRow) -> Result<EntryId, SaleError> {
@@ -131,18 +134,21 @@ impl TicketSales {
             from: window.opens_at - chrono::Duration::seconds(i64::from(window.prequeue_secs)),
             opens_at: window.opens_at,
             commitment,
+            one_place_per_email: window.one_place_per_email,
         }))
     }
 
     /// A join that Redis answered "not open yet": an entry in the pre-queue when its window is
-    /// open (idempotent per owner), else the same "opens at …".
+    /// open (idempotent per owner), or, where the sale gives one place per verified email, a
+    /// link mailed to `email`; else the same "opens at …".
     pub(super) async fn join_prequeue(
         &self,
         sale: SaleId,
         owner: &Owner,
         quantity: Quantity,
         opens_at: DateTime<Utc>,
-    ) -> Result<Reservation, SaleError> {
+        email: Option<&PrequeueEmail>,
+    ) -> Result<Joining, SaleError> {
         let window = db::prequeue::window(&self.inner.db, sale)
             .await?
             .ok_or(SaleError::UnknownSale)?;
@@ -153,6 +159,9 @@ impl TicketSales {
             } else {
                 SaleError::NotOpenYet(opens_at)
             });
+        }
+        if window.one_place_per_email {
+            return self.mail_prequeue_link(sale, owner, quantity, email).await;
         }
         // Before the entry exists: once any entry may be drawn, joins after the opening wait.
         self.call_synced(sale, &PrequeueMark).await?;
@@ -171,7 +180,7 @@ impl TicketSales {
                 }
                 let mut r = self.prequeue_reservation(sale, &entry, window.now).await?;
                 r.created = created;
-                Ok(r)
+                Ok(Joining::Placed(r))
             }
         }
     }
@@ -240,7 +249,7 @@ impl TicketSales {
         }
     }
 
-    async fn prequeue_reservation(
+    pub(super) async fn prequeue_reservation(
         &self,
         sale: SaleId,
         entry: &EntryRow,

@@ -135,11 +135,14 @@ pub fn sale_status(e: &SaleError) -> StatusCode {
         | SaleError::InvalidBuyer(_)
         | SaleError::BadSaleState
         | SaleError::BadEmail
+        | SaleError::EmailRequired
         | SaleError::TooManyToReturn { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         SaleError::UnknownSale
         | SaleError::MalformedCode
         | SaleError::UnknownReservation
-        | SaleError::UnknownWaitlistEntry => StatusCode::NOT_FOUND,
+        | SaleError::UnknownWaitlistEntry
+        | SaleError::UnknownLink => StatusCode::NOT_FOUND,
+        SaleError::LinkSpent => StatusCode::GONE,
         SaleError::Closed
         | SaleError::Over
         | SaleError::NotOpenYet(_)
@@ -153,7 +156,9 @@ pub fn sale_status(e: &SaleError) -> StatusCode {
         | SaleError::ReturnsNotAllowed
         | SaleError::ReturnPending
         | SaleError::NothingToReturn
-        | SaleError::NoReturnPending => StatusCode::CONFLICT,
+        | SaleError::NoReturnPending
+        | SaleError::EmailHasPlace
+        | SaleError::PrequeueOver => StatusCode::CONFLICT,
         SaleError::BadOwner => StatusCode::BAD_REQUEST,
         SaleError::Redis(_) | SaleError::Postgres(_) | SaleError::Beacon(_) => StatusCode::SERVICE_UNAVAILABLE,
         SaleError::Protocol { .. } | SaleError::TimeOutOfRange => StatusCode::INTERNAL_SERVER_ERROR,
@@ -289,6 +294,9 @@ enum BuyerApiFailure {
     /// work was used already (`proof_reused`).
     #[oai(status = 409)]
     Conflict(poem_openapi::payload::Json<Problem>),
+    /// A mailed link used already or expired (`link_spent`): ask for a new one.
+    #[oai(status = 410)]
+    Gone(poem_openapi::payload::Json<Problem>),
     /// A body that is not `application/json`.
     #[oai(status = 415)]
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),

@@ -57,7 +57,10 @@ pub fn app(
     let allowed = allow::AllowedMethods::from_spec(&api.spec());
     let security = security::SecurityHeaders::app(state.payments.as_ref());
     let sessions = session::layer(
-        session::SessionsWithMinted::new(RedisStore::new(state.redis.clone()), state.settings.secret.clone()),
+        session::SessionsWithMinted::new(
+            RedisStore::new(state.session_redis.clone()),
+            state.settings.secret.clone(),
+        ),
         state.settings.cookie_secure,
     );
     let pages = Route::new()

@@ -5,7 +5,7 @@ use boxoffice::sale::{Owner, SaleId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::admin_support::{AdminApp, event_form, location, pairs};
+use crate::admin_support::{AdminApp, event_form, event_json, field_error, location, pairs};
 
 #[tokio::test]
 async fn an_organizer_cannot_see_or_change_another_organizers_event_sale_dashboard_or_orders() {
@@ -193,4 +193,64 @@ async fn the_organizer_api_is_in_the_openapi_document() {
     }
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
     assert!(schemes.values().any(|s| s["scheme"] == "bearer"), "{schemes:?}");
+}
+
+#[tokio::test]
+async fn one_place_per_verified_email_is_off_by_default_and_needs_mail_to_be_turned_on() {
+    // Without mail: refused on the form and through the API, and nothing is made.
+    let app = AdminApp::spawn().await;
+    let o = app.organizer().await;
+    let (status, event) = o.api.post("/events", event_json(json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
+    let event = event["id"].as_str().unwrap().to_string();
+    let sales = format!("/events/{event}/sales");
+    let (status, body) = o.api.post(&sales, json!({ "one_place_per_email": true })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["fields"]["one_place_per_email"]
+            .as_str()
+            .unwrap()
+            .contains("no mail"),
+        "{body}"
+    );
+    let page = format!("/admin/events/{event}");
+    let refused = o
+        .browser
+        .submit(&page, &format!("{page}/sales"), &[("one_place_per_email", "on")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = refused.text().await.unwrap();
+    assert!(field_error(&body, "one_place_per_email").is_some(), "{body}");
+    assert_eq!(app.sale_count().await, 0);
+    let (status, sale) = o.api.post(&sales, json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{sale}");
+    assert_eq!(sale["one_place_per_email"], false, "off by default");
+
+    // With mail: on, by the form and the API, and read back.
+    let smtp = crate::smtp_sink::SmtpSink::start();
+    let url = smtp.url();
+    let app = AdminApp::spawn_with(move |s| s.smtp_url = Some(boxoffice::config::Secret::new(url))).await;
+    let o = app.organizer().await;
+    let (_, event) = o.api.post("/events", event_json(json!({}))).await;
+    let event = event["id"].as_str().unwrap().to_string();
+    let (status, sale) = o
+        .api
+        .post(
+            &format!("/events/{event}/sales"),
+            json!({ "one_place_per_email": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sale}");
+    assert_eq!(sale["one_place_per_email"], true);
+    let (_, figures) = o.api.get(&format!("/sales/{}", sale["id"].as_str().unwrap())).await;
+    assert_eq!(figures["sale"]["one_place_per_email"], true, "{figures}");
+    let by_form = o
+        .browser
+        .create_sale(event.parse().unwrap(), &[("one_place_per_email", "on")])
+        .await;
+    let record = boxoffice::db::sales::find(&app.state.db, SaleId(by_form))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.one_place_per_email);
 }

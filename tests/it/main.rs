@@ -29,6 +29,7 @@ mod operations;
 mod organizer_limits;
 mod payment;
 mod prequeue;
+mod prequeue_email;
 mod reconcile;
 mod redis_durability;
 mod redis_servers;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use fred::prelude::*;
+
 use boxoffice::config::Settings;
 use boxoffice::startup::Application;
 use serde_json::{Value, json};
@@ -21,7 +23,7 @@ async fn healthz_answers_and_readyz_checks_redis_and_postgres() {
     assert_eq!(health.text().await.unwrap(), "ok");
     let ready = c.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(ready.text().await.unwrap(), "redis: up\npostgres: up\n");
+    assert_eq!(ready.text().await.unwrap(), "redis: up\nsessions: up\npostgres: up\n");
 }
 
 #[tokio::test]
@@ -39,8 +41,77 @@ async fn readyz_is_503_while_redis_is_away_and_healthz_stays_ok() {
     redis.stop();
     let ready = c.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
-    assert_eq!(ready.text().await.unwrap(), "redis: down\npostgres: up\n");
+    assert_eq!(
+        ready.text().await.unwrap(),
+        "redis: down\nsessions: down\npostgres: up\n"
+    );
     assert_eq!(c.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+}
+
+/// With `BOXOFFICE_SESSION_REDIS_URL` a browser's session is a key of the sessions' Redis and
+/// none of the sales' one; with that Redis away the pages answer 503 and `/readyz` says which
+/// one is down, while the JSON API (whose sessions are not stored) keeps selling.
+#[tokio::test]
+async fn sessions_live_in_their_own_redis_when_configured() {
+    let mut sessions = redis_servers::Server::start();
+    let world = World::with_settings(Settings {
+        session_redis_url: sessions.url(),
+        ..test_settings()
+    })
+    .await;
+    let app = TestApp::on(world).await;
+    let sale = app.world.sale(10, 60).await.sale_id();
+    let browser = app.client();
+    let joined = browser
+        .post(app.url(&format!("/sales/{sale}")))
+        .form(&[("quantity", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        joined.status().is_redirection() || joined.status().is_success(),
+        "{}",
+        joined.status()
+    );
+    let cookie = joined
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("bo_session="))
+        .expect("the page join sets the session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        redis_servers::redis_cli(sessions.port, &["exists", &cookie]),
+        "1",
+        "the session is stored in the sessions' Redis"
+    );
+    let in_sales: i64 = app.world.redis.exists(cookie.as_str()).await.unwrap();
+    assert_eq!(in_sales, 0, "and not beside the sales");
+
+    sessions.stop();
+    let ready = browser.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.text().await.unwrap(), "redis: up\nsessions: down\npostgres: up\n");
+    let page = app
+        .client()
+        .post(app.url(&format!("/sales/{sale}")))
+        .form(&[("quantity", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 503, "a page that needs a session says to try again");
+    let api = app
+        .client()
+        .post(app.url(&format!("/api/v1/sales/{sale}/reservations")))
+        .json(&json!({"quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 201, "the API still sells without the sessions' Redis");
 }
 
 #[tokio::test]

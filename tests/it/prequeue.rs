@@ -25,7 +25,7 @@ fn local_beacon_settings() -> Settings {
 }
 
 /// The local beacon's key, which a verifier must be told to trust.
-fn trusted_key(settings: &Settings) -> String {
+pub(crate) fn trusted_key(settings: &Settings) -> String {
     let BeaconChain::Local { public_key, .. } = LocalBeacon::from_secret(&settings.secret).chain() else {
         unreachable!("a local beacon")
     };

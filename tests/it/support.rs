@@ -73,6 +73,8 @@ async fn drop_stale_test_databases() {
 pub struct World {
     pub db: PgPool,
     pub redis: fred::prelude::Pool,
+    /// The session store's pool: `redis` unless the settings name a Redis for sessions.
+    pub session_redis: fred::prelude::Pool,
     pub sales: TicketSales,
     pub settings: Settings,
     /// The owner of the events that [`World::sale`] makes, made with the first of them (an
@@ -87,12 +89,19 @@ impl World {
 
     /// The world the app itself would start on with these settings.
     pub async fn with_settings(settings: Settings) -> World {
-        let AppState { sales, db, redis, .. } = boxoffice::startup::connect(&settings)
+        let AppState {
+            sales,
+            db,
+            redis,
+            session_redis,
+            ..
+        } = boxoffice::startup::connect(&settings)
             .await
             .expect("Postgres, Redis and the sale service");
         World {
             db,
             redis,
+            session_redis,
             sales,
             settings,
             organizer: tokio::sync::OnceCell::new(),
@@ -149,6 +158,7 @@ impl World {
                 hold_secs,
                 max_active,
                 prequeue_secs: 0,
+                one_place_per_email: false,
             },
         )
         .await
@@ -169,6 +179,7 @@ impl World {
                 hold_secs: sale.hold_secs,
                 max_active: 0,
                 prequeue_secs: 0,
+                one_place_per_email: false,
             },
         )
         .await
@@ -181,6 +192,7 @@ impl World {
             sales: self.sales.clone(),
             db: self.db.clone(),
             redis: self.redis.clone(),
+            session_redis: self.session_redis.clone(),
             settings: std::sync::Arc::new(self.settings.clone()),
             payments: boxoffice::payment::Payments::from_settings(&self.settings).unwrap(),
             puzzles: boxoffice::pow::JoinPuzzles::new(&self.settings.secret, self.settings.pow()),

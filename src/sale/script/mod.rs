@@ -7,15 +7,16 @@
 //! as KEYS.
 //!
 //! Each `lua/*.lua` starts with its KEYS, ARGV and reply; the type named there must say the
-//! same. The scripts are prefixed with the shared helpers of `lua/common.lua`, loaded once at
-//! start-up, and loaded again on the NOSCRIPT reply of a server that lost them (a restart,
-//! `SCRIPT FLUSH`).
+//! same. The scripts are prefixed with the shared helpers of `lua/common.lua` they use
+//! ([`prelude`]), loaded once at start-up, and loaded again on the NOSCRIPT reply of a server
+//! that lost them (a restart, `SCRIPT FLUSH`).
 
 mod buying;
 mod checkout;
 mod draw;
 mod line;
 mod peek;
+mod prelude;
 mod reply;
 mod returns;
 mod sync;
@@ -122,6 +123,11 @@ impl ScriptName {
         }
     }
 
+    /// The script as Redis is given it: the helpers of `common.lua` it uses, then its body.
+    pub fn text(self) -> String {
+        prelude::assemble(COMMON, self.body())
+    }
+
     fn body(self) -> &'static str {
         match self {
             ScriptName::Join => include_str!("../../../lua/join.lua"),
@@ -169,7 +175,16 @@ fn code_and_owner(code: &crate::sale::ReservationCode, owner: &crate::sale::Owne
     vec![code.member().into(), owner.as_str().into()]
 }
 
-/// The scripts, ready for EVALSHA: each with its SHA-1 over `common.lua` and its body.
+/// The text of the script whose file in `lua/` is `<file>.lua`, as the service loads it (for
+/// benches that call a script outside the service); `None` for a name that is no script.
+pub fn script_text(file: &str) -> Option<String> {
+    ScriptName::ALL
+        .iter()
+        .find(|name| name.as_str() == file)
+        .map(|name| name.text())
+}
+
+/// The scripts, ready for EVALSHA: each with its SHA-1 over its text ([`ScriptName::text`]).
 pub(crate) struct Scripts {
     loaded: Vec<Script>,
 }
@@ -179,7 +194,7 @@ impl Scripts {
         Scripts {
             loaded: ScriptName::ALL
                 .iter()
-                .map(|name| Script::from_lua(format!("{COMMON}\n{}", name.body())))
+                .map(|name| Script::from_lua(name.text()))
                 .collect(),
         }
     }

@@ -19,8 +19,8 @@ use crate::db::orders::Order;
 use crate::db::returns::ReturnCounts;
 use crate::payment::Outlook;
 use crate::sale::{
-    BuyerInput, MAX_EMAIL_BYTES, MAX_NAME_CHARS, Quantity, Reservation, ReservationCode, ReservationState, SaleError,
-    SaleId,
+    BuyerInput, Joining, LINK_LIFETIME, LinkToken, MAX_EMAIL_BYTES, MAX_NAME_CHARS, PrequeueEmail, Quantity,
+    Reservation, ReservationCode, ReservationState, SaleError, SaleId,
 };
 use crate::startup::AppState;
 use crate::tickets;
@@ -101,6 +101,42 @@ struct JoinRequest {
     /// "derivedKey": "<hex>"}}`. Each is good for one join. Absent or null: no proof.
     #[oai(nullable, skip_serializing_if_is_none)]
     proof: Option<Text<ProofText>>,
+    /// The buyer's email. Needed by a pre-queue join of a sale that gives one place per
+    /// verified email (422 `email_required` without it): the shop mails it a one-time link
+    /// and answers 202; the place is made by `POST /prequeue/confirmations` with the link's
+    /// token. Anywhere else it is not read (but must be an address, 422 `bad_email`).
+    #[oai(nullable, skip_serializing_if_is_none)]
+    email: Option<Text<EmailRule>>,
+}
+
+/// A mailed pre-queue link's token, as the document declares it: the link's id (32 hex
+/// digits), a dot, its signature (43 base64url characters); anything else is a 404.
+struct LinkTokenText;
+
+impl TextRule for LinkTokenText {
+    const SCHEMA: &'static str = "PrequeueLinkToken";
+    const MAX_LENGTH: usize = LinkToken::LEN;
+    const PATTERN: Option<&'static str> = Some(r"^[0-9a-f]{32}\.[A-Za-z0-9_-]{43}$");
+}
+
+/// Confirm a mailed pre-queue link.
+#[derive(Object)]
+#[oai(rename_all = "snake_case")]
+struct LinkConfirmation {
+    /// The `token` of the link in the mail (`…/prequeue/confirm?token=<this>`).
+    token: Required<Text<LinkTokenText>>,
+}
+
+/// A pre-queue join of a sale that gives one place per verified email: a link is on its way
+/// to the address. The same answer whatever the address (one that holds a place already, or
+/// has links out, gets no new mail).
+#[derive(Object)]
+#[oai(rename_all = "snake_case")]
+struct LinkMailedView {
+    /// Always `link_mailed`.
+    state: String,
+    /// Seconds the link works for once mailed; it works once.
+    link_lifetime_secs: u64,
 }
 
 /// A join's proof of work as the document declares it: standard base64, at most
@@ -242,6 +278,28 @@ enum JoinResponse {
     /// This session's reservation in this sale existed already; it is returned unchanged.
     #[oai(status = 200)]
     Existing(Json<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
+    /// The sale gives one pre-queue place per verified email: a one-time link is mailed to
+    /// the address given; the place is made when it is confirmed.
+    #[oai(status = 202)]
+    LinkMailed(Json<LinkMailedView>, #[oai(header = "Set-Cookie")] Option<String>),
+}
+
+#[derive(ApiResponse)]
+enum ConfirmationResponse {
+    /// The place is made, for this session: a pre-queue entry with its receipt.
+    #[oai(status = 201)]
+    Created(Json<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
+    /// This session had a place in the sale's pre-queue already; it is returned and the link
+    /// stays unused.
+    #[oai(status = 200)]
+    Existing(Json<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
+}
+
+/// A confirmation: besides a body's failures, a link used or expired (410).
+struct ConfirmationFailures;
+
+impl Failures for ConfirmationFailures {
+    const STATUSES: &'static [u16] = &[400, 404, 409, 410, 415, 422, 429, 500, 503];
 }
 
 /// A buyer's name as the document declares it: not blank, no control characters.
@@ -615,13 +673,61 @@ impl BuyerApi {
         proof::check_join(&state, sale, &owner, body.0.proof.as_ref().map(|p| &p.0[..]))
             .await
             .map_err(fail)?;
-        let r = state.sales.join(sale, &owner, quantity).await.map_err(fail)?;
+        let email = match body.0.email.as_ref() {
+            Some(text) => Some(PrequeueEmail::parse(&text.0).map_err(fail)?),
+            None => None,
+        };
+        let joining = state
+            .sales
+            .join_with_email(sale, &owner, quantity, email.as_ref())
+            .await
+            .map_err(fail)?;
         let cookie = new_session_cookie(&state, new_session);
+        let r = match joining {
+            Joining::Placed(r) => r,
+            Joining::LinkMailed => {
+                let view = LinkMailedView {
+                    state: "link_mailed".into(),
+                    link_lifetime_secs: LINK_LIFETIME.as_secs(),
+                };
+                return Ok(JoinResponse::LinkMailed(Json(view), cookie));
+            }
+        };
         let view = Json(ReservationView::from(&r));
         Ok(if r.created {
             JoinResponse::Created(view, cookie)
         } else {
             JoinResponse::Existing(view, cookie)
+        })
+    }
+
+    /// Confirm a pre-queue link mailed by a sale that gives one place per verified email: the
+    /// place (a pre-queue entry with its receipt, as a join's) is made for this session, once
+    /// per link and once per email in the sale. 404 `unknown_link` for a token the shop did
+    /// not sign, 410 `link_spent` for a link used already or expired, 409 `email_has_place`
+    /// when the link's email holds a place already (the link stays unused), 409
+    /// `prequeue_over` once the sale has opened. Mints the session cookie when the client has
+    /// none.
+    #[oai(path = "/prequeue/confirmations", method = "post")]
+    async fn confirm_prequeue_link(
+        &self,
+        state: Data<&AppState>,
+        limits: Data<&BuyerLimits>,
+        req: &Request,
+        body: Json<LinkConfirmation>,
+    ) -> ApiResult<ConfirmationResponse, ConfirmationFailures> {
+        limits.check_join(req).map_err(rate_limited)?;
+        let token = body.0.token.0.as_ref().map(|t| t.0.as_str()).unwrap_or_default();
+        // Before a session is made: a token that is not the shop's costs nothing.
+        LinkToken::verify(&state.settings.secret, token).map_err(fail)?;
+        let (owner, new_session) = session::owner_or_new(req);
+        let r = state.sales.confirm_prequeue_link(token, &owner).await.map_err(fail)?;
+        let cookie = new_session_cookie(&state, new_session);
+        let view = Json(ReservationView::from(&r));
+        Ok(if r.created {
+            ConfirmationResponse::Created(view, cookie)
+        } else {
+            ConfirmationResponse::Existing(view, cookie)
         })
     }
 

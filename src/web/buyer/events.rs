@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
+use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
@@ -11,7 +12,9 @@ use tower_sessions::Session;
 use super::{Notice, count_request, place_of, proof, query_value, remember, remembered};
 use crate::db;
 use crate::db::events::Listing;
-use crate::sale::{PrequeueWindow, Quantity, SaleError, SaleFigures, SaleId, SaleState};
+use crate::sale::{
+    Joining, LINK_LIFETIME, PrequeueEmail, PrequeueWindow, Quantity, SaleError, SaleFigures, SaleId, SaleState,
+};
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
 use crate::web::money::money;
@@ -142,10 +145,6 @@ pub async fn show(
     ))
 }
 
-fn event_page(state: &AppState, l: &Listing, f: &SaleFigures, current: Option<&str>, error: Option<&str>) -> Markup {
-    event_page_with(state, l, f, current, error, None)
-}
-
 /// The pre-queue's notice on the event page: when it opens, that places are drawn at the
 /// opening, and the draw's commitment once published.
 fn prequeue_notice(w: &PrequeueWindow) -> Markup {
@@ -194,6 +193,12 @@ fn event_page_with(
                     select #quantity name="quantity" {
                         @for n in 1..=max { option value=(n) { (n) } }
                     }
+                    @if prequeue.is_some_and(|w| w.one_place_per_email) {
+                        label for="email" { "Email" }
+                        input #email type="email" name="email" required maxlength=(crate::email::MAX_BYTES)
+                            autocomplete="email";
+                        p.hint { "One place per email: we mail you a link, and your place is made when you open it." }
+                    }
                     @if let Some(e) = error { p.field-error role="alert" { (e) } }
                     button.button type="submit" { "Get tickets" }
                     @if pow { p.pow-status role="status" {} }
@@ -212,6 +217,49 @@ pub struct JoinForm {
     /// The solved proof of work, when the sale is busy (see `crate::pow`).
     #[serde(default)]
     proof: String,
+    /// The buyer's email, which a pre-queue join of a sale that gives one place per verified
+    /// email needs (see `sale::verified_email`).
+    #[serde(default)]
+    email: String,
+}
+
+/// The event page again, with the pre-queue's notice and form as before the join, and the
+/// reason the join was refused.
+async fn refused(
+    state: &AppState,
+    sale: SaleId,
+    l: &Listing,
+    message: &str,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let figures = state.sales.figures(sale).await?;
+    let prequeue = match figures.opens_at > figures.server_now {
+        true => state.sales.prequeue_window(sale).await?,
+        false => None,
+    };
+    let page = event_page_with(state, l, &figures, None, Some(message), prequeue.as_ref());
+    Ok(page.with_status(status).into_response())
+}
+
+/// What a buyer who asked for a pre-queue place by email is told: the same whatever the
+/// address (one that holds a place already gets no second link, and is not told so here).
+fn link_mailed_page(l: &Listing, email: &str) -> Markup {
+    let minutes = LINK_LIFETIME.as_secs() / 60;
+    let body = html! {
+        section.card.link-mailed {
+            h1 { "Check your mail" }
+            p role="status" {
+                "We are mailing a link to " strong { (email) } " for a place in the pre-queue of " (l.title) "."
+            }
+            p {
+                "Open it within " (minutes) " minutes, in this browser or another: your place is made in the browser "
+                "that opens it. One email holds one place in this sale; asking again for an email that holds one "
+                "sends nothing."
+            }
+            p { a href={ "/sales/" (l.sale_id) } { "Back to the event" } }
+        }
+    };
+    layout::page("Check your mail", body)
 }
 
 /// Joins the sale and sends the buyer where the reservation stands: checkout when it is
@@ -230,25 +278,35 @@ pub async fn join(
         .check_join(req)
         .map_err(|retry_after| WebError::RateLimited { retry_after })?;
     let (sale, l) = listing(&state, &sale).await?;
-    let quantity = match Quantity::parse(&form.quantity, state.sales.max_per_order()) {
-        Ok(q) => q,
-        Err(e) => {
-            let figures = state.sales.figures(sale).await?;
-            let page = event_page(&state, &l, &figures, None, Some(&e.to_string()));
-            return Ok(page.with_status(crate::web::error::sale_status(&e)).into_response());
+    let quantity = Quantity::parse(&form.quantity, state.sales.max_per_order());
+    let email = Some(form.email.trim())
+        .filter(|e| !e.is_empty())
+        .map(PrequeueEmail::parse)
+        .transpose();
+    let (quantity, email) = match (quantity, email) {
+        (Ok(q), Ok(e)) => (q, e),
+        (Err(e), _) | (_, Err(e)) => {
+            return refused(&state, sale, &l, &e.to_string(), crate::web::error::sale_status(&e)).await;
         }
     };
     let owner = session::owner_of(&session).await?;
     match proof::check_join(&state, sale, &owner, Some(&form.proof)).await {
         Ok(()) => {}
-        Err(e @ WebError::Pow(_)) => {
-            let figures = state.sales.figures(sale).await?;
-            let page = event_page(&state, &l, &figures, None, Some(&e.message()));
-            return Ok(page.with_status(e.status()).into_response());
-        }
+        Err(e @ WebError::Pow(_)) => return refused(&state, sale, &l, &e.message(), e.status()).await,
         Err(e) => return Err(e.into()),
     }
-    let r = state.sales.join(sale, &owner, quantity).await?;
+    let r = match state
+        .sales
+        .join_with_email(sale, &owner, quantity, email.as_ref())
+        .await
+    {
+        Ok(Joining::Placed(r)) => r,
+        Ok(Joining::LinkMailed) => return Ok(link_mailed_page(&l, form.email.trim()).into_response()),
+        Err(e @ SaleError::EmailRequired) => {
+            return refused(&state, sale, &l, &e.to_string(), crate::web::error::sale_status(&e)).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     remember(&session, r.code).await?;
     let mut to = place_of(&r);
     if r.state == crate::sale::ReservationState::Waiting {

@@ -9,6 +9,7 @@
 //! `/orders/{code}/tickets.pdf` its tickets. A buyer told the sale is sold out lands on
 //! `/sales/{sale}/waitlist`, the waitlist's form; `/waitlist/{code}` is the place in line,
 //! which sends the buyer to `/checkout/{code}` while an offer holds tickets for it.
+//! `/prequeue/confirm?token=…` is the page a mailed pre-queue link opens (POST takes the place).
 //!
 //! The session holds a map sale → reservation code and the codes that became orders, only to
 //! find them again; what is exact (one reservation per session and sale, its state) lives in
@@ -20,6 +21,7 @@ mod checkout;
 mod confirmation;
 mod eta;
 mod events;
+mod prequeue_link;
 mod proof;
 mod returns;
 pub mod waiting;
@@ -58,6 +60,10 @@ pub fn pages() -> Route {
         )
         .at("/waitlist/:code", get(waitlist_pages::page))
         .at("/waitlist/:code/leave", post(waitlist_pages::leave))
+        .at(
+            "/prequeue/confirm",
+            get(prequeue_link::page).post(prequeue_link::confirm),
+        )
 }
 
 /// Milliseconds a waiting client should wait before its next poll: about 2 s at the head,

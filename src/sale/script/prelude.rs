@@ -1,0 +1,297 @@
+//! The part of `lua/common.lua` a script is loaded with: only the top-level definitions its
+//! body uses, directly or through another definition, in the file's order.
+//!
+//! Redis runs the whole text of a script on every EVALSHA, so every helper defined in it is
+//! a closure (and every table a table) made again on every call, whether the call uses it or
+//! not; before, each script carried all of `common.lua`, and a poll near the head paid for
+//! some forty definitions it mostly never called.
+//!
+//! How `common.lua` is read (its header says the same): a definition starts with `local` at
+//! the start of a line and runs to the next line that starts with `local` or `--`; what it
+//! defines is the name after `local function`, or the names before its `=`. A text uses the
+//! names that appear in it outside comments and strings (field names included: a definition
+//! too many is harmless, one too few is an error in Redis, which the tests below rule out).
+//! The definitions left out become empty lines, so that a line number in one of Redis's error
+//! messages is still the same line of `common.lua`.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+/// `common` with only the definitions `body` uses, followed by `body`.
+pub(super) fn assemble(common: &str, body: &str) -> String {
+    let lines: Vec<&str> = common.lines().collect();
+    let definitions = definitions(&lines);
+    let mut wanted: HashSet<&str> = names(body).collect();
+    let mut left_out = vec![false; lines.len()];
+    // A local is only seen by the lines after it, so a definition uses only earlier ones: one
+    // pass from the last definition to the first finds them all.
+    for definition in definitions.iter().rev() {
+        if definition.names.iter().any(|name| wanted.contains(name)) {
+            wanted.extend(definition.lines.clone().flat_map(|i| names(lines[i])));
+        } else {
+            left_out[definition.lines.clone()].fill(true);
+        }
+    }
+    let mut text = String::with_capacity(common.len() + body.len() + 1);
+    for (line, left_out) in lines.iter().zip(left_out) {
+        if !left_out {
+            text.push_str(line);
+        }
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(body);
+    text
+}
+
+/// One top-level definition of `common.lua`: the names it defines and its lines.
+#[derive(Debug)]
+struct Definition<'a> {
+    names: Vec<&'a str>,
+    lines: Range<usize>,
+}
+
+fn definitions<'a>(lines: &[&'a str]) -> Vec<Definition<'a>> {
+    let mut found: Vec<Definition> = Vec::new();
+    let mut open = false;
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(rest) = line.strip_prefix("local ") {
+            let declared = match rest.strip_prefix("function ") {
+                Some(function) => function.split('(').next().unwrap_or_default(),
+                None => rest.split('=').next().unwrap_or_default(),
+            };
+            found.push(Definition {
+                names: declared.split(',').map(str::trim).collect(),
+                lines: i..i + 1,
+            });
+            open = true;
+        } else if line.starts_with("--") {
+            open = false;
+        } else if open && let Some(last) = found.last_mut() {
+            last.lines.end = i + 1;
+        }
+    }
+    found
+}
+
+/// A token of Lua text: a name, or a character of punctuation. Comments, strings, numbers and
+/// white space are left out. (Neither `common.lua` nor a script uses long brackets, `[[ ]]`.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Token<'a> {
+    Name(&'a str),
+    Punct(u8),
+}
+
+fn tokens(text: &str) -> Vec<Token<'_>> {
+    let b = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'-' && b.get(i + 1) == Some(&b'-') {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'\'' || c == b'"' {
+            i += 1;
+            while i < b.len() && b[i] != c {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            found.push(Token::Name(&text[start..i]));
+        } else if c.is_ascii_digit() {
+            // 1e14, 0xff: letters in a number are not a name
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
+                i += 1;
+            }
+        } else {
+            if !c.is_ascii_whitespace() {
+                found.push(Token::Punct(c));
+            }
+            i += 1;
+        }
+    }
+    found
+}
+
+fn names(text: &str) -> impl Iterator<Item = &str> {
+    tokens(text).into_iter().filter_map(|t| match t {
+        Token::Name(name) => Some(name),
+        Token::Punct(_) => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{COMMON, ScriptName};
+    use super::*;
+
+    const KEYWORDS: &[&str] = &[
+        "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "if", "in", "local", "nil", "not",
+        "or", "repeat", "return", "then", "true", "until", "while",
+    ];
+    /// What Redis's Lua offers every script without a definition.
+    const GLOBALS: &[&str] = &[
+        "KEYS", "ARGV", "redis", "math", "string", "table", "tonumber", "tostring", "ipairs", "pairs", "unpack",
+        "type", "error", "select", "next", "pcall", "assert", "cjson", "bit", "struct", "cmsgpack",
+    ];
+
+    /// The names a text reads without a `.` or `:` before them (a field, a method) and that are
+    /// not a key of a table constructor (`{ sale = …, queue = … }`).
+    fn free_names(text: &str) -> Vec<&str> {
+        let t = tokens(text);
+        let punct = |i: Option<usize>, c: u8| i.and_then(|i| t.get(i)) == Some(&Token::Punct(c));
+        let mut free = Vec::new();
+        for (i, token) in t.iter().enumerate() {
+            let Token::Name(name) = *token else { continue };
+            let before = i.checked_sub(1);
+            let field = (punct(before, b'.') && !punct(i.checked_sub(2), b'.')) || punct(before, b':');
+            let key =
+                (punct(before, b'{') || punct(before, b',')) && punct(Some(i + 1), b'=') && !punct(Some(i + 2), b'=');
+            if !field && !key && !KEYWORDS.contains(&name) {
+                free.push(name);
+            }
+        }
+        free
+    }
+
+    /// Every name a text declares anywhere: locals, functions, their parameters, loop variables.
+    fn declared_names(text: &str) -> HashSet<&str> {
+        let t = tokens(text);
+        let mut declared = HashSet::new();
+        let mut i = 0;
+        while i < t.len() {
+            let list_from = match t[i] {
+                Token::Name("local") | Token::Name("for") => Some(i + 1),
+                Token::Name("function") => t[i..].iter().position(|t| *t == Token::Punct(b'(')).map(|p| i + p + 1),
+                _ => None,
+            };
+            if let Some(mut j) = list_from {
+                if t.get(j) == Some(&Token::Name("function")) {
+                    j += 1;
+                }
+                // a list of names, one after each comma
+                while let Some(Token::Name(name)) = t.get(j) {
+                    declared.insert(*name);
+                    if t.get(j + 1) != Some(&Token::Punct(b',')) {
+                        break;
+                    }
+                    j += 2;
+                }
+            }
+            i += 1;
+        }
+        declared
+    }
+
+    /// The names a text reads that it never declares and Redis does not offer.
+    fn undefined_names(text: &str) -> Vec<&str> {
+        let declared = declared_names(text);
+        let mut seen = HashSet::new();
+        free_names(text)
+            .into_iter()
+            .filter(|name| !declared.contains(name) && !GLOBALS.contains(name) && seen.insert(*name))
+            .collect()
+    }
+
+    /// The top-level definitions a loaded text keeps, by name.
+    fn kept_definitions(text: &str) -> HashSet<&str> {
+        let lines: Vec<&str> = text.lines().collect();
+        definitions(&lines).into_iter().flat_map(|d| d.names).collect()
+    }
+
+    #[test]
+    fn every_name_a_script_reads_is_defined_in_the_text_it_is_loaded_with() {
+        let common_names = kept_definitions(COMMON);
+        for name in ScriptName::ALL {
+            let text = assemble(COMMON, name.body());
+            assert_eq!(undefined_names(&text), Vec::<&str>::new(), "{name:?}");
+            // A helper of common.lua the script calls is that helper, not a local of the same
+            // name declared somewhere else in the text.
+            let kept = kept_definitions(&text);
+            for used in free_names(&text) {
+                assert!(
+                    !common_names.contains(used) || kept.contains(used),
+                    "{name:?} reads {used} but is loaded without its definition"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_check_finds_a_helper_left_out() {
+        let text = "local K = { sale = KEYS[1] }\nlocal function a(x) return b(x, K.sale) .. c end\nreturn a(1)";
+        assert_eq!(undefined_names(text), vec!["b", "c"]);
+        let body = "return lapse(load_sale(), 0)";
+        let mut text = assemble(COMMON, body);
+        assert_eq!(undefined_names(&text), Vec::<&str>::new());
+        text = text.replace("local function save_holds", "local function save_holds_gone");
+        assert_eq!(undefined_names(&text), vec!["save_holds"]);
+    }
+
+    #[test]
+    fn a_script_is_loaded_with_the_definitions_it_uses_and_no_others() {
+        let status = ScriptName::Status.text();
+        let status = kept_definitions(&status);
+        for used in [
+            "K",
+            "load_sale",
+            "get_res",
+            "now_ms",
+            "touch",
+            "admit",
+            "mark_near",
+            "describe",
+        ] {
+            assert!(status.contains(used), "status needs {used}");
+        }
+        for unused in [
+            "enqueue",
+            "newest_code",
+            "describe_entry",
+            "ENTRY_NAMES",
+            "PENDING",
+            "admission_window",
+        ] {
+            assert!(!status.contains(unused), "status does not use {unused}");
+        }
+        let wl_status = ScriptName::WaitlistStatus.text();
+        let wl_status = kept_definitions(&wl_status);
+        assert!(wl_status.contains("describe_entry") && wl_status.contains("ENTRY_NAMES"));
+    }
+
+    #[test]
+    fn common_lua_keeps_its_line_numbers_in_every_script() {
+        let common: Vec<&str> = COMMON.lines().collect();
+        for name in ScriptName::ALL {
+            let text = assemble(COMMON, name.body());
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in common.iter().enumerate() {
+                assert!(lines[i] == *line || lines[i].is_empty(), "{name:?} line {}", i + 1);
+            }
+            assert!(text.ends_with(name.body()));
+            assert!(!text.contains("[["), "long brackets are not read: {name:?}");
+        }
+    }
+
+    #[test]
+    fn every_line_of_common_lua_is_a_comment_or_part_of_a_definition() {
+        let lines: Vec<&str> = COMMON.lines().collect();
+        let mut covered = vec![false; lines.len()];
+        for definition in definitions(&lines) {
+            covered[definition.lines].fill(true);
+        }
+        for (i, line) in lines.iter().enumerate() {
+            assert!(
+                covered[i] || line.is_empty() || line.starts_with("--"),
+                "common.lua line {}: {line}",
+                i + 1
+            );
+        }
+    }
+}
