@@ -94,11 +94,18 @@ pub async fn offer(db: &PgPool, order_id: i64, tickets: i64) -> Result<Offered, 
 /// Withdraws the order's return: its tickets offered and not yet taken are the buyer's alone
 /// again. One statement: a ticket an order is taking at this moment is waited for, and then
 /// found returned, so of a withdrawal and a purchase of one ticket exactly one wins. Returns
-/// how many tickets were withdrawn (0: none was offered any more).
+/// how many tickets were withdrawn (0: none was offered any more). The tickets are locked in
+/// the order [`take`] locks them (offered first, then id): two transactions that lock the same
+/// rows in different orders deadlock, and Postgres would then fail one of them, the purchase
+/// as likely as the withdrawal.
 pub async fn withdraw(db: &PgPool, order_id: i64) -> Result<i64, sqlx::Error> {
     let done = sqlx::query(
-        "update tickets set return_state = null, return_offered_at = null
-         where order_id = $1 and return_state = 'offered'",
+        "update tickets t set return_state = null, return_offered_at = null
+         from (select id from tickets
+               where order_id = $1 and return_state = 'offered'
+               order by return_offered_at, id
+               for update) mine
+         where t.id = mine.id and t.return_state = 'offered'",
     )
     .bind(order_id)
     .execute(db)
