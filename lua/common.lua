@@ -15,7 +15,8 @@
 --                          rate_since and rate:0 .. rate:6 (the admission rate, see below),
 --                          draw (absent: no pre-queue; 'pending': the pre-queue's drawn
 --                          entries are not queued yet, so joins after the opening wait;
---                          'enqueued': they are, see draw.lua)
+--                          'enqueued': they are, see draw.lua), draw_next (while 'pending':
+--                          the first drawn place draw.lua has not queued yet)
 --   KEYS[2] queue   zset   waiting codes, score = arrival sequence (position = ZRANK + 1)
 --   KEYS[3] holds   zset   admitted and confirming codes, score = expiry in ms (Redis clock);
 --                          for a confirming code CONFIRMING + the deadline of its Postgres write
