@@ -1,7 +1,7 @@
 -- draw.lua: one batch of the pre-queue's drawn entries joins the queue, in drawn order, and
 -- admission goes on as after any join. The caller sends the draw in batches (one script call
--- for a whole draw of 100,000 entries would block Redis for about a second: BENCHMARKS.md),
--- each from the first place not queued yet, which the sale hash's `draw_next` keeps.
+-- for a whole draw of 100,000 entries held Redis for 1.3 s: BENCHMARKS.md), each from the
+-- first place not queued yet, which the sale hash's `draw_next` keeps.
 --
 -- Once per sale, and safe when several instances race: a batch that does not start at
 -- `draw_next` (another instance queued it first) changes nothing, and the reply says where

@@ -41,7 +41,7 @@ const BEACON_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Drawn entries per call of `draw.lua`: a batch holds Redis for a few milliseconds (about
 /// 12 µs of Redis CPU an entry; BENCHMARKS.md, "The draw in batches"), where a whole draw of
-/// 100,000 in one call held it for seconds.
+/// 100,000 in one call held it for 1.3 s.
 pub const DRAW_BATCH: usize = 200;
 
 /// What a buyer in the pre-queue holds: the entry's receipt and the draw's commitment.
