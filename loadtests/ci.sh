@@ -3,11 +3,14 @@
 # a free port with a database of its own, make an organizer and a token with the CLI, run a few
 # hundred buyers with short holds and compressed polling, then the sold-out scenario (the
 # sold-out join the waitlist, a share of the buyers return tickets, the organizer adds seats,
-# offers go down the line), then stop the server by its PID and drop the database. Exits
-# non-zero when a load test fails.
+# offers go down the line), then the pre-queue scenario (the crowd joins the pre-queue of a
+# sale opening 15 s later, the draw places it, the checker recomputes every place from the
+# published draw); then stop the server by its PID and drop the database. Exits non-zero when
+# a load test fails. The server draws with the local beacon (no internet here).
 #
-# Arguments, when given, replace CI's two runs by one with those options (the host and token
-# are set here), and LOADTEST_PROFILE=release builds and runs both in release, e.g. for
+# Arguments, when given, replace CI's runs by theirs (the host and token are set here): one
+# run's options, or several runs' separated by `--then`, all against the same server one
+# after the other; LOADTEST_PROFILE=release builds and runs both in release, e.g. for
 # BENCHMARKS.md:
 #   LOADTEST_PROFILE=release loadtests/ci.sh --buyers 2000 --capacity 100 --report-file r.html
 #
@@ -25,6 +28,14 @@ if [ $# -eq 0 ]; then
     --report-file target/loadtest-report.html --summary-file target/loadtest-summary.md")
   runs+=("--scenario sold-out --buyers 80 --capacity 16 --raise-by 10 --lapse-share 0.3 --return-share 0.3 ${common[*]} \
     --report-file target/loadtest-sold-out-report.html --summary-file target/loadtest-sold-out-summary.md")
+  runs+=("--scenario prequeue --prequeue-secs 15 --buyers 120 --capacity 20 ${common[*]} \
+    --report-file target/loadtest-prequeue-report.html --summary-file target/loadtest-prequeue-summary.md")
+else
+  run=""
+  for arg in "$@"; do
+    if [ "$arg" = --then ]; then runs+=("$run"); run=""; else run="$run $arg"; fi
+  done
+  runs+=("$run")
 fi
 
 profile=${LOADTEST_PROFILE:-debug}
@@ -63,7 +74,7 @@ psql "$pg/$db" -q -c "alter table ticket_sales alter column offer_secs set defau
 
 echo "load test: server on 127.0.0.1:$port"
 # The whole crowd comes from this one address: the per-client limits are off for the run.
-BOXOFFICE_ADDR="127.0.0.1:$port" BOXOFFICE_RATE_JOIN_PER_MIN=0 BOXOFFICE_RATE_POLL_PER_MIN=0 BOXOFFICE_RATE_BUYER_PER_MIN=0 RUST_LOG=warn \
+BOXOFFICE_ADDR="127.0.0.1:$port" BOXOFFICE_BEACON=local BOXOFFICE_RATE_JOIN_PER_MIN=0 BOXOFFICE_RATE_POLL_PER_MIN=0 BOXOFFICE_RATE_BUYER_PER_MIN=0 RUST_LOG=warn \
   "$bin/boxoffice" serve >"$work/server.log" 2>&1 &
 server_pid=$!
 ready=""
@@ -79,14 +90,10 @@ if [ -z "$ready" ]; then
 fi
 
 status=0
-if [ ${#runs[@]} -eq 0 ]; then
-  BOXOFFICE_TOKEN="$token" "$bin/loadtest" --host "http://127.0.0.1:$port" "$@" || status=$?
-else
-  for run in "${runs[@]}"; do
-    # shellcheck disable=SC2086 # each run's options are words without spaces
-    BOXOFFICE_TOKEN="$token" "$bin/loadtest" --host "http://127.0.0.1:$port" $run || status=$?
-  done
-fi
+for run in "${runs[@]}"; do
+  # shellcheck disable=SC2086 # each run's options are words without spaces
+  BOXOFFICE_TOKEN="$token" "$bin/loadtest" --host "http://127.0.0.1:$port" $run || status=$?
+done
 if [ "$status" -ne 0 ]; then
   echo "load test: failed (exit $status); server log:" >&2
   tail -n 50 "$work/server.log" >&2

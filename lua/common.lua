@@ -18,7 +18,8 @@
 --                          rate_since and rate:0 .. rate:6 (the admission rate, see below),
 --                          draw (absent: no pre-queue; 'pending': the pre-queue's drawn
 --                          entries are not queued yet, so joins after the opening wait;
---                          'enqueued': they are, see draw.lua), head (no arrival number
+--                          'enqueued': they are, see draw.lua), draw_next (while 'pending':
+--                          the first drawn place draw.lua has not queued yet), head (no arrival number
 --                          below it is queued: admission looks for the head from there) and
 --                          near (the buyers queued before this arrival number have come into
 --                          the first NEAR places, see mark_near)

@@ -95,42 +95,7 @@ pub fn agreement(figures: &Figures, orders: &[OrderRow], returns: ReturnFigures,
 
 /// Admission in the order of joining (the rule in this module's documentation).
 pub fn fifo(buyers: &[BuyerRecord]) -> Check {
-    let mut by_quantity: BTreeMap<u8, Vec<&BuyerRecord>> = BTreeMap::new();
-    for b in buyers.iter().filter(|b| b.join_server_ms.is_some()) {
-        by_quantity.entry(b.quantity).or_default().push(b);
-    }
-    let mut violations = Vec::new();
-    let mut admitted_compared = 0usize;
-    for group in by_quantity.values_mut() {
-        group.sort_by_key(|b| b.join_server_ms);
-        // The latest "still waiting" among buyers who joined strictly earlier, and who.
-        let mut latest_wait: Option<(i64, usize)> = None;
-        let mut i = 0;
-        while i < group.len() {
-            let joined = group[i].join_server_ms;
-            let same_ms = group[i..].iter().take_while(|b| b.join_server_ms == joined).count();
-            let tie = &group[i..i + same_ms];
-            for b in tie {
-                if let (Some(admitted), Some((waited, a))) = (b.admitted_server_ms, latest_wait) {
-                    admitted_compared += 1;
-                    if admitted < waited {
-                        violations.push(format!(
-                            "buyer {} (joined earlier) was waiting at {waited} ms, after buyer {} was admitted at {admitted} ms",
-                            a, b.index
-                        ));
-                    }
-                }
-            }
-            for b in tie {
-                if let Some(w) = b.last_waiting_server_ms
-                    && latest_wait.is_none_or(|(t, _)| w > t)
-                {
-                    latest_wait = Some((w, b.index));
-                }
-            }
-            i += same_ms;
-        }
-    }
+    let (violations, admitted_compared) = admitted_in_order(buyers, |b| b.join_server_ms);
     Check {
         name: "admitted in FIFO order",
         passed: violations.is_empty(),
@@ -144,6 +109,51 @@ pub fn fifo(buyers: &[BuyerRecord]) -> Check {
             )
         },
     }
+}
+
+/// The rule of this module's documentation for any order of the line: `ahead` is a buyer's
+/// rank in it (its join's server time; in the pre-queue scenario, its drawn place), `None`
+/// for a buyer outside it. Returns the violations and how many admitted buyers were compared.
+pub fn admitted_in_order(buyers: &[BuyerRecord], ahead: impl Fn(&BuyerRecord) -> Option<i64>) -> (Vec<String>, usize) {
+    let mut by_quantity: BTreeMap<u8, Vec<(i64, &BuyerRecord)>> = BTreeMap::new();
+    for b in buyers {
+        if let Some(rank) = ahead(b) {
+            by_quantity.entry(b.quantity).or_default().push((rank, b));
+        }
+    }
+    let mut violations = Vec::new();
+    let mut admitted_compared = 0usize;
+    for group in by_quantity.values_mut() {
+        group.sort_by_key(|(rank, _)| *rank);
+        // The latest "still waiting" among buyers strictly ahead, and who.
+        let mut latest_wait: Option<(i64, usize)> = None;
+        let mut i = 0;
+        while i < group.len() {
+            let rank = group[i].0;
+            let same_rank = group[i..].iter().take_while(|(r, _)| *r == rank).count();
+            let tie = &group[i..i + same_rank];
+            for (_, b) in tie {
+                if let (Some(admitted), Some((waited, a))) = (b.admitted_server_ms, latest_wait) {
+                    admitted_compared += 1;
+                    if admitted < waited {
+                        violations.push(format!(
+                            "buyer {} (ahead) was waiting at {waited} ms, after buyer {} was admitted at {admitted} ms",
+                            a, b.index
+                        ));
+                    }
+                }
+            }
+            for (_, b) in tie {
+                if let Some(w) = b.last_waiting_server_ms
+                    && latest_wait.is_none_or(|(t, _)| w > t)
+                {
+                    latest_wait = Some((w, b.index));
+                }
+            }
+            i += same_rank;
+        }
+    }
+    (violations, admitted_compared)
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@
 //! - `sampler`: the sale's dashboard figures, read every half second during the run;
 //! - `checks`: not oversold, Postgres and the dashboard agree, FIFO admission;
 //! - `waitlist_checks`: the sold-out scenario's offers: in order, once, bought or lapsed;
+//! - `draw_checks`: the pre-queue scenario's draw: every place recomputed, drawn once,
+//!   admission in drawn order (with the shop's `src/draw/order.rs`, `draw_order`, included by
+//!   path);
 //! - `timeline`: the run second by second; `findings`: "what this run says";
 //! - `plots`: the charts, drawn by the shop's `src/charts.rs` (`charts`, included by path);
 //! - `report`: the markdown summary.
@@ -24,6 +27,10 @@
 #[path = "../../src/charts.rs"]
 mod charts;
 mod checks;
+mod draw_checks;
+// The shop's draw arithmetic, the one definition of the drawn order (see `draw_checks`).
+#[path = "../../src/draw/order.rs"]
+mod draw_order;
 mod findings;
 mod options;
 mod organizer;
@@ -71,13 +78,22 @@ async fn run() -> anyhow::Result<bool> {
     let host = options.goose.host.clone().unwrap_or_default();
     let organizer = Organizer::new(&host, &options.token)?;
     let sold_out = options.scenario == ScenarioKind::SoldOut;
+    let prequeue = options.scenario == ScenarioKind::Prequeue;
     let raise_by = if sold_out { options.raise_by } else { 0 };
+    let opens_in = Duration::from_secs(options.prequeue_secs.into());
+    let (opens_at, opens_here) = match prequeue {
+        true => (Some(chrono::Utc::now() + opens_in), Some(Instant::now() + opens_in)),
+        false => (None, None),
+    };
     let sale = organizer
         .create_sale(&SalePlan {
             capacity: options.capacity,
             spare_seats: raise_by,
             hold_secs: options.hold_secs,
             max_active: options.max_active,
+            opens_at,
+            // Open from a minute before the sale is made: the first join is in its window.
+            prequeue_secs: prequeue.then_some(options.prequeue_secs + 60),
         })
         .await?;
     let offer_secs = if sold_out {
@@ -89,7 +105,13 @@ async fn run() -> anyhow::Result<bool> {
     if return_share > 0.0 {
         organizer.allow_returns(&sale).await?;
     }
-    eprintln!("sale {sale} opened; {} buyers on their way", options.buyers);
+    match prequeue {
+        true => eprintln!(
+            "sale {sale} opens in {} s; {} buyers join its pre-queue meanwhile",
+            options.prequeue_secs, options.buyers
+        ),
+        false => eprintln!("sale {sale} opened; {} buyers on their way", options.buyers),
+    }
 
     let crowd = scenario::install(Crowd {
         scenario: options.scenario,
@@ -107,6 +129,9 @@ async fn run() -> anyhow::Result<bool> {
         line_done: Notify::new(),
         raised: Default::default(),
         returners_waiting: AtomicUsize::new(0),
+        opens_at: opens_here,
+        released: Default::default(),
+        buyers: options.buyers,
     });
     let raise_to = (raise_by > 0).then_some(options.capacity + raise_by);
     let raise = sold_out.then(|| {
@@ -115,6 +140,15 @@ async fn run() -> anyhow::Result<bool> {
             sale.clone(),
             crowd.clone(),
             raise_to,
+        ))
+    });
+
+    let first_draw = opens_here.map(|opens_here| {
+        tokio::spawn(first_draw(
+            organizer.clone(),
+            sale.clone(),
+            opens_here,
+            Duration::from_secs(options.max_wait_secs),
         ))
     });
 
@@ -140,6 +174,14 @@ async fn run() -> anyhow::Result<bool> {
         .await
         .context("The goose attack failed")?;
 
+    if let (Some(opens_here), Some(released)) = (opens_here, crowd.released.get())
+        && *released + Duration::from_secs(1) >= opens_here
+    {
+        eprintln!(
+            "warning: launching the crowd took past the opening: the buyers joined after it, not in the \
+             pre-queue; give --prequeue-secs more room"
+        );
+    }
     let _ = stop_sampling.send(true);
     let samples = sampler.await.unwrap_or_default();
     if let Some(raise) = raise {
@@ -151,6 +193,15 @@ async fn run() -> anyhow::Result<bool> {
         organizer.waitlist_entries(&sale).await?
     } else {
         Vec::new()
+    };
+    let first_draw = match first_draw {
+        Some(task) => Some(task.await.context("The watch for the draw stopped")??),
+        None => None,
+    };
+    // The draw at the end, and how many joins the sale's queue counted by then.
+    let last_draw: Option<(draw_checks::PublishedDraw, i64)> = match prequeue {
+        true => Some((organizer.published_draw(&sale).await?, organizer.joined(&sale).await?)),
+        false => None,
     };
     let figures = organizer.figures(&sale).await?;
     let orders = organizer.orders(&sale).await?;
@@ -166,8 +217,18 @@ async fn run() -> anyhow::Result<bool> {
     let mut checks = vec![
         checks::capacity(&figures, &orders, returns),
         checks::agreement(&figures, &orders, returns, &buyers),
-        checks::fifo(&buyers),
     ];
+    match (first_draw, last_draw) {
+        (Some((first, drawn_after)), Some((last, joined))) => {
+            let (places_check, places) = draw_checks::places(&last, &buyers);
+            checks.extend([
+                places_check,
+                draw_checks::drawn_once(&first, &last, drawn_after, joined, &buyers),
+                draw_checks::admitted_in_drawn_order(&buyers, &places),
+            ]);
+        }
+        _ => checks.push(checks::fifo(&buyers)),
+    }
     if sold_out {
         let plan = waitlist_checks::Plan {
             capacity: options.capacity.into(),
@@ -197,6 +258,7 @@ async fn run() -> anyhow::Result<bool> {
         poll_scale: options.poll_scale,
         abandon_share: options.abandon_share,
         leave_share: options.leave_share,
+        prequeue_secs: prequeue.then_some(options.prequeue_secs),
         sold_out: sold_out.then_some(report::SoldOutInfo {
             raise_by,
             offer_secs,
@@ -225,6 +287,31 @@ async fn run() -> anyhow::Result<bool> {
     std::fs::write(&options.summary_file, &summary)
         .with_context(|| format!("Failed to write {}", options.summary_file.display()))?;
     Ok(checks.iter().all(|c| c.passed))
+}
+
+/// The pre-queue scenario's draw as first published, read every 200 ms from the opening
+/// (`opens_here`, this machine's clock) until it has a result, and how long after the opening
+/// that was; gives up after `patience`.
+async fn first_draw(
+    organizer: Organizer,
+    sale: String,
+    opens_here: Instant,
+    patience: Duration,
+) -> anyhow::Result<(draw_checks::PublishedDraw, Duration)> {
+    tokio::time::sleep_until(opens_here.into()).await;
+    loop {
+        // An error (404 until the first pre-queue entry made the draw) or no result yet: ask again.
+        let last = match organizer.published_draw::<draw_checks::PublishedDraw>(&sale).await {
+            Ok(draw) if draw.result.is_some() => return Ok((draw, opens_here.elapsed())),
+            Ok(_) => "no result yet".to_string(),
+            Err(e) => format!("{e:#}"),
+        };
+        anyhow::ensure!(
+            opens_here.elapsed() < patience,
+            "no draw published within {patience:?} of the opening (last answer: {last})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The sold-out scenario's organizer: once every buyer is out of the line (bought, gone, or

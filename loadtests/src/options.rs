@@ -9,14 +9,23 @@ use goose::config::GooseConfiguration;
 
 /// A flash crowd against one new sale of a running boxoffice instance, then a check that
 /// nothing was oversold, that Postgres and the dashboard agree, and that admission was FIFO;
-/// with `--scenario sold-out`, also that the waitlist offered what came back in order, once.
+/// with `--scenario sold-out`, also that the waitlist offered what came back in order, once;
+/// with `--scenario prequeue`, that the opening's draw happened once, gave every buyer the
+/// place the published draw says, and that admission followed it.
 #[derive(Parser)]
 pub struct Options {
     /// `crowd`: the flash crowd alone. `sold-out`: buyers told "sold out" join the waitlist,
     /// the organizer adds `--raise-by` seats once the line is empty, and the offers go down
-    /// the waitlist (see `--lapse-share`, `--offer-secs`).
+    /// the waitlist (see `--lapse-share`, `--offer-secs`). `prequeue`: the sale opens
+    /// `--prequeue-secs` after the run makes it; the buyers join its pre-queue spread evenly
+    /// over that window, and the opening's draw places them in the queue.
     #[arg(long, value_enum, default_value_t = ScenarioKind::Crowd)]
     pub scenario: ScenarioKind,
+    /// Pre-queue scenario: seconds from making the sale to its opening (5–3600), its pre-queue
+    /// open all along. The buyers join spread evenly over all of it but the last second. The
+    /// shop must draw with a beacon it can reach (`BOXOFFICE_BEACON=local` off the internet).
+    #[arg(long, default_value_t = 20)]
+    pub prequeue_secs: u32,
     /// Sold-out scenario: seats the organizer adds once the line is empty (the event is made
     /// with this many seats beyond `--capacity`).
     #[arg(long, default_value_t = 10)]
@@ -37,7 +46,8 @@ pub struct Options {
     /// An organizer's API token (`boxoffice organizer token --email …`).
     #[arg(long, env = "BOXOFFICE_TOKEN", hide_env_values = true)]
     pub token: String,
-    /// Simulated buyers; they all join at the same moment.
+    /// Simulated buyers; they all join at the same moment (in the pre-queue scenario, spread
+    /// over the pre-queue's window).
     #[arg(long, default_value_t = 2000)]
     pub buyers: usize,
     /// Tickets in the sale.
@@ -99,6 +109,10 @@ impl Options {
             self.abandon_share + self.leave_share <= 1.0,
             "--abandon-share and --leave-share together must not exceed 1"
         );
+        anyhow::ensure!(
+            (5..=3600).contains(&self.prequeue_secs),
+            "--prequeue-secs must be 5–3600"
+        );
         if let Some(secs) = self.offer_secs {
             anyhow::ensure!((60..=86_400).contains(&secs), "--offer-secs must be 60–86400");
         }
@@ -117,6 +131,8 @@ pub enum ScenarioKind {
     Crowd,
     /// The crowd, then the waitlist: the sold-out join it and get what comes back.
     SoldOut,
+    /// The crowd joins the pre-queue before the opening; the draw orders it.
+    Prequeue,
 }
 
 /// Tickets per buyer: a fixed number, or a range spread over the buyers.

@@ -1,8 +1,9 @@
 //! The organizer's side of the run, through the organizer API with a bearer token: make the
-//! event and its sale before the crowd comes, read the sale back afterwards.
+//! event and its sale before the crowd comes, read the sale back afterwards; and the sale's
+//! published draw, which anyone may read.
 
 use anyhow::{Context, bail};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -10,6 +11,8 @@ use serde_json::json;
 #[derive(Clone)]
 pub struct Organizer {
     http: reqwest::Client,
+    /// The shop's address.
+    site: String,
     base: String,
     token: String,
 }
@@ -90,6 +93,10 @@ pub struct SalePlan {
     pub spare_seats: u32,
     pub hold_secs: u32,
     pub max_active: u32,
+    /// When the sale opens (now when `None`).
+    pub opens_at: Option<DateTime<Utc>>,
+    /// Its pre-queue's window before the opening, in seconds (the shop's default when `None`).
+    pub prequeue_secs: Option<u32>,
 }
 
 /// Price of one ticket in the test event, in cents.
@@ -101,12 +108,14 @@ impl Organizer {
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(30))
                 .build()?,
+            site: host.trim_end_matches('/').to_string(),
             base: format!("{}/api/v1/admin", host.trim_end_matches('/')),
             token: token.to_string(),
         })
     }
 
-    /// Makes an event a month ahead with the planned capacity (and spare seats), and opens its sale now.
+    /// Makes an event a month ahead with the planned capacity (and spare seats), and its sale
+    /// opening as planned.
     /// Returns the sale id.
     pub async fn create_sale(&self, plan: &SalePlan) -> anyhow::Result<String> {
         let starts = Utc::now() + Duration::days(30);
@@ -130,6 +139,8 @@ impl Organizer {
                         "capacity": plan.capacity,
                         "hold_secs": plan.hold_secs,
                         "max_active": plan.max_active,
+                        "opens_at": plan.opens_at.map(|t| t.to_rfc3339()),
+                        "prequeue_secs": plan.prequeue_secs,
                     })),
             )
             .await
@@ -211,6 +222,31 @@ impl Organizer {
             }
         }
         Ok(all)
+    }
+
+    /// How many buyers joined the sale's queue (its funnel; a drawn pre-queue entry counts
+    /// once it is queued).
+    pub async fn joined(&self, sale: &str) -> anyhow::Result<i64> {
+        #[derive(Deserialize)]
+        struct Series {
+            funnel: Funnel,
+        }
+        #[derive(Deserialize)]
+        struct Funnel {
+            joined: i64,
+        }
+        let series: Series = self
+            .send(self.http.get(format!("{}/sales/{sale}/series", self.base)))
+            .await
+            .context("Failed to read the sale's funnel")?;
+        Ok(series.funnel.joined)
+    }
+
+    /// The sale's published draw (`GET /api/v1/sales/{sale}/draw`, public).
+    pub async fn published_draw<T: serde::de::DeserializeOwned>(&self, sale: &str) -> anyhow::Result<T> {
+        self.send(self.http.get(format!("{}/api/v1/sales/{sale}/draw", self.site)))
+            .await
+            .context("Failed to read the sale's draw")
     }
 
     /// Closes the sale, so the instance stops reconciling it once the run is over.

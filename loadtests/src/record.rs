@@ -53,8 +53,11 @@ pub struct BuyerRecord {
     pub join_sent: Option<Instant>,
     /// Server time of the join.
     pub join_server_ms: Option<i64>,
-    /// Place in the queue the join answer gave (0: admitted at once).
+    /// Place in the queue the join answer gave (0: admitted at once); in the pre-queue, the
+    /// first answer after the draw placed it.
     pub first_position: Option<u64>,
+    /// The pre-queue entry's receipt (`v1.<sale>.<entry id>.<signature>`), when it joined one.
+    pub receipt: Option<String>,
     /// Server time of the last answer that said "waiting".
     pub last_waiting_server_ms: Option<i64>,
     /// Server time of the first answer that said "admitted".
@@ -125,6 +128,7 @@ impl BuyerRecord {
             join_sent: None,
             join_server_ms: None,
             first_position: None,
+            receipt: None,
             last_waiting_server_ms: None,
             admitted_server_ms: None,
             admitted_at: None,
@@ -156,6 +160,8 @@ impl BuyerRecord {
 pub enum Endpoint {
     Join,
     Poll,
+    /// A poll of a pre-queue entry, before the draw placed it.
+    PrequeuePoll,
     Order,
     Leave,
     WaitlistJoin,
@@ -169,6 +175,7 @@ impl Endpoint {
         match self {
             Endpoint::Join => "join",
             Endpoint::Poll => "poll",
+            Endpoint::PrequeuePoll => "pre-queue poll",
             Endpoint::Order => "order",
             Endpoint::Leave => "leave",
             Endpoint::WaitlistJoin => "waitlist join",
@@ -182,6 +189,7 @@ impl Endpoint {
         match self {
             Endpoint::Join => "POST /api/v1/sales/{sale}/reservations",
             Endpoint::Poll => "GET /api/v1/reservations/{code}",
+            Endpoint::PrequeuePoll => "GET /api/v1/reservations/{code} (pre-queue)",
             Endpoint::Order => "POST /api/v1/reservations/{code}/order",
             Endpoint::Leave => "DELETE /api/v1/reservations/{code}",
             Endpoint::WaitlistJoin => "POST /api/v1/sales/{sale}/waitlist",

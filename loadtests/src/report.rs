@@ -22,6 +22,8 @@ pub struct RunInfo<'a> {
     pub leave_share: f64,
     /// The sold-out scenario's settings, when it ran.
     pub sold_out: Option<SoldOutInfo>,
+    /// The pre-queue scenario's window in seconds, when it ran.
+    pub prequeue_secs: Option<u32>,
 }
 
 /// What the sold-out scenario did after the sell-out.
@@ -100,6 +102,13 @@ pub fn summary(
             "Sold-out scenario: the sold-out joined the waitlist ({} entries); once the line was \
              empty the organizer added {} seats; offer window {} s, lapse share {}, return share {}.\n",
             s.entries, s.raise_by, s.offer_secs, s.lapse_share, s.return_share
+        );
+    }
+    if let Some(secs) = info.prequeue_secs {
+        let _ = writeln!(
+            w,
+            "Pre-queue scenario: the sale opened {secs} s after it was made; the buyers joined its \
+             pre-queue spread over that window, and the opening's draw placed them in the queue.\n"
         );
     }
     let _ = writeln!(w, "{said}");

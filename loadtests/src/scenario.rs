@@ -12,6 +12,11 @@
 //! With `--return-share`, that share of the buyers who bought in the line return some of
 //! their tickets (half, rounded up) through the JSON API once everyone else is out of the
 //! line, before the organizer's raise: those tickets go down the waitlist too.
+//!
+//! In the pre-queue scenario the buyers join one after the other, spread evenly over the
+//! pre-queue's window (buyer `i` of `n` at `(i + ½) / n` of it, the last a second before the
+//! opening), keep their receipts, and poll as the server asks (not scaled: the opening comes
+//! in real time) until the draw places them in the queue; from there on as in the crowd.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -46,6 +51,11 @@ pub struct Crowd {
     pub raised: OnceLock<Instant>,
     /// Returners still in the line, waiting for everyone else to leave it.
     pub returners_waiting: AtomicUsize,
+    /// The pre-queue scenario's opening, on this machine's clock; the buyers' joins are spread
+    /// from when they pass the start line (`released`, set by the first) to a second before it.
+    pub opens_at: Option<Instant>,
+    pub released: OnceLock<Instant>,
+    pub buyers: usize,
 }
 
 impl Crowd {
@@ -82,6 +92,16 @@ impl Crowd {
         }
     }
 
+    /// When buyer `index` joins in the pre-queue scenario (at once otherwise).
+    fn join_moment(&self, index: usize) -> Option<Instant> {
+        let opens_at = self.opens_at?;
+        let released = *self.released.get_or_init(Instant::now);
+        let window = opens_at
+            .checked_sub(Duration::from_secs(1))?
+            .saturating_duration_since(released);
+        Some(released + window.mul_f64((index as f64 + 0.5) / self.buyers.max(1) as f64))
+    }
+
     /// Whether a request sent at `sent` saw the organizer's new seats.
     fn after_raise(&self, sent: Instant) -> bool {
         self.raised.get().is_some_and(|r| sent > *r)
@@ -112,6 +132,9 @@ async fn journey(user: &mut GooseUser) -> TransactionResult {
     let index = user.weighted_users_index;
     let mut record = BuyerRecord::new(index, crowd.role_of(index), crowd.quantity.for_buyer(index));
     crowd.start.wait().await;
+    if let Some(moment) = crowd.join_moment(index) {
+        tokio::time::sleep_until(moment.into()).await;
+    }
     let mut result = walk(user, &crowd, &mut record).await;
     if result.is_ok()
         && crowd.scenario == ScenarioKind::SoldOut
@@ -138,6 +161,8 @@ struct View {
     position: u64,
     poll_after_ms: u64,
     server_ms: i64,
+    /// In the pre-queue: the entry's receipt.
+    receipt: Option<String>,
 }
 
 impl View {
@@ -145,6 +170,7 @@ impl View {
         Some(View {
             code: body["code"].as_str()?.to_string(),
             place: body["place"].as_str().map(str::to_string),
+            receipt: body["receipt"].as_str().map(str::to_string),
             state: body["state"].as_str()?.to_string(),
             position: body["position"].as_u64()?,
             poll_after_ms: body["poll_after_ms"].as_u64()?,
@@ -158,21 +184,25 @@ impl View {
 async fn walk(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord) -> TransactionResult {
     rec.join_sent = Some(Instant::now());
     let path = format!("/api/v1/sales/{}/reservations", crowd.sale);
-    let answer = call(
-        user,
-        crowd,
-        Endpoint::Join,
-        &path,
-        Some(json!({"quantity": rec.quantity})),
-    )
-    .await?;
+    let mut answer = join(user, crowd, rec, &path).await?;
+    // Joining between the opening and the draw's last batch: "try again in a moment", as a
+    // buyer's page does (the draw takes a beacon round, about two seconds).
+    for _ in 0..DRAW_RETRIES {
+        if answer.status != 409 || answer.error() != "draw_under_way" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        answer = join(user, crowd, rec, &path).await?;
+    }
     let Some(mut view) = answer.view() else {
         rec.outcome = answer.failure();
         return Ok(());
     };
     rec.join_server_ms = Some(view.server_ms);
     rec.code = Some(view.code.clone());
-    rec.first_position = Some(view.position);
+    if view.state != "prequeue" {
+        rec.first_position = Some(view.position);
+    }
     let deadline = Instant::now() + crowd.max_wait;
     let poll_path = format!("/api/v1/reservations/{}", view.code);
     let mut waited = false;
@@ -197,14 +227,9 @@ async fn walk(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord) -> Tra
                     Some(place) => format!("{poll_path}?place={place}"),
                     None => poll_path.clone(),
                 };
-                let answer = call(user, crowd, Endpoint::Poll, &with_place, None).await?;
-                rec.polls += 1;
-                match answer.view() {
+                match poll(user, crowd, rec, Endpoint::Poll, &with_place).await? {
                     Some(v) => view = v,
-                    None => {
-                        rec.outcome = answer.failure();
-                        return Ok(());
-                    }
+                    None => return Ok(()),
                 }
             }
             "admitted" => {
@@ -220,6 +245,25 @@ async fn walk(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord) -> Tra
                     _ => check_out(user, crowd, rec, &view.code).await,
                 };
             }
+            "prequeue" => {
+                if rec.receipt.is_none() {
+                    rec.receipt.clone_from(&view.receipt);
+                }
+                if Instant::now() >= deadline {
+                    rec.outcome = Outcome::TimedOut;
+                    call(user, crowd, Endpoint::Leave, &poll_path, None).await?;
+                    return Ok(());
+                }
+                // The opening comes in real time: the server's interval, not scaled.
+                tokio::time::sleep(Duration::from_millis(view.poll_after_ms)).await;
+                match poll(user, crowd, rec, Endpoint::PrequeuePoll, &poll_path).await? {
+                    Some(v) => view = v,
+                    None => return Ok(()),
+                }
+                if view.state != "prequeue" {
+                    rec.first_position = Some(view.position);
+                }
+            }
             "sold_out" => {
                 rec.outcome = Outcome::SoldOut;
                 return Ok(());
@@ -230,6 +274,43 @@ async fn walk(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord) -> Tra
             }
         }
     }
+}
+
+/// One poll of the buyer's reservation: where it stands, or `None` when the answer is of no
+/// use (the record's outcome then says why).
+async fn poll(
+    user: &mut GooseUser,
+    crowd: &Crowd,
+    rec: &mut BuyerRecord,
+    endpoint: Endpoint,
+    path: &str,
+) -> Result<Option<View>, Box<TransactionError>> {
+    let answer = call(user, crowd, endpoint, path, None).await?;
+    rec.polls += 1;
+    let view = answer.view();
+    if view.is_none() {
+        rec.outcome = answer.failure();
+    }
+    Ok(view)
+}
+
+/// Joins after the opening retried while the draw is under way, at most.
+const DRAW_RETRIES: usize = 30;
+
+async fn join(
+    user: &mut GooseUser,
+    crowd: &Crowd,
+    rec: &BuyerRecord,
+    path: &str,
+) -> Result<Answer, Box<TransactionError>> {
+    call(
+        user,
+        crowd,
+        Endpoint::Join,
+        path,
+        Some(json!({"quantity": rec.quantity})),
+    )
+    .await
 }
 
 async fn leave(user: &mut GooseUser, crowd: &Crowd, rec: &mut BuyerRecord, path: &str) -> TransactionResult {
@@ -430,8 +511,13 @@ impl Answer {
         self.ok().then(|| EntryView::parse(self.body.as_ref()?)).flatten()
     }
 
+    /// The error code of an error answer (`""` when none).
+    fn error(&self) -> &str {
+        self.body.as_ref().and_then(|b| b["error"].as_str()).unwrap_or("")
+    }
+
     fn failure(&self) -> Outcome {
-        let error = self.body.as_ref().and_then(|b| b["error"].as_str()).unwrap_or("");
+        let error = self.error();
         match self.status {
             0 => Outcome::Failed("no answer".into()),
             s => Outcome::Failed(format!("{s} {error}").trim_end().to_string()),

@@ -25,13 +25,14 @@
 
 pub mod beacon;
 pub mod fetch;
+mod order;
 pub mod published;
 pub mod receipt;
 
 use std::fmt;
 use std::str::FromStr;
 
-use sha2::{Digest as _, Sha256};
+pub use order::{Digest, draw_seed, drawn_order, list_hash};
 
 /// Serde through a type's text form (`Display` and `FromStr`): the draw's values travel as hex.
 macro_rules! serde_as_text {
@@ -54,43 +55,6 @@ pub(crate) use serde_as_text;
 
 /// The name of the algorithm above, published with every draw.
 pub const ALGORITHM: &str = "boxoffice-draw-v1";
-
-/// A SHA-256 value, written as 64 lowercase hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Digest(pub [u8; 32]);
-
-impl Digest {
-    /// SHA-256 of the parts, one after the other.
-    pub fn of(parts: &[&[u8]]) -> Digest {
-        let mut hasher = Sha256::new();
-        for part in parts {
-            hasher.update(part);
-        }
-        Digest(hasher.finalize().into())
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Digest({self})")
-    }
-}
-
-impl FromStr for Digest {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Digest, String> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(s, &mut bytes).map_err(|_| "expected 64 hex digits".to_string())?;
-        Ok(Digest(bytes))
-    }
-}
 
 serde_as_text!(Digest);
 
@@ -160,30 +124,6 @@ impl FromStr for EntryId {
     }
 }
 
-/// The frozen list's hash: SHA-256 over the entry hashes in ascending order, so it does not
-/// depend on the order in which buyers joined.
-pub fn list_hash(entries: &[Digest]) -> Digest {
-    let mut sorted = entries.to_vec();
-    sorted.sort_unstable();
-    let mut hasher = Sha256::new();
-    for entry in &sorted {
-        hasher.update(entry.0);
-    }
-    Digest(hasher.finalize().into())
-}
-
-/// `seed = SHA-256(server_seed ‖ list_hash ‖ beacon randomness)`.
-pub fn draw_seed(server_seed: &ServerSeed, list_hash: &Digest, beacon_randomness: &Digest) -> Digest {
-    Digest::of(&[&server_seed.0.0, &list_hash.0, &beacon_randomness.0])
-}
-
-/// The entries in drawn order: the first holds place 1.
-pub fn drawn_order(seed: &Digest, entries: &[Digest]) -> Vec<Digest> {
-    let mut keyed: Vec<(Digest, Digest)> = entries.iter().map(|h| (Digest::of(&[&seed.0, &h.0]), *h)).collect();
-    keyed.sort_unstable();
-    keyed.into_iter().map(|(_, h)| h).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,13 +174,10 @@ mod tests {
     #[test]
     fn the_seed_depends_on_each_of_its_three_inputs() {
         let s = ServerSeed(Digest([1; 32]));
-        let seed = draw_seed(&s, &Digest([2; 32]), &Digest([3; 32]));
-        assert_ne!(
-            seed,
-            draw_seed(&ServerSeed(Digest([9; 32])), &Digest([2; 32]), &Digest([3; 32]))
-        );
-        assert_ne!(seed, draw_seed(&s, &Digest([9; 32]), &Digest([3; 32])));
-        assert_ne!(seed, draw_seed(&s, &Digest([2; 32]), &Digest([9; 32])));
+        let seed = draw_seed(&s.0, &Digest([2; 32]), &Digest([3; 32]));
+        assert_ne!(seed, draw_seed(&Digest([9; 32]), &Digest([2; 32]), &Digest([3; 32])));
+        assert_ne!(seed, draw_seed(&s.0, &Digest([9; 32]), &Digest([3; 32])));
+        assert_ne!(seed, draw_seed(&s.0, &Digest([2; 32]), &Digest([9; 32])));
     }
 
     #[test]

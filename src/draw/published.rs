@@ -61,7 +61,7 @@ impl DrawResult {
         beacon: BeaconRound,
     ) -> DrawResult {
         let list_hash = list_hash(entries);
-        let seed = draw_seed(server_seed, &list_hash, &beacon.randomness());
+        let seed = draw_seed(&server_seed.0, &list_hash, &beacon.randomness());
         let entries = drawn_order(&seed, entries)
             .into_iter()
             .zip(1..)
@@ -148,7 +148,7 @@ pub fn check(
         });
     }
     draw.beacon_chain.verify(&result.beacon)?;
-    let seed = draw_seed(&server_seed, &result.list_hash, &result.beacon.randomness());
+    let seed = draw_seed(&server_seed.0, &result.list_hash, &result.beacon.randomness());
     if seed != result.seed {
         return Err(DrawCheckError::SeedMismatch);
     }

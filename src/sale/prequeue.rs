@@ -14,8 +14,9 @@
 //! 2. the beacon round after the freeze, which the moment fixes;
 //! 3. the result, a function of the seed, the frozen list and the round: every instance
 //!    computes the same one, and the first stored stays;
-//! 4. `draw.lua` queues the entries in drawn order, once (a mark in the sale's hash), and
-//!    admission starts. Each entry's reservation code was fixed when it joined, so the
+//! 4. `draw.lua` queues the entries in drawn order, [`DRAW_BATCH`] a call so that no call
+//!    blocks Redis for long, once (the sale's hash keeps how far it got, and a mark when all
+//!    are in), and admission starts. Each entry's reservation code was fixed when it joined, so the
 //!    buyer's next poll finds it waiting (or admitted).
 //!
 //! Between the opening and step 4, joins are answered "try again in a moment" (the sale's hash
@@ -38,6 +39,11 @@ use crate::draw::{ALGORITHM, Digest, EntryId, ServerSeed};
 /// How long past its time the draw waits for its beacon round before it gives up until the
 /// next attempt (the freeze, and so the round, stay the same).
 const BEACON_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Drawn entries per call of `draw.lua`: a batch holds Redis for a few milliseconds (about
+/// 12 µs of Redis CPU an entry; BENCHMARKS.md, "The draw in batches"), where a whole draw of
+/// 100,000 in one call held it for 1.3 s.
+pub const DRAW_BATCH: usize = 200;
 
 /// What a buyer in the pre-queue holds: the entry's receipt and the draw's commitment.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -349,9 +355,40 @@ impl TicketSales {
                 qty: Quantity::new(i64::from(entry.quantity), crate::config::MAX_PER_ORDER_LIMIT)?,
             });
         }
-        let queued = self.call_synced(sale, &DrawEnqueue { entries: &drawn }).await?;
+        let calls = self.enqueue_drawn(sale, &drawn).await?;
         db::prequeue::mark_enqueued(pool, sale).await?;
-        info!(%sale, entries = drawn.len(), queued, "the pre-queue is drawn into the queue");
+        info!(%sale, entries = drawn.len(), calls, "the pre-queue is drawn into the queue");
         Ok(true)
+    }
+
+    /// Queues the drawn entries in batches of [`DRAW_BATCH`], each from where `draw.lua` says
+    /// the queue stands (another instance may be queuing the same draw); returns how many
+    /// calls it made.
+    async fn enqueue_drawn(&self, sale: SaleId, drawn: &[DrawnReservation]) -> Result<usize, SaleError> {
+        let total = drawn.len();
+        // Every call but a lost sale's moves `next` forward; this many calls without
+        // finishing means Redis keeps losing the sale: give up until the next attempt.
+        let most_calls = 2 * (total / DRAW_BATCH + 1) + 4;
+        let mut next = 0;
+        for calls in 1..=most_calls {
+            let batch = &drawn[next.min(total)..(next + DRAW_BATCH).min(total)];
+            next = self
+                .call_synced(
+                    sale,
+                    &DrawEnqueue {
+                        from: next,
+                        total,
+                        batch,
+                    },
+                )
+                .await?;
+            if next >= total {
+                return Ok(calls);
+            }
+        }
+        Err(SaleError::Protocol {
+            script: "draw",
+            reply: format!("the draw was not in the queue after {most_calls} calls"),
+        })
     }
 }

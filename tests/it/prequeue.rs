@@ -1,7 +1,7 @@
 //! The pre-queue and its draw at the opening: entries with receipts before the opening (one per
-//! session), one draw however many instances race to make it, admission in drawn order, later
-//! joins behind, Redis lost before the draw, a sale paused or closed before its opening, and
-//! `boxoffice verify-draw` against the real published draw.
+//! session), one draw however many instances race to make it (also one of several batches),
+//! admission in drawn order, later joins behind, Redis lost before the draw, a sale paused or
+//! closed before its opening, and `boxoffice verify-draw` against the real published draw.
 
 use std::time::Duration;
 
@@ -9,7 +9,9 @@ use boxoffice::config::{BeaconSource, Settings};
 use boxoffice::draw::beacon::{Beacon, BeaconChain, LocalBeacon};
 use boxoffice::draw::published::PublishedDraw;
 use boxoffice::draw::receipt::Receipt;
-use boxoffice::sale::{Owner, Quantity, Reservation, ReservationState, SaleError, SaleId, SaleState, sale_keys};
+use boxoffice::sale::{
+    DRAW_BATCH, Owner, Quantity, Reservation, ReservationState, SaleError, SaleId, SaleState, sale_keys,
+};
 use chrono::Utc;
 use fred::prelude::KeysInterface;
 use reqwest::StatusCode;
@@ -247,6 +249,88 @@ async fn the_draw_happens_once_when_three_instances_race_and_admission_follows_i
     let behind = b.sales.join(sale, &late, one()).await.unwrap();
     assert_eq!(behind.state, ReservationState::Waiting);
     assert_eq!(behind.position, 6, "behind the five drawn entries still waiting");
+}
+
+/// A draw of more than one batch of `draw.lua` (two and a half), three instances racing to
+/// queue it while a newcomer keeps trying to join: every entry queued once, the queue in drawn
+/// order, and the newcomer refused until the last batch is in, then behind every drawn entry
+/// (a join let in between two batches would stand in front of the later ones).
+#[tokio::test]
+async fn a_draw_of_several_batches_is_queued_once_in_order_and_joins_wait_for_its_last_batch() {
+    use futures::StreamExt;
+    let settings = local_beacon_settings();
+    let a = World::with_settings(settings.clone()).await;
+    let b = World::with_settings(settings.clone()).await;
+    let c = World::with_settings(settings.clone()).await;
+    let capacity: i32 = 5;
+    let admitted = capacity as u64;
+    let n = 2 * DRAW_BATCH + DRAW_BATCH / 2 + 7;
+    let sale = prequeue_sale(&a, capacity, chrono::Duration::minutes(10)).await;
+    let buyers: Vec<(Owner, Reservation)> = futures::stream::iter(0..n)
+        .map(|_| async {
+            let owner = Owner::random();
+            let r = a.sales.join(sale, &owner, one()).await.unwrap();
+            (owner, r)
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert_eq!(entries_in_postgres(&a, sale).await, n as i64);
+    // The joins took their time: the opening comes a second from now.
+    sqlx::query(
+        "update ticket_sales set opens_at = clock_timestamp() + interval '1 second', revision = revision + 1 where id = $1",
+    )
+    .bind(sale.0)
+    .execute(&a.db)
+    .await
+    .unwrap();
+    a.sales.sync(sale).await.unwrap();
+    sleep_until_open(&a, sale).await;
+
+    let late = Owner::random();
+    let newcomer = async {
+        let mut refused = 0u32;
+        loop {
+            match c.sales.join(sale, &late, one()).await {
+                Ok(r) => break (refused, r),
+                Err(SaleError::DrawUnderWay) => refused += 1,
+                Err(e) => panic!("a join during the draw: {e:?}"),
+            }
+        }
+    };
+    let draws = async { tokio::join!(a.sales.run_draw(sale), b.sales.run_draw(sale), c.sales.run_draw(sale)) };
+    let ((refused, behind), (ra, rb, rc)) = tokio::join!(newcomer, draws);
+    assert!(ra.unwrap() && rb.unwrap() && rc.unwrap());
+    assert!(refused > 0, "the newcomer came during the draw");
+    let drawn_waiting = n as u64 - admitted;
+    assert_eq!(behind.state, ReservationState::Waiting);
+    assert_eq!(behind.position, drawn_waiting + 1, "behind every drawn entry");
+    let f = a.sales.figures(sale).await.unwrap();
+    assert_eq!(f.joined, n as i64 + 1, "every entry queued once, and the newcomer");
+    assert_eq!((f.held, f.waiting), (i64::from(capacity), drawn_waiting as i64 + 1));
+
+    // Each buyer's place in line is its place in the published draw.
+    let draw = a.sales.published_draw(sale).await.unwrap().unwrap();
+    let trusted = trusted_key(&settings).parse().unwrap();
+    boxoffice::draw::published::check(&draw, &receipt_of(&buyers[0].1), Some(&trusted)).unwrap();
+    let places: std::collections::HashMap<_, _> = draw
+        .result
+        .unwrap()
+        .entries
+        .iter()
+        .map(|e| (e.entry_hash, e.place))
+        .collect();
+    assert_eq!(places.len(), n);
+    for (owner, entry) in &buyers {
+        let place = places[&receipt_of(entry).entry.hash()];
+        let now = b.sales.status(&entry.code, owner).await.unwrap();
+        if place <= admitted {
+            assert_eq!(now.state, ReservationState::Admitted, "place {place}");
+        } else {
+            assert_eq!(now.state, ReservationState::Waiting, "place {place}");
+            assert_eq!(now.position, place - admitted, "the queue follows the draw");
+        }
+    }
 }
 
 #[tokio::test]

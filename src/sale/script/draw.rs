@@ -1,5 +1,5 @@
 //! The pre-queue's scripts: `prequeue.lua` marks a sale whose joins after the opening must
-//! wait for its draw, and `draw.lua` puts the drawn entries into the queue, once.
+//! wait for its draw, and `draw.lua` puts the drawn entries into the queue, batch by batch, once.
 
 use fred::prelude::*;
 
@@ -34,19 +34,26 @@ pub(crate) struct DrawnReservation {
     pub qty: Quantity,
 }
 
-/// `draw.lua`: the drawn entries, in drawn order.
+/// `draw.lua`: one batch of the drawn entries, in drawn order, from place `from` (0 for the
+/// first) of a draw of `total`.
 pub(crate) struct DrawEnqueue<'a> {
-    pub entries: &'a [DrawnReservation],
+    pub from: usize,
+    pub total: usize,
+    pub batch: &'a [DrawnReservation],
 }
 
 impl ScriptCall for DrawEnqueue<'_> {
     const SCRIPT: ScriptName = ScriptName::Draw;
-    /// How many entries were queued by this call (0 when the draw was queued before).
-    type Reply = u64;
+    /// The first place not queued yet, from which the next batch starts (`total`: the whole
+    /// draw is in the queue). Another instance may have queued past this batch, or Redis may
+    /// have lost the sale and the count with it: the next batch starts where it says.
+    type Reply = usize;
 
     fn argv(&self) -> Vec<Value> {
-        let mut argv = Vec::with_capacity(self.entries.len() * 3);
-        for e in self.entries {
+        let mut argv = Vec::with_capacity(2 + self.batch.len() * 3);
+        argv.push((self.from as i64).into());
+        argv.push((self.total as i64).into());
+        for e in self.batch {
             argv.push(e.code.member().into());
             argv.push(e.owner.as_str().into());
             argv.push(i64::from(e.qty.get()).into());
@@ -54,14 +61,14 @@ impl ScriptCall for DrawEnqueue<'_> {
         argv
     }
 
-    fn decode(mut reply: Reply) -> Result<u64, ReplyError> {
+    fn decode(mut reply: Reply) -> Result<usize, ReplyError> {
         match reply.string("tag")?.as_str() {
-            "enqueued" => {}
+            "next" => {}
             other => return Err(reply.unknown_tag("tag", other)),
         }
-        let n = reply.int_as("queued")?;
+        let next = reply.int_as("next")?;
         reply.finish()?;
-        Ok(n)
+        Ok(next)
     }
 }
 
@@ -71,10 +78,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn draw_reads_how_many_it_queued_and_refuses_other_tags() {
-        let n = DrawEnqueue::decode(reply(ScriptName::Draw, &["enqueued".into(), 3.into()])).unwrap();
+    fn draw_reads_where_to_carry_on_and_refuses_other_tags() {
+        let n = DrawEnqueue::decode(reply(ScriptName::Draw, &["next".into(), 3.into()])).unwrap();
         assert_eq!(n, 3);
-        let e = DrawEnqueue::decode(reply(ScriptName::Draw, &["queued".into(), 3.into()]))
+        let e = DrawEnqueue::decode(reply(ScriptName::Draw, &["enqueued".into(), 3.into()]))
             .err()
             .unwrap();
         assert_eq!(e.field, "tag");
