@@ -38,6 +38,30 @@ pub async fn window(db: &PgPool, sale: SaleId) -> Result<Option<Window>, sqlx::E
     .await
 }
 
+/// What every poll of a sale's pre-queue needs beside its own entry, in one read.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PollFacts {
+    pub opens_at: DateTime<Utc>,
+    pub state: String,
+    /// The draw's secret seed; `None` before the first entry made the draw.
+    pub server_seed: Option<Vec<u8>>,
+    /// Every drawn entry is in Redis's queue.
+    pub enqueued: bool,
+    pub now: DateTime<Utc>,
+}
+
+pub async fn poll_facts(db: &PgPool, sale: SaleId) -> Result<Option<PollFacts>, sqlx::Error> {
+    sqlx::query_as(
+        "select s.opens_at, s.state, d.server_seed, coalesce(d.enqueued_at is not null, false) as enqueued,
+                clock_timestamp() as now
+         from ticket_sales s left join sale_draws d on d.sale_id = s.id
+         where s.id = $1",
+    )
+    .bind(sale.0)
+    .fetch_optional(db)
+    .await
+}
+
 /// A sale's draw as stored.
 #[derive(Debug, sqlx::FromRow)]
 pub struct DrawRow {

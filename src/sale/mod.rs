@@ -24,6 +24,7 @@ mod keys;
 mod line;
 mod model;
 mod prequeue;
+mod prequeue_polls;
 mod presence;
 mod returns;
 mod script;
@@ -89,6 +90,8 @@ struct Inner {
     secret: crate::config::Secret,
     /// Signs the pre-queue's receipts.
     receipts: crate::draw::receipt::ReceiptSigner,
+    /// What the pre-queue's polls read from Postgres, kept for a moment (see `prequeue_polls`).
+    prequeue_polls: prequeue_polls::PrequeuePolls,
     /// The draws' public randomness.
     beacon: Arc<dyn crate::draw::beacon::Beacon>,
 }
@@ -154,6 +157,7 @@ impl TicketSales {
                 recorders: Default::default(),
                 secret: settings.secret.clone(),
                 receipts: crate::draw::receipt::ReceiptSigner::from_secret(&settings.secret),
+                prequeue_polls: Default::default(),
                 beacon: settings.beacon(),
             }),
         })

@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use super::prequeue_polls::{KnownEntry, SaleFacts};
 use super::script::{DrawEnqueue, DrawnReservation, PrequeueMark, StatusReply};
 use super::verified_email::{Joining, PrequeueEmail};
 use super::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleError, SaleId, TicketSales};
@@ -106,7 +107,44 @@ fn stored_result(row: &db::prequeue::DrawRow) -> Result<Option<DrawResult>, Sale
     })
 }
 
+/// A pre-queue entry's reservation: no place yet, its receipt and the draw's commitment.
+fn prequeue_answer(
+    sale: SaleId,
+    reservation: Uuid,
+    entry: &KnownEntry,
+    commitment: Digest,
+    opens_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Reservation {
+    Reservation {
+        code: ReservationCode {
+            sale,
+            token: reservation,
+        },
+        state: ReservationState::Prequeue,
+        quantity: entry.quantity,
+        position: 0,
+        waiting: 0,
+        expires_at: None,
+        server_now: now,
+        created: false,
+        place: None,
+        approximate: false,
+        prequeue: Some(PrequeueTicket {
+            receipt: entry.receipt.clone(),
+            commitment,
+            opens_at,
+        }),
+    }
+}
+
 impl TicketSales {
+    /// Postgres reads the pre-queue's polls made on this instance so far (the sale's facts,
+    /// entries looked up): for the metrics and the tests that hold them down.
+    pub fn prequeue_poll_reads(&self) -> u64 {
+        self.inner.prequeue_polls.reads()
+    }
+
     /// The pre-queue's public half of the draw of `sale`: algorithm, commitment, receipt key
     /// and beacon chain, with the result once drawn. `None` when the sale has no draw (no
     /// pre-queue entry was ever made).
@@ -202,20 +240,24 @@ impl TicketSales {
     }
 
     /// The poll of a code Redis does not know: a pre-queue entry of this owner not queued yet,
-    /// or `UnknownReservation`.
+    /// or `UnknownReservation`. Answered from what this instance keeps of the pre-queue
+    /// (`prequeue_polls`): near the opening the whole pre-queue polls every second.
     pub(super) async fn prequeue_status(
         &self,
         code: &ReservationCode,
         owner: &Owner,
     ) -> Result<Reservation, SaleError> {
-        let entry = db::prequeue::find_entry(&self.inner.db, code.sale, code.token, owner.as_str())
+        let polls = &self.inner.prequeue_polls;
+        let facts = polls
+            .facts(code.sale, || self.read_poll_facts(code.sale))
             .await?
+            // No such sale, or one that never had a pre-queue entry: no such entry either.
             .ok_or(SaleError::UnknownReservation)?;
-        let window = db::prequeue::window(&self.inner.db, code.sale)
-            .await?
-            .ok_or(SaleError::UnknownSale)?;
-        let draw = db::prequeue::find_draw(&self.inner.db, code.sale).await?;
-        if draw.is_some_and(|d| d.enqueued_at.is_some()) {
+        let Some(commitment) = facts.commitment else {
+            return Err(SaleError::UnknownReservation);
+        };
+        if facts.enqueued {
+            polls.forget_sale(code.sale);
             // Queued since Redis was asked: ask again. Still unknown there, Redis lost the
             // queue after the draw, as it may lose any queue.
             return match self
@@ -230,12 +272,54 @@ impl TicketSales {
                 StatusReply::NotFound => Err(SaleError::UnknownReservation),
             };
         }
-        let mut r = self.prequeue_reservation(code.sale, &entry, window.now).await?;
-        if window.state == "closed" {
+        let entry = match polls.entry(code.sale, code.token) {
+            Some(entry) => entry,
+            None => {
+                let Some(row) = db::prequeue::find_entry(&self.inner.db, code.sale, code.token, owner.as_str()).await?
+                else {
+                    polls.missed();
+                    return Err(SaleError::UnknownReservation);
+                };
+                let entry = self.known_entry(code.sale, &row)?;
+                polls.keep(code.sale, code.token, entry.clone());
+                entry
+            }
+        };
+        if entry.owner != owner.as_str() {
+            return Err(SaleError::UnknownReservation);
+        }
+        let mut r = prequeue_answer(code.sale, code.token, &entry, commitment, facts.opens_at, facts.now());
+        if facts.state == "closed" {
             r.state = ReservationState::Closed;
             r.prequeue = None;
         }
         Ok(r)
+    }
+
+    async fn read_poll_facts(&self, sale: SaleId) -> Result<Option<SaleFacts>, SaleError> {
+        let Some(read) = db::prequeue::poll_facts(&self.inner.db, sale).await? else {
+            return Ok(None);
+        };
+        let commitment = match &read.server_seed {
+            Some(seed) => Some(server_seed(seed)?.commitment()),
+            None => None,
+        };
+        Ok(Some(SaleFacts::new(
+            read.opens_at,
+            read.state,
+            commitment,
+            read.enqueued,
+            read.now,
+        )))
+    }
+
+    /// An entry as its polls need it: its receipt signed once.
+    fn known_entry(&self, sale: SaleId, row: &EntryRow) -> Result<KnownEntry, SaleError> {
+        Ok(KnownEntry {
+            owner: row.owner.clone(),
+            quantity: u8::try_from(row.quantity).unwrap_or(1),
+            receipt: self.inner.receipts.issue(sale.0, entry_id(row)?).to_string(),
+        })
     }
 
     /// Leaving the pre-queue: the entry goes while the list is not frozen.
@@ -247,6 +331,7 @@ impl TicketSales {
             Left::NotFound => Err(SaleError::UnknownReservation),
             Left::Frozen => Err(SaleError::DrawUnderWay),
             Left::Removed => {
+                self.inner.prequeue_polls.forget(code.sale, code.token);
                 let mut r = self.prequeue_reservation(code.sale, &entry, Utc::now()).await?;
                 r.state = ReservationState::Released;
                 r.prequeue = None;
@@ -267,27 +352,14 @@ impl TicketSales {
         let draw = db::prequeue::find_draw(&self.inner.db, sale)
             .await?
             .ok_or(SaleError::UnknownReservation)?;
-        let receipt = self.inner.receipts.issue(sale.0, entry_id(entry)?);
-        Ok(Reservation {
-            code: ReservationCode {
-                sale,
-                token: entry.reservation,
-            },
-            state: ReservationState::Prequeue,
-            quantity: u8::try_from(entry.quantity).unwrap_or(1),
-            position: 0,
-            waiting: 0,
-            expires_at: None,
-            server_now: now,
-            created: false,
-            place: None,
-            approximate: false,
-            prequeue: Some(PrequeueTicket {
-                receipt: receipt.to_string(),
-                commitment: server_seed(&draw.server_seed)?.commitment(),
-                opens_at: record.opens_at,
-            }),
-        })
+        Ok(prequeue_answer(
+            sale,
+            entry.reservation,
+            &self.known_entry(sale, entry)?,
+            server_seed(&draw.server_seed)?.commitment(),
+            record.opens_at,
+            now,
+        ))
     }
 
     /// Runs every draw whose opening has come and whose entries are not queued yet; each

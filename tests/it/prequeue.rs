@@ -1,7 +1,8 @@
 //! The pre-queue and its draw at the opening: entries with receipts before the opening (one per
 //! session), one draw however many instances race to make it (also one of several batches),
 //! admission in drawn order, later joins behind, Redis lost before the draw, a sale paused or
-//! closed before its opening, and `boxoffice verify-draw` against the real published draw.
+//! closed before its opening, the crowd's polls before the opening kept off Postgres, and
+//! `boxoffice verify-draw` against the real published draw.
 
 use std::time::Duration;
 
@@ -181,6 +182,50 @@ async fn joins_in_the_window_get_receipts_one_entry_per_session_even_twenty_at_o
     assert_eq!(again["state"], "prequeue");
     assert_ne!(again["code"], code.as_str());
     assert_eq!(entries_in_postgres(&app.world, sale).await, 1);
+}
+
+/// A crowd polling its pre-queue entries reads Postgres about once per entry, not once per
+/// poll: twenty entries polling at the same moment, ten times, on one instance. The answers stay
+/// true: each entry's own receipt, a stranger's poll of an entry refused, an entry that left
+/// gone, and after the draw the same polls find their places in Redis.
+#[tokio::test]
+async fn polls_of_the_prequeue_read_postgres_once_per_entry_not_once_per_poll() {
+    let world = World::with_settings(local_beacon_settings()).await;
+    let sale = prequeue_sale(&world, 2, chrono::Duration::seconds(4)).await;
+    let buyers = join_many(&world, sale, 20).await;
+    let before = world.sales.prequeue_poll_reads();
+    // Ten rounds; in each, every entry polls once and all at the same moment (one browser
+    // polls an entry, one poll after the other).
+    for _ in 0..10 {
+        let polls = buyers.iter().map(|(owner, r)| world.sales.status(&r.code, owner));
+        for (answer, (_, joined)) in futures::future::join_all(polls).await.into_iter().zip(&buyers) {
+            let answer = answer.unwrap();
+            assert_eq!(answer.state, ReservationState::Prequeue);
+            assert_eq!(receipt_of(&answer).to_string(), receipt_of(joined).to_string());
+        }
+    }
+    let reads = world.sales.prequeue_poll_reads() - before;
+    assert!(reads <= 20 + 2, "{reads} Postgres reads for 200 polls of 20 entries");
+
+    let stranger = Owner::random();
+    let err = world.sales.status(&buyers[0].1.code, &stranger).await.unwrap_err();
+    assert!(matches!(err, SaleError::UnknownReservation), "{err:?}");
+    let (leaver, left) = &buyers[19];
+    world.sales.release(&left.code, leaver).await.unwrap();
+    let err = world.sales.status(&left.code, leaver).await.unwrap_err();
+    assert!(matches!(err, SaleError::UnknownReservation), "{err:?}");
+
+    sleep_until_open(&world, sale).await;
+    assert!(world.sales.run_draw(sale).await.unwrap());
+    let mut admitted = 0;
+    for (owner, r) in &buyers[..19] {
+        match world.sales.status(&r.code, owner).await.unwrap().state {
+            ReservationState::Admitted => admitted += 1,
+            ReservationState::Waiting => {}
+            other => panic!("a drawn entry is {other:?}"),
+        }
+    }
+    assert_eq!(admitted, 2, "the draw's first two hold the two tickets");
 }
 
 #[tokio::test]
