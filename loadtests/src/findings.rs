@@ -7,8 +7,8 @@
 //! A waiting buyer at position `p` is asked to poll again after `p × 20 ms`, at least 2 s and
 //! at most 60 s, so a waiting crowd of `N` polls `Σ 1 / interval(p)` times a second: 0.5/s for
 //! each of the first hundred, `50 / p` up to position 3000, then 1/60 s. One sale's scripts run
-//! on one Redis core, about 50k calls a second; a waiting buyer takes about 416 bytes of Redis
-//! memory. The run checks the interval against every answer it gets (`poll_after_ms` for the
+//! on one Redis core, about 50k calls a second; a waiting buyer takes about 133 bytes of Redis
+//! memory (joined through the API: no session record). The run checks the interval against every answer it gets (`poll_after_ms` for the
 //! position given), and says so when the server spaces polls otherwise.
 
 use std::collections::BTreeMap;
@@ -25,7 +25,7 @@ const POLL_MAX_MS: u64 = 60_000;
 /// Script calls a second one Redis core runs for one sale (README, "Scaling out").
 const REDIS_CALLS_PER_SEC: f64 = 50_000.0;
 /// Redis memory of one waiting buyer, in bytes (README, "Scaling out").
-const BYTES_PER_WAITING_BUYER: f64 = 416.0;
+const BYTES_PER_WAITING_BUYER: f64 = 133.0;
 
 /// The `poll_after_ms` the model expects at `position` (1-based) in the queue.
 pub fn poll_interval_ms(position: u64) -> u64 {
@@ -334,9 +334,9 @@ mod tests {
             "{text}"
         );
         // A million waiting: about 16.8k polls/s, 9 instances at 2000/s, 1000 s of joins here,
-        // 20 s at one Redis core, 416 MB.
+        // 20 s at one Redis core, 133 MB.
         assert!(text.contains("| 1000000 | 16"), "{text}");
-        assert!(text.contains("| 9 | 1000 s | 20.0 s | 416 MB |"), "{text}");
+        assert!(text.contains("| 9 | 1000 s | 20.0 s | 133 MB |"), "{text}");
         assert!(!text.contains("otherwise than the model"));
         let off = Findings {
             model_mismatches: 3,
