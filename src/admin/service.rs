@@ -228,17 +228,19 @@ pub const MAX_TICKET_CODE_LEN: usize = 200;
 /// whichever door scans it first (one Postgres statement, `db::tickets::check_in`).
 pub async fn check_in(state: &AppState, me: Organizer, id: Uuid, code: &str) -> Result<CheckIn> {
     let sale = sale(state, me, id).await?;
+    // The bound is on what was sent, in characters as the API's document counts them: a code
+    // padded with spaces past it is refused, not trimmed back under it.
+    if code.chars().count() > MAX_TICKET_CODE_LEN {
+        return Err(ServiceError::Invalid(FieldErrors::one(
+            "code",
+            "That is far too long to be a ticket code.",
+        )));
+    }
     let code = code.trim();
     if code.is_empty() {
         return Err(ServiceError::Invalid(FieldErrors::one(
             "code",
             "Type or scan a ticket code.",
-        )));
-    }
-    if code.len() > MAX_TICKET_CODE_LEN {
-        return Err(ServiceError::Invalid(FieldErrors::one(
-            "code",
-            "That is far too long to be a ticket code.",
         )));
     }
     Ok(db::tickets::check_in(&state.db, sale.sale_id(), code).await?)

@@ -91,8 +91,15 @@ async fn the_door_refuses_other_events_tickets_and_other_organizers_sales() {
         );
         assert!(a["holder"].is_null() && a["checked_in_at"].is_null());
     }
-    // Nothing to scan, or far too much: a 422.
-    for body in [json!({"code": "  "}), json!({}), json!({"code": "x".repeat(201)})] {
+    // Nothing to scan, or far too much (also when spaces pad it past the bound, and counted in
+    // characters, as the document's maxLength): a 422.
+    for body in [
+        json!({"code": "  "}),
+        json!({}),
+        json!({"code": "x".repeat(201)}),
+        json!({"code": format!(" {}", "*".repeat(200))}),
+        json!({"code": "☃".repeat(201)}),
+    ] {
         let (s, a) = org.api.post(&path, body).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{a}");
     }
