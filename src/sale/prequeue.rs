@@ -257,7 +257,6 @@ impl TicketSales {
             return Err(SaleError::UnknownReservation);
         };
         if facts.enqueued {
-            polls.forget_sale(code.sale);
             // Queued since Redis was asked: ask again. Still unknown there, Redis lost the
             // queue after the draw, as it may lose any queue.
             return match self

@@ -113,6 +113,10 @@ impl PrequeuePolls {
         }
         self.reads.fetch_add(1, Ordering::Relaxed);
         let read = read().await?;
+        if read.as_ref().is_some_and(|f| f.enqueued) {
+            // Once a read, not once a poll: the entries' polls go to Redis from now on.
+            self.forget_sale(sale);
+        }
         *kept = read.clone();
         Ok(read)
     }
@@ -150,7 +154,7 @@ impl PrequeuePolls {
     }
 
     /// The draw of `sale` is in the queue: its entries' polls go to Redis from now on.
-    pub fn forget_sale(&self, sale: SaleId) {
+    fn forget_sale(&self, sale: SaleId) {
         self.entries.lock().expect("entries").retain(|(s, _), _| *s != sale);
     }
 
@@ -204,6 +208,26 @@ mod tests {
             .unwrap();
         assert!(f.unwrap().enqueued);
         assert_eq!(polls.reads(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_read_that_finds_the_draw_queued_forgets_that_sales_entries_only() {
+        let polls = PrequeuePolls::default();
+        let (sale, other) = (SaleId::new(), SaleId::new());
+        let entry = KnownEntry {
+            owner: "o".into(),
+            quantity: 1,
+            receipt: "r".into(),
+        };
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        polls.keep(sale, a, entry.clone());
+        polls.keep(other, b, entry);
+        polls
+            .facts(sale, || async { Ok::<_, ()>(Some(facts(true))) })
+            .await
+            .unwrap();
+        assert!(polls.entry(sale, a).is_none());
+        assert!(polls.entry(other, b).is_some());
     }
 
     #[test]
