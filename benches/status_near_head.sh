@@ -16,8 +16,8 @@
 # after the other).
 #
 # Each revision fills a queue of its own (keys of its own hash tag) by its own `join` script,
-# run in a loop inside one script call: a stalled sale (every ticket held for an hour) whose
-# first 1,000 buyers joined near the head, so are noted present, as in
+# run in a loop inside script calls (bench_sale.sh's fill): a stalled sale (every ticket held
+# for an hour) whose first 1,000 buyers joined near the head, so are noted present, as in
 # `cargo bench --bench sale_scripts`. Buyer i has code `%032d` of i and session binding
 # `o%023d` of i; the status call derives both from the random i it is given (the same few
 # string operations for both revisions). Needs redis-server, redis-cli, redis-benchmark, git
@@ -29,7 +29,7 @@ ROOT=$(git rev-parse --show-toplevel)
 if git -C "$ROOT" cat-file -e "$BEFORE:src/sale/script/prelude.rs" 2>/dev/null; then
   echo "$BEFORE loads only the helpers each script uses: give a revision before that" >&2; exit 2
 fi
-AFTER_TEXT=$(cd "$ROOT" && cargo run -q --example script_text -- status)
+AFTER_TEXT=$(cd "$ROOT" && cargo run -q --release --example script_text -- status)
 . "$ROOT/benches/private_redis.sh"
 . "$ROOT/benches/bench_sale.sh"
 git -C "$ROOT" show "$BEFORE:lua/common.lua" > "$D/c_before.lua"
@@ -44,7 +44,7 @@ for which in before after; do
   keys=$(sale_keys "$D/c_$which.lua" "$which")
   echo "$keys" > "$D/keys_$which"
   stalled_fill "$D/c_$which.lua" "$D/j_$which.lua" "$BUYER" > "$D/fill_$which.lua"
-  echo "$which: filling a queue of $(cli --no-raw eval "$(cat "$D/fill_$which.lua")" $(echo $keys | wc -w) $keys "$N") buyers" >&2
+  echo "$which: filling a queue of $(fill "$D/fill_$which.lua" "$keys" "$N") buyers" >&2
 done
 echo 'return 1' > "$D/trivial.lua"
 cpu() { cli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/{s+=$2} END{printf "%.6f", s}'; }
