@@ -131,14 +131,14 @@ end
 local function load_sale()
   local v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'hold_ms', 'grace_ms',
     'max_active', 'state', 'opens_ms', 'next_lapse', 'abandon_ms', 'claim_ms', 'waiting',
-    'rate_since', 'head')
+    'rate_since', 'head', 'draw')
   if not v[1] then return nil end
   return { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
            hold_ms = tonumber(v[4]), grace_ms = tonumber(v[5]), max_active = tonumber(v[6]),
            state = v[7], opens_ms = tonumber(v[8]), next_lapse = tonumber(v[9]) or 0,
            abandon_ms = tonumber(v[10]) or 90000, claim_ms = tonumber(v[11]) or 90000,
            waiting = tonumber(v[12]) or redis.call('BITCOUNT', K.qbits),
-           epoch = tonumber(v[13]) or 0, head = tonumber(v[14]) or 0 }
+           epoch = tonumber(v[13]) or 0, head = tonumber(v[14]) or 0, draw = v[15] }
 end
 
 -- A code (the 32 hex digits of its token) as its CODE_BYTES bytes, and back: four 32-bit
@@ -217,13 +217,19 @@ end
 
 -- How many buyers wait ahead of arrival number `seq`. With `upto`, counting stops once that
 -- many are found within the first FAR_BITS arrival numbers (it returns at least `upto` then):
--- telling a buyer far back that it is not near costs no count of the whole line.
+-- telling a buyer far back that it is not near costs no count of the whole line. A buyer
+-- nearer the back than the head is counted from the back: every one of the S.waiting queued
+-- buyers is at or after the head, so those ahead are the others less those from `seq` on.
 local FAR_BITS = 65536
 local function rank_of(S, seq, upto)
-  if seq <= S.head then return 0 end
-  if upto and seq - S.head > FAR_BITS then
+  local ahead_bits = seq - S.head
+  if ahead_bits <= 0 then return 0 end
+  if upto and ahead_bits > FAR_BITS then
     local n = redis.call('BITCOUNT', K.qbits, S.head, S.head + FAR_BITS - 1, 'BIT')
     if n >= upto then return n end
+  end
+  if ahead_bits > FAR_BITS and redis.call('STRLEN', K.qbits) * 8 - seq < ahead_bits then
+    return S.waiting - redis.call('BITCOUNT', K.qbits, seq, -1, 'BIT')
   end
   return redis.call('BITCOUNT', K.qbits, S.head, seq - 1, 'BIT')
 end

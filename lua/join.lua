@@ -31,7 +31,7 @@ if not S then return { '!missing' } end
 if S.state == 'closed' then return { '!closed' } end
 local now = now_ms()
 if now < S.opens_ms then return { '!not_open', S.opens_ms } end
-if redis.call('HGET', K.sale, 'draw') == 'pending' then return { '!drawing', S.opens_ms } end
+if S.draw == 'pending' then return { '!drawing', S.opens_ms } end
 
 lapse(S, now)
 admit(S, now)
@@ -77,6 +77,8 @@ elseif S.capacity - S.sold < qty then
 else
   r.state = 'w'
   r.seq = enqueue(S, code)
+  -- The newest arrival: everybody else waiting is ahead of it (no count of the line).
+  r.rank = S.waiting - 1
 end
 if r.state == 'w' then
   -- A buyer who joins near the head is present from now; one far back writes nothing more

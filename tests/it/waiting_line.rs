@@ -361,3 +361,57 @@ async fn strict_fifo_holds_with_a_crowd_polling() {
         }
     }
 }
+
+/// Skips `n` arrival numbers, as if that many buyers had come and gone: joining them for real
+/// would take minutes, and a place far from the head is what this is about.
+async fn skip_arrivals(redis: &Pool, sale: SaleId, n: i64) {
+    let key = boxoffice::sale::sale_key(sale, boxoffice::sale::SaleKey::Sale);
+    let _: i64 = redis.next().hincrby(key, "seq", n).await.unwrap();
+}
+
+/// The places `status` tells the given buyers (no place sent: every poll counts in Redis).
+async fn places(sales: &TicketSales, buyers: &[(Owner, Reservation)]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for (owner, r) in buyers {
+        let now = sales.status(&r.code, owner).await.unwrap();
+        assert_eq!(now.state, ReservationState::Waiting);
+        out.push(now.position);
+    }
+    out
+}
+
+/// A place is counted from whichever end of the line is nearer the buyer (the bits of the
+/// line before it, or the bits from it to the back, taken from the number waiting): exact
+/// either way, before and after buyers ahead leave, with arrival numbers a hundred thousand
+/// apart.
+#[tokio::test]
+async fn a_place_is_exact_whichever_end_of_the_line_it_is_counted_from() {
+    let w = World::new().await;
+    let sale = w.sale(1, 600).await.sale_id();
+    join(&w.sales, sale, &Owner::random()).await; // holds the one ticket
+    let early = crowd(&w.sales, sale, 3).await;
+    skip_arrivals(&w.redis, sale, 100_000).await;
+    let middle = crowd(&w.sales, sale, 10).await;
+    // The middle is near the back: counted from there.
+    assert_eq!(places(&w.sales, &early).await, [1, 2, 3]);
+    assert_eq!(places(&w.sales, &middle).await, (4..=13).collect::<Vec<u64>>());
+
+    skip_arrivals(&w.redis, sale, 200_000).await;
+    let last = crowd(&w.sales, sale, 2).await;
+    // The middle is nearer the head now, the last two are at the back.
+    assert_eq!(places(&w.sales, &middle).await, (4..=13).collect::<Vec<u64>>());
+    assert_eq!(places(&w.sales, &last).await, [14, 15]);
+
+    // One ahead of everybody leaves, then one of the middle.
+    let (owner, r) = &early[1];
+    w.sales.release(&r.code, owner).await.unwrap();
+    let (owner, r) = &middle[4];
+    w.sales.release(&r.code, owner).await.unwrap();
+    assert_eq!(places(&w.sales, &early[2..]).await, [2]);
+    assert_eq!(places(&w.sales, &middle[..4]).await, [3, 4, 5, 6]);
+    assert_eq!(places(&w.sales, &middle[5..]).await, [7, 8, 9, 10, 11]);
+    assert_eq!(places(&w.sales, &last).await, [12, 13]);
+    // The count in the join's reply is the same: a new buyer is the last.
+    let newest = join(&w.sales, sale, &Owner::random()).await;
+    assert_eq!((newest.position, newest.waiting), (14, 14));
+}
