@@ -248,8 +248,12 @@ impl TicketSales {
         };
         match self.call_synced(sale, &join).await? {
             JoinReply::Closed => Err(SaleError::Closed),
-            JoinReply::NotOpen { opens_at } => self.join_prequeue(sale, owner, quantity, opens_at, email).await,
-            JoinReply::Drawing => self.join_while_drawing(sale, owner).await.map(Joining::Placed),
+            JoinReply::NotOpen { opens_at } => {
+                Box::pin(self.join_prequeue(sale, owner, quantity, opens_at, email)).await
+            }
+            JoinReply::Drawing => Box::pin(self.join_while_drawing(sale, owner))
+                .await
+                .map(Joining::Placed),
             JoinReply::Joined {
                 reservation,
                 created,
@@ -270,7 +274,7 @@ impl TicketSales {
     pub async fn status(&self, code: &ReservationCode, owner: &Owner) -> Result<Reservation, SaleError> {
         match self.call_synced(code.sale, &Status { code, owner }).await? {
             // Not in the queue: maybe in the sale's pre-queue, which Postgres keeps.
-            StatusReply::NotFound => self.prequeue_status(code, owner).await,
+            StatusReply::NotFound => Box::pin(self.prequeue_status(code, owner)).await,
             StatusReply::Found {
                 reservation,
                 seq,
@@ -312,7 +316,7 @@ impl TicketSales {
     /// The buyer gives up: leaves the queue or releases the held tickets at once.
     pub async fn release(&self, code: &ReservationCode, owner: &Owner) -> Result<Reservation, SaleError> {
         match self.call_synced(code.sale, &Release { code, owner }).await? {
-            ReleaseReply::NotFound => self.leave_prequeue(code, owner).await,
+            ReleaseReply::NotFound => Box::pin(self.leave_prequeue(code, owner)).await,
             ReleaseReply::Confirming => Err(SaleError::ConfirmInProgress),
             ReleaseReply::Done(r) => {
                 self.inner.lines.note_left(code);
@@ -589,10 +593,14 @@ impl TicketSales {
 
     /// Runs a script; when Redis has lost the sale, rebuilds it from Postgres and runs the
     /// script once more.
+    ///
+    /// The rare paths that read Postgres (this rebuild, the pre-queue's answers) are boxed here
+    /// and in the buyer's calls: a query's future is kilobytes, and inline it would make the
+    /// future of every poll and join that big, moved from layer to layer of each request.
     async fn call_synced<C: ScriptCall>(&self, sale: SaleId, call: &C) -> Result<C::Reply, SaleError> {
         let mut reply = self.eval(sale, call).await?;
         if reply.is_missing() {
-            self.rebuild_if_missing(sale).await?;
+            Box::pin(self.rebuild_if_missing(sale)).await?;
             reply = self.eval(sale, call).await?;
             if reply.is_missing() {
                 return Err(SaleError::Protocol {
@@ -684,12 +692,14 @@ impl TicketSales {
     async fn eval<C: ScriptCall>(&self, sale: SaleId, call: &C) -> Result<Reply, SaleError> {
         // Timed here: the round trip as the app sees it, NOSCRIPT reloads included.
         let started = std::time::Instant::now();
-        let reply = self
-            .inner
-            .scripts
-            .get(C::SCRIPT)
-            .evalsha_with_reload::<Value, _, _>(self.inner.redis.next(), keys::sale_keys(sale), call.argv())
-            .await;
+        // Boxed: the client's future for one call is about 5 KB; inline, every buyer's request
+        // future would carry it and copy it at each layer (see call_synced).
+        let reply = Box::pin(self.inner.scripts.get(C::SCRIPT).evalsha_with_reload::<Value, _, _>(
+            self.inner.redis.next(),
+            keys::sale_keys(sale),
+            call.argv(),
+        ))
+        .await;
         crate::metrics::get().script_call(C::SCRIPT.as_str(), started.elapsed(), reply.is_ok());
         Ok(Reply::new(C::SCRIPT, reply?))
     }
