@@ -7,6 +7,7 @@ pub mod buyer;
 pub mod client;
 pub mod error;
 pub mod health;
+pub mod json_body;
 pub mod layout;
 pub mod metrics;
 pub mod money;

@@ -11,6 +11,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Serialize;
 use tracing::warn;
 
 use super::{next_poll_ms, proof};
@@ -26,6 +27,7 @@ use crate::startup::AppState;
 use crate::tickets;
 use crate::web::api_fields::{Genders, OneOf, Required, Text, TextRule, WholeNumber};
 use crate::web::error::{ApiError, CallError, Failures, WebError};
+use crate::web::json_body::{JsonBody, rfc3339, rfc3339_or_null};
 use crate::web::presence::Presence;
 use crate::web::rate_limit::BuyerLimits;
 use crate::web::session;
@@ -175,8 +177,8 @@ enum ChallengeResponse {
     Ok(Json<ChallengeView>, #[oai(header = "Set-Cookie")] Option<String>),
 }
 
-/// Where a reservation stands.
-#[derive(Object)]
+/// Where a reservation stands. Written by serde ([`JsonBody`]): the poll's reply.
+#[derive(Object, Serialize)]
 #[oai(rename_all = "snake_case")]
 struct ReservationView {
     /// The reservation code: keep it, with the cookie jar, to poll, confirm or release.
@@ -206,8 +208,10 @@ struct ReservationView {
     waiting: u64,
     /// When the hold at checkout lapses (admitted or confirming); null otherwise.
     #[oai(nullable)]
+    #[serde(serialize_with = "rfc3339_or_null")]
     expires_at: Option<DateTime<Utc>>,
     /// The server's clock when this was read.
+    #[serde(serialize_with = "rfc3339")]
     server_now: DateTime<Utc>,
     /// Milliseconds to wait before polling again; grows with the position (in the pre-queue,
     /// with the time left to the opening). 0: nothing will change any more.
@@ -223,6 +227,7 @@ struct ReservationView {
     commitment: Option<String>,
     /// In the pre-queue: when the sale opens and the draw is made. Null otherwise.
     #[oai(nullable)]
+    #[serde(serialize_with = "rfc3339_or_null")]
     opens_at: Option<DateTime<Utc>>,
     /// Once the reservation is an order (confirmed or cancelled): the order's state, confirmed
     /// (no payment asked), awaiting_payment, paid or cancelled; null before.
@@ -274,10 +279,10 @@ impl From<&Reservation> for ReservationView {
 enum JoinResponse {
     /// A new reservation.
     #[oai(status = 201)]
-    Created(Json<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
+    Created(JsonBody<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
     /// This session's reservation in this sale existed already; it is returned unchanged.
     #[oai(status = 200)]
-    Existing(Json<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
+    Existing(JsonBody<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
     /// The sale gives one pre-queue place per verified email: a one-time link is mailed to
     /// the address given; the place is made when it is confirmed.
     #[oai(status = 202)]
@@ -288,11 +293,11 @@ enum JoinResponse {
 enum ConfirmationResponse {
     /// The place is made, for this session: a pre-queue entry with its receipt.
     #[oai(status = 201)]
-    Created(Json<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
+    Created(JsonBody<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
     /// This session had a place in the sale's pre-queue already; it is returned and the link
     /// stays unused.
     #[oai(status = 200)]
-    Existing(Json<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
+    Existing(JsonBody<ReservationView>, #[oai(header = "Set-Cookie")] Option<String>),
 }
 
 /// A confirmation: besides a body's failures, a link used or expired (410).
@@ -693,7 +698,7 @@ impl BuyerApi {
                 return Ok(JoinResponse::LinkMailed(Json(view), cookie));
             }
         };
-        let view = Json(ReservationView::from(&r));
+        let view = JsonBody(ReservationView::from(&r));
         Ok(if r.created {
             JoinResponse::Created(view, cookie)
         } else {
@@ -723,7 +728,7 @@ impl BuyerApi {
         let (owner, new_session) = session::owner_or_new(req);
         let r = state.sales.confirm_prequeue_link(token, &owner).await.map_err(fail)?;
         let cookie = new_session_cookie(&state, new_session);
-        let view = Json(ReservationView::from(&r));
+        let view = JsonBody(ReservationView::from(&r));
         Ok(if r.created {
             ConfirmationResponse::Created(view, cookie)
         } else {
@@ -744,7 +749,7 @@ impl BuyerApi {
         /// The `place` the join or the last poll answered, to be answered without a look at
         /// the queue while far from its head.
         place: Query<Option<String>>,
-    ) -> ApiResult<Json<ReservationView>, Reads> {
+    ) -> ApiResult<JsonBody<ReservationView>, Reads> {
         if let Err(wait) = limits.check_poll(req) {
             // A waiting client polling too fast is still here: it keeps its place.
             presence.note_refused_poll(req, &code.0);
@@ -759,11 +764,12 @@ impl BuyerApi {
             .map_err(fail)?;
         let view = ReservationView::from(&r);
         if r.state != ReservationState::Confirmed {
-            return Ok(Json(view));
+            return Ok(JsonBody(view));
         }
         // The order's fate (paid, cancelled) is Postgres's: read only once there is an order,
-        // so a waiting client's poll stays one Redis call at most.
-        Ok(Json(match find_order(&state, code).await? {
+        // so a waiting client's poll stays one Redis call at most. Boxed: a query's future is
+        // kilobytes, which every poll's future would carry otherwise.
+        Ok(JsonBody(match Box::pin(find_order(&state, code)).await? {
             Some(order) => view.with_order(&order),
             None => view,
         }))
@@ -934,5 +940,45 @@ impl BuyerApi {
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         state.sales.release(&code, &owner).await.map_err(fail)?;
         Ok(ReleaseResponse::Released)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToJSON;
+
+    use super::*;
+
+    fn view(all: bool) -> ReservationView {
+        let now = Utc::now();
+        let some = |text: &str| all.then(|| text.to_string());
+        ReservationView {
+            code: "0f6c1c55-4b0e-4a0c-9d43-3d3c2f3b9a10.8d1c0b1e2f3a4b5c6d7e8f9a0b1c2d3e".into(),
+            place: some("00000000000100000001010123456789abcdef0123456789ab"),
+            state: "waiting".into(),
+            quantity: 2,
+            position: 1_234_567,
+            position_approximate: all,
+            waiting: 9_876_543,
+            expires_at: all.then_some(now + chrono::Duration::milliseconds(90_123)),
+            server_now: now,
+            poll_after_ms: 5_000,
+            receipt: some("v1.sale.entry.signature"),
+            commitment: some("ab".repeat(32).as_str()),
+            opens_at: all.then(|| DateTime::from_timestamp(1_800_000_000, 0).unwrap()),
+            order_state: some("awaiting_payment"),
+            order_url: some("/orders/x \"quoted\" \\ é"),
+        }
+    }
+
+    /// The poll's reply as serde writes it is what poem-openapi's `Json` would write: the same
+    /// fields, the same nulls, the same times to the nanosecond.
+    #[test]
+    fn a_reservation_is_written_as_poem_openapi_writes_it() {
+        for all in [true, false] {
+            let view = view(all);
+            let written: serde_json::Value = serde_json::from_slice(&serde_json::to_vec(&view).unwrap()).unwrap();
+            assert_eq!(written, view.to_json().unwrap(), "all fields set: {all}");
+        }
     }
 }

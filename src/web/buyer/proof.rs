@@ -32,18 +32,16 @@ pub async fn check_join(state: &AppState, sale: SaleId, owner: &Owner, proof: Op
     if settings.joins_per_min == 0 {
         return Ok(());
     }
-    let joins = state.sales.count_join(sale).await?;
+    // Boxed, as the call below: a Redis call's future is kilobytes, which every join's future
+    // would carry otherwise, proof of work on or off.
+    let joins = Box::pin(state.sales.count_join(sale)).await?;
     let proof = match (proof.filter(|p| !p.trim().is_empty()), settings.difficulty(joins)) {
         (Some(proof), _) => proof,
         (None, None) => return Ok(()),
         (None, Some(_)) => return Err(PowError::Required.into()),
     };
     let valid = state.puzzles.check(sale, owner, proof)?;
-    if !state
-        .sales
-        .use_proof_once(sale, &valid.nonce, valid.remember_secs)
-        .await?
-    {
+    if !Box::pin(state.sales.use_proof_once(sale, &valid.nonce, valid.remember_secs)).await? {
         return Err(PowError::Reused.into());
     }
     Ok(())
