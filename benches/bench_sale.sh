@@ -5,10 +5,10 @@
 #       the keys the revision's scripts take, in KEYS order, as its common.lua names them
 #       (its table `K`): bo:{tag}:sale bo:{tag}:… on one line
 #   stalled_fill <common.lua> <join.lua> <Lua expression: the join's ARGV for buyer i>
-#       a script (on stdout) that makes a stalled sale (every ticket held for an hour) unless
-#       it exists, and joins buyers ARGV[1] to ARGV[2] to it by the revision's own `join`
-#       script, run in a loop inside the one script call (no client in the way); it returns
-#       the number waiting
+#       a script (on stdout) that makes a stalled sale (every ticket held for an hour, its
+#       hash encoded as the revision's sync leaves it) unless it exists, and joins buyers
+#       ARGV[1] to ARGV[2] to it by the revision's own `join` script, run in a loop inside the
+#       one script call (no client in the way); it returns the number waiting
 #   fill <script file> <keys> <N>
 #       buyers 1 to N joined by such a script, FILL_CHUNK (100,000) a call: one call of
 #       millions would keep every buyer's per-call memo (a script's locals live for its call)
@@ -20,6 +20,12 @@ sale_keys() {
 
 stalled_fill() {
   cat "$1"
+  # A revision whose sync keeps the sale hash a hash table (HASH_TABLE_MARK) gets it here too.
+  if grep -q '^local HASH_TABLE_MARK' "$1"; then
+    echo "local SALE_ENCODING = { 'encoding', HASH_TABLE_MARK }"
+  else
+    echo "local SALE_ENCODING = {}"
+  fi
   cat <<'LUA'
 do
   local now = now_ms()
@@ -27,7 +33,7 @@ do
     redis.call('HSET', K.sale, 'capacity', 6, 'sold', 0, 'held', 6, 'hold_ms', 3600000,
       'grace_ms', 30000, 'max_active', 0, 'state', 'open', 'opens_ms', 0,
       'next_lapse', now + 3600000, 'abandon_ms', 90000, 'claim_ms', 90000, 'waiting', 0,
-      'rate_since', now, 'seq', 0)
+      'rate_since', now, 'seq', 0, unpack(SALE_ENCODING))
     redis.call('ZADD', K.holds, now + 3600000, 'holder')
     redis.call('HSET', K.res, 'holder', 'a 6 holderholderholderhold')
   end

@@ -12,9 +12,10 @@
 --                          abandon_ms, claim_ms, abandoned, joined, left, released,
 --                          sold_out (the funnel's counts: reservations made, left the
 --                          queue, given back at checkout, told sold out while queued or on
---                          joining), waiting (the bits set in qbits, kept
---                          here so that a poll need not count), revision (of the Postgres row
---                          the settings came from: an older sync does not undo a newer one),
+--                          joining), waiting (the bits set in qbits, kept here so that a
+--                          poll need not count), encoding (HASH_TABLE_MARK), revision (of
+--                          the Postgres row the settings came from: an older sync does not
+--                          undo a newer one),
 --                          rate_since and rate:0 .. rate:6 (the admission rate, see below),
 --                          draw (absent: no pre-queue; 'pending': the pre-queue's drawn
 --                          entries are not queued yet, so joins after the opening wait;
@@ -109,6 +110,13 @@ local CODE_BYTES = 16
 
 -- The score in `recent` of an order Redis learnt of before any sync saw it in Postgres.
 local PENDING = 2^52
+
+-- The sale hash's field `encoding` (written by sync): a value longer than Redis's limit for
+-- its compact encoding of small hashes (hash-max-listpack-value, 64 bytes by default), so
+-- that Redis keeps the sale hash as a hash table, also after a restart. Every script reads
+-- a dozen of its forty-odd fields at once (load_sale), and in the compact encoding each read
+-- walks the fields: about 2 µs more a call (BENCHMARKS.md).
+local HASH_TABLE_MARK = 'longer than 64 bytes, so that Redis keeps this hash as a hash table (lua/common.lua)'
 
 -- The admission rate (src/sale/admission.rs). Admissions are counted in buckets of
 -- RATE_BUCKET_MS of Redis's clock, in a ring of RATE_WINDOW + 1 fields of the sale hash:

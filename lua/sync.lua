@@ -107,7 +107,7 @@ local last = math.floor(redis.call('STRLEN', K.qcodes) / CODE_BYTES) - 1
 if last > seq then seq = last end
 
 redis.call('HSET', K.sale, 'sold', sold, 'held', held, 'next_lapse', 0, 'seq', seq,
-  'waiting', redis.call('BITCOUNT', K.qbits))
+  'waiting', redis.call('BITCOUNT', K.qbits), 'encoding', HASH_TABLE_MARK)
 if fresh then
   redis.call('HSET', K.sale, 'capacity', ARGV[1], 'hold_ms', ARGV[3], 'grace_ms', ARGV[4],
     'max_active', ARGV[5], 'state', ARGV[6], 'opens_ms', ARGV[7], 'abandon_ms', ARGV[8],

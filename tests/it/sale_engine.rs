@@ -46,6 +46,30 @@ async fn quiet_sale_admits_at_once() {
     );
 }
 
+/// The sale hash is kept a hash table, not Redis's compact encoding of small hashes, which it
+/// would have at its size (see `HASH_TABLE_MARK` in lua/common.lua): every script reads a dozen
+/// of its fields.
+#[tokio::test]
+async fn the_sale_hash_is_kept_a_hash_table() {
+    let w = World::new().await;
+    let sale = w.sale(10, 60).await.sale_id();
+    join(&w, sale, &Owner::random(), 1).await;
+    let key = boxoffice::sale::sale_key(sale, boxoffice::sale::SaleKey::Sale);
+    let (fields, encoding): (i64, String) = (
+        w.redis.next().hlen(&key).await.unwrap(),
+        w.redis
+            .next()
+            .custom(
+                fred::types::CustomCommand::new_static("OBJECT", fred::types::ClusterHash::FirstKey, false),
+                vec!["ENCODING", key.as_str()],
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(fields < 128, "{fields} fields: small enough for the compact encoding");
+    assert_eq!(encoding, "hashtable");
+}
+
 #[tokio::test]
 async fn joining_again_from_the_same_session_returns_the_same_reservation() {
     let w = World::new().await;
