@@ -24,9 +24,11 @@
 //! instance is known here at once, one that left through another once the view is read again.
 //!
 //! The view is read every [`REFRESH`] by a task per sale, from the first poll that carries a
-//! place until nobody has polled the sale for a while; a poll never waits for it, and a view
-//! older than [`MAX_AGE`] (Redis away) answers nobody. So each instance costs Redis four
-//! calls a second per sale being polled, whatever the number of buyers polling.
+//! place until nobody has polled the sale for a while. Polls that find no view (the first of
+//! a sale on this instance, or the view older than [`MAX_AGE`]) wait for one read of it, made
+//! by one of them, at most one try a [`REFRESH`]; if that fails too they ask `status`. So each
+//! instance costs Redis four calls a second per sale being polled, whatever the number of
+//! buyers polling, also when a whole crowd polls a freshly started instance at once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -212,6 +214,9 @@ struct LineEntry {
     unsure_to: u64,
     /// Codes that left through this instance, known here before the next read.
     left_here: HashSet<uuid::Uuid>,
+    /// Held by the one poll that reads the line for the polls waiting for a view (see
+    /// `read_line_now`), with when it last tried.
+    first_read: Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
 
 /// What the view says of one poll.
@@ -222,6 +227,8 @@ pub(crate) enum Answer {
     Forged,
     /// Only Redis can tell.
     AskRedis,
+    /// This instance has no recent view of the sale's line: read it first (`read_line_now`).
+    NotRead,
 }
 
 impl Lines {
@@ -234,6 +241,20 @@ impl Lines {
         entry.used = Some(Instant::now());
         let view = entry.view.clone().filter(|v| v.read_at.elapsed() < MAX_AGE);
         (view, start)
+    }
+
+    /// Whether a recent view of `sale`'s line is here.
+    fn has_view(&self, sale: SaleId) -> bool {
+        let all = self.0.lock().expect("lines lock");
+        all.get(&sale)
+            .and_then(|e| e.view.as_ref())
+            .is_some_and(|v| v.read_at.elapsed() < MAX_AGE)
+    }
+
+    /// The lock of the one read that polls without a view wait for.
+    fn first_read(&self, sale: SaleId) -> Arc<tokio::sync::Mutex<Option<Instant>>> {
+        let mut all = self.0.lock().expect("lines lock");
+        all.entry(sale).or_default().first_read.clone()
     }
 
     /// The leavers the reader of `sale` has seen, or `None` when nobody polled it for
@@ -316,7 +337,7 @@ impl TicketSales {
         if start {
             self.read_line_while_polled(code.sale);
         }
-        let Some(view) = view else { return Answer::AskRedis };
+        let Some(view) = view else { return Answer::NotRead };
         let usable = view.epoch as u32 == place.epoch
             && view.state != SaleState::Closed
             && view.unsold >= i64::from(place.quantity)
@@ -341,6 +362,26 @@ impl TicketSales {
             approximate: true,
             prequeue: None,
         })
+    }
+
+    /// Reads the line of `sale` now, for the polls that found no view of it: one read, the
+    /// others waiting for it, at most one try a [`REFRESH`]. A fresh instance (started,
+    /// deployed) gets a whole crowd's polls at once, and each running `status` instead would
+    /// send all of them to Redis, each counting the buyers ahead.
+    pub(crate) async fn read_line_now(&self, sale: SaleId) {
+        let gate = self.inner.lines.first_read(sale);
+        let mut tried = gate.lock().await;
+        if self.inner.lines.has_view(sale) || tried.is_some_and(|t| t.elapsed() < REFRESH) {
+            return;
+        }
+        *tried = Some(Instant::now());
+        let Some(seen) = self.inner.lines.seen_or_forget(sale) else {
+            return;
+        };
+        match self.call(sale, &Line { seen }).await {
+            Ok(read) => self.inner.lines.store(sale, read),
+            Err(e) => warn!(%sale, error = %e, "reading the waiting line failed"),
+        }
     }
 
     /// Reads the line of `sale` every [`REFRESH`] in the background, until nobody has polled

@@ -304,10 +304,15 @@ impl TicketSales {
     ) -> Result<Reservation, SaleError> {
         let place = place.and_then(Place::parse);
         if let Some(place) = &place {
-            match self.answer_from_line(code, owner, place) {
+            let mut answer = self.answer_from_line(code, owner, place);
+            if let line::Answer::NotRead = answer {
+                Box::pin(self.read_line_now(code.sale)).await;
+                answer = self.answer_from_line(code, owner, place);
+            }
+            match answer {
                 line::Answer::Far(r) => return Ok(r),
                 line::Answer::Forged => return Err(SaleError::UnknownReservation),
-                line::Answer::AskRedis => {}
+                line::Answer::AskRedis | line::Answer::NotRead => {}
             }
         }
         self.status(code, owner).await

@@ -87,7 +87,7 @@ async fn a_far_poll_over_http_makes_no_redis_call_and_a_forged_place_is_refused_
         let (code, place) = code.split_once('?').unwrap();
         format!("/wait/{code}/poll?start=9999&{place}")
     };
-    // The first poll finds no view yet: Redis answers, and the view is read meanwhile.
+    // The first poll finds no view yet: it waits for the first read of the line.
     assert_eq!(poll(api(&link)).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(400)).await;
 
@@ -414,4 +414,40 @@ async fn a_place_is_exact_whichever_end_of_the_line_it_is_counted_from() {
     // The count in the join's reply is the same: a new buyer is the last.
     let newest = join(&w.sales, sale, &Owner::random()).await;
     assert_eq!((newest.position, newest.waiting), (14, 14));
+}
+
+/// The first polls of a sale on an instance that has no view of its line yet (just started or
+/// deployed) wait for one read of the line instead of each asking Redis: a crowd's burst of
+/// far polls at once costs Redis a few calls, not one a poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_far_polls_on_a_fresh_instance_reads_the_line_once() {
+    let redis = Server::start();
+    let mut settings = test_settings();
+    settings.redis_url = redis.url();
+    signed(&mut settings);
+    let w = World::with_settings(settings.clone()).await;
+    let sale = w.sale(1, 600).await.sale_id();
+    let buyers = crowd(&w.sales, sale, CROWD + 200).await;
+    // Another instance of the shop, new: it has never read this sale's line.
+    let fresh = TicketSales::new(w.redis.clone(), w.db.clone(), &settings)
+        .await
+        .unwrap();
+
+    let before = script_calls(redis.port);
+    let polls: Vec<_> = buyers[CROWD..]
+        .iter()
+        .cloned()
+        .map(|(owner, r)| {
+            let fresh = fresh.clone();
+            tokio::spawn(async move { fresh.poll(&r.code, r.place_text().as_deref(), &owner).await.unwrap() })
+        })
+        .collect();
+    for poll in polls {
+        let answer = poll.await.unwrap();
+        assert_eq!(answer.state, ReservationState::Waiting);
+        assert!(answer.approximate, "answered from the view, not by Redis");
+    }
+    let calls = script_calls(redis.port) - before;
+    // The one read, and the view's reader started by the first poll (four reads a second).
+    assert!(calls <= 6, "{calls} script calls for 200 polls at once");
 }
