@@ -115,7 +115,7 @@ local PENDING = 2^52
 -- its compact encoding of small hashes (hash-max-listpack-value, 64 bytes by default), so
 -- that Redis keeps the sale hash as a hash table, also after a restart. Every script reads
 -- a dozen of its forty-odd fields at once (load_sale), and in the compact encoding each read
--- walks the fields: about 2 µs more a call (BENCHMARKS.md).
+-- walks the fields: about 1 µs more a status call (BENCHMARKS.md).
 local HASH_TABLE_MARK = 'longer than 64 bytes, so that Redis keeps this hash as a hash table (lua/common.lua)'
 
 -- The admission rate (src/sale/admission.rs). Admissions are counted in buckets of
