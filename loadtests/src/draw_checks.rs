@@ -191,15 +191,20 @@ pub fn drawn_once(
 }
 
 /// Admission in drawn order: the FIFO rule (`checks`) with the drawn place for the join time.
+/// A run that admitted nobody after a wait compared nothing: that fails too, since the check
+/// then could not have failed (the run needs holds that come back: fewer seats at checkout
+/// at once, more seats than the first admissions take).
 pub fn admitted_in_drawn_order(buyers: &[BuyerRecord], places: &HashMap<usize, u64>) -> Check {
     let (violations, compared) = admitted_in_order(buyers, |b| places.get(&b.index).map(|&p| p as i64));
     Check {
         name: "admitted in drawn order",
-        passed: violations.is_empty(),
-        detail: if violations.is_empty() {
-            format!("{compared} admitted buyers compared with everyone of their quantity drawn ahead of them")
-        } else {
+        passed: violations.is_empty() && compared > 0,
+        detail: if !violations.is_empty() {
             format!("{} violations, first: {}", violations.len(), violations[0])
+        } else if compared == 0 {
+            "nothing compared: no buyer was admitted after a buyer drawn ahead of it had been seen waiting".into()
+        } else {
+            format!("{compared} admitted buyers compared with everyone of their quantity drawn ahead of them")
         },
     }
 }
@@ -279,5 +284,18 @@ mod tests {
         let (check, _) = places(&draw, &buyers);
         assert!(!check.passed, "{}", check.detail);
         assert!(!drawn_once(&draw, &draw, Duration::ZERO, 2, &buyers).passed);
+    }
+
+    #[test]
+    fn a_run_that_admitted_nobody_after_a_wait_fails_the_drawn_order_check() {
+        let ids = [[1u8; 16], [2; 16]];
+        let buyers: Vec<BuyerRecord> = ids.iter().enumerate().map(|(i, id)| buyer(i, *id)).collect();
+        let places = HashMap::from([(0, 1), (1, 2)]);
+        let check = admitted_in_drawn_order(&buyers, &places);
+        assert!(
+            !check.passed && check.detail.contains("nothing compared"),
+            "{}",
+            check.detail
+        );
     }
 }
