@@ -93,13 +93,17 @@ pub fn agreement(figures: &Figures, orders: &[OrderRow], returns: ReturnFigures,
     }
 }
 
-/// Admission in the order of joining (the rule in this module's documentation).
+/// Admission in the order of joining (the rule in this module's documentation). A run that
+/// admitted nobody after a wait compared nothing: that fails too, since the check then could
+/// not have failed (the run needs fewer seats at checkout at once than the crowd wants).
 pub fn fifo(buyers: &[BuyerRecord]) -> Check {
     let (violations, admitted_compared) = admitted_in_order(buyers, |b| b.join_server_ms);
     Check {
         name: "admitted in FIFO order",
-        passed: violations.is_empty(),
-        detail: if violations.is_empty() {
+        passed: violations.is_empty() && admitted_compared > 0,
+        detail: if violations.is_empty() && admitted_compared == 0 {
+            "nothing compared: no buyer was admitted after one who joined before it had been seen waiting".into()
+        } else if violations.is_empty() {
             format!("{admitted_compared} admitted buyers compared with everyone of their quantity who joined earlier")
         } else {
             format!(
@@ -186,19 +190,33 @@ mod tests {
 
     #[test]
     fn fifo_skips_pairs_it_cannot_decide() {
+        let violations = |a, b| admitted_in_order(&[a, b], |b| b.join_server_ms).0;
         // Joined in the same millisecond: either could be first.
         let a = buyer(0, 10, Some(50), None);
         let b = buyer(1, 10, None, Some(30));
-        assert!(fifo(&[a, b]).passed);
+        assert!(violations(a, b).is_empty());
         // Different quantities.
         let a = buyer(0, 10, Some(50), None);
         let mut b = buyer(1, 11, None, Some(30));
         b.quantity = 2;
-        assert!(fifo(&[a, b]).passed);
+        assert!(violations(a, b).is_empty());
         // Seen waiting in the same millisecond as the other's admission.
         let a = buyer(0, 10, Some(30), None);
         let b = buyer(1, 11, None, Some(30));
         assert!(fifo(&[a, b]).passed);
+    }
+
+    #[test]
+    fn fifo_fails_a_run_that_compared_nobody() {
+        // Both admitted at once, nobody seen waiting: nothing to compare.
+        let a = buyer(0, 10, None, Some(20));
+        let b = buyer(1, 11, None, Some(20));
+        let check = fifo(&[a, b]);
+        assert!(
+            !check.passed && check.detail.contains("nothing compared"),
+            "{}",
+            check.detail
+        );
     }
 
     #[test]
