@@ -219,6 +219,13 @@ struct LineEntry {
     first_read: Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
 
+impl LineEntry {
+    /// The view, unless it is older than [`MAX_AGE`] (Redis away): such a view answers nobody.
+    fn fresh_view(&self) -> Option<Arc<LineView>> {
+        self.view.clone().filter(|v| v.read_at.elapsed() < MAX_AGE)
+    }
+}
+
 /// What the view says of one poll.
 pub(crate) enum Answer {
     /// Far from the head: answered here.
@@ -239,16 +246,13 @@ impl Lines {
         let start = !all.contains_key(&sale);
         let entry = all.entry(sale).or_default();
         entry.used = Some(Instant::now());
-        let view = entry.view.clone().filter(|v| v.read_at.elapsed() < MAX_AGE);
-        (view, start)
+        (entry.fresh_view(), start)
     }
 
     /// Whether a recent view of `sale`'s line is here.
     fn has_view(&self, sale: SaleId) -> bool {
         let all = self.0.lock().expect("lines lock");
-        all.get(&sale)
-            .and_then(|e| e.view.as_ref())
-            .is_some_and(|v| v.read_at.elapsed() < MAX_AGE)
+        all.get(&sale).is_some_and(|e| e.fresh_view().is_some())
     }
 
     /// The lock of the one read that polls without a view wait for.
@@ -375,13 +379,20 @@ impl TicketSales {
             return;
         }
         *tried = Some(Instant::now());
+        self.read_line(sale).await;
+    }
+
+    /// One read of the line of `sale` into its view; false when nobody polled the sale for
+    /// [`FORGET`] (its view is dropped, nothing is read).
+    async fn read_line(&self, sale: SaleId) -> bool {
         let Some(seen) = self.inner.lines.seen_or_forget(sale) else {
-            return;
+            return false;
         };
         match self.call(sale, &Line { seen }).await {
             Ok(read) => self.inner.lines.store(sale, read),
             Err(e) => warn!(%sale, error = %e, "reading the waiting line failed"),
         }
+        true
     }
 
     /// Reads the line of `sale` every [`REFRESH`] in the background, until nobody has polled
@@ -393,12 +404,8 @@ impl TicketSales {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let Some(seen) = sales.inner.lines.seen_or_forget(sale) else {
+                if !sales.read_line(sale).await {
                     return;
-                };
-                match sales.call(sale, &Line { seen }).await {
-                    Ok(read) => sales.inner.lines.store(sale, read),
-                    Err(e) => warn!(%sale, error = %e, "reading the waiting line failed"),
                 }
             }
         });
