@@ -451,3 +451,29 @@ async fn a_burst_of_far_polls_on_a_fresh_instance_reads_the_line_once() {
     // The one read, and the view's reader started by the first poll (four reads a second).
     assert!(calls <= 6, "{calls} script calls for 200 polls at once");
 }
+
+/// Joins racing on one sale are each told their true place: a new buyer's place is the number
+/// waiting when its join runs (no count of the line), so the places the racing joins answer
+/// are 1 to N, each once, each where the queue has that buyer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_joins_are_each_told_their_true_place() {
+    let w = World::new().await;
+    let sale = w.sale(1, 600).await.sale_id();
+    join(&w.sales, sale, &Owner::random()).await; // holds the one ticket
+    let joins: Vec<_> = (0..200)
+        .map(|_| {
+            let sales = w.sales.clone();
+            tokio::spawn(async move { join(&sales, sale, &Owner::random()).await })
+        })
+        .collect();
+    let mut told = Vec::new();
+    for joined in joins {
+        let r = joined.await.unwrap();
+        assert_eq!(r.state, ReservationState::Waiting);
+        assert_eq!(Some(r.position), true_place(&w.redis, sale, &r).await);
+        assert!(r.waiting >= r.position, "{} waiting, told {}", r.waiting, r.position);
+        told.push(r.position);
+    }
+    told.sort_unstable();
+    assert_eq!(told, (1..=200).collect::<Vec<u64>>());
+}
