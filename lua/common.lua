@@ -1,8 +1,10 @@
 -- common.lua: helpers shared by every sale script. The service prepends to each script the
 -- definitions of this file the script uses, directly or through another (the rest become empty
 -- lines: src/sale/script/prelude.rs), so each script is still one EVALSHA that defines no more
--- than it needs on every call. A definition starts with `local` at the start of a line and
--- runs to the next line that starts with `local` or `--`.
+-- than it needs on every call; a script with a slow path (after its line `-- slow path: ...`)
+-- gets the definitions only that path uses at the start of it, made only when it runs. A
+-- definition starts with `local` at the start of a line and runs to the next line that starts
+-- with `local` or `--`.
 --
 -- Every script of a sale is called with the same ten keys, all inside the sale's hash tag
 -- `{sale id}` so that one script touches one slot (Redis Cluster):
@@ -175,6 +177,11 @@ local function res_key(code)
     res_keys[code] = key
   end
   return key
+end
+
+-- The poll passes a code's bytes along with it: Redis then converts nothing.
+local function known_res_key(code, bytes)
+  if #bytes == CODE_BYTES then res_keys[code] = bytes end
 end
 
 -- Every change to the queue goes through these, so that the count in the sale hash and the
@@ -416,6 +423,13 @@ local function joined_near(seq)
   redis.call('HSET', K.sale, 'near', seq + 1)
 end
 
+-- Whether admit may let anybody in: the sale is open and a ticket is free. With no ticket free
+-- nobody can be admitted, so the poll of a waiting buyer skips the head. (A head that can
+-- never fit is settled on its own poll, or by admit once a ticket is free.)
+local function may_admit(S, now)
+  return S.state == 'open' and now >= S.opens_ms and S.capacity - S.sold - S.held >= 1
+end
+
 -- Admit from the head of the queue, in order, as long as the head's quantity fits the free
 -- tickets. A head that can never fit (it wants more than capacity - sold) is sold out and the
 -- next one is tried; a head that only waits for other holds to lapse stops the loop (FIFO).
@@ -423,10 +437,7 @@ end
 -- in its own absence, holds its tickets only for the short claim window until it shows up.
 -- Returns true when it admitted anybody.
 local function admit(S, now)
-  if S.state ~= 'open' or now < S.opens_ms then return false end
-  -- No ticket free: nobody can be admitted, so the poll of a waiting buyer skips the head.
-  -- (A head that can never fit is settled on its own poll, or here once a ticket is free.)
-  if S.capacity - S.sold - S.held < 1 then return false end
+  if not may_admit(S, now) then return false end
   local admitted, moved, was = 0, 0, S.head
   for _ = 1, BATCH do
     local seq = queue_head(S)
@@ -484,12 +495,18 @@ local function describe(S, code, r, now)
   return { STATE_NAMES[r.state], code, r.qty, position, waiting, expires, now }
 end
 
+-- The state a waiting code `r` ends in now, wherever it stands, or nil while it may still be
+-- served: z (closed) or s (sold out: it wants more than the unsold tickets).
+local function final_state(S, r)
+  if S.state == 'closed' then return 'z' end
+  if S.capacity - S.sold < r.qty then return 's' end
+  return nil
+end
+
 -- A waiting code that can no longer be served learns it at once, wherever it stands.
 local function settle_waiting(S, code, r)
   if r.state ~= 'w' then return r end
-  local final
-  if S.state == 'closed' then final = 'z'
-  elseif S.capacity - S.sold < r.qty then final = 's' end
+  local final = final_state(S, r)
   if final == 's' then
     sell_out(S, code, r)
   elseif final then

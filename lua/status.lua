@@ -1,28 +1,43 @@
 -- status.lua: the poll of a buyer. Lapses holds whose time is up, admits from the head of
 -- the queue while the head fits, offers what is left to the waitlist, notes that this buyer
 -- is still here, then tells this code's state. Near the head of a big queue this is the one
--- poll that reaches Redis, so a waiting buyer's poll makes four calls when nothing is due:
--- the sale hash, the reservation (its arrival number with it), TIME and its rank (a count of
--- the queue's bits from the head to it).
+-- poll that reaches Redis, so its common case is kept short: a buyer waiting while no hold is
+-- due to lapse, no ticket is free and the sale goes on makes four calls (the sale hash, the
+-- reservation with its arrival number, TIME and its rank, a count of the queue's bits from
+-- the head to it) and defines only the helpers of that case; everything else is the slow
+-- path below (src/sale/script/prelude.rs).
 --
 -- Rust: `Status` and `StatusReply` in src/sale/script/buying.rs.
 -- KEYS: the sale keys (see common.lua)
 -- ARGV[1] code    the reservation code
--- ARGV[2] owner   the session binding; a code of another owner is not found
+-- ARGV[2] tag     the owner tag of the session binding (owner_tag in common.lua, computed by
+--                 the service): a code of another owner is not found
+-- ARGV[3] bytes   the code's CODE_BYTES bytes (its key in res)
 -- Reply: { state, code, qty, position, waiting, expires_ms, now_ms, seq, epoch }
 --        seq and epoch as join's: what a waiting code's place in line is made of
 --    or  { '!missing' }    Redis lost the sale: sync it from Postgres and call again
 --    or  { '!not_found' }  no such code for this owner
 
-local code, owner = ARGV[1], ARGV[2]
+local code, tag = ARGV[1], ARGV[2]
 local S = load_sale()
 if not S then return { '!missing' } end
+known_res_key(code, ARGV[3])
 local r = get_res(code)
-if not r or not owns(r, owner) then return { '!not_found' } end
+if not r or r.owner ~= tag then return { '!not_found' } end
 
 local now = now_ms()
 -- Here before anything else: a head that polls is present, even after a long silence.
-if r.state == 'w' then touch(S, code, r, now) end
+if r.state == 'w' then
+  touch(S, code, r, now)
+  if now < S.next_lapse and not may_admit(S, now) and not final_state(S, r) then
+    -- Nothing to lapse, admit, offer or settle: what the slow path would find too.
+    local reply = describe(S, code, r, now)
+    reply[8] = r.seq
+    reply[9] = S.epoch
+    return reply
+  end
+end
+-- slow path: the helpers only this part uses are defined when it runs
 local lapsed = lapse(S, now)
 local before = S.waiting
 local admitted = admit(S, now)

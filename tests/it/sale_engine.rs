@@ -608,6 +608,26 @@ async fn the_active_shopper_limit_keeps_the_rest_waiting() {
     );
 }
 
+/// No script that frees an active shopper's place admits by itself (a checkout ends its hold in
+/// Postgres's time): the next buyer's own poll does, though no hold is due to lapse.
+#[tokio::test]
+async fn a_checkout_lets_the_next_buyer_in_on_its_own_poll() {
+    let w = World::new().await;
+    let sale = w.sale_with(10, 60, 1, chrono::Utc::now()).await.sale_id();
+    let (a, b) = (Owner::random(), Owner::random());
+    let shopping = join(&w, sale, &a, 1).await;
+    let waiting = join(&w, sale, &b, 1).await;
+    assert_eq!(
+        (shopping.state, waiting.state),
+        (ReservationState::Admitted, ReservationState::Waiting)
+    );
+    w.sales.confirm(&shopping.code, &a, &buyer()).await.unwrap();
+    assert_eq!(
+        w.sales.status(&waiting.code, &b).await.unwrap().state,
+        ReservationState::Admitted
+    );
+}
+
 #[tokio::test]
 async fn a_released_hold_goes_back_at_once() {
     let w = World::new().await;

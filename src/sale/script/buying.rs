@@ -152,7 +152,11 @@ impl ScriptCall for Status<'_> {
     type Reply = StatusReply;
 
     fn argv(&self) -> Vec<Value> {
-        super::code_and_owner(self.code, self.owner)
+        vec![
+            self.code.member().into(),
+            self.owner.tag().into(),
+            Value::Bytes(self.code.token.as_bytes().to_vec().into()),
+        ]
     }
 
     fn decode(mut reply: Reply) -> Result<StatusReply, ReplyError> {

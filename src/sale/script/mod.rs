@@ -169,8 +169,8 @@ pub(crate) trait ScriptCall {
     fn decode(reply: Reply) -> Result<Self::Reply, ReplyError>;
 }
 
-/// ARGV of the scripts that act on one reservation for its owner (status, release,
-/// confirm_begin): `code`, `owner`.
+/// ARGV of the scripts that act on one reservation for its owner (release, confirm_begin, the
+/// waitlist's): `code`, `owner`.
 fn code_and_owner(code: &crate::sale::ReservationCode, owner: &crate::sale::Owner) -> Vec<Value> {
     vec![code.member().into(), owner.as_str().into()]
 }
@@ -182,6 +182,12 @@ pub fn script_text(file: &str) -> Option<String> {
         .iter()
         .find(|name| name.as_str() == file)
         .map(|name| name.text())
+}
+
+/// A script's text as this service would load it, from a `common.lua` and a script body given
+/// (another revision's files, for the benches that compare two revisions' scripts).
+pub fn assemble_script(common: &str, body: &str) -> String {
+    prelude::assemble(common, body)
 }
 
 /// The scripts, ready for EVALSHA: each with its SHA-1 over its text ([`ScriptName::text`]).

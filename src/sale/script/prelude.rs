@@ -13,22 +13,33 @@
 //! too many is harmless, one too few is an error in Redis, which the tests below rule out).
 //! The definitions left out become empty lines, so that a line number in one of Redis's error
 //! messages is still the same line of `common.lua`.
+//!
+//! A script whose common case needs few helpers and whose rare case needs many (the poll: a
+//! waiting buyer near the head with nothing due, against lapsing, admitting and offering) marks
+//! where its rare case starts with a line [`SLOW_PATH`]. The part before it runs as usual; the
+//! part after it runs inside a function, which defines first the helpers only that part uses:
+//! a call that returns before the mark never makes them. (Their line numbers in Redis's errors
+//! are then those of the loaded text, not of `common.lua`.)
 
 use std::collections::HashSet;
 use std::ops::Range;
 
-/// `common` with only the definitions `body` uses, followed by `body`.
+/// The line of a script's body after which its slow path starts (see above).
+pub(super) const SLOW_PATH: &str = "-- slow path: the helpers only this part uses are defined when it runs";
+
+/// `common` with only the definitions `body` uses, followed by `body`; with the helpers only
+/// its slow path uses defined at the start of that path.
 pub(super) fn assemble(common: &str, body: &str) -> String {
     let lines: Vec<&str> = common.lines().collect();
     let definitions = definitions(&lines);
-    let mut wanted: HashSet<&str> = names(body).collect();
+    let (fast, slow) = match body.split_once(&format!("\n{SLOW_PATH}\n")) {
+        Some((fast, slow)) => (fast, Some(slow)),
+        None => (body, None),
+    };
+    let at_top = used(&lines, &definitions, fast, &vec![false; definitions.len()]);
     let mut left_out = vec![false; lines.len()];
-    // A local is only seen by the lines after it, so a definition uses only earlier ones: one
-    // pass from the last definition to the first finds them all.
-    for definition in definitions.iter().rev() {
-        if definition.names.iter().any(|name| wanted.contains(name)) {
-            wanted.extend(definition.lines.clone().flat_map(|i| names(lines[i])));
-        } else {
+    for (definition, kept) in definitions.iter().zip(&at_top) {
+        if !kept {
             left_out[definition.lines.clone()].fill(true);
         }
     }
@@ -40,8 +51,37 @@ pub(super) fn assemble(common: &str, body: &str) -> String {
         text.push('\n');
     }
     text.push('\n');
-    text.push_str(body);
+    text.push_str(fast);
+    let Some(slow) = slow else { return text };
+    let in_slow = used(&lines, &definitions, slow, &at_top);
+    text.push_str("\nreturn (function()\n");
+    for (definition, wanted) in definitions.iter().zip(in_slow) {
+        if wanted {
+            for i in definition.lines.clone() {
+                text.push_str(lines[i]);
+                text.push('\n');
+            }
+        }
+    }
+    text.push_str(slow);
+    text.push_str("\nend)()\n");
     text
+}
+
+/// Which definitions `text` needs, directly or through another, that `defined` (one flag per
+/// definition) does not have already.
+fn used(lines: &[&str], definitions: &[Definition], text: &str, defined: &[bool]) -> Vec<bool> {
+    let mut wanted: HashSet<&str> = names(text).collect();
+    let mut needed = vec![false; definitions.len()];
+    // A local is only seen by the lines after it, so a definition uses only earlier ones: one
+    // pass from the last definition to the first finds them all.
+    for (i, definition) in definitions.iter().enumerate().rev() {
+        if !defined[i] && definition.names.iter().any(|name| wanted.contains(name)) {
+            needed[i] = true;
+            wanted.extend(definition.lines.clone().flat_map(|l| names(lines[l])));
+        }
+    }
+    needed
 }
 
 /// One top-level definition of `common.lua`: the names it defines and its lines.
@@ -266,6 +306,45 @@ mod tests {
     }
 
     #[test]
+    fn the_common_case_of_a_poll_defines_only_the_helpers_it_uses() {
+        let status = ScriptName::Status.text();
+        let (common_case, slow_path) = status
+            .split_once("\nreturn (function()\n")
+            .expect("the poll has a slow path");
+        let at_top = kept_definitions(common_case);
+        for used in [
+            "load_sale",
+            "get_res",
+            "touch",
+            "rank_of",
+            "describe",
+            "may_admit",
+            "final_state",
+        ] {
+            assert!(at_top.contains(used), "the common case needs {used}");
+        }
+        let in_slow_path = kept_definitions(slow_path);
+        for rare in [
+            "lapse",
+            "admit",
+            "mark_near",
+            "offer_waitlist",
+            "settle_waiting",
+            "sell_out",
+        ] {
+            assert!(!at_top.contains(rare), "{rare} is made on every poll");
+            assert!(in_slow_path.contains(rare), "the slow path needs {rare}");
+        }
+        // Each helper is made once: none of the slow path's is also at the top.
+        let common = kept_definitions(COMMON);
+        let twice: Vec<_> = at_top
+            .intersection(&in_slow_path)
+            .filter(|name| common.contains(*name))
+            .collect();
+        assert!(twice.is_empty(), "made twice: {twice:?}");
+    }
+
+    #[test]
     fn common_lua_keeps_its_line_numbers_in_every_script() {
         let common: Vec<&str> = COMMON.lines().collect();
         for name in ScriptName::ALL {
@@ -274,7 +353,15 @@ mod tests {
             for (i, line) in common.iter().enumerate() {
                 assert!(lines[i] == *line || lines[i].is_empty(), "{name:?} line {}", i + 1);
             }
-            assert!(text.ends_with(name.body()));
+            match name.body().split_once(&format!("\n{SLOW_PATH}\n")) {
+                None => assert!(text.ends_with(name.body())),
+                Some((fast, slow)) => {
+                    assert!(
+                        text.contains(fast) && text.ends_with(&format!("{slow}\nend)()\n")),
+                        "{name:?}"
+                    )
+                }
+            }
             assert!(!text.contains("[["), "long brackets are not read: {name:?}");
         }
     }
