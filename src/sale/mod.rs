@@ -46,7 +46,7 @@ pub use keys::{SaleKey, sale_key, sale_keys};
 pub use line::{LineView, Place};
 pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState};
 pub use prequeue::{DRAW_BATCH, PrequeueTicket, PrequeueWindow};
-pub use script::script_text;
+pub use script::{assemble_script, script_text};
 pub use verified_email::{Joining, LINK_LIFETIME, LinkToken, PrequeueEmail};
 
 use crate::db;
@@ -88,6 +88,8 @@ struct Inner {
     recorders: waitlist::Recorders,
     /// Signs the places in line that waiting codes carry.
     secret: crate::config::Secret,
+    /// The secret keyed for the places of waiting buyers (src/sale/line.rs).
+    place_key: line::PlaceKey,
     /// Signs the pre-queue's receipts.
     receipts: crate::draw::receipt::ReceiptSigner,
     /// What the pre-queue's polls read from Postgres, kept for a moment (see `prequeue_polls`).
@@ -156,6 +158,7 @@ impl TicketSales {
                 lines: Default::default(),
                 recorders: Default::default(),
                 secret: settings.secret.clone(),
+                place_key: line::PlaceKey::new(&settings.secret),
                 receipts: crate::draw::receipt::ReceiptSigner::from_secret(&settings.secret),
                 prequeue_polls: Default::default(),
                 beacon: settings.beacon(),
