@@ -6,7 +6,10 @@
 # `/healthz` (every middleware, no I/O), the waiting-room poll and the JSON poll of random
 # buyers with their place (as the pages and API clients send it) and without it (every poll by
 # the `status` script), and finally joins of new buyers. Prints the median rates, their ratios
-# to bare poem, Redis memory per waiting buyer, and Redis CPU per request and per second.
+# to bare poem, Redis memory per waiting buyer, Redis CPU per request and per second, and the
+# server's own CPU per request (bare poem's or the shop's process, user + system, from /proc):
+# on a machine whose speed varies from one run to the next, the CPU a request costs moves less
+# than the rate, which the client's share of the cores also sets.
 #
 #   benches/blackbox/side_by_side.sh            # N, ROUNDS, SECS; BOX_BIN, BARE_BIN optional
 #
@@ -26,47 +29,54 @@ for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$BP/bare" && brea
 join "$N"
 export FIXTURE SALE
 
-run() { # name url [wrk arguments]: one wrk run; appends "name rps p50 p99 non2xx redis_us_per_req redis_ms_per_s"
-  local name=$1 url=$2; shift 2
-  local out c0 c1 rps p50 p99 non2 reqs
-  c0=$(redis_cpu)
+# CPU seconds (user + system) of process $1 so far.
+proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+run() { # name pid url [wrk arguments]: one wrk run against the server of process pid; appends
+        # "name rps p50 p99 non2xx redis_us_per_req redis_ms_per_s server_us_per_req"
+  local name=$1 pid=$2 url=$3; shift 3
+  local out c0 c1 s0 s1 rps p50 p99 non2 reqs
+  c0=$(redis_cpu); s0=$(proc_cpu "$pid")
   out=$(wrk -t1 -c64 -d"${SECS}s" --latency "$@" "$url" 2>&1)
-  c1=$(redis_cpu)
+  c1=$(redis_cpu); s1=$(proc_cpu "$pid")
   rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
   reqs=$(echo "$out" | awk '/requests in/{print $1}')
   p50=$(echo "$out" | awk '$1=="50%"{print $2}'); p99=$(echo "$out" | awk '$1=="99%"{print $2}')
   non2=$(echo "$out" | awk '/Non-2xx/{print $NF}')
-  echo "$name $rps $p50 $p99 ${non2:-0} $(echo "scale=1; ($c1 - $c0) * 1000000 / $reqs" | bc) $(echo "scale=1; ($c1 - $c0) * 1000 / $SECS" | bc)" | tee -a "$D/results"
+  echo "$name $rps $p50 $p99 ${non2:-0} $(echo "scale=1; ($c1 - $c0) * 1000000 / $reqs" | bc) $(echo "scale=1; ($c1 - $c0) * 1000 / $SECS" | bc) $(echo "scale=1; ($s1 - $s0) * 1000000 / $reqs" | bc)" | tee -a "$D/results"
 }
-echo "name rps p50 p99 non-2xx redis_us/req redis_ms/s"
+echo "name rps p50 p99 non-2xx redis_us/req redis_ms/s server_us/req"
 for r in $(seq "$ROUNDS"); do
   echo "round $r"
-  run bare "http://127.0.0.1:$BP/bare"
-  PATH_KIND=bare WITH_PLACE=1 run bare_scripted "http://127.0.0.1:$BP" -s "$HERE/poll_rotate.lua"
-  run healthz "http://127.0.0.1:$AP/healthz"
-  PATH_KIND=fragment WITH_PLACE=1 run poll_fragment "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
-  PATH_KIND=json WITH_PLACE=1 run poll_json "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
-  PATH_KIND=fragment WITH_PLACE=0 run poll_fragment_noplace "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
-  PATH_KIND=json WITH_PLACE=0 run poll_json_noplace "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
+  run bare "$BARE" "http://127.0.0.1:$BP/bare"
+  PATH_KIND=bare WITH_PLACE=1 run bare_scripted "$BARE" "http://127.0.0.1:$BP" -s "$HERE/poll_rotate.lua"
+  run healthz "$APP" "http://127.0.0.1:$AP/healthz"
+  PATH_KIND=fragment WITH_PLACE=1 run poll_fragment "$APP" "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
+  PATH_KIND=json WITH_PLACE=1 run poll_json "$APP" "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
+  PATH_KIND=fragment WITH_PLACE=0 run poll_fragment_noplace "$APP" "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
+  PATH_KIND=json WITH_PLACE=0 run poll_json_noplace "$APP" "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
 done
 # Last: every join adds a waiting buyer.
-run join "http://127.0.0.1:$AP" -s "$HERE/join_fresh.lua"
+run join "$APP" "http://127.0.0.1:$AP" -s "$HERE/join_fresh.lua"
 
 echo "--- medians over the rounds"
 python3 - "$D/results" "$BYTES_PER_BUYER" <<'PY'
 import sys, statistics as st
 rows = {}
 for line in open(sys.argv[1]):
-    name, rps, p50, p99, non2, us, ms = line.split()
-    rows.setdefault(name, []).append((float(rps), p50, p99, int(non2), float(us), float(ms)))
+    name, rps, p50, p99, non2, us, ms, server_us = line.split()
+    rows.setdefault(name, []).append((float(rps), p50, p99, int(non2), float(us), float(ms), float(server_us)))
 bare = st.median(r[0] for r in rows["bare"])
 # /scripted: the ratio to bare poem under the same wrk script, the one the polls and joins use
 scripted = st.median(r[0] for r in rows["bare_scripted"])
-print(f"{'endpoint':22s} {'req/s':>9s} {'/bare':>6s} {'/scripted':>9s} {'p50':>8s} {'p99':>8s} {'non-2xx':>8s} {'Redis us/req':>12s} {'Redis ms/s':>10s}  runs")
+# bare/cpu: bare poem's CPU per request (same script) over this endpoint's, the server's and
+# Redis's together: how many of this request the cores give for one of bare poem's
+bare_cpu = st.median(r[6] for r in rows["bare_scripted"])
+print(f"{'endpoint':22s} {'req/s':>9s} {'/bare':>6s} {'/scripted':>9s} {'p50':>8s} {'p99':>8s} {'non-2xx':>8s} {'Redis us/req':>12s} {'Redis ms/s':>10s} {'server us/req':>13s} {'bare/cpu':>8s}  runs")
 for name, rs in rows.items():
     rps = st.median(r[0] for r in rs)
     mid = sorted(rs)[len(rs) // 2]
+    server, redis = st.median(r[6] for r in rs), st.median(r[4] for r in rs)
     print(f"{name:22s} {rps:9.0f} {rps / bare:6.2f} {rps / scripted:9.2f} {mid[1]:>8s} {mid[2]:>8s} {sum(r[3] for r in rs):8d} "
-          f"{st.median(r[4] for r in rs):12.1f} {st.median(r[5] for r in rs):10.1f}  {[round(r[0]) for r in rs]}")
+          f"{redis:12.1f} {st.median(r[5] for r in rs):10.1f} {server:13.1f} {bare_cpu / (server + redis):8.2f}  {[round(r[0]) for r in rs]}")
 print(f"Redis memory per waiting buyer (everything included): {sys.argv[2]} B")
 PY
