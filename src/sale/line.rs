@@ -91,11 +91,7 @@ impl Place {
         quantity: u8,
     ) -> [u8; MAC_BYTES] {
         let mut mac = key.0.clone();
-        // The code as its text (`ReservationCode`'s Display), written without an allocation.
-        let mut text = [0u8; 64];
-        code.sale.0.simple().encode_lower(&mut text[..32]);
-        code.token.simple().encode_lower(&mut text[32..]);
-        mac.update(&text);
+        mac.update(code.encode(&mut [0u8; 64]).as_bytes());
         mac.update(owner.as_str().as_bytes());
         mac.update(&seq.to_be_bytes());
         mac.update(&epoch.to_be_bytes());

@@ -111,9 +111,19 @@ impl ReservationCode {
     }
 }
 
+impl ReservationCode {
+    /// The code's text (its Display) written into `buf`, without an allocation: the sale's
+    /// 32 hex digits, then the token's.
+    pub(crate) fn encode<'b>(&self, buf: &'b mut [u8; 64]) -> &'b str {
+        self.sale.0.simple().encode_lower(&mut buf[..32]);
+        self.token.simple().encode_lower(&mut buf[32..]);
+        std::str::from_utf8(buf).expect("hex digits")
+    }
+}
+
 impl fmt::Display for ReservationCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.sale.0.simple(), self.token.simple())
+        f.write_str(self.encode(&mut [0u8; 64]))
     }
 }
 
