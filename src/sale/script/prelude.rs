@@ -27,15 +27,25 @@ use std::ops::Range;
 /// The line of a script's body after which its slow path starts (see above).
 pub(super) const SLOW_PATH: &str = "-- slow path: the helpers only this part uses are defined when it runs";
 
+/// What the loaded text wraps a slow path in: a function called at once, whose locals (the
+/// helpers only that path uses) are made only when the call gets there.
+const SLOW_PATH_OPENS: &str = "\nreturn (function()\n";
+const SLOW_PATH_CLOSES: &str = "\nend)()\n";
+
+/// A script's body split at its [`SLOW_PATH`] line: the common case, and the slow path if any.
+fn split_at_slow_path(body: &str) -> (&str, Option<&str>) {
+    match body.split_once(&format!("\n{SLOW_PATH}\n")) {
+        Some((fast, slow)) => (fast, Some(slow)),
+        None => (body, None),
+    }
+}
+
 /// `common` with only the definitions `body` uses, followed by `body`; with the helpers only
 /// its slow path uses defined at the start of that path.
 pub(super) fn assemble(common: &str, body: &str) -> String {
     let lines: Vec<&str> = common.lines().collect();
     let definitions = definitions(&lines);
-    let (fast, slow) = match body.split_once(&format!("\n{SLOW_PATH}\n")) {
-        Some((fast, slow)) => (fast, Some(slow)),
-        None => (body, None),
-    };
+    let (fast, slow) = split_at_slow_path(body);
     let at_top = used(&lines, &definitions, fast, &vec![false; definitions.len()]);
     let mut left_out = vec![false; lines.len()];
     for (definition, kept) in definitions.iter().zip(&at_top) {
@@ -54,7 +64,7 @@ pub(super) fn assemble(common: &str, body: &str) -> String {
     text.push_str(fast);
     let Some(slow) = slow else { return text };
     let in_slow = used(&lines, &definitions, slow, &at_top);
-    text.push_str("\nreturn (function()\n");
+    text.push_str(SLOW_PATH_OPENS);
     for (definition, wanted) in definitions.iter().zip(in_slow) {
         if wanted {
             for i in definition.lines.clone() {
@@ -64,7 +74,7 @@ pub(super) fn assemble(common: &str, body: &str) -> String {
         }
     }
     text.push_str(slow);
-    text.push_str("\nend)()\n");
+    text.push_str(SLOW_PATH_CLOSES);
     text
 }
 
@@ -308,9 +318,7 @@ mod tests {
     #[test]
     fn the_common_case_of_a_poll_defines_only_the_helpers_it_uses() {
         let status = ScriptName::Status.text();
-        let (common_case, slow_path) = status
-            .split_once("\nreturn (function()\n")
-            .expect("the poll has a slow path");
+        let (common_case, slow_path) = status.split_once(SLOW_PATH_OPENS).expect("the poll has a slow path");
         let at_top = kept_definitions(common_case);
         for used in [
             "load_sale",
@@ -353,11 +361,11 @@ mod tests {
             for (i, line) in common.iter().enumerate() {
                 assert!(lines[i] == *line || lines[i].is_empty(), "{name:?} line {}", i + 1);
             }
-            match name.body().split_once(&format!("\n{SLOW_PATH}\n")) {
-                None => assert!(text.ends_with(name.body())),
-                Some((fast, slow)) => {
+            match split_at_slow_path(name.body()) {
+                (body, None) => assert!(text.ends_with(body)),
+                (fast, Some(slow)) => {
                     assert!(
-                        text.contains(fast) && text.ends_with(&format!("{slow}\nend)()\n")),
+                        text.contains(fast) && text.ends_with(&format!("{slow}{SLOW_PATH_CLOSES}")),
                         "{name:?}"
                     )
                 }
