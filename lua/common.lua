@@ -141,14 +141,15 @@ end
 local function load_sale()
   local v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'hold_ms', 'grace_ms',
     'max_active', 'state', 'opens_ms', 'next_lapse', 'abandon_ms', 'claim_ms', 'waiting',
-    'rate_since', 'head', 'draw')
+    'rate_since', 'head', 'draw', 'seq', 'joined')
   if not v[1] then return nil end
   return { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
            hold_ms = tonumber(v[4]), grace_ms = tonumber(v[5]), max_active = tonumber(v[6]),
            state = v[7], opens_ms = tonumber(v[8]), next_lapse = tonumber(v[9]) or 0,
            abandon_ms = tonumber(v[10]) or 90000, claim_ms = tonumber(v[11]) or 90000,
            waiting = tonumber(v[12]) or redis.call('BITCOUNT', K.qbits),
-           epoch = tonumber(v[13]) or 0, head = tonumber(v[14]) or 0, draw = v[15] }
+           epoch = tonumber(v[13]) or 0, head = tonumber(v[14]) or 0, draw = v[15],
+           seq = tonumber(v[16]) or 0, joined = tonumber(v[17]) or 0 }
 end
 
 -- A code (the 32 hex digits of its token) as its CODE_BYTES bytes, and back: four 32-bit
@@ -185,15 +186,18 @@ local function known_res_key(code, bytes)
 end
 
 -- Every change to the queue goes through these, so that the count in the sale hash and the
--- departures per block stay true.
-local function enqueue(S, code)
+-- departures per block stay true. enqueue writes the sale's last arrival number and count of
+-- waiting buyers from S (load_sale read them, and dequeue keeps `waiting` current) in one
+-- HSET, with the caller's further field-value pairs if any (join's count of joins): one call
+-- where there were three HINCRBYs.
+local function enqueue(S, code, ...)
   local bytes = res_key(code)
   if #bytes ~= CODE_BYTES then return error('a queued code is ' .. 2 * CODE_BYTES .. ' hex digits') end
-  local seq = redis.call('HINCRBY', K.sale, 'seq', 1)
-  redis.call('SETBIT', K.qbits, seq, 1)
-  redis.call('SETRANGE', K.qcodes, seq * CODE_BYTES, bytes)
-  S.waiting = redis.call('HINCRBY', K.sale, 'waiting', 1)
-  return seq
+  S.seq, S.waiting = S.seq + 1, S.waiting + 1
+  redis.call('SETBIT', K.qbits, S.seq, 1)
+  redis.call('SETRANGE', K.qcodes, S.seq * CODE_BYTES, bytes)
+  redis.call('HSET', K.sale, 'seq', S.seq, 'waiting', S.waiting, ...)
+  return S.seq
 end
 
 -- The code of the buyer that arrived as `seq`.

@@ -10,6 +10,12 @@
 -- ARGV[4] first   the owner's first code, derived from the owner (see newest_code in
 --                 common.lua): the code of its first reservation, unless an order or a
 --                 reservation already has it (then the owners hash names the newest one)
+-- ARGV[5] tag     the owner tag of the session binding (owner_tag in common.lua, computed by
+--                 the service)
+-- ARGV[6] bytes   code's CODE_BYTES bytes, ARGV[7] first's: their keys in res
+-- ARGV[8] new     '1' when the service made the owner's session in this very request: such
+--                 an owner has no reservation yet and its first code was never given out, so
+--                 the join skips looking (three calls); '0' otherwise
 -- Reply: { state, code, qty, position, waiting, expires_ms, now_ms, created (1|0), seq,
 --          epoch }   seq: the arrival number of a waiting code (0 otherwise); epoch: when this
 --          Redis built the sale (see load_sale in common.lua); both go into the code's place
@@ -24,19 +30,56 @@
 -- active-shopper limit allows; a buyer who can never be served is sold out at once;
 -- everybody else joins the back of the queue. While anybody is on the sale's waitlist a new
 -- buyer is sold out at once (and may join the waitlist behind them).
+--
+-- The common case of a crowd is kept short: a new session joining the back of the line while
+-- no hold is due, nobody can be admitted and nobody is on the waitlist makes six calls (the
+-- sale hash, TIME, the waitlist's size, the queue's bit and code, the reservation, the sale's
+-- counters in one HSET); everything else is the slow path below
+-- (src/sale/script/prelude.rs).
 
-local code, owner, qty, first = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local code, owner, qty, first, tag = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local new_owner = ARGV[8] == '1'
 local S = load_sale()
 if not S then return { '!missing' } end
 if S.state == 'closed' then return { '!closed' } end
 local now = now_ms()
 if now < S.opens_ms then return { '!not_open', S.opens_ms } end
 if S.draw == 'pending' then return { '!drawing', S.opens_ms } end
+known_res_key(code, ARGV[6])
+known_res_key(first, ARGV[7])
 
+-- The buyer `code` waits at the back of the line; the reply of a reservation made.
+local function join_line(r)
+  r.state = 'w'
+  r.seq = enqueue(S, code, 'joined', S.joined + 1)
+  -- The newest arrival: everybody else waiting is ahead of it (no count of the line).
+  r.rank = S.waiting - 1
+  -- A buyer who joins near the head is present from now; one far back writes nothing more
+  -- until it comes near (see mark_near in common.lua).
+  if S.waiting <= NEAR then
+    r.extra = math.floor(now / 1000)
+    joined_near(r.seq)
+  end
+  set_waiting(code, r)
+  local reply = describe(S, code, r, now)
+  reply[8] = 1
+  reply[9] = r.seq
+  reply[10] = S.epoch
+  return reply
+end
+
+if new_owner and now < S.next_lapse and not may_admit(S, now) and S.capacity - S.sold >= qty
+    and not waitlist_ahead() then
+  -- Nothing to lapse or admit, no ticket free, the buyer can be served: what the slow path
+  -- would find too. A new owner's reservation is its first.
+  code = first
+  return join_line({ qty = qty, owner = tag })
+end
+-- slow path: the helpers only this part uses are defined when it runs
 lapse(S, now)
 admit(S, now)
 
-local existing = newest_code(owner, first)
+local existing = not new_owner and newest_code(owner, first)
 if existing then
   local r = get_res(existing)
   if r and (r.state == 'w' or r.state == 'a' or r.state == 'c') then
@@ -52,13 +95,13 @@ end
 
 -- The first code once only: a code of an order (kept in `done` even when Redis lost the
 -- reservation) or of an ended reservation is never given out again.
-if not existing and redis.call('HEXISTS', K.done, first) == 0 then
+if not existing and (new_owner or redis.call('HEXISTS', K.done, first) == 0) then
   code = first
 else
   redis.call('HSET', K.owners, owner, code)
 end
 
-local r = { qty = qty, owner = owner_tag(owner) }
+local r = { qty = qty, owner = tag }
 if waitlist_ahead() then
   -- Tickets that come back belong to the waitlist first: this buyer may join it.
   r.state = 's'
@@ -75,26 +118,13 @@ elseif S.capacity - S.sold < qty then
   r.state = 's'
   redis.call('HINCRBY', K.sale, 'sold_out', 1)
 else
-  r.state = 'w'
-  r.seq = enqueue(S, code)
-  -- The newest arrival: everybody else waiting is ahead of it (no count of the line).
-  r.rank = S.waiting - 1
+  return join_line(r)
 end
-if r.state == 'w' then
-  -- A buyer who joins near the head is present from now; one far back writes nothing more
-  -- until it comes near (see mark_near in common.lua).
-  if S.waiting <= NEAR then
-    r.extra = math.floor(now / 1000)
-    joined_near(r.seq)
-  end
-  set_waiting(code, r)
-else
-  set_res(code, r.state, qty, r.owner)
-end
+set_res(code, r.state, qty, r.owner)
 redis.call('HINCRBY', K.sale, 'joined', 1)
 
 local reply = describe(S, code, r, now)
 reply[8] = 1
-reply[9] = r.seq or 0
+reply[9] = 0
 reply[10] = S.epoch
 return reply

@@ -44,7 +44,9 @@ pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender, MAX_EMAIL_BYTES, MAX_NAM
 pub use error::SaleError;
 pub use keys::{SaleKey, sale_key, sale_keys};
 pub use line::{LineView, Place};
-pub use model::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState};
+pub use model::{
+    Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState, SessionMade,
+};
 pub use prequeue::{DRAW_BATCH, PrequeueTicket, PrequeueWindow};
 pub use script::{assemble_script, script_text};
 pub use verified_email::{Joining, LINK_LIFETIME, LinkToken, PrequeueEmail};
@@ -225,7 +227,10 @@ impl TicketSales {
     /// a sale that gives one place per verified email is `EmailRequired` here: see
     /// [`TicketSales::join_with_email`].
     pub async fn join(&self, sale: SaleId, owner: &Owner, quantity: Quantity) -> Result<Reservation, SaleError> {
-        match self.join_with_email(sale, owner, quantity, None).await? {
+        match self
+            .join_with_email(sale, owner, SessionMade::Before, quantity, None)
+            .await?
+        {
             Joining::Placed(r) => Ok(r),
             Joining::LinkMailed => Err(SaleError::EmailRequired),
         }
@@ -238,6 +243,7 @@ impl TicketSales {
         &self,
         sale: SaleId,
         owner: &Owner,
+        session: SessionMade,
         quantity: Quantity,
         email: Option<&PrequeueEmail>,
     ) -> Result<Joining, SaleError> {
@@ -248,6 +254,7 @@ impl TicketSales {
             owner,
             qty: quantity,
             first: &first,
+            session,
         };
         match self.call_synced(sale, &join).await? {
             JoinReply::Closed => Err(SaleError::Closed),

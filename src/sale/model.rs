@@ -180,6 +180,18 @@ impl Owner {
     }
 }
 
+/// When the joining owner's session was made. A session made by the join's own request holds
+/// no reservation yet and its first code was never given out, so the join skips looking for
+/// them (three Redis calls of a new buyer's join). Only the service can say `Now`: it minted
+/// the session id itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionMade {
+    /// By this request.
+    Now,
+    /// Before it: the owner may hold a reservation already.
+    Before,
+}
+
 /// Where a reservation stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

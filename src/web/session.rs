@@ -21,7 +21,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore, session_store};
 
 use crate::config::Secret;
-use crate::sale::Owner;
+use crate::sale::{Owner, SessionMade};
 use crate::startup::AppState;
 
 /// The cookie that carries the session id over plain HTTP.
@@ -175,18 +175,27 @@ pub fn owner_from_cookie(req: &Request) -> Option<Owner> {
 /// [`keep_for_its_reservations`] says it holds something: a join refused after this leaves
 /// nothing in the store for long.
 pub async fn owner_of(session: &Session) -> Result<Owner, tower_sessions::session::Error> {
+    owner_and_when(session).await.map(|(owner, _)| owner)
+}
+
+/// [`owner_of`], and whether this request made the session: a join then need not look for
+/// the owner's reservations ([`SessionMade`]).
+pub async fn owner_and_when(session: &Session) -> Result<(Owner, SessionMade), tower_sessions::session::Error> {
     // Reading loads the record: a cookie whose session the store no longer has loses its id
     // here, and must not bind a reservation to a session that will never come back.
     session.get::<i64>("since").await?;
-    if session.id().is_none() {
+    let made = if session.id().is_none() {
         session.set_expiry(Some(Expiry::OnInactivity(
             tower_sessions::cookie::time::Duration::minutes(UNBOUND_SESSION_MINUTES),
         )));
         session.insert("since", chrono::Utc::now().timestamp()).await?;
         session.save().await?;
-    }
+        SessionMade::Now
+    } else {
+        SessionMade::Before
+    };
     let id = session.id().expect("a saved session has an id");
-    Ok(owner_from_session_id(&id.to_string()))
+    Ok((owner_from_session_id(&id.to_string()), made))
 }
 
 /// How long a session lives without use; the same for the layer and for sessions minted by

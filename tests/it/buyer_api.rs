@@ -129,6 +129,58 @@ async fn a_waiting_client_gets_its_position_and_only_it_may_poll() {
     assert_eq!(app.world.sales.figures(sale).await.unwrap().waiting, 0);
 }
 
+/// A join without a session cookie makes the session, and the join skips looking for the new
+/// owner's reservations: tested with new clients joining at once, each of which must get one
+/// place of its own, in a line whose counts agree, and the same reservation when it joins
+/// again with its cookie.
+#[tokio::test]
+async fn new_sessions_joining_at_once_get_one_place_each() {
+    // Every client comes from one address: the per-address limit on joins is off.
+    let app = TestApp::spawn_with(|s| s.rate_join_per_min = 0).await;
+    let sale = app.world.sale(1, 60).await.sale_id();
+    let holder = app.client();
+    assert_eq!(
+        join(&app, &holder, sale, json!({"quantity": 1})).await.0,
+        StatusCode::CREATED
+    );
+
+    const NEW: usize = 40;
+    let clients: Vec<reqwest::Client> = (0..NEW).map(|_| app.client()).collect();
+    let joined = futures::future::join_all(clients.iter().map(|c| join(&app, c, sale, json!({"quantity": 1})))).await;
+    let mut positions = Vec::new();
+    let mut codes = std::collections::HashSet::new();
+    for (s, r) in &joined {
+        assert_eq!((*s, r["state"].as_str()), (StatusCode::CREATED, Some("waiting")), "{r}");
+        positions.push(r["position"].as_u64().unwrap());
+        codes.insert(r["code"].as_str().unwrap().to_string());
+    }
+    positions.sort_unstable();
+    assert_eq!(
+        positions,
+        (1..=NEW as u64).collect::<Vec<_>>(),
+        "one place each, none twice"
+    );
+    assert_eq!(codes.len(), NEW);
+    let f = app.world.sales.figures(sale).await.unwrap();
+    assert_eq!((f.waiting, f.joined), (NEW as i64, NEW as i64 + 1));
+
+    // Again, with the cookie each got: the same reservation, where the queue itself has it.
+    let again = futures::future::join_all(clients.iter().map(|c| join(&app, c, sale, json!({"quantity": 1})))).await;
+    for ((s, r), (_, first)) in again.iter().zip(&joined) {
+        assert_eq!(*s, StatusCode::OK, "{r}");
+        assert_eq!(
+            (r["code"].as_str(), r["position"].as_u64()),
+            (first["code"].as_str(), first["position"].as_u64())
+        );
+    }
+    let f = app.world.sales.figures(sale).await.unwrap();
+    assert_eq!(
+        (f.waiting, f.joined),
+        (NEW as i64, NEW as i64 + 1),
+        "joining again adds nobody"
+    );
+}
+
 #[tokio::test]
 async fn pages_and_api_of_one_browser_share_the_reservation() {
     let app = TestApp::spawn().await;

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::reply::{Reply, ReplyError};
 use super::{ScriptCall, ScriptName};
-use crate::sale::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleId};
+use crate::sale::{Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleId, SessionMade};
 
 /// Where a reservation stands, as join, status and release tell it:
 /// `{ state, code, qty, position, waiting, expires_ms, now_ms }`.
@@ -71,6 +71,7 @@ pub(crate) struct Join<'a> {
     pub qty: Quantity,
     /// The code of the owner's first reservation ([`ReservationCode::first_of`]).
     pub first: &'a ReservationCode,
+    pub session: SessionMade,
 }
 
 pub(crate) enum JoinReply {
@@ -101,6 +102,14 @@ impl ScriptCall for Join<'_> {
             self.owner.as_str().into(),
             i64::from(self.qty.get()).into(),
             self.first.member().into(),
+            self.owner.tag().into(),
+            Value::Bytes(self.code.token.as_bytes().to_vec().into()),
+            Value::Bytes(self.first.token.as_bytes().to_vec().into()),
+            match self.session {
+                SessionMade::Now => "1",
+                SessionMade::Before => "0",
+            }
+            .into(),
         ]
     }
 

@@ -21,7 +21,7 @@ use crate::db::returns::ReturnCounts;
 use crate::payment::Outlook;
 use crate::sale::{
     BuyerInput, Joining, LINK_LIFETIME, LinkToken, MAX_EMAIL_BYTES, MAX_NAME_CHARS, PrequeueEmail, Quantity,
-    Reservation, ReservationCode, ReservationState, SaleError, SaleId,
+    Reservation, ReservationCode, ReservationState, SaleError, SaleId, SessionMade,
 };
 use crate::startup::AppState;
 use crate::tickets;
@@ -675,6 +675,11 @@ impl BuyerApi {
         let quantity = quantity_of(&state, &body.0.quantity)?;
         // A refused join (unknown sale, closed, ...) stores no session.
         let (owner, new_session) = session::owner_or_new(req);
+        let made = if new_session.is_some() {
+            SessionMade::Now
+        } else {
+            SessionMade::Before
+        };
         proof::check_join(&state, sale, &owner, body.0.proof.as_ref().map(|p| &p.0[..]))
             .await
             .map_err(fail)?;
@@ -684,7 +689,7 @@ impl BuyerApi {
         };
         let joining = state
             .sales
-            .join_with_email(sale, &owner, quantity, email.as_ref())
+            .join_with_email(sale, &owner, made, quantity, email.as_ref())
             .await
             .map_err(fail)?;
         let cookie = new_session_cookie(&state, new_session);

@@ -289,7 +289,7 @@ pub async fn join(
             return refused(&state, sale, &l, &e.to_string(), crate::web::error::sale_status(&e)).await;
         }
     };
-    let owner = session::owner_of(&session).await?;
+    let (owner, made) = session::owner_and_when(&session).await?;
     match proof::check_join(&state, sale, &owner, Some(&form.proof)).await {
         Ok(()) => {}
         Err(e @ WebError::Pow(_)) => return refused(&state, sale, &l, &e.message(), e.status()).await,
@@ -297,7 +297,7 @@ pub async fn join(
     }
     let r = match state
         .sales
-        .join_with_email(sale, &owner, quantity, email.as_ref())
+        .join_with_email(sale, &owner, made, quantity, email.as_ref())
         .await
     {
         Ok(Joining::Placed(r)) => r,
