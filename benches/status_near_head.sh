@@ -9,6 +9,9 @@
 # before.
 #
 #   benches/status_near_head.sh <revision before> [N] [rounds]
+#   BEFORE_ASSEMBLER=<script_text binary of the revision before> benches/status_near_head.sh …
+#       when the change is in the assembler itself (src/sale/script/prelude.rs): the revision
+#       before's text is then assembled as that revision did
 #
 # This tree's script is the text the service loads (`cargo run --example script_text -- status`:
 # the helpers of lua/common.lua it uses, then lua/status.lua); the revision before's is its
@@ -37,7 +40,11 @@ git -C "$ROOT" show "$BEFORE:lua/join.lua" > "$D/j_before.lua"
 git -C "$ROOT" show "$BEFORE:lua/status.lua" > "$D/s_before.lua"
 cp "$ROOT/lua/common.lua" "$D/c_after.lua"; cp "$ROOT/lua/join.lua" "$D/j_after.lua"
 if git -C "$ROOT" cat-file -e "$BEFORE:src/sale/script/prelude.rs" 2>/dev/null; then
-  BEFORE_TEXT=$(cd "$ROOT" && cargo run -q --release --example script_text -- --files "$D/c_before.lua" "$D/s_before.lua")
+  if [ -n "${BEFORE_ASSEMBLER:-}" ]; then
+    BEFORE_TEXT=$("$BEFORE_ASSEMBLER" --files "$D/c_before.lua" "$D/s_before.lua")
+  else
+    BEFORE_TEXT=$(cd "$ROOT" && cargo run -q --release --example script_text -- --files "$D/c_before.lua" "$D/s_before.lua")
+  fi
 else
   BEFORE_TEXT=$(cat "$D/c_before.lua" "$D/s_before.lua")
 fi

@@ -20,6 +20,9 @@
 //! part after it runs inside a function, which defines first the helpers only that part uses:
 //! a call that returns before the mark never makes them. (Their line numbers in Redis's errors
 //! are then those of the loaded text, not of `common.lua`.)
+//!
+//! Nor is the table of the sale's keys made (`K`, sixteen fields): each `K.sale` is written as
+//! the `KEYS[1]` it stands for ([`KeyTable`]).
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -45,8 +48,14 @@ fn split_at_slow_path(body: &str) -> (&str, Option<&str>) {
 pub(super) fn assemble(common: &str, body: &str) -> String {
     let lines: Vec<&str> = common.lines().collect();
     let definitions = definitions(&lines);
+    let keys = KeyTable::of(&lines, &definitions);
+    // The key table is never made: its uses are written out (see `KeyTable`).
+    let mut made = vec![false; definitions.len()];
+    if let Some(keys) = &keys {
+        made[keys.definition] = true;
+    }
     let (fast, slow) = split_at_slow_path(body);
-    let at_top = used(&lines, &definitions, fast, &vec![false; definitions.len()]);
+    let at_top = used(&lines, &definitions, fast, &made);
     let mut left_out = vec![false; lines.len()];
     for (definition, kept) in definitions.iter().zip(&at_top) {
         if !kept {
@@ -62,20 +71,82 @@ pub(super) fn assemble(common: &str, body: &str) -> String {
     }
     text.push('\n');
     text.push_str(fast);
-    let Some(slow) = slow else { return text };
-    let in_slow = used(&lines, &definitions, slow, &at_top);
-    text.push_str(SLOW_PATH_OPENS);
-    for (definition, wanted) in definitions.iter().zip(in_slow) {
-        if wanted {
-            for i in definition.lines.clone() {
-                text.push_str(lines[i]);
-                text.push('\n');
+    if let Some(slow) = slow {
+        let made: Vec<bool> = made.iter().zip(&at_top).map(|(a, b)| *a || *b).collect();
+        let in_slow = used(&lines, &definitions, slow, &made);
+        text.push_str(SLOW_PATH_OPENS);
+        for (definition, wanted) in definitions.iter().zip(in_slow) {
+            if wanted {
+                for i in definition.lines.clone() {
+                    text.push_str(lines[i]);
+                    text.push('\n');
+                }
             }
         }
+        text.push_str(slow);
+        text.push_str(SLOW_PATH_CLOSES);
     }
-    text.push_str(slow);
-    text.push_str(SLOW_PATH_CLOSES);
-    text
+    match &keys {
+        Some(keys) => keys.written_out(&text),
+        None => text,
+    }
+}
+
+/// The sale keys' table of `common.lua`, `local K = { sale = KEYS[1], … }`, which a script's
+/// text does not make: each `K.sale` in it is written as the `KEYS[1]` it stands for, on the
+/// same line. Sixteen fields put into a new table on every call cost about 1 µs of a poll near
+/// the head (BENCHMARKS.md); reading `KEYS[1]` costs what reading `K.sale` did.
+struct KeyTable<'a> {
+    /// Which definition of `common.lua` makes it.
+    definition: usize,
+    /// Each key's name and the text it is written as.
+    keys: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> KeyTable<'a> {
+    const NAME: &'static str = "K";
+
+    fn of(lines: &[&'a str], definitions: &[Definition]) -> Option<Self> {
+        let definition = definitions.iter().position(|d| d.names == [Self::NAME])?;
+        let mut keys = Vec::new();
+        for line in &lines[definitions[definition].lines.clone()] {
+            let fields = line.split_once('{').map_or(*line, |(_, after)| after);
+            let fields = fields.split_once('}').map_or(fields, |(before, _)| before);
+            for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+                let (name, value) = field.split_once('=')?;
+                keys.push((name.trim(), value.trim()));
+            }
+        }
+        Some(KeyTable { definition, keys })
+    }
+
+    /// `text` with every `K.<key>` written as its value.
+    fn written_out(&self, text: &str) -> String {
+        let tokens = spanned_tokens(text);
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        for (i, window) in tokens.windows(3).enumerate() {
+            let [
+                (table, Token::Name(Self::NAME)),
+                (_, Token::Punct(b'.')),
+                (field, Token::Name(name)),
+            ] = window
+            else {
+                continue;
+            };
+            // `x.K.sale` would be a field of x, not this table.
+            if i > 0 && matches!(tokens[i - 1].1, Token::Punct(b'.' | b':')) {
+                continue;
+            }
+            if let Some((_, value)) = self.keys.iter().find(|(key, _)| key == name) {
+                out.push_str(&text[copied..table.start]);
+                out.push_str(value);
+                copied = field.end;
+            }
+        }
+        out.push_str(&text[copied..]);
+        out
+    }
 }
 
 /// Which definitions `text` needs, directly or through another, that `defined` (one flag per
@@ -133,6 +204,11 @@ enum Token<'a> {
 }
 
 fn tokens(text: &str) -> Vec<Token<'_>> {
+    spanned_tokens(text).into_iter().map(|(_, token)| token).collect()
+}
+
+/// The tokens of `text` with where each is in it.
+fn spanned_tokens(text: &str) -> Vec<(Range<usize>, Token<'_>)> {
     let b = text.as_bytes();
     let mut found = Vec::new();
     let mut i = 0;
@@ -153,7 +229,7 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                 i += 1;
             }
-            found.push(Token::Name(&text[start..i]));
+            found.push((start..i, Token::Name(&text[start..i])));
         } else if c.is_ascii_digit() {
             // 1e14, 0xff: letters in a number are not a name
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
@@ -161,7 +237,7 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
             }
         } else {
             if !c.is_ascii_whitespace() {
-                found.push(Token::Punct(c));
+                found.push((i..i + 1, Token::Punct(c)));
             }
             i += 1;
         }
@@ -288,8 +364,8 @@ mod tests {
     fn a_script_is_loaded_with_the_definitions_it_uses_and_no_others() {
         let status = ScriptName::Status.text();
         let status = kept_definitions(&status);
+        assert!(!status.contains("K"), "the key table is written out, not made");
         for used in [
-            "K",
             "load_sale",
             "get_res",
             "now_ms",
@@ -353,19 +429,46 @@ mod tests {
     }
 
     #[test]
+    fn the_sale_keys_are_written_out_and_their_table_never_made() {
+        let common: Vec<&str> = COMMON.lines().collect();
+        let keys = KeyTable::of(&common, &definitions(&common)).expect("common.lua has the key table");
+        assert_eq!(keys.keys.len(), 16);
+        assert_eq!(keys.keys[0], ("sale", "KEYS[1]"));
+        assert_eq!(keys.keys[15], ("wlinfo", "KEYS[16]"));
+        let text = "local a = K.sale -- K.res\nredis.call('HGET', K.res, 'K.sale', x.K.sale, K.other)\n";
+        assert_eq!(
+            keys.written_out(text),
+            "local a = KEYS[1] -- K.res\nredis.call('HGET', KEYS[5], 'K.sale', x.K.sale, K.other)\n"
+        );
+        for name in ScriptName::ALL {
+            let text = assemble(COMMON, name.body());
+            let table = spanned_tokens(&text)
+                .into_iter()
+                .any(|(_, t)| t == Token::Name(KeyTable::NAME));
+            assert!(!table, "{name:?} reads K");
+        }
+    }
+
+    #[test]
     fn common_lua_keeps_its_line_numbers_in_every_script() {
         let common: Vec<&str> = COMMON.lines().collect();
+        let keys = KeyTable::of(&common, &definitions(&common)).expect("common.lua has the key table");
         for name in ScriptName::ALL {
             let text = assemble(COMMON, name.body());
             let lines: Vec<&str> = text.lines().collect();
             for (i, line) in common.iter().enumerate() {
-                assert!(lines[i] == *line || lines[i].is_empty(), "{name:?} line {}", i + 1);
+                assert!(
+                    lines[i] == keys.written_out(line) || lines[i].is_empty(),
+                    "{name:?} line {}",
+                    i + 1
+                );
             }
             match split_at_slow_path(name.body()) {
-                (body, None) => assert!(text.ends_with(body)),
+                (body, None) => assert!(text.ends_with(&keys.written_out(body))),
                 (fast, Some(slow)) => {
+                    let (fast, slow) = (keys.written_out(fast), keys.written_out(slow));
                     assert!(
-                        text.contains(fast) && text.ends_with(&format!("{slow}{SLOW_PATH_CLOSES}")),
+                        text.contains(&fast) && text.ends_with(&format!("{slow}{SLOW_PATH_CLOSES}")),
                         "{name:?}"
                     )
                 }
