@@ -1,6 +1,11 @@
 //! Redis key names of a sale. All share the hash tag `{sale id}`, so every script touches
 //! one cluster slot.
 
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use fred::types::Key;
+
 use super::model::SaleId;
 
 /// One of a sale's Redis keys, in the order `lua/common.lua` takes them as KEYS: the eight of
@@ -84,6 +89,31 @@ pub fn sale_keys(sale: SaleId) -> Vec<String> {
     SaleKey::ALL.iter().map(|&key| sale_key(sale, key)).collect()
 }
 
+/// Each sale's keys as a script call takes them, made once: every call passes all sixteen, and
+/// formatting them anew was seventeen allocations a call. Holds at most [`KeyCache::SALES`]
+/// sales; when full it starts over, so that calls for made-up sale ids (a request can name any)
+/// never grow it.
+#[derive(Default)]
+pub(crate) struct KeyCache(RwLock<HashMap<SaleId, Arc<[Key]>>>);
+
+impl KeyCache {
+    const SALES: usize = 1024;
+
+    /// The keys of `sale`, in KEYS order.
+    pub fn keys(&self, sale: SaleId) -> Vec<Key> {
+        if let Some(keys) = self.0.read().unwrap_or_else(PoisonError::into_inner).get(&sale) {
+            return keys.to_vec();
+        }
+        let keys: Vec<Key> = sale_keys(sale).into_iter().map(Key::from).collect();
+        let mut cache = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= Self::SALES {
+            cache.clear();
+        }
+        cache.insert(sale, keys.as_slice().into());
+        keys
+    }
+}
+
 /// Marks a join proof of work (`src/pow.rs`) as used, by its challenge's nonce; it lives as
 /// long as the challenge could still be used.
 pub fn used_proof_key(sale: SaleId, nonce: &str) -> String {
@@ -99,6 +129,20 @@ pub fn joins_in_minute_key(sale: SaleId, minute: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_gives_each_sale_its_keys_and_stays_bounded() {
+        let cache = KeyCache::default();
+        let sale = SaleId::new();
+        let as_text = |keys: Vec<Key>| keys.iter().map(|k| k.as_str().unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(as_text(cache.keys(sale)), sale_keys(sale));
+        assert_eq!(as_text(cache.keys(sale)), sale_keys(sale), "the same, from the cache");
+        for _ in 0..2 * KeyCache::SALES {
+            let other = SaleId::new();
+            assert_eq!(as_text(cache.keys(other)), sale_keys(other));
+        }
+        assert!(cache.0.read().unwrap().len() <= KeyCache::SALES);
+    }
 
     #[test]
     fn keys_share_one_hash_tag_in_the_order_of_their_names() {

@@ -88,6 +88,8 @@ struct Inner {
     lines: line::Lines,
     /// The waitlists this instance is recording for its requests (see `waitlist`).
     recorders: waitlist::Recorders,
+    /// Each sale's keys for its script calls.
+    keys: keys::KeyCache,
     /// Signs the places in line that waiting codes carry.
     secret: crate::config::Secret,
     /// The secret keyed for the places of waiting buyers (src/sale/line.rs).
@@ -161,6 +163,7 @@ impl TicketSales {
                 recorders: Default::default(),
                 secret: settings.secret.clone(),
                 place_key: line::PlaceKey::new(&settings.secret),
+                keys: keys::KeyCache::default(),
                 receipts: crate::draw::receipt::ReceiptSigner::from_secret(&settings.secret),
                 prequeue_polls: Default::default(),
                 beacon: settings.beacon(),
@@ -711,7 +714,7 @@ impl TicketSales {
         // future would carry it and copy it at each layer (see call_synced).
         let reply = Box::pin(self.inner.scripts.get(C::SCRIPT).evalsha_with_reload::<Value, _, _>(
             self.inner.redis.next(),
-            keys::sale_keys(sale),
+            self.inner.keys.keys(sale),
             call.argv(),
         ))
         .await;
