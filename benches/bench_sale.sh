@@ -5,6 +5,7 @@
 #       the keys the revision's scripts take, in KEYS order, as its common.lua names them
 #       (its table `K`): bo:{tag}:sale bo:{tag}:… on one line
 #   stalled_fill <common.lua> <join.lua> <Lua expression: the join's ARGV for buyer i>
+#       (code, owner, qty, first; the tag and bytes of later revisions are derived from them)
 #       a script (on stdout) that makes a stalled sale (every ticket held for an hour, its
 #       hash encoded as the revision's sync leaves it) unless it exists, and joins buyers
 #       ARGV[1] to ARGV[2] to it by the revision's own `join` script, run in a loop inside the
@@ -40,6 +41,11 @@ do
 end
 local function join_once(ARGV)
 LUA
+  # A revision whose join takes the owner tag and the codes' bytes (computed by the service)
+  # gets them from the buyer's code, owner and first code, as an owner seen before.
+  if grep -q '^-- ARGV\[5\] tag' "$2"; then
+    echo "ARGV[5], ARGV[6], ARGV[7], ARGV[8] = owner_tag(ARGV[2]), code_bytes(ARGV[1]), code_bytes(ARGV[4]), '0'"
+  fi
   cat "$2"
   cat <<LUA
 end

@@ -1,7 +1,8 @@
-# Shared by side_by_side.sh and million.sh: the release binaries, the Python client's venv, a
-# Redis server and a database of the run's own, the app on a free port, and a sale with N
-# waiting buyers joined through the JSON API. Sourced; sets ROOT, HERE, D, PY, RP, AP, APP,
-# BOX_BIN, SALE and FIXTURE, and cleans up on exit.
+# Shared by side_by_side.sh, ab.sh and million.sh: the release binaries, the Python client's
+# venv, a Redis server and a database of the run's own, the app on a free port, and a sale with N
+# waiting buyers joined through the JSON API (join). Sourced; sets ROOT, HERE, D, PY, RP, AP, APP,
+# BOX_BIN, SALE and FIXTURE, offers start_box (another instance), start_bare (bare poem) and run
+# (one wrk run, with Redis's and the server's CPU per request), and cleans up on exit.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 D=$(mktemp -d); DB=blackbox_$$; APP=""; BARE=""
@@ -20,9 +21,11 @@ if ! "$PY" -c 'import aiohttp' 2>/dev/null; then
   python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet aiohttp || exit 1
 fi
 
+OTHERS=()  # further servers a bench starts (start_box), ended with the rest
 cleanup() {
-  [ -n "$APP" ] && kill "$APP" 2>/dev/null && wait "$APP" 2>/dev/null
-  [ -n "$BARE" ] && kill "$BARE" 2>/dev/null && wait "$BARE" 2>/dev/null
+  for p in "$APP" "$BARE" "${OTHERS[@]}"; do
+    [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+  done
   redis-cli -p "$RP" shutdown nosave >/dev/null 2>&1
   psql "$PG/postgres" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1
   rm -rf "$D"
@@ -37,9 +40,26 @@ for _ in $(seq 50); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0
 export DATABASE_URL=$PG/$DB REDIS_URL=redis://127.0.0.1:$RP BOXOFFICE_ADDR=127.0.0.1:$AP \
   BOXOFFICE_RATE_JOIN_PER_MIN=0 BOXOFFICE_RATE_POLL_PER_MIN=0 BOXOFFICE_RATE_BUYER_PER_MIN=0 \
   BOXOFFICE_SECRET=blackbox-secret-blackbox-secret-0123456789 BOXOFFICE_BEACON=local RUST_LOG=warn
-"$BOX_BIN" serve >"$D/app.log" 2>&1 & APP=$!
-for _ in $(seq 120); do curl -fs -o /dev/null "http://127.0.0.1:$AP/readyz" && break; sleep 0.5; done
-curl -fs -o /dev/null "http://127.0.0.1:$AP/readyz" || { echo "the app did not get ready"; cat "$D/app.log"; exit 1; }
+# start_box BIN PORT [NAME=VALUE ...]: an instance of the shop (BIN, on PORT, with the settings
+# given) on the run's Redis and database; sets STARTED to its pid. The first is the app of this
+# run (APP, on AP, with A_ENV's settings if any).
+start_box() {
+  local bin=$1 port=$2 log=$D/app-$2.log; shift 2
+  env BOXOFFICE_ADDR=127.0.0.1:$port "$@" "$bin" serve >"$log" 2>&1 & STARTED=$!
+  for _ in $(seq 120); do curl -fs -o /dev/null "http://127.0.0.1:$port/readyz" && return 0; sleep 0.5; done
+  echo "the app $bin did not get ready"; cat "$log"; exit 1
+}
+start_box "$BOX_BIN" "$AP" ${A_ENV:-}; APP=$STARTED
+
+# start_bare: bare poem answering a fixed string, in release (the baseline); sets BP and BARE.
+start_bare() {
+  BARE_BIN=${BARE_BIN:-$ROOT/target/blackbox/release/bare-poem}
+  [ -x "$BARE_BIN" ] || nice cargo build --release --manifest-path "$HERE/bare-poem/Cargo.toml" \
+    --target-dir "$ROOT/target/blackbox" || exit 1
+  BP=$(free_port)
+  "$BARE_BIN" "127.0.0.1:$BP" >"$D/bare.log" 2>&1 & BARE=$!
+  for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$BP/bare" && break; sleep 0.1; done
+}
 
 echo "blackbox-password-$$" | "$BOX_BIN" organizer create --email bb$$@example.com >/dev/null 2>&1
 TOK=$("$BOX_BIN" organizer token --email bb$$@example.com | tail -n1)
@@ -70,4 +90,20 @@ join() {
   BYTES_PER_BUYER=$(( (m1 - m0) / n ))
   echo "fixture: $(wc -l < "$FIXTURE") waiting buyers joined in $(echo "$t1 - $t0" | bc) s by the Python client;" \
     "Redis used_memory +$BYTES_PER_BUYER B a waiting buyer (everything included), $((m1 / 1048576)) MiB in all, $(redis-cli -p "$RP" dbsize) keys"
+}
+
+# CPU seconds (user + system) of process $1 so far.
+proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+run() { # name pid url [wrk arguments]: one wrk run against the server of process pid; appends
+        # "name rps p50 p99 non2xx redis_us_per_req redis_ms_per_s server_us_per_req"
+  local name=$1 pid=$2 url=$3; shift 3
+  local out c0 c1 s0 s1 rps p50 p99 non2 reqs
+  c0=$(redis_cpu); s0=$(proc_cpu "$pid")
+  out=$(wrk -t1 -c64 -d"${SECS}s" --latency "$@" "$url" 2>&1)
+  c1=$(redis_cpu); s1=$(proc_cpu "$pid")
+  rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+  reqs=$(echo "$out" | awk '/requests in/{print $1}')
+  p50=$(echo "$out" | awk '$1=="50%"{print $2}'); p99=$(echo "$out" | awk '$1=="99%"{print $2}')
+  non2=$(echo "$out" | awk '/Non-2xx/{print $NF}')
+  echo "$name $rps $p50 $p99 ${non2:-0} $(echo "scale=1; ($c1 - $c0) * 1000000 / $reqs" | bc) $(echo "scale=1; ($c1 - $c0) * 1000 / $SECS" | bc) $(echo "scale=1; ($s1 - $s0) * 1000000 / $reqs" | bc)" | tee -a "$D/results"
 }

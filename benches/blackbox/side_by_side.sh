@@ -18,32 +18,11 @@
 set -u
 N=${N:-100000}; ROUNDS=${ROUNDS:-3}; SECS=${SECS:-10}
 . "$(dirname "$0")/lib.sh"
-# The baseline: poem answering a fixed string, in release.
-BARE_BIN=${BARE_BIN:-$ROOT/target/blackbox/release/bare-poem}
-[ -x "$BARE_BIN" ] || nice cargo build --release --manifest-path "$HERE/bare-poem/Cargo.toml" \
-  --target-dir "$ROOT/target/blackbox" || exit 1
-BP=$(free_port)
-"$BARE_BIN" "127.0.0.1:$BP" >"$D/bare.log" 2>&1 & BARE=$!
-for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$BP/bare" && break; sleep 0.1; done
+start_bare
 
 join "$N"
 export FIXTURE SALE
 
-# CPU seconds (user + system) of process $1 so far.
-proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
-run() { # name pid url [wrk arguments]: one wrk run against the server of process pid; appends
-        # "name rps p50 p99 non2xx redis_us_per_req redis_ms_per_s server_us_per_req"
-  local name=$1 pid=$2 url=$3; shift 3
-  local out c0 c1 s0 s1 rps p50 p99 non2 reqs
-  c0=$(redis_cpu); s0=$(proc_cpu "$pid")
-  out=$(wrk -t1 -c64 -d"${SECS}s" --latency "$@" "$url" 2>&1)
-  c1=$(redis_cpu); s1=$(proc_cpu "$pid")
-  rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
-  reqs=$(echo "$out" | awk '/requests in/{print $1}')
-  p50=$(echo "$out" | awk '$1=="50%"{print $2}'); p99=$(echo "$out" | awk '$1=="99%"{print $2}')
-  non2=$(echo "$out" | awk '/Non-2xx/{print $NF}')
-  echo "$name $rps $p50 $p99 ${non2:-0} $(echo "scale=1; ($c1 - $c0) * 1000000 / $reqs" | bc) $(echo "scale=1; ($c1 - $c0) * 1000 / $SECS" | bc) $(echo "scale=1; ($s1 - $s0) * 1000000 / $reqs" | bc)" | tee -a "$D/results"
-}
 echo "name rps p50 p99 non-2xx redis_us/req redis_ms/s server_us/req"
 for r in $(seq "$ROUNDS"); do
   echo "round $r"
