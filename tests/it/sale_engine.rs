@@ -304,7 +304,13 @@ async fn flash_crowd_of_2000_never_oversells() {
             }
         })
     });
-    let outcomes: Vec<(ReservationState, i64)> = futures::future::try_join_all(buyers).await.unwrap();
+    // Bounded: an engine that never tells a waiting buyer its end (admitted, sold out) would
+    // keep the buyers polling for ever; it fails here instead of hanging the run.
+    let outcomes: Vec<(ReservationState, i64)> =
+        tokio::time::timeout(Duration::from_secs(120), futures::future::try_join_all(buyers))
+            .await
+            .expect("every buyer of the crowd learns its end within two minutes")
+            .unwrap();
     running.store(false, Ordering::Relaxed);
     assert!(watcher.await.unwrap() > 0);
 
