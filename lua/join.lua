@@ -48,6 +48,16 @@ if S.draw == 'pending' then return { '!drawing', S.opens_ms } end
 known_res_key(code, ARGV[6])
 known_res_key(first, ARGV[7])
 
+-- The reply for `code`: where it stands, whether this call made it, and what its place in
+-- line is made of (a waiting code's arrival number, the sale's epoch).
+local function reply_for(code, r, created)
+  local reply = describe(S, code, r, now)
+  reply[8] = created and 1 or 0
+  reply[9] = r.state == 'w' and r.seq or 0
+  reply[10] = S.epoch
+  return reply
+end
+
 -- The buyer `code` waits at the back of the line; the reply of a reservation made.
 local function join_line(r)
   r.state = 'w'
@@ -61,11 +71,7 @@ local function join_line(r)
     joined_near(r.seq)
   end
   set_waiting(code, r)
-  local reply = describe(S, code, r, now)
-  reply[8] = 1
-  reply[9] = r.seq
-  reply[10] = S.epoch
-  return reply
+  return reply_for(code, r, true)
 end
 
 if new_owner and now < S.next_lapse and not may_admit(S, now) and S.capacity - S.sold >= qty
@@ -85,11 +91,7 @@ if existing then
   if r and (r.state == 'w' or r.state == 'a' or r.state == 'c') then
     r = settle_waiting(S, existing, r)
     touch(S, existing, r, now)
-    local reply = describe(S, existing, r, now)
-    reply[8] = 0
-    reply[9] = r.state == 'w' and r.seq or 0
-    reply[10] = S.epoch
-    return reply
+    return reply_for(existing, r, false)
   end
 end
 
@@ -122,9 +124,4 @@ else
 end
 set_res(code, r.state, qty, r.owner)
 redis.call('HINCRBY', K.sale, 'joined', 1)
-
-local reply = describe(S, code, r, now)
-reply[8] = 1
-reply[9] = 0
-reply[10] = S.epoch
-return reply
+return reply_for(code, r, true)

@@ -63,6 +63,12 @@ impl ReservationReply {
     }
 }
 
+/// A code's key in the sale's reservation hash, its token's 16 bytes (`res_key` in
+/// lua/common.lua): sent with the code, so that Redis converts nothing.
+fn res_key(code: &ReservationCode) -> Value {
+    Value::Bytes(code.token.as_bytes().to_vec().into())
+}
+
 /// `join.lua`: a buyer asks for tickets.
 pub(crate) struct Join<'a> {
     /// A fresh code, used only when the owner makes a new reservation after its first.
@@ -103,8 +109,8 @@ impl ScriptCall for Join<'_> {
             i64::from(self.qty.get()).into(),
             self.first.member().into(),
             self.owner.tag().into(),
-            Value::Bytes(self.code.token.as_bytes().to_vec().into()),
-            Value::Bytes(self.first.token.as_bytes().to_vec().into()),
+            res_key(self.code),
+            res_key(self.first),
             match self.session {
                 SessionMade::Now => "1",
                 SessionMade::Before => "0",
@@ -161,11 +167,7 @@ impl ScriptCall for Status<'_> {
     type Reply = StatusReply;
 
     fn argv(&self) -> Vec<Value> {
-        vec![
-            self.code.member().into(),
-            self.owner.tag().into(),
-            Value::Bytes(self.code.token.as_bytes().to_vec().into()),
-        ]
+        vec![self.code.member().into(), self.owner.tag().into(), res_key(self.code)]
     }
 
     fn decode(mut reply: Reply) -> Result<StatusReply, ReplyError> {
