@@ -130,26 +130,38 @@ local RATE_WINDOW = 6
 local RATE_FIELDS = { 'rate:0', 'rate:1', 'rate:2', 'rate:3', 'rate:4', 'rate:5', 'rate:6' }
 
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local t = redis.call('TIME') -- two strings of digits, which arithmetic converts
+  return t[1] * 1000 + math.floor(t[2] / 1000)
 end
 
 -- The sale's figures, or nil when Redis has lost the sale (the caller syncs from Postgres).
 -- epoch: when this Redis built the sale (sync's `rate_since`, Redis's clock in ms): a code's
 -- place carries it, so that a place given out before Redis lost the sale is not taken for
 -- one of the rebuilt queue.
-local function load_sale()
-  local v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'hold_ms', 'grace_ms',
-    'max_active', 'state', 'opens_ms', 'next_lapse', 'abandon_ms', 'claim_ms', 'waiting',
-    'rate_since', 'head', 'draw', 'seq', 'joined')
+-- `for_poll`: only the first ten, those the poll of a waiting buyer decides on while nothing
+-- is due (status's common case); the last seven are then nil. Reading and converting all
+-- seventeen was a tenth of that poll's time (BENCHMARKS.md); its slow path loads them all.
+local function load_sale(for_poll)
+  local v
+  if for_poll then
+    v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'state', 'opens_ms',
+      'next_lapse', 'abandon_ms', 'waiting', 'rate_since', 'head')
+  else -- the same ten first, then the seven more
+    v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'state', 'opens_ms',
+      'next_lapse', 'abandon_ms', 'waiting', 'rate_since', 'head',
+      'hold_ms', 'grace_ms', 'max_active', 'claim_ms', 'draw', 'seq', 'joined')
+  end
   if not v[1] then return nil end
-  return { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
-           hold_ms = tonumber(v[4]), grace_ms = tonumber(v[5]), max_active = tonumber(v[6]),
-           state = v[7], opens_ms = tonumber(v[8]), next_lapse = tonumber(v[9]) or 0,
-           abandon_ms = tonumber(v[10]) or 90000, claim_ms = tonumber(v[11]) or 90000,
-           waiting = tonumber(v[12]) or redis.call('BITCOUNT', K.qbits),
-           epoch = tonumber(v[13]) or 0, head = tonumber(v[14]) or 0, draw = v[15],
-           seq = tonumber(v[16]) or 0, joined = tonumber(v[17]) or 0 }
+  local S = { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
+              state = v[4], opens_ms = tonumber(v[5]), next_lapse = tonumber(v[6]) or 0,
+              abandon_ms = tonumber(v[7]) or 90000,
+              waiting = tonumber(v[8]) or redis.call('BITCOUNT', K.qbits),
+              epoch = tonumber(v[9]) or 0, head = tonumber(v[10]) or 0 }
+  if for_poll then return S end
+  S.hold_ms, S.grace_ms, S.max_active = tonumber(v[11]), tonumber(v[12]), tonumber(v[13])
+  S.claim_ms, S.draw = tonumber(v[14]) or 90000, v[15]
+  S.seq, S.joined = tonumber(v[16]) or 0, tonumber(v[17]) or 0
+  return S
 end
 
 -- A code (the 32 hex digits of its token) as its CODE_BYTES bytes, and back: four 32-bit
@@ -480,14 +492,15 @@ end
 
 -- Reply shared by join, status and release (Rust: `ReservationReply` in
 -- src/sale/script/buying.rs):
---   { state, code, qty, position, waiting, expires_ms, now_ms }
+--   { state, code, qty, position, waiting, expires_ms, now_ms, ... }
 -- state is one of waiting, admitted, confirming, confirmed, sold_out, expired, released,
--- closed, abandoned; expires_ms is 0 without a hold.
+-- closed, abandoned; expires_ms is 0 without a hold. The caller's further values (`...`) end
+-- the reply: made in one table, not grown afterwards.
 local STATE_NAMES = { w = 'waiting', a = 'admitted', c = 'confirming', d = 'confirmed',
                       s = 'sold_out', x = 'expired', l = 'released', z = 'closed',
                       g = 'abandoned' }
 
-local function describe(S, code, r, now)
+local function describe(S, code, r, now, ...)
   local position, waiting, expires = 0, S.waiting, 0
   if r.state == 'w' then
     position = (r.rank or rank_of(S, r.seq)) + 1
@@ -496,7 +509,7 @@ local function describe(S, code, r, now)
   elseif r.state == 'c' then
     expires = r.extra -- the hold's own expiry, not the confirm deadline
   end
-  return { STATE_NAMES[r.state], code, r.qty, position, waiting, expires, now }
+  return { STATE_NAMES[r.state], code, r.qty, position, waiting, expires, now, ... }
 end
 
 -- The state a waiting code `r` ends in now, wherever it stands, or nil while it may still be

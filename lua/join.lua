@@ -51,11 +51,7 @@ known_res_key(first, ARGV[7])
 -- The reply for `code`: where it stands, whether this call made it, and what its place in
 -- line is made of (a waiting code's arrival number, the sale's epoch).
 local function reply_for(code, r, created)
-  local reply = describe(S, code, r, now)
-  reply[8] = created and 1 or 0
-  reply[9] = r.state == 'w' and r.seq or 0
-  reply[10] = S.epoch
-  return reply
+  return describe(S, code, r, now, created and 1 or 0, r.state == 'w' and r.seq or 0, S.epoch)
 end
 
 -- The buyer `code` waits at the back of the line; the reply of a reservation made.

@@ -19,7 +19,7 @@
 --    or  { '!not_found' }  no such code for this owner
 
 local code, tag = ARGV[1], ARGV[2]
-local S = load_sale()
+local S = load_sale(true)
 if not S then return { '!missing' } end
 known_res_key(code, ARGV[3])
 local r = get_res(code)
@@ -31,13 +31,11 @@ if r.state == 'w' then
   touch(S, code, r, now)
   if now < S.next_lapse and not may_admit(S, now) and not final_state(S, r) then
     -- Nothing to lapse, admit, offer or settle: what the slow path would find too.
-    local reply = describe(S, code, r, now)
-    reply[8] = r.seq
-    reply[9] = S.epoch
-    return reply
+    return describe(S, code, r, now, r.seq, S.epoch)
   end
 end
 -- slow path: the helpers only this part uses are defined when it runs
+S = load_sale()
 local lapsed = lapse(S, now)
 local before = S.waiting
 local admitted = admit(S, now)
@@ -50,7 +48,4 @@ if admitted or lapsed or S.waiting ~= before then r = get_res(code) end
 if lapsed or admitted or r.state ~= 'w' then offer_waitlist(S, now) end
 r = settle_waiting(S, code, r)
 touch(S, code, r, now)
-local reply = describe(S, code, r, now)
-reply[8] = r.state == 'w' and r.seq or 0
-reply[9] = S.epoch
-return reply
+return describe(S, code, r, now, r.state == 'w' and r.seq or 0, S.epoch)
