@@ -12,6 +12,8 @@
 #                                               # ROUNDS (5), SECS (10)
 #   A_ENV=BOXOFFICE_REDIS_POOL=4 B_ENV=BOXOFFICE_REDIS_POOL=1 benches/blackbox/ab.sh BIN BIN
 #                                               # one build under two settings
+#   B_ENV='REDIS_URL=redis+unix://$RSOCK' benches/blackbox/ab.sh BIN BIN
+#                                               # Redis by TCP (A) and by its Unix socket (B)
 #
 # Needs what side_by_side.sh needs.
 set -u
@@ -23,7 +25,7 @@ if [ "$KIND" = join ]; then N=${N:-10000}; else N=${N:-100000}; fi
 BOX_BIN=$A_BIN
 . "$(dirname "$0")/lib.sh"
 start_bare
-BPORT=$(free_port); start_box "$B_BIN" "$BPORT" ${B_ENV:-}; B=$STARTED; OTHERS+=("$B")
+BPORT=$(free_port); eval "start_box \"\$B_BIN\" \"\$BPORT\" ${B_ENV:-}"; B=$STARTED; OTHERS+=("$B")
 
 join "$N"
 export FIXTURE SALE

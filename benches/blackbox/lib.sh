@@ -32,8 +32,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Redis on a loopback port and on a Unix socket (RSOCK), for an instance on the same machine.
+RSOCK=$D/redis.sock
 redis-server --port "$RP" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-  --pidfile "$D/r.pid" --logfile "$D/r.log" --dir "$D"
+  --unixsocket "$RSOCK" --unixsocketperm 700 --pidfile "$D/r.pid" --logfile "$D/r.log" --dir "$D"
 for _ in $(seq 50); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.1; done
 # One client makes every request: the per-address limits are off. One secret, as a deployment
 # sets it; the local beacon, so nothing reaches the internet.
@@ -42,14 +44,15 @@ export DATABASE_URL=$PG/$DB REDIS_URL=redis://127.0.0.1:$RP BOXOFFICE_ADDR=127.0
   BOXOFFICE_SECRET=blackbox-secret-blackbox-secret-0123456789 BOXOFFICE_BEACON=local RUST_LOG=warn
 # start_box BIN PORT [NAME=VALUE ...]: an instance of the shop (BIN, on PORT, with the settings
 # given) on the run's Redis and database; sets STARTED to its pid. The first is the app of this
-# run (APP, on AP, with A_ENV's settings if any).
+# run (APP, on AP, with A_ENV's settings if any). Settings may name the run's paths, quoted:
+# A_ENV='REDIS_URL=redis+unix://$RSOCK' reaches Redis by its Unix socket.
 start_box() {
   local bin=$1 port=$2 log=$D/app-$2.log; shift 2
   env BOXOFFICE_ADDR=127.0.0.1:$port "$@" "$bin" serve >"$log" 2>&1 & STARTED=$!
   for _ in $(seq 120); do curl -fs -o /dev/null "http://127.0.0.1:$port/readyz" && return 0; sleep 0.5; done
   echo "the app $bin did not get ready"; cat "$log"; exit 1
 }
-start_box "$BOX_BIN" "$AP" ${A_ENV:-}; APP=$STARTED
+eval "start_box \"\$BOX_BIN\" \"\$AP\" ${A_ENV:-}"; APP=$STARTED
 
 # start_bare: bare poem answering a fixed string, in release (the baseline); sets BP and BARE.
 start_bare() {

@@ -48,6 +48,37 @@ async fn readyz_is_503_while_redis_is_away_and_healthz_stays_ok() {
     assert_eq!(c.get(app.url("/healthz")).send().await.unwrap().status(), 200);
 }
 
+/// On the machine of its Redis the shop may reach it by its Unix socket
+/// (`REDIS_URL=redis+unix:///…/redis.sock`): `/readyz` sees it, buyers join and are admitted
+/// in order, and the sale lives in that Redis.
+#[tokio::test]
+async fn the_shop_reaches_redis_by_its_unix_socket() {
+    let redis = redis_servers::Server::start_with_socket();
+    let world = World::with_settings(Settings {
+        redis_url: redis.unix_url(),
+        ..test_settings()
+    })
+    .await;
+    let sale = world.sale(1, 60).await.sale_id();
+    let app = TestApp::on(world).await;
+    let c = app.client();
+    let ready = c.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.text().await.unwrap(), "redis: up\nsessions: up\npostgres: up\n");
+
+    let first = crate::support::api_join(&app.url(""), &crate::support::browser(), sale, 1).await;
+    let second = crate::support::api_join(&app.url(""), &crate::support::browser(), sale, 1).await;
+    assert_eq!(
+        (first["state"].as_str(), second["state"].as_str()),
+        (Some("admitted"), Some("waiting"))
+    );
+    assert_eq!(second["position"], 1);
+    let sale_keys = redis_servers::redis_cli(redis.port, &["keys", &format!("bo:{{{}}}:*", sale.0.simple())]);
+    assert!(
+        sale_keys.lines().count() >= 3,
+        "the sale's keys in the socket's Redis: {sale_keys}"
+    );
+}
+
 /// With `BOXOFFICE_SESSION_REDIS_URL` a browser's session is a key of the sessions' Redis and
 /// none of the sales' one; with that Redis away the pages answer 503 and `/readyz` says which
 /// one is down, while the JSON API (whose sessions are not stored) keeps selling.

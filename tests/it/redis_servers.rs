@@ -116,9 +116,13 @@ impl Server {
     /// A server with `config` on top of "nothing on disk" (later arguments win), for example
     /// `["--appendonly", "yes"]` or `["--replicaof", "127.0.0.1", "7000"]`.
     pub fn start_with(config: &[&str]) -> Server {
+        Server::start_in(temp_dir("redis"), config)
+    }
+
+    fn start_in(dir: PathBuf, config: &[&str]) -> Server {
         require_redis_server();
         let mut server = Server {
-            dir: temp_dir("redis"),
+            dir,
             port: free_ports(1),
             pid: None,
             config: config.iter().map(|a| a.to_string()).collect(),
@@ -176,6 +180,21 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// A server that also listens on a Unix socket in its directory (see `unix_url`).
+    pub fn start_with_socket() -> Server {
+        let dir = temp_dir("redis");
+        let socket = dir.join("redis.sock");
+        Server::start_in(
+            dir,
+            &["--unixsocket", socket.to_str().unwrap(), "--unixsocketperm", "700"],
+        )
+    }
+
+    /// The URL of its Unix socket (a server of `start_with_socket`).
+    pub fn unix_url(&self) -> String {
+        format!("redis+unix://{}", self.dir.join("redis.sock").display())
     }
 
     /// One field of `INFO replication`, such as `master_repl_offset`.
