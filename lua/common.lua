@@ -490,16 +490,20 @@ local function admit(S, now)
   return admitted > 0
 end
 
+-- The name of a record's state (ReservationState::from_script in src/sale/model.rs). A waiting
+-- code, the poll's common case, makes no table.
+local function state_name(st)
+  if st == 'w' then return 'waiting' end
+  return ({ a = 'admitted', c = 'confirming', d = 'confirmed', s = 'sold_out', x = 'expired',
+            l = 'released', z = 'closed', g = 'abandoned' })[st]
+end
+
 -- Reply shared by join, status and release (Rust: `ReservationReply` in
 -- src/sale/script/buying.rs):
 --   { state, code, qty, position, waiting, expires_ms, now_ms, ... }
 -- state is one of waiting, admitted, confirming, confirmed, sold_out, expired, released,
 -- closed, abandoned; expires_ms is 0 without a hold. The caller's further values (`...`) end
 -- the reply: made in one table, not grown afterwards.
-local STATE_NAMES = { w = 'waiting', a = 'admitted', c = 'confirming', d = 'confirmed',
-                      s = 'sold_out', x = 'expired', l = 'released', z = 'closed',
-                      g = 'abandoned' }
-
 local function describe(S, code, r, now, ...)
   local position, waiting, expires = 0, S.waiting, 0
   if r.state == 'w' then
@@ -509,7 +513,7 @@ local function describe(S, code, r, now, ...)
   elseif r.state == 'c' then
     expires = r.extra -- the hold's own expiry, not the confirm deadline
   end
-  return { STATE_NAMES[r.state], code, r.qty, position, waiting, expires, now, ... }
+  return { state_name(r.state), code, r.qty, position, waiting, expires, now, ... }
 end
 
 -- The state a waiting code `r` ends in now, wherever it stands, or nil while it may still be

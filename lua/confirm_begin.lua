@@ -28,7 +28,7 @@ if r.state == 'c' then
   redis.call('ZADD', K.holds, CONFIRMING + math.max(deadline, now + S.grace_ms), code)
   return { 'confirming', code, r.qty }
 end
-if r.state ~= 'a' then return { '!bad_state', STATE_NAMES[r.state] } end
+if r.state ~= 'a' then return { '!bad_state', state_name(r.state) } end
 
 -- The deadline gives Postgres grace_ms to commit even when the hold is about to lapse. Its
 -- score sorts after every ordinary expiry (see CONFIRMING): lapses never wait behind it.
