@@ -2,10 +2,10 @@
 -- the queue while the head fits, offers what is left to the waitlist, notes that this buyer
 -- is still here, then tells this code's state. Near the head of a big queue this is the one
 -- poll that reaches Redis, so its common case is kept short: a buyer waiting while no hold is
--- due to lapse, no ticket is free and the sale goes on makes four calls (the sale hash, the
--- reservation with its arrival number, TIME and its rank, a count of the queue's bits from
--- the head to it) and defines only the helpers of that case; everything else is the slow
--- path below (src/sale/script/prelude.rs).
+-- due to lapse, no ticket is free and the sale goes on makes four calls (ten of the sale's
+-- figures, the reservation with its arrival number, TIME and its rank, a count of the
+-- queue's bits from the head to it) and defines only the helpers of that case; everything
+-- else is the slow path below (src/sale/script/prelude.rs).
 --
 -- Rust: `Status` and `StatusReply` in src/sale/script/buying.rs.
 -- KEYS: the sale keys (see common.lua)
@@ -19,7 +19,7 @@
 --    or  { '!not_found' }  no such code for this owner
 
 local code, tag = ARGV[1], ARGV[2]
-local S = load_sale(true)
+local S = load_sale(true) -- the ten figures the common case decides on
 if not S then return { '!missing' } end
 known_res_key(code, ARGV[3])
 local r = get_res(code)
@@ -35,7 +35,7 @@ if r.state == 'w' then
   end
 end
 -- slow path: the helpers only this part uses are defined when it runs
-S = load_sale()
+S = load_sale() -- all the sale's figures
 local lapsed = lapse(S, now)
 local before = S.waiting
 local admitted = admit(S, now)
