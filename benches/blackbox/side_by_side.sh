@@ -5,7 +5,8 @@
 # poem under the polls' own wrk script (the baseline that costs the client what the polls cost it),
 # `/healthz` (every middleware, no I/O), the waiting-room poll and the JSON poll of random
 # buyers with their place (as the pages and API clients send it) and without it (every poll by
-# the `status` script), and finally joins of new buyers. Prints the median rates, their ratios
+# the `status` script), and joins of new buyers (last in each round: they queue behind the
+# polled buyers, whose places they do not change). Prints the median rates, their ratios
 # to bare poem, Redis memory per waiting buyer, Redis CPU per request and per second, and the
 # server's own CPU per request (bare poem's or the shop's process, user + system, from /proc):
 # on a machine whose speed varies from one run to the next, the CPU a request costs moves less
@@ -33,9 +34,8 @@ for r in $(seq "$ROUNDS"); do
   PATH_KIND=json WITH_PLACE=1 run poll_json "$APP" "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
   PATH_KIND=fragment WITH_PLACE=0 run poll_fragment_noplace "$APP" "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
   PATH_KIND=json WITH_PLACE=0 run poll_json_noplace "$APP" "http://127.0.0.1:$AP" -s "$HERE/poll_rotate.lua"
+  run join "$APP" "http://127.0.0.1:$AP" -s "$HERE/join_fresh.lua"
 done
-# Last: every join adds a waiting buyer.
-run join "$APP" "http://127.0.0.1:$AP" -s "$HERE/join_fresh.lua"
 
 echo "--- medians over the rounds"
 python3 - "$D/results" "$BYTES_PER_BUYER" <<'PY'
