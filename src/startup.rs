@@ -16,9 +16,28 @@ use crate::mail::Mailer;
 use crate::sale::TicketSales;
 use crate::{admin, db, mail, redis, web};
 
-/// What every handler may use; cheap to clone.
+/// What every handler may use: one reference count to clone. The app hands it to every
+/// request (poem's `.data` clones it into each request's extensions), where a clone of its
+/// parts would count six references and copy the Stripe settings' strings.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The services and settings of [`AppState`].
+pub struct AppParts {
     pub sales: TicketSales,
     pub db: PgPool,
     /// The sales' Redis.
@@ -64,7 +83,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         .await?
         .unwrap_or_else(|| redis.clone());
     let sales = TicketSales::new(redis.clone(), db.clone(), settings).await?;
-    Ok(AppState {
+    Ok(AppState::new(AppParts {
         sales,
         db,
         redis,
@@ -72,7 +91,7 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         settings: Arc::new(settings.clone()),
         payments,
         puzzles: crate::pow::JoinPuzzles::new(&settings.secret, settings.pow()),
-    })
+    }))
 }
 
 async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(

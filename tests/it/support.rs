@@ -9,7 +9,7 @@ use boxoffice::db;
 use boxoffice::db::events::NewEvent;
 use boxoffice::db::sales::{NewSale, SaleRecord};
 use boxoffice::sale::{SaleId, TicketSales};
-use boxoffice::startup::AppState;
+use boxoffice::startup::{AppParts, AppState};
 use chrono::{Duration, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -89,20 +89,14 @@ impl World {
 
     /// The world the app itself would start on with these settings.
     pub async fn with_settings(settings: Settings) -> World {
-        let AppState {
-            sales,
-            db,
-            redis,
-            session_redis,
-            ..
-        } = boxoffice::startup::connect(&settings)
+        let state = boxoffice::startup::connect(&settings)
             .await
             .expect("Postgres, Redis and the sale service");
         World {
-            db,
-            redis,
-            session_redis,
-            sales,
+            db: state.db.clone(),
+            redis: state.redis.clone(),
+            session_redis: state.session_redis.clone(),
+            sales: state.sales.clone(),
             settings,
             organizer: tokio::sync::OnceCell::new(),
         }
@@ -188,7 +182,7 @@ impl World {
 
     /// The state an app instance over this world runs on.
     pub fn app_state(&self) -> AppState {
-        AppState {
+        AppState::new(AppParts {
             sales: self.sales.clone(),
             db: self.db.clone(),
             redis: self.redis.clone(),
@@ -196,7 +190,7 @@ impl World {
             settings: std::sync::Arc::new(self.settings.clone()),
             payments: boxoffice::payment::Payments::from_settings(&self.settings).unwrap(),
             puzzles: boxoffice::pow::JoinPuzzles::new(&self.settings.secret, self.settings.pow()),
-        }
+        })
     }
 
     pub async fn pg_sold(&self, sale: SaleId) -> i32 {
