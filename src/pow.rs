@@ -19,7 +19,6 @@
 //! under the sale's hash tag) and a second use is refused.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use altcha::{Challenge, CreateChallengeOptions, Payload, VerifySolutionOptions};
 use hmac::{Hmac, Mac};
@@ -92,13 +91,12 @@ pub enum PowError {
     Reused,
 }
 
-/// Issues and checks join challenges. Cloned into every request with the app's state, so
-/// its secrets are shared, not copied.
+/// Issues and checks join challenges.
 #[derive(Clone)]
 pub struct JoinPuzzles {
     settings: PowSettings,
-    challenge_secret: Arc<str>,
-    key_secret: Arc<str>,
+    challenge_secret: String,
+    key_secret: String,
 }
 
 /// A solution checked to be valid, not yet recorded as used.
@@ -127,8 +125,8 @@ impl JoinPuzzles {
     pub fn new(secret: &Secret, settings: PowSettings) -> JoinPuzzles {
         JoinPuzzles {
             settings,
-            challenge_secret: derive(secret, b"boxoffice join challenge v1").into(),
-            key_secret: derive(secret, b"boxoffice join challenge key v1").into(),
+            challenge_secret: derive(secret, b"boxoffice join challenge v1"),
+            key_secret: derive(secret, b"boxoffice join challenge key v1"),
         }
     }
 
@@ -148,8 +146,8 @@ impl JoinPuzzles {
             cost: 1,
             data: Some(binding(sale, owner)),
             expires_at: Some(chrono::Utc::now().timestamp() + CHALLENGE_SECS),
-            hmac_signature_secret: Some(self.challenge_secret.to_string()),
-            hmac_key_signature_secret: Some(self.key_secret.to_string()),
+            hmac_signature_secret: Some(self.challenge_secret.clone()),
+            hmac_key_signature_secret: Some(self.key_secret.clone()),
             ..CreateChallengeOptions::default()
         })
         .expect("our own challenge parameters are valid")
@@ -170,8 +168,8 @@ impl JoinPuzzles {
             return Err(PowError::Invalid);
         }
         let mut options =
-            VerifySolutionOptions::new(&payload.challenge, &payload.solution, self.challenge_secret.to_string());
-        options.hmac_key_signature_secret = Some(self.key_secret.to_string());
+            VerifySolutionOptions::new(&payload.challenge, &payload.solution, self.challenge_secret.clone());
+        options.hmac_key_signature_secret = Some(self.key_secret.clone());
         let result = altcha::verify_solution(options).map_err(|_| PowError::Invalid)?;
         if result.expired {
             return Err(PowError::Expired);
