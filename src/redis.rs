@@ -87,15 +87,16 @@ pub fn config(redis_url: &str, cluster: bool) -> Result<Config, Error> {
     };
     let mut config = Config::from_url(first)?;
     if urls.len() > 1 || cluster {
-        if urls.iter().any(|u| u.contains("+unix://")) {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "REDIS_URL: a Unix socket is one Redis server, not a cluster's node",
-            ));
-        }
         let mut nodes = Vec::new();
         for url in &urls {
-            for server in Config::from_url(url)?.server.hosts() {
+            let node = Config::from_url(url)?.server;
+            if node.is_unix_socket() {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "REDIS_URL: a Unix socket is one Redis server, not a cluster's node",
+                ));
+            }
+            for server in node.hosts() {
                 nodes.push((server.host.to_string(), server.port));
             }
         }
