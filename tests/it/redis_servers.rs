@@ -108,6 +108,9 @@ pub struct Server {
 }
 
 impl Server {
+    /// The file name of the Unix socket of a server of `start_with_socket`, in its directory.
+    const SOCKET: &str = "redis.sock";
+
     /// A server that keeps nothing on disk.
     pub fn start() -> Server {
         Server::start_with(&[])
@@ -185,7 +188,7 @@ impl Server {
     /// A server that also listens on a Unix socket in its directory (see `unix_url`).
     pub fn start_with_socket() -> Server {
         let dir = temp_dir("redis");
-        let socket = dir.join("redis.sock");
+        let socket = dir.join(Self::SOCKET);
         Server::start_in(
             dir,
             &["--unixsocket", socket.to_str().unwrap(), "--unixsocketperm", "700"],
@@ -194,7 +197,7 @@ impl Server {
 
     /// The URL of its Unix socket (a server of `start_with_socket`).
     pub fn unix_url(&self) -> String {
-        format!("redis+unix://{}", self.dir.join("redis.sock").display())
+        format!("redis+unix://{}", self.dir.join(Self::SOCKET).display())
     }
 
     /// One field of `INFO replication`, such as `master_repl_offset`.
