@@ -2,18 +2,22 @@
 //! head costs Redis nothing.
 //!
 //! Beside its code, a waiting reservation carries its **place** (`?place=` of its polls): its
-//! arrival number (its bit in the queue), its quantity and the sale's epoch in Redis, signed with
-//! an HMAC over those, the code and the owner (the session), so the app knows in-process whose
-//! code it is and where it arrived.
+//! arrival number (its bit in the queue), its quantity, the sale's epoch in Redis and the
+//! position the buyer was last shown, signed with an HMAC over those, the code and the owner
+//! (the session), so the app knows in-process whose code it is, where it arrived and what it
+//! was told. Every answer gives the place back, with the position it shows.
 //! Per live sale the instance keeps a [`LineView`], read a few times a second with one call
 //! of `line.lua`: the sale's state and tickets, the number waiting, the last arrival number,
 //! and the departures from the queue counted per block of arrival numbers. From those a place
 //! is bounded from above: a buyer that arrived as number `s` has at most
 //! `waiting - (last - s) + departures in the blocks from s's on` buyers up to and including
 //! itself (the buyers that arrived after it and are still there are at least `last - s` less
-//! those departures). Every join, admission or departure leaves the bound unchanged or lowers
-//! it, so on one instance it never moves backwards; it is above the truth by at most the
-//! departures of one block before the buyer.
+//! those departures). The bound is above the truth by at most the departures of one block
+//! before the buyer. A poll answers the lesser of the bound and the position its place was
+//! last shown: both are at least the truth (which only shrinks), so the answer is too, and a
+//! buyer polling with each answer's place is never shown a larger number than before: not after
+//! the join's exact answer (the bound also counts the buyers of its own block who left before
+//! it came), nor when its polls go to instances whose views were read at different times.
 //!
 //! A buyer whose bound is within [`LineView::near_places`] of the head is answered by the
 //! `status` script, exactly, as before (which admits, and notes presence near the head). So
@@ -51,10 +55,13 @@ const MAX_AGE: Duration = Duration::from_secs(2);
 const FORGET: Duration = Duration::from_secs(120);
 /// Bytes of the HMAC a place carries (80 bits).
 const MAC_BYTES: usize = 10;
-/// Hex digits of a place: arrival number (12), epoch (8), quantity (2), HMAC (20).
-pub const PLACE_HEX: usize = 12 + 8 + 2 + 2 * MAC_BYTES;
+/// Bytes of a place's figures: arrival number (6), epoch (4), quantity (1), position shown (4).
+const FIGURE_BYTES: usize = 15;
+/// Hex digits of a place: its figures (30), then its HMAC (20).
+pub const PLACE_HEX: usize = 2 * (FIGURE_BYTES + MAC_BYTES);
 
-/// Where a waiting reservation arrived, signed for its code and owner.
+/// Where a waiting reservation arrived and what it was last told, signed for its code and
+/// owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Place {
     /// The arrival number (its bit in the queue); at most 48 bits.
@@ -62,6 +69,8 @@ pub struct Place {
     /// The low 32 bits of the sale's epoch in Redis (see `epoch` in `lua/common.lua`).
     pub epoch: u32,
     pub quantity: u8,
+    /// The position the answer that gave this place showed: no later answer shows more.
+    pub shown: u32,
     mac: [u8; MAC_BYTES],
 }
 
@@ -82,58 +91,84 @@ impl PlaceKey {
 }
 
 impl Place {
-    fn mac(
-        key: &PlaceKey,
-        code: &ReservationCode,
-        owner: &Owner,
-        seq: u64,
-        epoch: u32,
-        quantity: u8,
-    ) -> [u8; MAC_BYTES] {
+    /// The figures as the text shows them and the HMAC signs them, big-endian.
+    fn figures(&self) -> [u8; FIGURE_BYTES] {
+        let all = (u128::from(self.seq) << 72)
+            | (u128::from(self.epoch) << 40)
+            | (u128::from(self.quantity) << 32)
+            | u128::from(self.shown);
+        let mut out = [0u8; FIGURE_BYTES];
+        out.copy_from_slice(&all.to_be_bytes()[16 - FIGURE_BYTES..]);
+        out
+    }
+
+    fn mac(&self, key: &PlaceKey, code: &ReservationCode, owner: &Owner) -> [u8; MAC_BYTES] {
         let mut mac = key.0.clone();
         mac.update(code.encode(&mut [0u8; 64]).as_bytes());
         mac.update(owner.as_str().as_bytes());
-        mac.update(&seq.to_be_bytes());
-        mac.update(&epoch.to_be_bytes());
-        mac.update(&[quantity]);
+        mac.update(&self.figures());
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; MAC_BYTES];
         out.copy_from_slice(&full[..MAC_BYTES]);
         out
     }
 
-    /// The place of `code`, owned by `owner`, that arrived as `seq` in the sale's `epoch`.
-    pub fn sign(key: &PlaceKey, code: &ReservationCode, owner: &Owner, seq: u64, epoch: i64, quantity: u8) -> Place {
-        let seq = seq & 0xffff_ffff_ffff;
-        let epoch = epoch as u32;
-        Place {
-            seq,
-            epoch,
+    /// The place of `code`, owned by `owner`, that arrived as `seq` in the sale's `epoch` and
+    /// is shown at `position`.
+    pub fn sign(
+        key: &PlaceKey,
+        code: &ReservationCode,
+        owner: &Owner,
+        (seq, epoch, quantity): (u64, i64, u8),
+        position: u64,
+    ) -> Place {
+        let mut place = Place {
+            seq: seq & 0xffff_ffff_ffff,
+            epoch: epoch as u32,
             quantity,
-            mac: Self::mac(key, code, owner, seq, epoch, quantity),
-        }
+            shown: u32::try_from(position).unwrap_or(u32::MAX),
+            mac: [0; MAC_BYTES],
+        };
+        place.mac = place.mac(key, code, owner);
+        place
+    }
+
+    /// The same place, shown at `position` now.
+    fn shown_at(&self, key: &PlaceKey, code: &ReservationCode, owner: &Owner, position: u64) -> Place {
+        Place::sign(
+            key,
+            code,
+            owner,
+            (self.seq, i64::from(self.epoch), self.quantity),
+            position,
+        )
     }
 
     /// Whether this place was signed for `code` and `owner` (compared in constant time).
     pub fn verify(&self, key: &PlaceKey, code: &ReservationCode, owner: &Owner) -> bool {
-        let expected = Self::mac(key, code, owner, self.seq, self.epoch, self.quantity);
+        let expected = self.mac(key, code, owner);
         expected.iter().zip(self.mac).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
 
-    /// Reads a place from its text (42 hex digits); `None` for anything else.
-    pub fn parse(hex: &str) -> Option<Place> {
-        if hex.len() != PLACE_HEX || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    /// Reads a place from its text ([`PLACE_HEX`] hex digits); `None` for anything else (a
+    /// place of an earlier layout too: its poll asks Redis, whose answer gives a new one).
+    pub fn parse(text: &str) -> Option<Place> {
+        let mut bytes = [0u8; FIGURE_BYTES + MAC_BYTES];
+        if text.len() != PLACE_HEX {
             return None;
         }
-        let num = |from: usize, to: usize| u64::from_str_radix(&hex[from..to], 16).ok();
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        let mut all = [0u8; 16];
+        all[16 - FIGURE_BYTES..].copy_from_slice(&bytes[..FIGURE_BYTES]);
+        let all = u128::from_be_bytes(all);
         let mut mac = [0u8; MAC_BYTES];
-        for (i, byte) in mac.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[22 + 2 * i..24 + 2 * i], 16).ok()?;
-        }
+        mac.copy_from_slice(&bytes[FIGURE_BYTES..]);
+        // The casts keep the bits of each figure's field, as `figures` laid them out.
         Some(Place {
-            seq: num(0, 12)?,
-            epoch: u32::try_from(num(12, 20)?).ok()?,
-            quantity: u8::try_from(num(20, 22)?).ok()?,
+            seq: (all >> 72) as u64,
+            epoch: (all >> 40) as u32,
+            quantity: (all >> 32) as u8,
+            shown: all as u32,
             mac,
         })
     }
@@ -143,9 +178,8 @@ impl std::fmt::Display for Place {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Into one buffer and out in one write: every far poll's answer carries its place.
         let mut text = [0u8; PLACE_HEX];
-        let fields = (u128::from(self.seq) << 40) | (u128::from(self.epoch) << 8) | u128::from(self.quantity);
-        hex::encode_to_slice(&fields.to_be_bytes()[5..], &mut text[..22]).expect("11 bytes are 22 digits");
-        hex::encode_to_slice(self.mac, &mut text[22..]).expect("the HMAC fills the rest");
+        hex::encode_to_slice(self.figures(), &mut text[..2 * FIGURE_BYTES]).expect("15 bytes are 30 digits");
+        hex::encode_to_slice(self.mac, &mut text[2 * FIGURE_BYTES..]).expect("the HMAC fills the rest");
         f.write_str(std::str::from_utf8(&text).expect("hex digits"))
     }
 }
@@ -365,9 +399,16 @@ impl TicketSales {
             && !self.inner.lines.may_have_left(code, place.seq);
         let Some(position) = view
             .place_bound(place.seq)
+            .map(|bound| bound.min(u64::from(place.shown)))
             .filter(|p| usable && *p > view.near_places())
         else {
             return Answer::AskRedis;
+        };
+        // A second HMAC only when the position shown moves: most far polls give it back as is.
+        let place = if position < u64::from(place.shown) {
+            place.shown_at(&self.inner.place_key, code, owner, position)
+        } else {
+            *place
         };
         let age = chrono::TimeDelta::from_std(view.read_at.elapsed()).unwrap_or_default();
         Answer::Far(Reservation {
@@ -379,7 +420,7 @@ impl TicketSales {
             expires_at: None,
             server_now: view.now + age,
             created: false,
-            place: Some(*place),
+            place: Some(place),
             approximate: true,
             prequeue: None,
         })
@@ -428,9 +469,15 @@ impl TicketSales {
         });
     }
 
-    /// The place of a reservation that `join` left waiting, for its links.
-    pub(crate) fn place_of(&self, code: &ReservationCode, owner: &Owner, seq: u64, epoch: i64, quantity: u8) -> Place {
-        Place::sign(&self.inner.place_key, code, owner, seq, epoch, quantity)
+    /// The place of a reservation that `join` or `status` found waiting at `r.position`.
+    pub(crate) fn place_of(&self, r: &Reservation, owner: &Owner, seq: u64, epoch: i64) -> Place {
+        Place::sign(
+            &self.inner.place_key,
+            &r.code,
+            owner,
+            (seq, epoch, r.quantity),
+            r.position,
+        )
     }
 }
 
@@ -449,17 +496,22 @@ mod tests {
     fn a_place_is_the_text_and_hmac_of_its_plain_definition() {
         let code = ReservationCode::new(SaleId::new());
         let owner = Owner::random();
-        let (seq, epoch, quantity) = (0x0123_4567_89ab_u64, 0xdead_beef_u32, 6_u8);
-        let place = Place::sign(&key(), &code, &owner, seq, i64::from(epoch), quantity);
+        let (seq, epoch, quantity, shown) = (0x0123_4567_89ab_u64, 0xdead_beef_u32, 6_u8, 0x0076_5432_u32);
+        let place = Place::sign(
+            &key(),
+            &code,
+            &owner,
+            (seq, i64::from(epoch), quantity),
+            u64::from(shown),
+        );
+        let figures = format!("{seq:012x}{epoch:08x}{quantity:02x}{shown:08x}");
         let mut mac = Hmac::<Sha256>::new_from_slice(b"a-long-enough-secret-of-32-characters").unwrap();
         mac.update(b"line-place\0");
         mac.update(code.to_string().as_bytes());
         mac.update(owner.as_str().as_bytes());
-        mac.update(&seq.to_be_bytes());
-        mac.update(&epoch.to_be_bytes());
-        mac.update(&[quantity]);
+        mac.update(&hex::decode(&figures).unwrap());
         let full = mac.finalize().into_bytes();
-        let plain = format!("{seq:012x}{epoch:08x}{quantity:02x}{}", hex::encode(&full[..MAC_BYTES]));
+        let plain = format!("{figures}{}", hex::encode(&full[..MAC_BYTES]));
         assert_eq!(place.to_string(), plain);
     }
 
@@ -467,11 +519,12 @@ mod tests {
     fn a_place_round_trips_and_is_bound_to_its_code_and_owner() {
         let code = ReservationCode::new(SaleId::new());
         let owner = Owner::random();
-        let place = Place::sign(&key(), &code, &owner, 123_456, 1_700_000_000_000, 3);
+        let place = Place::sign(&key(), &code, &owner, (123_456, 1_700_000_000_000, 3), 4_321);
         let text = place.to_string();
         assert_eq!(text.len(), PLACE_HEX);
         let read = Place::parse(&text).unwrap();
         assert_eq!(read, place);
+        assert_eq!((read.seq, read.quantity, read.shown), (123_456, 3, 4_321));
         assert!(read.verify(&key(), &code, &owner));
         assert!(!read.verify(&key(), &code, &Owner::random()), "another session");
         assert!(
@@ -480,17 +533,22 @@ mod tests {
         );
         let other = PlaceKey::new(&Secret::new("another-secret-of-at-least-32-characters".into()));
         assert!(!read.verify(&other, &code, &owner));
-        // Any digit changed breaks the seal.
-        for at in [0, 6, 16, 21, 30, 41] {
+        // Any digit changed breaks the seal: a figure (the position shown among them) or the
+        // HMAC.
+        for at in [0, 6, 16, 21, 25, 29, 30, 41, 49] {
             let mut bytes = text.clone().into_bytes();
             bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
             let forged = Place::parse(std::str::from_utf8(&bytes).unwrap()).unwrap();
             assert!(!forged.verify(&key(), &code, &owner), "digit {at}");
         }
+        // A position beyond 32 bits is shown as the largest it can carry.
+        let far = Place::sign(&key(), &code, &owner, (1, 1, 1), u64::MAX);
+        assert_eq!(far.shown, u32::MAX);
         for bad in [
             "",
             &text[1..],
             &format!("{text}0"),
+            &text[..42],
             &format!("g{}", &text[1..]),
             &format!("+{}", &text[1..]),
         ] {

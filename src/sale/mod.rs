@@ -299,7 +299,7 @@ impl TicketSales {
     /// A reservation with its signed place in line, when it waits (`seq` > 0).
     fn placed(&self, mut r: Reservation, owner: &Owner, seq: u64, epoch: i64) -> Reservation {
         if r.state == ReservationState::Waiting && seq > 0 {
-            r.place = Some(self.place_of(&r.code, owner, seq, epoch, r.quantity));
+            r.place = Some(self.place_of(&r, owner, seq, epoch));
         }
         r
     }

@@ -2,7 +2,6 @@
 //! from the instance's view of the line, never below its true place and never moving back; a
 //! place that is not the session's is refused in-process; FIFO holds with a crowd polling.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -71,7 +70,7 @@ async fn a_far_poll_over_http_makes_no_redis_call_and_a_forged_place_is_refused_
     let owner = owner_from_session_id(&session_id);
     let far = join(sales, sale, &owner).await;
     let place = far.place_text().expect("a waiting reservation has a place in line");
-    assert_eq!(place.len(), 42, "{place}");
+    assert_eq!(place.len(), 50, "{place}");
     let link = format!("{}?place={place}", far.code);
     let cookie = format!("bo_session={session_id}");
     let client = http().build().unwrap();
@@ -141,18 +140,29 @@ async fn a_far_poll_over_http_makes_no_redis_call_and_a_forged_place_is_refused_
     assert!(body["position"].as_u64().unwrap() >= truth);
 }
 
-#[tokio::test]
-async fn the_approximate_place_is_never_below_the_truth_and_never_moves_back() {
+/// Two instances of the shop on one Redis, each with its own view of the line.
+async fn two_instances() -> (World, TicketSales) {
     let mut settings = test_settings();
     signed(&mut settings);
-    let w = World::with_settings(settings).await;
+    let w = World::with_settings(settings.clone()).await;
+    let other = TicketSales::new(w.redis.clone(), w.db.clone(), &settings)
+        .await
+        .unwrap();
+    (w, other)
+}
+
+#[tokio::test]
+async fn the_approximate_place_is_never_below_the_truth_and_never_moves_back() {
+    let (w, other) = two_instances().await;
     // One buyer at checkout at a time: each one giving up admits the next, moving the head.
     let sale = w
         .sale_with(10_000, 600, 1, chrono::Utc::now() - chrono::Duration::minutes(1))
         .await
         .sale_id();
     let buyers = crowd(&w.sales, sale, CROWD + 1200).await;
-    let watched: Vec<(Owner, Reservation)> = buyers[CROWD..].iter().step_by(60).cloned().collect();
+    // Each watched buyer polls as a client does: with the place the last answer gave, starting
+    // from the join's, its polls going to one instance and the other in turn.
+    let mut watched: Vec<(Owner, Reservation)> = buyers[CROWD..].iter().step_by(60).cloned().collect();
     let stop = Arc::new(AtomicBool::new(false));
 
     // The head moves: whoever is at checkout gives up, again and again.
@@ -181,12 +191,15 @@ async fn the_approximate_place_is_never_below_the_truth_and_never_moves_back() {
         })
     };
 
-    let mut last: HashMap<usize, u64> = HashMap::new();
+    let mut last: Vec<u64> = watched.iter().map(|(_, r)| r.position).collect();
     let mut approximate = 0;
     let started = Instant::now();
+    let mut round = 0;
     while started.elapsed() < Duration::from_secs(6) {
-        for (i, (owner, r)) in watched.iter().enumerate() {
-            let seen = w.sales.poll(&r.code, r.place_text().as_deref(), owner).await.unwrap();
+        let sales = if round % 2 == 0 { &w.sales } else { &other };
+        round += 1;
+        for (i, (owner, r)) in watched.iter_mut().enumerate() {
+            let seen = sales.poll(&r.code, r.place_text().as_deref(), owner).await.unwrap();
             // Read after the poll: the truth only shrinks meanwhile, so this is a fair floor.
             let truth = true_place(&w.redis, sale, r).await.unwrap();
             assert_eq!(seen.state, ReservationState::Waiting);
@@ -195,14 +208,15 @@ async fn the_approximate_place_is_never_below_the_truth_and_never_moves_back() {
                 "buyer {i}: told {} while {truth}th",
                 seen.position
             );
-            if let Some(before) = last.insert(i, seen.position) {
-                assert!(
-                    seen.position <= before,
-                    "buyer {i} moved back from {before} to {}",
-                    seen.position
-                );
-            }
+            assert!(
+                seen.position <= last[i],
+                "buyer {i} moved back from {} to {}",
+                last[i],
+                seen.position
+            );
+            last[i] = seen.position;
             approximate += usize::from(seen.approximate);
+            *r = seen;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -211,7 +225,7 @@ async fn the_approximate_place_is_never_below_the_truth_and_never_moves_back() {
     churn.await.unwrap();
     assert!(
         approximate > watched.len() * 5,
-        "the view answered only {approximate} polls"
+        "the views answered only {approximate} polls"
     );
 
     // At rest: never below the truth, and above it by no more than one block's departures.
@@ -223,6 +237,39 @@ async fn the_approximate_place_is_never_below_the_truth_and_never_moves_back() {
             seen.position >= truth && seen.position <= truth + 1024,
             "{} vs {truth}",
             seen.position
+        );
+    }
+}
+
+/// The join answers the exact place; the view's bound also counts the buyers of the joiner's
+/// own block of arrival numbers who left before it came. The next answers, from either
+/// instance's view, show no more than the join did.
+#[tokio::test]
+async fn the_answers_after_the_join_show_no_more_than_the_join_did() {
+    let (w, other) = two_instances().await;
+    let sale = w.sale(1, 600).await.sale_id();
+    let mut buyers = crowd(&w.sales, sale, CROWD).await;
+    // The last arrivals well inside one block (of 1024 numbers), then ten of them leave.
+    let in_block = |b: &[(Owner, Reservation)]| {
+        let seq = b.last().unwrap().1.place.unwrap().seq % 1024;
+        (20..1000).contains(&seq)
+    };
+    while !in_block(&buyers) {
+        buyers.extend(crowd(&w.sales, sale, 1).await);
+    }
+    for (owner, r) in &buyers[buyers.len() - 10..] {
+        w.sales.release(&r.code, owner).await.unwrap();
+    }
+    let owner = Owner::random();
+    let joined = join(&w.sales, sale, &owner).await;
+    assert_eq!(Some(joined.position), true_place(&w.redis, sale, &joined).await);
+    for sales in [&w.sales, &other] {
+        let seen = fresh_poll(sales, &joined, &owner).await;
+        assert!(seen.approximate, "answered from the view");
+        assert_eq!(
+            seen.position, joined.position,
+            "shown {} after the join's {}",
+            seen.position, joined.position
         );
     }
 }

@@ -183,10 +183,12 @@ enum ChallengeResponse {
 struct ReservationView {
     /// The reservation code: keep it, with the cookie jar, to poll, confirm or release.
     code: String,
-    /// While waiting: the client's signed place in line (42 hex digits). Poll with it
-    /// (`GET /reservations/{code}?place=…`) and a client far from the head is answered
-    /// without a look at the queue itself; without it every poll reads the queue. Bound to
-    /// this code and this session: with another it is a 404. Null when not waiting.
+    /// While waiting: the client's signed place in line (50 hex digits), with the position
+    /// this answer shows. Poll with the one the last answer gave
+    /// (`GET /reservations/{code}?place=…`): a client far from the head is answered without
+    /// a look at the queue itself, and never with a larger position than before; without it
+    /// every poll reads the queue. Bound to this code and this session: with another it is a
+    /// 404. Null when not waiting.
     #[oai(nullable)]
     place: Option<String>,
     /// prequeue (in the sale's pre-queue before its opening: the place in line comes from the
@@ -200,7 +202,7 @@ struct ReservationView {
     quantity: u8,
     /// 1-based place in the queue while waiting, else 0. Far from the head (see
     /// `position_approximate`) a bound from above: the client is never further back than it
-    /// says, and on one server it never grows; near the head it is exact.
+    /// says, and polling with each answer's `place` it never grows; near the head it is exact.
     position: u64,
     /// True when `position` is the bound of a client far from the head, false when exact.
     position_approximate: bool,
@@ -959,7 +961,7 @@ mod tests {
         let some = |text: &str| all.then(|| text.to_string());
         ReservationView {
             code: "0f6c1c55-4b0e-4a0c-9d43-3d3c2f3b9a10.8d1c0b1e2f3a4b5c6d7e8f9a0b1c2d3e".into(),
-            place: some("00000000000100000001010123456789abcdef0123456789ab"),
+            place: some("00000000000100000001010000000123456789abcdef0123456789ab"),
             state: "waiting".into(),
             quantity: 2,
             position: 1_234_567,
