@@ -50,6 +50,10 @@ pub struct AppParts {
     pub payments: Option<crate::payment::Payments>,
     /// The joins' proof-of-work challenges.
     pub puzzles: crate::pow::JoinPuzzles,
+    /// The buyers' rate limits, per client address.
+    pub limits: web::rate_limit::BuyerLimits,
+    /// The waiting buyers whose polls were refused as too fast, reported as present.
+    pub presence: web::presence::Presence,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,13 +88,15 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         .unwrap_or_else(|| redis.clone());
     let sales = TicketSales::new(redis.clone(), db.clone(), settings).await?;
     Ok(AppState::new(AppParts {
-        sales,
         db,
         redis,
         session_redis,
         settings: Arc::new(settings.clone()),
         payments,
         puzzles: crate::pow::JoinPuzzles::new(&settings.secret, settings.pow()),
+        limits: web::rate_limit::BuyerLimits::from_settings(settings),
+        presence: web::presence::Presence::start(sales.clone(), settings.abandon_secs),
+        sales,
     }))
 }
 

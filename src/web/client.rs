@@ -158,8 +158,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// no IP peer (not over TCP).
 pub fn client_addr(req: &Request) -> Option<IpAddr> {
     let peer = req.remote_addr().as_socket_addr()?.ip();
-    Some(match req.data::<TrustedProxies>() {
-        Some(trusted) => trusted.client_of(peer, req.headers()),
+    // The app's state is in every request the app serves; a lone handler in a test has none.
+    Some(match req.data::<crate::startup::AppState>() {
+        Some(state) => state.settings.trusted_proxies.client_of(peer, req.headers()),
         None => canonical(peer),
     })
 }

@@ -190,6 +190,8 @@ impl World {
             settings: std::sync::Arc::new(self.settings.clone()),
             payments: boxoffice::payment::Payments::from_settings(&self.settings).unwrap(),
             puzzles: boxoffice::pow::JoinPuzzles::new(&self.settings.secret, self.settings.pow()),
+            limits: boxoffice::web::rate_limit::BuyerLimits::from_settings(&self.settings),
+            presence: boxoffice::web::presence::Presence::start(self.sales.clone(), self.settings.abandon_secs),
         })
     }
 

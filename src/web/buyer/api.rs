@@ -28,8 +28,6 @@ use crate::tickets;
 use crate::web::api_fields::{Genders, OneOf, Required, Text, TextRule, WholeNumber};
 use crate::web::error::{ApiError, CallError, Failures, WebError};
 use crate::web::json_body::{JsonBody, rfc3339, rfc3339_or_null};
-use crate::web::presence::Presence;
-use crate::web::rate_limit::BuyerLimits;
 use crate::web::session;
 
 /// The buyer JSON API under `/api/v1/`.
@@ -512,13 +510,8 @@ async fn find_order<F>(state: &AppState, code: ReservationCode) -> ApiResult<Opt
 /// What a call about a reservation's order starts with: the request counted against its
 /// client's limit, then the order of the reservation `code` of this session (the sale's record
 /// of the owner proves it); anything else is a 404, as for an order that does not exist.
-async fn session_order<F>(
-    state: &AppState,
-    limits: &BuyerLimits,
-    req: &Request,
-    code: &str,
-) -> ApiResult<(ReservationCode, Order), F> {
-    limits.check_request(req).map_err(rate_limited)?;
+async fn session_order<F>(state: &AppState, req: &Request, code: &str) -> ApiResult<(ReservationCode, Order), F> {
+    state.limits.check_request(req).map_err(rate_limited)?;
     let code = reservation_code(code)?;
     let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
     let r = state.sales.status(&code, &owner).await.map_err(fail)?;
@@ -560,11 +553,10 @@ impl BuyerApi {
     async fn sale(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         sale: Path<String>,
     ) -> ApiResult<Json<SaleView>, Reads> {
-        limits.check_request(req).map_err(rate_limited)?;
+        state.limits.check_request(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let listing = state
             .sales
@@ -602,11 +594,10 @@ impl BuyerApi {
     async fn draw(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         sale: Path<String>,
     ) -> ApiResult<Json<serde_json::Value>, Reads> {
-        limits.check_request(req).map_err(rate_limited)?;
+        state.limits.check_request(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let draw = state
             .sales
@@ -624,11 +615,10 @@ impl BuyerApi {
     async fn challenge(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         sale: Path<String>,
     ) -> ApiResult<ChallengeResponse, Reads> {
-        limits.check_request(req).map_err(rate_limited)?;
+        state.limits.check_request(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         state
             .sales
@@ -667,12 +657,11 @@ impl BuyerApi {
     async fn join(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         sale: Path<String>,
         body: Json<JoinRequest>,
     ) -> ApiResult<JoinResponse, JoinFailures> {
-        limits.check_join(req).map_err(rate_limited)?;
+        state.limits.check_join(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let quantity = quantity_of(&state, &body.0.quantity)?;
         // A refused join (unknown sale, closed, ...) stores no session.
@@ -724,11 +713,10 @@ impl BuyerApi {
     async fn confirm_prequeue_link(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         body: Json<LinkConfirmation>,
     ) -> ApiResult<ConfirmationResponse, ConfirmationFailures> {
-        limits.check_join(req).map_err(rate_limited)?;
+        state.limits.check_join(req).map_err(rate_limited)?;
         let token = body.0.token.0.as_ref().map(|t| t.0.as_str()).unwrap_or_default();
         // Before a session is made: a token that is not the shop's costs nothing.
         LinkToken::verify(&state.settings.secret, token).map_err(fail)?;
@@ -749,17 +737,15 @@ impl BuyerApi {
     async fn reservation(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
-        presence: Data<&Presence>,
         req: &Request,
         code: Path<String>,
         /// The `place` the join or the last poll answered, to be answered without a look at
         /// the queue while far from its head.
         place: Query<Option<String>>,
     ) -> ApiResult<JsonBody<ReservationView>, Reads> {
-        if let Err(wait) = limits.check_poll(req) {
+        if let Err(wait) = state.limits.check_poll(req) {
             // A waiting client polling too fast is still here: it keeps its place.
-            presence.note_refused_poll(req, &code.0);
+            state.presence.note_refused_poll(req, &code.0);
             return Err(rate_limited(wait));
         }
         let code = reservation_code(&code.0)?;
@@ -790,11 +776,10 @@ impl BuyerApi {
     async fn order_of(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<Json<OrderEnvelope>, Reads> {
-        let (code, order) = session_order(&state, &limits, req, &code.0).await?;
+        let (code, order) = session_order(&state, req, &code.0).await?;
         Ok(Json(order_as_it_stands(&state, code, order).await?))
     }
 
@@ -803,12 +788,11 @@ impl BuyerApi {
     async fn order(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
         body: Json<OrderRequest>,
     ) -> ApiResult<OrderResponse, WithBody> {
-        limits.check_request(req).map_err(rate_limited)?;
+        state.limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         let body = body.0;
@@ -845,11 +829,10 @@ impl BuyerApi {
     async fn cancel_order(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<Json<OrderEnvelope>, Reads> {
-        let (code, mut order) = session_order(&state, &limits, req, &code.0).await?;
+        let (code, mut order) = session_order(&state, req, &code.0).await?;
         if let Some(payments) = &state.payments {
             payments
                 .cancel(&state.db, &state.sales, &order)
@@ -874,12 +857,11 @@ impl BuyerApi {
     async fn return_tickets(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
         body: Json<ReturnRequest>,
     ) -> ApiResult<Json<OrderEnvelope>, WithBody> {
-        let (code, order) = session_order(&state, &limits, req, &code.0).await?;
+        let (code, order) = session_order(&state, req, &code.0).await?;
         let max = u8::try_from(order.quantity).unwrap_or(u8::MAX);
         let tickets = body
             .0
@@ -898,11 +880,10 @@ impl BuyerApi {
     async fn withdraw_return(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<Json<OrderEnvelope>, Release> {
-        let (code, order) = session_order(&state, &limits, req, &code.0).await?;
+        let (code, order) = session_order(&state, req, &code.0).await?;
         state.sales.withdraw_return(&order).await.map_err(fail)?;
         Ok(Json(order_as_it_stands(&state, code, order).await?))
     }
@@ -913,11 +894,10 @@ impl BuyerApi {
     async fn tickets_pdf(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<TicketsPdfResponse, Reads> {
-        let (_, order) = session_order(&state, &limits, req, &code.0).await?;
+        let (_, order) = session_order(&state, req, &code.0).await?;
         // No ticket without payment: an order awaiting it, or cancelled, has none to give.
         if !order.tickets_valid() {
             return Err(fail(SaleError::UnknownReservation));
@@ -938,11 +918,10 @@ impl BuyerApi {
     async fn release(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<ReleaseResponse, Release> {
-        limits.check_request(req).map_err(rate_limited)?;
+        state.limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
         state.sales.release(&code, &owner).await.map_err(fail)?;

@@ -51,13 +51,8 @@ async fn form(
 }
 
 #[handler]
-pub async fn page(
-    state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    req: &Request,
-    Path(code): Path<String>,
-) -> Result<Response, PageError> {
-    let (code, owner) = parse(&limits, &code, req)?;
+pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, PageError> {
+    let (code, owner) = parse(&state.limits, &code, req)?;
     let (input, errors) = (BuyerInput::default(), FieldErrors::default());
     form(&state, &code, &owner, &input, &errors, StatusCode::OK).await
 }
@@ -67,13 +62,12 @@ pub async fn page(
 #[handler]
 pub async fn confirm(
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
     session: Data<&Session>,
     req: &Request,
     Path(code): Path<String>,
     Form(input): Form<BuyerInput>,
 ) -> Result<Response, PageError> {
-    let (code, owner) = parse(&limits, &code, req)?;
+    let (code, owner) = parse(&state.limits, &code, req)?;
     let buyer = match Buyer::parse(&input) {
         Ok(b) => b,
         Err(errors) => return form(&state, &code, &owner, &input, &errors, StatusCode::UNPROCESSABLE_ENTITY).await,
@@ -92,13 +86,8 @@ pub async fn confirm(
 }
 
 #[handler]
-pub async fn release(
-    state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    req: &Request,
-    Path(code): Path<String>,
-) -> Result<Response, PageError> {
-    let (code, owner) = parse(&limits, &code, req)?;
+pub async fn release(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, PageError> {
+    let (code, owner) = parse(&state.limits, &code, req)?;
     let r = state.sales.release(&code, &owner).await?;
     Ok(see_other(&place_of(&r)))
 }

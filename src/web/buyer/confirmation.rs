@@ -28,7 +28,6 @@ use crate::startup::AppState;
 use crate::tickets::{self, link};
 use crate::web::error::{PageError, WebError};
 use crate::web::money::money;
-use crate::web::rate_limit::BuyerLimits;
 use crate::web::redirect::see_other;
 use crate::web::{layout, session};
 
@@ -44,9 +43,8 @@ pub struct VisibleOrder {
 
 impl<'a> FromRequest<'a> for VisibleOrder {
     async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let limits = <Data<&BuyerLimits>>::from_request(req, body).await?;
-        count_request(&limits, req).map_err(PageError::from)?;
         let state = <Data<&AppState>>::from_request(req, body).await?;
+        count_request(&state.limits, req).map_err(PageError::from)?;
         let session = <Data<&Session>>::from_request(req, body).await?;
         let Path(code) = <Path<String>>::from_request(req, body).await?;
         let order = visible_order(&state, &session, req, &code).await?;

@@ -18,7 +18,6 @@ use crate::sale::{
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
 use crate::web::money::money;
-use crate::web::rate_limit::BuyerLimits;
 use crate::web::redirect::see_other;
 use crate::web::session;
 use crate::web::{assets, layout};
@@ -29,8 +28,8 @@ const LIST_LIMIT: i64 = 50;
 const LIST_FIGURES_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[handler]
-pub async fn list(state: Data<&AppState>, limits: Data<&BuyerLimits>, req: &Request) -> Result<Markup, PageError> {
-    count_request(&limits, req)?;
+pub async fn list(state: Data<&AppState>, req: &Request) -> Result<Markup, PageError> {
+    count_request(&state.limits, req)?;
     let listings = db::events::upcoming_listings(&state.db, LIST_LIMIT)
         .await
         .map_err(WebError::reading("The list of events"))?;
@@ -113,12 +112,11 @@ pub(super) async fn listing(state: &AppState, sale: &str) -> Result<(SaleId, Lis
 #[handler]
 pub async fn show(
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
     session: Data<&Session>,
     req: &Request,
     Path(sale): Path<String>,
 ) -> Result<Markup, PageError> {
-    count_request(&limits, req)?;
+    count_request(&state.limits, req)?;
     let (sale, l) = listing(&state, &sale).await?;
     let figures = state.sales.figures(sale).await?;
     // Offer the way back only to a reservation that is still live, read from Redis.
@@ -267,14 +265,14 @@ fn link_mailed_page(l: &Listing, email: &str) -> Markup {
 #[handler]
 pub async fn join(
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
     session: Data<&Session>,
     req: &Request,
     Path(sale): Path<String>,
     Form(form): Form<JoinForm>,
 ) -> Result<Response, PageError> {
     // First, before the session or anything else is read.
-    limits
+    state
+        .limits
         .check_join(req)
         .map_err(|retry_after| WebError::RateLimited { retry_after })?;
     let (sale, l) = listing(&state, &sale).await?;

@@ -15,13 +15,12 @@ use crate::sale::LinkToken;
 use crate::startup::AppState;
 use crate::web::error::{PageError, WebError};
 use crate::web::layout;
-use crate::web::rate_limit::BuyerLimits;
 use crate::web::redirect::see_other;
 use crate::web::session;
 
 #[handler]
-pub async fn page(state: Data<&AppState>, limits: Data<&BuyerLimits>, req: &Request) -> Result<Markup, PageError> {
-    count_request(&limits, req)?;
+pub async fn page(state: Data<&AppState>, req: &Request) -> Result<Markup, PageError> {
+    count_request(&state.limits, req)?;
     let token = query_value(req, TOKEN_PARAM).unwrap_or_default();
     // A token that is not the shop's is refused here, before anything is read.
     LinkToken::verify(&state.settings.secret, token)?;
@@ -47,13 +46,13 @@ pub struct ConfirmForm {
 #[handler]
 pub async fn confirm(
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
     session: Data<&Session>,
     req: &Request,
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, PageError> {
     // A confirmation makes a place, as a join does: it counts as one.
-    limits
+    state
+        .limits
         .check_join(req)
         .map_err(|retry_after| WebError::RateLimited { retry_after })?;
     LinkToken::verify(&state.settings.secret, &form.token)?;

@@ -14,8 +14,7 @@ use crate::db;
 use crate::sale::{PrequeueTicket, Reservation, ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::web::error::{FragmentError, PageError, WebError};
-use crate::web::presence::Presence;
-use crate::web::rate_limit::{self, BuyerLimits};
+use crate::web::rate_limit;
 use crate::web::redirect::redirect;
 use crate::web::{layout, session};
 
@@ -45,16 +44,10 @@ fn start_of(req: &Request, position: u64) -> u64 {
 }
 
 #[handler]
-pub async fn page(
-    state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    presence: Data<&Presence>,
-    req: &Request,
-    Path(code): Path<String>,
-) -> Result<Response, PageError> {
+pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, PageError> {
     // Reloading this page is how a browser without JavaScript polls: it counts as a poll.
-    if let Err(wait) = limits.check_poll(req) {
-        presence.note_refused_poll(req, &code);
+    if let Err(wait) = state.limits.check_poll(req) {
+        state.presence.note_refused_poll(req, &code);
         return Ok(slow_down_page(wait));
     }
     let r = status(&state, req, &code).await?;
@@ -114,19 +107,13 @@ fn slow_down_page(wait: std::time::Duration) -> Response {
 /// The poll: the fragment again, or `HX-Redirect` once the buyer's turn has come (or the sale
 /// has nothing left for them).
 #[handler]
-pub async fn poll(
-    state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    presence: Data<&Presence>,
-    req: &Request,
-    Path(code): Path<String>,
-) -> Result<Response, FragmentError> {
+pub async fn poll(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, FragmentError> {
     let start = query_value(req, "start").and_then(|s| s.parse().ok());
     // Kept as it came (only hex digits: it goes back into a URL) for the fragments that retry.
     let place = query_value(req, PLACE).filter(|p| crate::sale::Place::parse(p).is_some());
-    if let Err(wait) = limits.check_poll(req) {
+    if let Err(wait) = state.limits.check_poll(req) {
         // The buyer is here all the same: it keeps its place (see `presence`).
-        presence.note_refused_poll(req, &code);
+        state.presence.note_refused_poll(req, &code);
         // Too fast: the fragment says so and keeps polling, slower, by itself.
         let code: ReservationCode = code.parse()?;
         let secs = rate_limit::retry_secs(wait);

@@ -17,7 +17,6 @@ use crate::sale::waitlist::{WaitlistEmail, WaitlistEntry, WaitlistState};
 use crate::sale::{SaleError, SaleId};
 use crate::startup::AppState;
 use crate::web::api_fields::{Required, Text, WholeNumber};
-use crate::web::rate_limit::BuyerLimits;
 use crate::web::session;
 
 /// The waitlist part of the buyer JSON API.
@@ -114,12 +113,11 @@ impl WaitlistApi {
     async fn join_waitlist(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         sale: Path<String>,
         body: Json<WaitlistJoinRequest>,
     ) -> ApiResult<WaitlistJoinResponse, WithBody> {
-        limits.check_join(req).map_err(rate_limited)?;
+        state.limits.check_join(req).map_err(rate_limited)?;
         let sale: SaleId = sale.0.parse().map_err(fail)?;
         let quantity = quantity_of(&state, &body.0.quantity)?;
         let email = body.0.email.0.map(|t| t.0).unwrap_or_default();
@@ -144,11 +142,10 @@ impl WaitlistApi {
     async fn waitlist_entry(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<Json<WaitlistView>, Reads> {
-        limits.check_poll(req).map_err(rate_limited)?;
+        state.limits.check_poll(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownWaitlistEntry))?;
         let e = state.sales.waitlist_status(&code, &owner).await.map_err(fail)?;
@@ -160,11 +157,10 @@ impl WaitlistApi {
     async fn leave_waitlist(
         &self,
         state: Data<&AppState>,
-        limits: Data<&BuyerLimits>,
         req: &Request,
         code: Path<String>,
     ) -> ApiResult<WaitlistLeaveResponse, Release> {
-        limits.check_request(req).map_err(rate_limited)?;
+        state.limits.check_request(req).map_err(rate_limited)?;
         let code = reservation_code(&code.0)?;
         let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownWaitlistEntry))?;
         state.sales.leave_waitlist(&code, &owner).await.map_err(fail)?;

@@ -19,7 +19,6 @@ use crate::startup::AppState;
 use crate::tickets::link;
 use crate::web::error::{PageError, WebError, sale_status};
 use crate::web::layout;
-use crate::web::rate_limit::BuyerLimits;
 use crate::web::redirect::see_other;
 use crate::web::session;
 
@@ -37,13 +36,8 @@ pub struct JoinForm {
 }
 
 #[handler]
-pub async fn form(
-    state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    req: &Request,
-    Path(sale): Path<String>,
-) -> Result<Markup, PageError> {
-    count_request(&limits, req)?;
+pub async fn form(state: Data<&AppState>, req: &Request, Path(sale): Path<String>) -> Result<Markup, PageError> {
+    count_request(&state.limits, req)?;
     let (_, l) = listing(&state, &sale).await?;
     let input = JoinForm {
         quantity: query_value(req, "quantity").unwrap_or("1").to_string(),
@@ -57,13 +51,13 @@ pub async fn form(
 #[handler]
 pub async fn join(
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
     session: Data<&Session>,
     req: &Request,
     Path(sale): Path<String>,
     Form(input): Form<JoinForm>,
 ) -> Result<Response, PageError> {
-    limits
+    state
+        .limits
         .check_join(req)
         .map_err(|retry_after| WebError::RateLimited { retry_after })?;
     let (sale, l) = listing(&state, &sale).await?;
@@ -116,7 +110,6 @@ fn join_page(state: &AppState, l: &Listing, input: &JoinForm, error: Option<&str
 #[handler]
 pub async fn page(
     state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
     session: Data<&Session>,
     req: &Request,
     Path(code): Path<String>,
@@ -124,7 +117,7 @@ pub async fn page(
     if let Some(key) = query_value(req, link::KEY_PARAM) {
         // The signed link of the offer mail: the place moves to this browser, then the page
         // is shown without the key (which stays out of its history and referrers).
-        count_request(&limits, req)?;
+        count_request(&state.limits, req)?;
         let code: ReservationCode = code.parse()?;
         if !link::verify_waitlist_entry(&state.settings.secret, &code, key) {
             return Err(SaleError::UnknownWaitlistEntry.into());
@@ -133,7 +126,7 @@ pub async fn page(
         state.sales.claim_waitlist_entry(&code, &owner).await?;
         return Ok(see_other(&entry_url(&code)));
     }
-    let (code, owner) = parse(&limits, &code, req)?;
+    let (code, owner) = parse(&state.limits, &code, req)?;
     let e = state.sales.waitlist_status(&code, &owner).await?;
     match e.state {
         WaitlistState::Offered => return Ok(see_other(&format!("/checkout/{code}"))),
@@ -183,13 +176,8 @@ fn entry_page(e: &WaitlistEntry, l: &Listing) -> Markup {
 /// Leaves the waitlist, or turns the offer down (from the checkout of an offer, "give up"
 /// does the same through the reservation).
 #[handler]
-pub async fn leave(
-    state: Data<&AppState>,
-    limits: Data<&BuyerLimits>,
-    req: &Request,
-    Path(code): Path<String>,
-) -> Result<Response, PageError> {
-    let (code, owner) = parse(&limits, &code, req)?;
+pub async fn leave(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, PageError> {
+    let (code, owner) = parse(&state.limits, &code, req)?;
     state.sales.leave_waitlist(&code, &owner).await?;
     Ok(see_other(&entry_url(&code)))
 }
