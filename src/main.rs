@@ -8,6 +8,12 @@ use boxoffice::db;
 use boxoffice::startup::Application;
 use clap::{CommandFactory, Parser, Subcommand};
 
+/// mimalloc, not the C library's malloc: every request allocates and frees its futures (some
+/// kilobytes: poem boxes its layers' futures), headers and reply, which glibc's malloc served
+/// from its slow bins (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// boxoffice: a ticket shop with a fair virtual waiting room.
 ///
 /// Every setting below is read from its environment variable; the flag, given before the

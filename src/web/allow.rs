@@ -3,8 +3,7 @@
 //! They are read once from the OpenAPI document, which lists every operation, so the header
 //! cannot drift from the routes.
 
-use std::sync::Arc;
-
+use futures_util::FutureExt;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
@@ -72,21 +71,32 @@ fn segments(path: &str) -> Vec<Segment> {
 }
 
 /// Wraps the API: a 405 gets the `Allow` of its path.
-pub fn with_allow<E: Endpoint + 'static>(ep: E, allowed: AllowedMethods) -> impl Endpoint {
-    let allowed = Arc::new(allowed);
-    poem::EndpointExt::around(ep, move |ep, req: Request| {
-        let allowed = allowed.clone();
-        async move {
-            let path = req.uri().path().to_string();
-            let mut resp = ep.call(req).await?.into_response();
+pub fn with_allow<E: Endpoint>(inner: E, allowed: AllowedMethods) -> WithAllow<E> {
+    WithAllow { inner, allowed }
+}
+
+pub struct WithAllow<E> {
+    inner: E,
+    allowed: AllowedMethods,
+}
+
+impl<E: Endpoint> Endpoint for WithAllow<E> {
+    type Output = Response;
+
+    // The request is handed on before the future is made (see `LimitBodyEndpoint` in
+    // `web`). The path is read only on a 405: a clone of the URI shares the request's bytes.
+    fn call(&self, req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
+        let uri = req.uri().clone();
+        self.inner.call(req).map(move |result| {
+            let mut resp = result?.into_response();
             if resp.status() == StatusCode::METHOD_NOT_ALLOWED
-                && let Some(value) = allowed.of(&path)
+                && let Some(value) = self.allowed.of(uri.path())
             {
                 resp.headers_mut().insert(header::ALLOW, value.clone());
             }
-            Ok::<Response, poem::Error>(resp)
-        }
-    })
+            Ok(resp)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use futures_util::FutureExt;
 use poem::PathPattern;
 use poem::http::{Method, StatusCode};
 use poem::web::Data;
@@ -48,7 +49,9 @@ pub struct TrackEndpoint<E> {
 impl<E: Endpoint> Endpoint for TrackEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Response> {
+    // The request is handed on before the future is made, as in the other layers of the edge
+    // (see `web::app`): the future holds the inner one, not a copy of the request beside it.
+    fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
         let started = Instant::now();
         // Any token is a valid method: only the standard ones get a label of their own, so a
         // client cannot grow the number of series.
@@ -62,14 +65,16 @@ impl<E: Endpoint> Endpoint for TrackEndpoint<E> {
             Method::OPTIONS => "OPTIONS",
             _ => "other",
         };
-        let result = self.inner.call(req).await.map(IntoResponse::into_response);
-        let (route, status) = match &result {
-            Ok(resp) => (resp.data::<PathPattern>().map(|p| p.0.clone()), resp.status()),
-            Err(err) => (err.data::<PathPattern>().map(|p| p.0.clone()), err.status()),
-        };
-        // A path that only reached the catch-all nest of the pages has an empty template.
-        let route = route.as_deref().filter(|r| !r.is_empty()).unwrap_or("unmatched");
-        crate::metrics::get().http_request(route, method, status.as_u16(), started.elapsed());
-        result
+        self.inner.call(req).map(move |result| {
+            let result = result.map(IntoResponse::into_response);
+            let (route, status) = match &result {
+                Ok(resp) => (resp.data::<PathPattern>().map(|p| p.0.clone()), resp.status()),
+                Err(err) => (err.data::<PathPattern>().map(|p| p.0.clone()), err.status()),
+            };
+            // A path that only reached the catch-all nest of the pages has an empty template.
+            let route = route.as_deref().filter(|r| !r.is_empty()).unwrap_or("unmatched");
+            crate::metrics::get().http_request(route, method, status.as_u16(), started.elapsed());
+            result
+        })
     }
 }

@@ -19,11 +19,11 @@ pub mod security;
 pub mod session;
 pub mod webhook;
 
-use std::sync::Arc;
-
+use futures_util::FutureExt;
+use futures_util::future::{Either, ready};
 use poem::http::{Method, StatusCode, header};
 use poem::middleware::CatchPanic;
-use poem::{Body, Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, get};
+use poem::{Body, Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Middleware, Request, Response, Route, get};
 use poem_openapi::{OpenApi, OpenApiService};
 use tokio::io::AsyncReadExt;
 use tower_sessions_redis_store::RedisStore;
@@ -85,36 +85,52 @@ pub fn app(
                 .with(CatchPanic::new().with_handler(error::panicked_json)),
         )
         .nest("/", pages)
-        .data(rate_limit::BuyerLimits::from_settings(&state.settings))
-        .data(state.settings.trusted_proxies.clone())
-        .data(presence::Presence::start(
-            state.sales.clone(),
-            state.settings.abandon_secs,
-        ))
         .data(state)
         .with(CatchPanic::new().with_handler(error::panicked_page))
         .with(metrics::TrackRequests)
         .with(request_id::RequestId)
         .with(security)
-        .around(limit_body)
+        .with(LimitBody)
 }
 
 /// Forms and JSON bodies are read whole: a declared length beyond the bound is refused with
 /// 413, and a body without one (chunked) is cut at the bound, so its parse fails with a 4xx.
-async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    match declared {
-        Some(n) if n > MAX_BODY_BYTES => return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response()),
-        Some(_) => {}
-        None if matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) => {
+struct LimitBody;
+
+impl<E: Endpoint> Middleware<E> for LimitBody {
+    type Output = LimitBodyEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        LimitBodyEndpoint { inner }
+    }
+}
+
+struct LimitBodyEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for LimitBodyEndpoint<E> {
+    type Output = Response;
+
+    /// Like every layer of the edge written here, this one looks at the request and hands it
+    /// on before it makes its future, the inner one mapped in place (`FutureExt::map`): a
+    /// layer written as an `async fn` keeps the request (a kilobyte) beside the inner future,
+    /// and an `async` block that awaits the inner future holds it twice; the request's
+    /// future, moved into its box, grew by that much a layer.
+    fn call(&self, mut req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let too_large = declared.is_some_and(|n| n > MAX_BODY_BYTES);
+        if declared.is_none() && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
             let body = req.take_body().into_async_read().take(MAX_BODY_BYTES as u64);
             req.set_body(Body::from_async_read(body));
         }
-        None => {}
+        if too_large {
+            return Either::Left(ready(Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response())));
+        }
+        Either::Right(self.inner.call(req).map(|result| Ok(result?.into_response())))
     }
-    Ok(ep.call(req).await?.into_response())
 }

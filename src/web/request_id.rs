@@ -5,6 +5,7 @@
 //! The span holds the method and the id only: the raw path may carry a reservation code, and
 //! nothing about the buyer belongs in logs.
 
+use futures_util::FutureExt;
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument;
@@ -29,7 +30,8 @@ pub struct RequestIdEndpoint<E> {
 impl<E: Endpoint> Endpoint for RequestIdEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Response> {
+    // The request is handed on before the future is made (see `web::app`).
+    fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
         let id = req
             .headers()
             .get(HEADER)
@@ -38,14 +40,17 @@ impl<E: Endpoint> Endpoint for RequestIdEndpoint<E> {
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let span = tracing::info_span!("request", request_id = %id, method = %req.method());
-        let mut resp = match self.inner.call(req).instrument(span).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => err.into_response(),
-        };
-        if let Ok(value) = HeaderValue::from_str(&id) {
-            resp.headers_mut().insert(HEADER, value);
-        }
-        Ok(resp)
+        let inner = span.in_scope(|| self.inner.call(req)).instrument(span);
+        inner.map(move |result| {
+            let mut resp = match result {
+                Ok(resp) => resp.into_response(),
+                Err(err) => err.into_response(),
+            };
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                resp.headers_mut().insert(HEADER, value);
+            }
+            Ok(resp)
+        })
     }
 }
 

@@ -9,6 +9,7 @@
 //! With Stripe configured the policy also lets the order page load Stripe.js, show its frames
 //! and let it call Stripe's API ([`stripe_csp`]); without, no origin but the shop's own.
 
+use futures_util::FutureExt;
 use poem::http::HeaderValue;
 use poem::http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
@@ -79,19 +80,22 @@ pub struct SecurityHeadersEndpoint<E> {
 impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> poem::Result<Response> {
-        // Errors become responses here, so that they carry the headers too.
-        let mut resp = match self.inner.call(req).await {
-            Ok(r) => r.into_response(),
-            Err(e) => e.into_response(),
-        };
-        let headers = resp.headers_mut();
-        if !headers.contains_key(CONTENT_SECURITY_POLICY) {
-            headers.insert(CONTENT_SECURITY_POLICY, self.csp.clone());
-        }
-        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-        headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        Ok(resp)
+    // The request is handed on before the future is made (see `web::app`).
+    fn call(&self, req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
+        self.inner.call(req).map(move |result| {
+            // Errors become responses here, so that they carry the headers too.
+            let mut resp = match result {
+                Ok(r) => r.into_response(),
+                Err(e) => e.into_response(),
+            };
+            let headers = resp.headers_mut();
+            if !headers.contains_key(CONTENT_SECURITY_POLICY) {
+                headers.insert(CONTENT_SECURITY_POLICY, self.csp.clone());
+            }
+            headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+            headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            Ok(resp)
+        })
     }
 }
