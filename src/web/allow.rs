@@ -83,8 +83,8 @@ pub struct WithAllow<E> {
 impl<E: Endpoint> Endpoint for WithAllow<E> {
     type Output = Response;
 
-    // The request is handed on before the future is made (see `LimitBodyEndpoint` in
-    // `web`). The path is read only on a 405: a clone of the URI shares the request's bytes.
+    // The request is handed on before the future is made (see `web::app`). The path is read
+    // only on a 405: a clone of the URI shares the request's bytes.
     fn call(&self, req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
         let uri = req.uri().clone();
         self.inner.call(req).map(move |result| {

@@ -49,8 +49,7 @@ pub struct TrackEndpoint<E> {
 impl<E: Endpoint> Endpoint for TrackEndpoint<E> {
     type Output = Response;
 
-    // The request is handed on before the future is made, as in the other layers of the edge
-    // (see `web::app`): the future holds the inner one, not a copy of the request beside it.
+    // The request is handed on before the future is made (see `web::app`).
     fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
         let started = Instant::now();
         // Any token is a valid method: only the standard ones get a label of their own, so a
