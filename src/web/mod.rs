@@ -138,3 +138,44 @@ impl<E: Endpoint> Endpoint for LimitBodyEndpoint<E> {
         Either::Right(self.inner.call(req).map(|result| Ok(result?.into_response())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use poem::endpoint::make_sync;
+
+    use super::*;
+
+    /// The size of the future `ep` makes for a request.
+    fn future_size(ep: &impl Endpoint) -> usize {
+        std::mem::size_of_val(&ep.call(Request::default()))
+    }
+
+    /// Each layer of the edge adds to the request's future what it keeps for the response (a
+    /// start time, an id, a URI), never the request itself: written as an `async fn`, a layer
+    /// would keep the request beside the inner future and the future, moved into its box for
+    /// every request, would grow by a request a layer (see `app`).
+    #[test]
+    fn the_edge_layers_keep_no_request_in_their_future() {
+        let inner = || make_sync(|_| "ok");
+        let bare = future_size(&inner());
+        let request = std::mem::size_of::<Request>();
+        for (layer, size) in [
+            ("body limit", future_size(&inner().with(LimitBody))),
+            (
+                "security headers",
+                future_size(&inner().with(security::SecurityHeaders::app(None))),
+            ),
+            ("request id", future_size(&inner().with(request_id::RequestId))),
+            ("metrics", future_size(&inner().with(metrics::TrackRequests))),
+            (
+                "Allow",
+                future_size(&allow::with_allow(inner(), allow::AllowedMethods::default())),
+            ),
+        ] {
+            assert!(
+                size - bare < request,
+                "{layer}: {size} bytes over the {bare} of its inner future (a request is {request})"
+            );
+        }
+    }
+}
