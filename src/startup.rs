@@ -23,9 +23,42 @@ use crate::{admin, db, mail, redis, web};
 pub struct AppState(Arc<AppParts>);
 
 impl AppState {
-    pub fn new(parts: AppParts) -> AppState {
-        AppState(Arc::new(parts))
+    /// The state of an app over `services`; what follows from the settings alone (the
+    /// proof-of-work puzzles, the buyers' limits, the presence reporter and its task) is made
+    /// here, the one place for the app and the tests.
+    pub fn new(services: Services, settings: &Settings) -> AppState {
+        let Services {
+            sales,
+            db,
+            redis,
+            session_redis,
+            payments,
+        } = services;
+        AppState(Arc::new(AppParts {
+            db,
+            redis,
+            session_redis,
+            settings: Arc::new(settings.clone()),
+            payments,
+            puzzles: crate::pow::JoinPuzzles::new(&settings.secret, settings.pow()),
+            limits: web::rate_limit::BuyerLimits::from_settings(settings),
+            presence: web::presence::Presence::start(sales.clone(), settings.abandon_secs),
+            sales,
+        }))
     }
+}
+
+/// What the app connects to: the parts of [`AppState`] that are not made from the settings
+/// alone.
+pub struct Services {
+    pub sales: TicketSales,
+    pub db: PgPool,
+    /// The sales' Redis.
+    pub redis: Pool,
+    /// The session store's Redis (the sales' pool unless configured apart).
+    pub session_redis: Pool,
+    /// Stripe, when configured.
+    pub payments: Option<crate::payment::Payments>,
 }
 
 impl std::ops::Deref for AppState {
@@ -75,6 +108,11 @@ pub enum StartupError {
 /// Connects to Postgres (creating and migrating the database) and Redis, retrying for a while
 /// so that the app may start before its dependencies are ready.
 pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
+    Ok(AppState::new(connect_services(settings).await?, settings))
+}
+
+/// [`connect`]'s connections alone, for a caller that makes no app of them (the tests' world).
+pub async fn connect_services(settings: &Settings) -> Result<Services, StartupError> {
     let db = retry("Postgres", || db::connect_and_migrate(&settings.database_url))
         .await
         .map_err(|source| StartupError::Postgres {
@@ -87,17 +125,13 @@ pub async fn connect(settings: &Settings) -> Result<AppState, StartupError> {
         .await?
         .unwrap_or_else(|| redis.clone());
     let sales = TicketSales::new(redis.clone(), db.clone(), settings).await?;
-    Ok(AppState::new(AppParts {
+    Ok(Services {
+        sales,
         db,
         redis,
         session_redis,
-        settings: Arc::new(settings.clone()),
         payments,
-        puzzles: crate::pow::JoinPuzzles::new(&settings.secret, settings.pow()),
-        limits: web::rate_limit::BuyerLimits::from_settings(settings),
-        presence: web::presence::Presence::start(sales.clone(), settings.abandon_secs),
-        sales,
-    }))
+    })
 }
 
 async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(

@@ -9,7 +9,7 @@ use boxoffice::db;
 use boxoffice::db::events::NewEvent;
 use boxoffice::db::sales::{NewSale, SaleRecord};
 use boxoffice::sale::{SaleId, TicketSales};
-use boxoffice::startup::{AppParts, AppState};
+use boxoffice::startup::{AppState, Services};
 use chrono::{Duration, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -89,14 +89,20 @@ impl World {
 
     /// The world the app itself would start on with these settings.
     pub async fn with_settings(settings: Settings) -> World {
-        let state = boxoffice::startup::connect(&settings)
+        let Services {
+            sales,
+            db,
+            redis,
+            session_redis,
+            ..
+        } = boxoffice::startup::connect_services(&settings)
             .await
             .expect("Postgres, Redis and the sale service");
         World {
-            db: state.db.clone(),
-            redis: state.redis.clone(),
-            session_redis: state.session_redis.clone(),
-            sales: state.sales.clone(),
+            db,
+            redis,
+            session_redis,
+            sales,
             settings,
             organizer: tokio::sync::OnceCell::new(),
         }
@@ -182,17 +188,16 @@ impl World {
 
     /// The state an app instance over this world runs on.
     pub fn app_state(&self) -> AppState {
-        AppState::new(AppParts {
-            sales: self.sales.clone(),
-            db: self.db.clone(),
-            redis: self.redis.clone(),
-            session_redis: self.session_redis.clone(),
-            settings: std::sync::Arc::new(self.settings.clone()),
-            payments: boxoffice::payment::Payments::from_settings(&self.settings).unwrap(),
-            puzzles: boxoffice::pow::JoinPuzzles::new(&self.settings.secret, self.settings.pow()),
-            limits: boxoffice::web::rate_limit::BuyerLimits::from_settings(&self.settings),
-            presence: boxoffice::web::presence::Presence::start(self.sales.clone(), self.settings.abandon_secs),
-        })
+        AppState::new(
+            Services {
+                sales: self.sales.clone(),
+                db: self.db.clone(),
+                redis: self.redis.clone(),
+                session_redis: self.session_redis.clone(),
+                payments: boxoffice::payment::Payments::from_settings(&self.settings).unwrap(),
+            },
+            &self.settings,
+        )
     }
 
     pub async fn pg_sold(&self, sale: SaleId) -> i32 {
