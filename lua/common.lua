@@ -129,6 +129,13 @@ local RATE_BUCKET_MS = 10000
 local RATE_WINDOW = 6
 local RATE_FIELDS = { 'rate:0', 'rate:1', 'rate:2', 'rate:3', 'rate:4', 'rate:5', 'rate:6' }
 
+-- A whole number as the text Redis is given: Redis turns a number argument into text with
+-- %.17g and Lua's `..` with %.14g, each twice the cost of %d (BENCHMARKS.md); the hot calls
+-- format their numbers here.
+local function digits(n)
+  return string.format('%d', n)
+end
+
 local function now_ms()
   local t = redis.call('TIME') -- two strings of digits, which arithmetic converts
   return t[1] * 1000 + math.floor(t[2] / 1000)
@@ -138,12 +145,24 @@ end
 -- epoch: when this Redis built the sale (sync's `rate_since`, Redis's clock in ms): a code's
 -- place carries it, so that a place given out before Redis lost the sale is not taken for
 -- one of the rebuilt queue.
--- `for_poll`: only the first ten, those the poll of a waiting buyer decides on while nothing
--- is due (status's common case); the last seven are then nil. Reading and converting all
--- seventeen was a tenth of that poll's time (BENCHMARKS.md); its slow path loads them all.
-local function load_sale(for_poll)
+-- `part`: 'poll' reads only the ten the poll of a waiting buyer decides on while nothing is
+-- due (status's common case), 'join' only the eleven a new buyer joining the back of the line
+-- needs (join's common case); the figures not read are then nil, and the caller's slow path
+-- loads them all. Each figure read and converted costs Redis about 3,500 instructions, some
+-- 2 % of a join's script (BENCHMARKS.md).
+local function load_sale(part)
   local v
-  if for_poll then
+  if part == 'join' then
+    v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'state', 'opens_ms',
+      'next_lapse', 'waiting', 'rate_since', 'draw', 'seq', 'joined')
+    if not v[1] then return nil end
+    return { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
+             state = v[4], opens_ms = tonumber(v[5]), next_lapse = tonumber(v[6]) or 0,
+             waiting = tonumber(v[7]) or redis.call('BITCOUNT', K.qbits),
+             epoch = tonumber(v[8]) or 0, draw = v[9], seq = tonumber(v[10]) or 0,
+             joined = tonumber(v[11]) or 0 }
+  end
+  if part == 'poll' then
     v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'state', 'opens_ms',
       'next_lapse', 'abandon_ms', 'waiting', 'rate_since', 'head')
   else -- the same ten first, then the seven more
@@ -157,7 +176,7 @@ local function load_sale(for_poll)
               abandon_ms = tonumber(v[7]) or 90000,
               waiting = tonumber(v[8]) or redis.call('BITCOUNT', K.qbits),
               epoch = tonumber(v[9]) or 0, head = tonumber(v[10]) or 0 }
-  if for_poll then return S end
+  if part == 'poll' then return S end
   S.hold_ms, S.grace_ms, S.max_active = tonumber(v[11]), tonumber(v[12]), tonumber(v[13])
   S.claim_ms, S.draw = tonumber(v[14]) or 90000, v[15]
   S.seq, S.joined = tonumber(v[16]) or 0, tonumber(v[17]) or 0
@@ -206,9 +225,10 @@ local function enqueue(S, code, ...)
   local bytes = res_key(code)
   if #bytes ~= CODE_BYTES then return error('a queued code is ' .. 2 * CODE_BYTES .. ' hex digits') end
   S.seq, S.waiting = S.seq + 1, S.waiting + 1
-  redis.call('SETBIT', K.qbits, S.seq, 1)
-  redis.call('SETRANGE', K.qcodes, S.seq * CODE_BYTES, bytes)
-  redis.call('HSET', K.sale, 'seq', S.seq, 'waiting', S.waiting, ...)
+  local seq = digits(S.seq)
+  redis.call('SETBIT', K.qbits, seq, 1)
+  redis.call('SETRANGE', K.qcodes, digits(S.seq * CODE_BYTES), bytes)
+  redis.call('HSET', K.sale, 'seq', seq, 'waiting', digits(S.waiting), ...)
   return S.seq
 end
 
@@ -317,8 +337,8 @@ end
 
 -- The record of a waiting code, from r (its seq, and its last poll in r.extra).
 local function set_waiting(code, r)
-  local v = 'w ' .. r.qty .. ' ' .. r.owner .. ' ' .. r.seq
-  if r.extra then v = v .. ' ' .. r.extra end
+  local v = string.format('w %d %s %d', r.qty, r.owner, r.seq)
+  if r.extra then v = v .. ' ' .. digits(r.extra) end
   redis.call('HSET', K.res, res_key(code), v)
 end
 

@@ -39,7 +39,7 @@
 
 local code, owner, qty, first, tag = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local new_owner = ARGV[8] == '1'
-local S = load_sale()
+local S = load_sale('join')
 if not S then return { '!missing' } end
 if S.state == 'closed' then return { '!closed' } end
 local now = now_ms()
@@ -57,7 +57,7 @@ end
 -- The buyer `code` waits at the back of the line; the reply of a reservation made.
 local function join_line(r)
   r.state = 'w'
-  r.seq = enqueue(S, code, 'joined', S.joined + 1)
+  r.seq = enqueue(S, code, 'joined', digits(S.joined + 1))
   -- The newest arrival: everybody else waiting is ahead of it (no count of the line).
   r.rank = S.waiting - 1
   -- A buyer who joins near the head is present from now; one far back writes nothing more
@@ -78,6 +78,7 @@ if new_owner and now < S.next_lapse and not may_admit(S, now) and S.capacity - S
   return join_line({ qty = qty, owner = tag })
 end
 -- slow path: the helpers only this part uses are defined when it runs
+S = load_sale() -- all the sale's figures (the common case read eleven)
 lapse(S, now)
 admit(S, now)
 

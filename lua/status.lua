@@ -19,7 +19,7 @@
 --    or  { '!not_found' }  no such code for this owner
 
 local code, tag = ARGV[1], ARGV[2]
-local S = load_sale(true) -- the ten figures the common case decides on
+local S = load_sale('poll') -- the ten figures the common case decides on
 if not S then return { '!missing' } end
 known_res_key(code, ARGV[3])
 local r = get_res(code)
