@@ -217,19 +217,25 @@ local function known_res_key(code, bytes)
 end
 
 -- Every change to the queue goes through these, so that the count in the sale hash and the
--- departures per block stay true. enqueue writes the sale's last arrival number and count of
--- waiting buyers from S (load_sale read them, and dequeue keeps `waiting` current) in one
--- HSET, with the caller's further field-value pairs if any (join's count of joins): one call
--- where there were three HINCRBYs.
-local function enqueue(S, code, ...)
-  local bytes = res_key(code)
-  if #bytes ~= CODE_BYTES then return error('a queued code is ' .. 2 * CODE_BYTES .. ' hex digits') end
-  S.seq, S.waiting = S.seq + 1, S.waiting + 1
-  local seq = digits(S.seq)
-  redis.call('SETBIT', K.qbits, seq, 1)
-  redis.call('SETRANGE', K.qcodes, digits(S.seq * CODE_BYTES), bytes)
-  redis.call('HSET', K.sale, 'seq', seq, 'waiting', digits(S.waiting), ...)
-  return S.seq
+-- departures per block stay true. enqueue queues the codes whose bytes (res_key) are `list`,
+-- in order, as the next arrival numbers, and returns the first; it writes their bits in one
+-- BITFIELD, their bytes in one SETRANGE (their arrival numbers follow each other) and the
+-- sale's last arrival number and count of waiting buyers from S (load_sale read them, and
+-- dequeue keeps `waiting` current) in one HSET, with the caller's further field-value pairs if
+-- any (the count of joins): three calls however many buyers join (join_batch.lua).
+local function enqueue(S, list, ...)
+  local first = S.seq + 1
+  local bits = { 'BITFIELD', K.qbits }
+  for i, bytes in ipairs(list) do
+    if #bytes ~= CODE_BYTES then return error('a queued code is ' .. 2 * CODE_BYTES .. ' hex digits') end
+    local n = #bits
+    bits[n + 1], bits[n + 2], bits[n + 3], bits[n + 4] = 'SET', 'u1', digits(first + i - 1), '1'
+  end
+  S.seq, S.waiting = S.seq + #list, S.waiting + #list
+  redis.call(unpack(bits))
+  redis.call('SETRANGE', K.qcodes, digits(first * CODE_BYTES), table.concat(list))
+  redis.call('HSET', K.sale, 'seq', digits(S.seq), 'waiting', digits(S.waiting), ...)
+  return first
 end
 
 -- The code of the buyer that arrived as `seq`.
@@ -335,11 +341,16 @@ local function set_res(code, st, qty, owner, extra)
   redis.call('HSET', K.res, res_key(code), v)
 end
 
--- The record of a waiting code, from r (its seq, and its last poll in r.extra).
-local function set_waiting(code, r)
+-- The record of a waiting code (see KEYS[5]), from r: its qty, owner (tag), seq, and its last
+-- poll in r.extra.
+local function waiting_record(r)
   local v = string.format('w %d %s %d', r.qty, r.owner, r.seq)
   if r.extra then v = v .. ' ' .. digits(r.extra) end
-  redis.call('HSET', K.res, res_key(code), v)
+  return v
+end
+
+local function set_waiting(code, r)
+  redis.call('HSET', K.res, res_key(code), waiting_record(r))
 end
 
 -- A waiting code that can never be served is sold out. It keeps its arrival sequence (the
@@ -615,6 +626,15 @@ end
 -- True while anybody waits on the waitlist: a new buyer then joins behind them (sold out).
 local function waitlist_ahead()
   return redis.call('ZCARD', K.wl) > 0
+end
+
+-- Whether a new buyer wanting `qty` tickets only joins the back of the line now: no hold is
+-- due to lapse, nobody can be admitted (no ticket free), the buyer can be served, and nobody
+-- is on the waitlist. join_batch.lua queues such buyers together; join.lua's lapse and admit
+-- would change nothing for them either.
+local function joins_at_back(S, now, qty)
+  return now < S.next_lapse and not may_admit(S, now) and S.capacity - S.sold >= qty
+    and not waitlist_ahead()
 end
 
 -- Offers that ended (bought, lapsed, given up, ended by sync) are settled: taken or lapsed.

@@ -36,7 +36,7 @@ if from == next then
   for i = 3, #ARGV, 3 do
     local code, owner, qty = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
     if not get_res(code) then
-      local r = { qty = qty, owner = owner_tag(owner), seq = enqueue(S, code) }
+      local r = { qty = qty, owner = owner_tag(owner), seq = enqueue(S, { res_key(code) }) }
       -- The first NEAR are present from now, as a buyer joining near the head is.
       if S.waiting <= NEAR then
         r.extra = math.floor(now / 1000)

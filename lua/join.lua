@@ -31,15 +31,14 @@
 -- everybody else joins the back of the queue. While anybody is on the sale's waitlist a new
 -- buyer is sold out at once (and may join the waitlist behind them).
 --
--- The common case of a crowd is kept short: a new session joining the back of the line while
--- no hold is due, nobody can be admitted and nobody is on the waitlist makes six calls (the
--- sale hash, TIME, the waitlist's size, the queue's bit and code, the reservation, the sale's
--- counters in one HSET); everything else is the slow path below
--- (src/sale/script/prelude.rs).
+-- A crowd's common case, sessions made in their very requests joining the back of the line,
+-- goes through join_batch.lua, several buyers a call; this script is the whole way, for a
+-- session that comes back and for the moments that case does not hold (tickets free, a hold
+-- due, the waitlist, the opening).
 
 local code, owner, qty, first, tag = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local new_owner = ARGV[8] == '1'
-local S = load_sale('join')
+local S = load_sale()
 if not S then return { '!missing' } end
 if S.state == 'closed' then return { '!closed' } end
 local now = now_ms()
@@ -57,7 +56,7 @@ end
 -- The buyer `code` waits at the back of the line; the reply of a reservation made.
 local function join_line(r)
   r.state = 'w'
-  r.seq = enqueue(S, code, 'joined', digits(S.joined + 1))
+  r.seq = enqueue(S, { res_key(code) }, 'joined', digits(S.joined + 1))
   -- The newest arrival: everybody else waiting is ahead of it (no count of the line).
   r.rank = S.waiting - 1
   -- A buyer who joins near the head is present from now; one far back writes nothing more
@@ -70,15 +69,6 @@ local function join_line(r)
   return reply_for(code, r, true)
 end
 
-if new_owner and now < S.next_lapse and not may_admit(S, now) and S.capacity - S.sold >= qty
-    and not waitlist_ahead() then
-  -- Nothing to lapse or admit, no ticket free, the buyer can be served: what the slow path
-  -- would find too. A new owner's reservation is its first.
-  code = first
-  return join_line({ qty = qty, owner = tag })
-end
--- slow path: the helpers only this part uses are defined when it runs
-S = load_sale() -- all the sale's figures (the common case read eleven)
 lapse(S, now)
 admit(S, now)
 

@@ -20,6 +20,7 @@
 mod admission;
 mod buyer;
 mod error;
+mod join_batch;
 mod keys;
 mod line;
 mod model;
@@ -86,6 +87,8 @@ struct Inner {
     rates: admission::RecentRates,
     /// The waiting line of each sale as this instance sees it (see `line`).
     lines: line::Lines,
+    /// New owners' joins gathered while a call for their sale is under way (see `join_batch`).
+    join_batches: join_batch::JoinBatches,
     /// The waitlists this instance is recording for its requests (see `waitlist`).
     recorders: waitlist::Recorders,
     /// Each sale's keys for its script calls.
@@ -160,6 +163,7 @@ impl TicketSales {
                 recent: Default::default(),
                 rates: Default::default(),
                 lines: Default::default(),
+                join_batches: Default::default(),
                 recorders: Default::default(),
                 secret: settings.secret.clone(),
                 place_key: line::PlaceKey::new(&settings.secret),
@@ -250,16 +254,25 @@ impl TicketSales {
         quantity: Quantity,
         email: Option<&PrequeueEmail>,
     ) -> Result<Joining, SaleError> {
-        let code = ReservationCode::new(sale);
         let first = ReservationCode::first_of(sale, owner);
-        let join = Join {
-            code: &code,
-            owner,
-            qty: quantity,
-            first: &first,
-            session,
+        let batched = match session {
+            SessionMade::Now => self.join_with_crowd(sale, first, owner, quantity).await,
+            SessionMade::Before => None,
         };
-        match self.call_synced(sale, &join).await? {
+        let reply = match batched {
+            Some(reply) => reply,
+            None => {
+                let join = Join {
+                    code: &ReservationCode::new(sale),
+                    owner,
+                    qty: quantity,
+                    first: &first,
+                    session,
+                };
+                self.call_synced(sale, &join).await?
+            }
+        };
+        match reply {
             JoinReply::Closed => Err(SaleError::Closed),
             JoinReply::NotOpen { opens_at } => {
                 Box::pin(self.join_prequeue(sale, owner, quantity, opens_at, email)).await

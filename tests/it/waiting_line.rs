@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use boxoffice::config::{Secret, Settings};
-use boxoffice::sale::{Owner, Reservation, ReservationCode, ReservationState, SaleError, SaleId, TicketSales};
+use boxoffice::sale::{
+    Joining, Owner, Reservation, ReservationCode, ReservationState, SaleError, SaleId, SessionMade, TicketSales,
+};
 use boxoffice::web::session::owner_from_session_id;
 use fred::prelude::*;
 use rand::RngExt;
@@ -523,4 +525,69 @@ async fn racing_joins_are_each_told_their_true_place() {
     }
     told.sort_unstable();
     assert_eq!(told, (1..=200).collect::<Vec<u64>>());
+}
+
+/// A join of a session made by this very request (a new owner).
+async fn new_join(sales: TicketSales, sale: SaleId, owner: Owner) -> (Owner, Reservation) {
+    let one = sales.quantity(1).unwrap();
+    match sales
+        .join_with_email(sale, &owner, SessionMade::Now, one, None)
+        .await
+        .unwrap()
+    {
+        Joining::Placed(r) => (owner, r),
+        Joining::LinkMailed => panic!("no link is mailed outside a pre-queue"),
+    }
+}
+
+/// The crowd's common case, sessions made in their very requests joining at the back, goes
+/// several joins to a script call (`src/sale/join_batch.rs`): joins racing on one sale share
+/// calls, and each is still told what it would have been told alone: waiting under its first
+/// code, at its true place, places 1 to N each once. A join the batch cannot take (the ticket
+/// is free) is made by `join.lua`, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_sessions_racing_to_join_share_script_calls_and_each_is_told_its_true_place() {
+    const NEW: usize = 200;
+    let redis = Server::start();
+    let mut settings = test_settings();
+    settings.redis_url = redis.url();
+    let w = World::with_settings(settings).await;
+    let sale = w.sale(1, 600).await.sale_id();
+    // The ticket is free: not the batch's case; join.lua admits the first at once.
+    let (_, first) = new_join(w.sales.clone(), sale, Owner::random()).await;
+    assert_eq!(first.state, ReservationState::Admitted);
+
+    let start = Arc::new(tokio::sync::Barrier::new(NEW));
+    let before = script_calls(redis.port);
+    let joins: Vec<_> = (0..NEW)
+        .map(|_| {
+            let (sales, start) = (w.sales.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                new_join(sales, sale, Owner::random()).await
+            })
+        })
+        .collect();
+    let mut joined = Vec::new();
+    for join in joins {
+        joined.push(join.await.unwrap());
+    }
+    let calls = script_calls(redis.port) - before;
+    assert!(calls < NEW as u64 / 2, "{calls} script calls for {NEW} joins");
+    let mut told = Vec::new();
+    for (owner, r) in joined {
+        assert_eq!((r.state, r.created), (ReservationState::Waiting, true));
+        assert_eq!(
+            r.code,
+            ReservationCode::first_of(sale, &owner),
+            "a new owner's first code"
+        );
+        assert_eq!(Some(r.position), true_place(&w.redis, sale, &r).await);
+        assert!(r.waiting >= r.position, "{} waiting, told {}", r.waiting, r.position);
+        told.push(r.position);
+    }
+    told.sort_unstable();
+    assert_eq!(told, (1..=NEW as u64).collect::<Vec<u64>>());
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.waiting, f.joined), (NEW as i64, NEW as i64 + 1));
 }

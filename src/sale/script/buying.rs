@@ -1,5 +1,5 @@
-//! The buyer's scripts: `join.lua`, `status.lua` (the poll) and `release.lua`, which answer
-//! with one shared reservation reply.
+//! The buyer's scripts: `join.lua` (and `join_batch.lua`, a crowd's joins together),
+//! `status.lua` (the poll) and `release.lua`, which answer with one shared reservation reply.
 
 use chrono::{DateTime, Utc};
 use fred::prelude::*;
@@ -139,6 +139,87 @@ impl ScriptCall for Join<'_> {
                     epoch: reply.int("epoch")?,
                 }
             }
+        };
+        reply.finish()?;
+        Ok(decoded)
+    }
+}
+
+/// `join_batch.lua`: new owners joining the back of the line together, in the order given
+/// (see `sale::join_batch`).
+pub(crate) struct JoinBatch<'a> {
+    pub joins: &'a [NewJoin],
+}
+
+/// One new owner's join in a [`JoinBatch`]: its first code ([`ReservationCode::first_of`]),
+/// its owner tag and the tickets it wants.
+pub(crate) struct NewJoin {
+    pub first: ReservationCode,
+    pub owner_tag: String,
+    pub qty: Quantity,
+}
+
+pub(crate) enum JoinBatchReply {
+    /// Queued as arrival numbers `seq`, `seq + 1`, ... in the order given, with `ahead` in line
+    /// before the first.
+    Joined {
+        now: DateTime<Utc>,
+        epoch: i64,
+        seq: u64,
+        ahead: u64,
+    },
+    /// Not the common case; nothing changed: each joins by [`Join`].
+    Slow,
+}
+
+impl JoinBatchReply {
+    /// What [`Join`] would have answered the `i`-th join (from 0) of the batch, `join`.
+    pub fn reply_for(&self, i: usize, join: &NewJoin) -> Option<JoinReply> {
+        let JoinBatchReply::Joined { now, epoch, seq, ahead } = *self else {
+            return None;
+        };
+        let i = i as u64;
+        Some(JoinReply::Joined {
+            reservation: ReservationReply {
+                state: ReservationState::Waiting,
+                token: join.first.token,
+                quantity: join.qty.get(),
+                position: ahead + i + 1,
+                waiting: ahead + i + 1,
+                expires_at: None,
+                server_now: now,
+            },
+            created: true,
+            seq: seq + i,
+            epoch,
+        })
+    }
+}
+
+impl ScriptCall for JoinBatch<'_> {
+    const SCRIPT: ScriptName = ScriptName::JoinBatch;
+    type Reply = JoinBatchReply;
+
+    fn argv(&self) -> Vec<Value> {
+        let mut argv = Vec::with_capacity(3 * self.joins.len());
+        for join in self.joins {
+            argv.push(res_key(&join.first));
+            argv.push(join.owner_tag.as_str().into());
+            argv.push(i64::from(join.qty.get()).into());
+        }
+        argv
+    }
+
+    fn decode(mut reply: Reply) -> Result<JoinBatchReply, ReplyError> {
+        let decoded = match reply.string("state")?.as_str() {
+            "!slow" => JoinBatchReply::Slow,
+            "joined" => JoinBatchReply::Joined {
+                now: reply.time("now_ms")?,
+                epoch: reply.int("epoch")?,
+                seq: reply.int_as("seq")?,
+                ahead: reply.int_as("waiting")?,
+            },
+            tag => return Err(reply.unknown_tag("state", tag)),
         };
         reply.finish()?;
         Ok(decoded)

@@ -26,7 +26,9 @@ mod waitlist;
 use fred::prelude::*;
 use fred::types::scripts::Script;
 
-pub(crate) use buying::{Join, JoinReply, Release, ReleaseReply, Status, StatusReply};
+pub(crate) use buying::{
+    Join, JoinBatch, JoinBatchReply, JoinReply, NewJoin, Release, ReleaseReply, Status, StatusReply,
+};
 pub(crate) use checkout::{AbortOutcome, ConfirmAbort, ConfirmBegin, ConfirmBeginReply, ConfirmFinish, GiveBack};
 pub(crate) use draw::{DrawEnqueue, DrawnReservation, PrequeueMark};
 pub(crate) use line::{Line, LineFigures, LineReply};
@@ -46,6 +48,7 @@ const COMMON: &str = include_str!("../../../lua/common.lua");
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ScriptName {
     Join,
+    JoinBatch,
     Status,
     ConfirmBegin,
     ConfirmFinish,
@@ -70,8 +73,9 @@ pub(crate) enum ScriptName {
 }
 
 impl ScriptName {
-    pub const ALL: [ScriptName; 22] = [
+    pub const ALL: [ScriptName; 23] = [
         ScriptName::Join,
+        ScriptName::JoinBatch,
         ScriptName::Status,
         ScriptName::ConfirmBegin,
         ScriptName::ConfirmFinish,
@@ -99,6 +103,7 @@ impl ScriptName {
     pub fn as_str(self) -> &'static str {
         match self {
             ScriptName::Join => "join",
+            ScriptName::JoinBatch => "join_batch",
             ScriptName::Status => "status",
             ScriptName::ConfirmBegin => "confirm_begin",
             ScriptName::ConfirmFinish => "confirm_finish",
@@ -131,6 +136,7 @@ impl ScriptName {
     fn body(self) -> &'static str {
         match self {
             ScriptName::Join => include_str!("../../../lua/join.lua"),
+            ScriptName::JoinBatch => include_str!("../../../lua/join_batch.lua"),
             ScriptName::Status => include_str!("../../../lua/status.lua"),
             ScriptName::ConfirmBegin => include_str!("../../../lua/confirm_begin.lua"),
             ScriptName::ConfirmFinish => include_str!("../../../lua/confirm_finish.lua"),
