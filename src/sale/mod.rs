@@ -1,10 +1,11 @@
 //! The ticket sale aggregate: the only way the state of a sale changes.
 //!
 //! Live state (queue, holds, counters) lives in Redis and changes only through the Lua scripts
-//! in `lua/`, one EVALSHA per operation, atomic, with Redis's clock; each script is called
-//! through its own argument and reply types (`script`). Postgres is the durable
-//! record: an order exists once its row is committed, and the statement that counts it refuses
-//! to go beyond the capacity, so even a wrong Redis state cannot oversell.
+//! in `lua/`, one EVALSHA per operation (a crowd's joins several to one, `join_batch`), atomic,
+//! with Redis's clock; each script is called through its own argument and reply types
+//! (`script`). Postgres is the durable record: an order exists once its row is committed, and
+//! the statement that counts it refuses to go beyond the capacity, so even a wrong Redis state
+//! cannot oversell.
 //!
 //! Checkout is two script calls around one Postgres transaction: `confirm_begin` marks the hold
 //! confirming (it can no longer lapse), the order is written, then `confirm_finish` moves the
