@@ -146,10 +146,10 @@ end
 -- place carries it, so that a place given out before Redis lost the sale is not taken for
 -- one of the rebuilt queue.
 -- `part`: 'poll' reads only the ten the poll of a waiting buyer decides on while nothing is
--- due (status's common case), 'join' only the eleven a new buyer joining the back of the line
--- needs (join's common case); the figures not read are then nil, and the caller's slow path
--- loads them all. Each figure read and converted costs Redis about 3,500 instructions, some
--- 2 % of a join's script (BENCHMARKS.md).
+-- due (status's common case, whose slow path loads them all), 'join' only the eleven that new
+-- buyers joining the back of the line need (join_batch.lua); the figures not read are then
+-- nil. Each figure read and converted costs Redis about 3,500 instructions, some 2 % of a
+-- lone join's script (BENCHMARKS.md).
 local function load_sale(part)
   local v
   if part == 'join' then

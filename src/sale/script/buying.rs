@@ -394,6 +394,55 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_of_joins_tells_each_join_what_join_would_have() {
+        let owner = Owner::random();
+        let sale = SaleId::new();
+        let join = NewJoin {
+            first: ReservationCode::first_of(sale, &owner),
+            owner_tag: owner.tag(),
+            qty: Quantity::new(2, 4).unwrap(),
+        };
+        let joined = JoinBatch::decode(reply(
+            ScriptName::JoinBatch,
+            &[
+                "joined".into(),
+                1_700_000_000_000i64.into(),
+                7.into(),
+                40.into(),
+                9.into(),
+            ],
+        ))
+        .unwrap();
+        // The third of the batch: two of the batch and the nine before it are ahead.
+        let Some(JoinReply::Joined {
+            reservation: r,
+            created,
+            seq,
+            epoch,
+        }) = joined.reply_for(2, &join)
+        else {
+            panic!("joined")
+        };
+        assert_eq!((created, seq, epoch), (true, 42, 7));
+        assert_eq!((r.state, r.token), (ReservationState::Waiting, join.first.token));
+        assert_eq!((r.quantity, r.position, r.waiting, r.expires_at), (2, 12, 12, None));
+        assert_eq!(r.server_now.timestamp_millis(), 1_700_000_000_000);
+
+        let slow = JoinBatch::decode(reply(ScriptName::JoinBatch, &["!slow".into()])).unwrap();
+        assert!(slow.reply_for(0, &join).is_none(), "each joins by join.lua");
+        let short = JoinBatch::decode(reply(
+            ScriptName::JoinBatch,
+            &["joined".into(), 1_700_000_000_000i64.into(), 7.into(), 40.into()],
+        ));
+        assert_eq!(short.err().map(|e| e.field), Some("waiting"));
+        let unknown = JoinBatch::decode(reply(ScriptName::JoinBatch, &["!teapot".into()]));
+        assert_eq!(
+            unknown.err().map(|e| e.problem),
+            Some(Problem::UnknownTag("!teapot".into()))
+        );
+    }
+
+    #[test]
     fn join_reads_created_and_its_own_refusals() {
         let mut joined = fields("waiting");
         joined.extend([1.into(), 42.into(), 1_700_000_000_000i64.into()]);
