@@ -145,23 +145,11 @@ end
 -- epoch: when this Redis built the sale (sync's `rate_since`, Redis's clock in ms): a code's
 -- place carries it, so that a place given out before Redis lost the sale is not taken for
 -- one of the rebuilt queue.
--- `part`: 'poll' reads only the ten the poll of a waiting buyer decides on while nothing is
--- due (status's common case, whose slow path loads them all), 'join' only the eleven that new
--- buyers joining the back of the line need (join_batch.lua); the figures not read are then
--- nil. Each figure read and converted costs Redis about 3,500 instructions, some 2 % of a
--- lone join's script (BENCHMARKS.md).
+-- `part` 'poll': only the first ten, those the poll of a waiting buyer decides on while
+-- nothing is due (status's common case); the last seven are then nil. Reading and converting
+-- all seventeen was a tenth of that poll's time (BENCHMARKS.md); its slow path loads them all.
 local function load_sale(part)
   local v
-  if part == 'join' then
-    v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'state', 'opens_ms',
-      'next_lapse', 'waiting', 'rate_since', 'draw', 'seq', 'joined')
-    if not v[1] then return nil end
-    return { capacity = tonumber(v[1]), sold = tonumber(v[2]), held = tonumber(v[3]),
-             state = v[4], opens_ms = tonumber(v[5]), next_lapse = tonumber(v[6]) or 0,
-             waiting = tonumber(v[7]) or redis.call('BITCOUNT', K.qbits),
-             epoch = tonumber(v[8]) or 0, draw = v[9], seq = tonumber(v[10]) or 0,
-             joined = tonumber(v[11]) or 0 }
-  end
   if part == 'poll' then
     v = redis.call('HMGET', K.sale, 'capacity', 'sold', 'held', 'state', 'opens_ms',
       'next_lapse', 'abandon_ms', 'waiting', 'rate_since', 'head')

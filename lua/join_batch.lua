@@ -20,17 +20,17 @@
 --    or  { '!slow' }  not the common case, nothing changed: join each by join.lua
 
 if #ARGV == 0 or #ARGV % 3 ~= 0 then return error('ARGV is three values a buyer') end
-local S = load_sale('join')
+local S = load_sale()
 if not S or S.state == 'closed' or S.draw == 'pending' then return { '!slow' } end
 local now = now_ms()
-local most = 0
-for i = 3, #ARGV, 3 do
-  most = math.max(most, tonumber(ARGV[i]))
+local list, most = {}, 0
+for i = 1, #ARGV, 3 do
+  list[#list + 1] = ARGV[i]
+  most = math.max(most, tonumber(ARGV[i + 2]))
 end
 if now < S.opens_ms or not joins_at_back(S, now, most) then return { '!slow' } end
 
-local ahead, list = S.waiting, {}
-for i = 1, #ARGV, 3 do list[#list + 1] = ARGV[i] end
+local ahead = S.waiting
 local first = enqueue(S, list, 'joined', digits(S.joined + #list))
 
 -- Their records, in one HSET; those that joined among the first NEAR places are present from

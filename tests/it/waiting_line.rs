@@ -591,3 +591,42 @@ async fn new_sessions_racing_to_join_share_script_calls_and_each_is_told_its_tru
     let f = w.sales.figures(sale).await.unwrap();
     assert_eq!((f.waiting, f.joined), (NEW as i64, NEW as i64 + 1));
 }
+
+/// New sessions racing for the first tickets of a sale: no batch of theirs can be taken whole
+/// while a ticket is free, so their joins are made by `join.lua`, each on its own, racing with
+/// the batches that queue the rest once the tickets are held: exactly the capacity is held,
+/// never more, and everyone else waits, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_sessions_racing_for_free_tickets_hold_no_more_than_the_capacity() {
+    const NEW: usize = 120;
+    const CAPACITY: i64 = 5;
+    let w = World::new().await;
+    let sale = w.sale(CAPACITY as i32, 600).await.sale_id();
+    let start = Arc::new(tokio::sync::Barrier::new(NEW));
+    let joins: Vec<_> = (0..NEW)
+        .map(|_| {
+            let (sales, start) = (w.sales.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                new_join(sales, sale, Owner::random()).await
+            })
+        })
+        .collect();
+    let mut codes = std::collections::HashSet::new();
+    for join in joins {
+        let (owner, r) = join.await.unwrap();
+        assert!(
+            matches!(r.state, ReservationState::Admitted | ReservationState::Waiting),
+            "{:?}",
+            r.state
+        );
+        assert_eq!(r.code, ReservationCode::first_of(sale, &owner));
+        codes.insert(r.code);
+    }
+    assert_eq!(codes.len(), NEW, "a reservation each");
+    let f = w.sales.figures(sale).await.unwrap();
+    assert_eq!((f.held, f.sold), (CAPACITY, 0), "the capacity held, never more");
+    assert_eq!((f.waiting, f.joined), (NEW as i64 - CAPACITY, NEW as i64));
+    let queued = crate::support::queue::codes(&w.redis, sale).await;
+    assert_eq!(queued.len(), NEW - CAPACITY as usize, "each waiting buyer queued once");
+}
