@@ -540,6 +540,25 @@ async fn new_join(sales: TicketSales, sale: SaleId, owner: Owner) -> (Owner, Res
     }
 }
 
+/// `n` new sessions joining at once: spawned on the runtime's threads, released together.
+async fn race_new_joins(sales: &TicketSales, sale: SaleId, n: usize) -> Vec<(Owner, Reservation)> {
+    let start = Arc::new(tokio::sync::Barrier::new(n));
+    let joins: Vec<_> = (0..n)
+        .map(|_| {
+            let (sales, start) = (sales.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                new_join(sales, sale, Owner::random()).await
+            })
+        })
+        .collect();
+    let mut joined = Vec::with_capacity(n);
+    for join in joins {
+        joined.push(join.await.unwrap());
+    }
+    joined
+}
+
 /// The crowd's common case, sessions made in their very requests joining at the back, goes
 /// several joins to a script call (`src/sale/join_batch.rs`): joins racing on one sale share
 /// calls, and each is still told what it would have been told alone: waiting under its first
@@ -557,21 +576,8 @@ async fn new_sessions_racing_to_join_share_script_calls_and_each_is_told_its_tru
     let (_, first) = new_join(w.sales.clone(), sale, Owner::random()).await;
     assert_eq!(first.state, ReservationState::Admitted);
 
-    let start = Arc::new(tokio::sync::Barrier::new(NEW));
     let before = script_calls(redis.port);
-    let joins: Vec<_> = (0..NEW)
-        .map(|_| {
-            let (sales, start) = (w.sales.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                new_join(sales, sale, Owner::random()).await
-            })
-        })
-        .collect();
-    let mut joined = Vec::new();
-    for join in joins {
-        joined.push(join.await.unwrap());
-    }
+    let joined = race_new_joins(&w.sales, sale, NEW).await;
     let calls = script_calls(redis.port) - before;
     assert!(calls < NEW as u64 / 2, "{calls} script calls for {NEW} joins");
     let mut told = Vec::new();
@@ -602,19 +608,8 @@ async fn new_sessions_racing_for_free_tickets_hold_no_more_than_the_capacity() {
     const CAPACITY: i64 = 5;
     let w = World::new().await;
     let sale = w.sale(CAPACITY as i32, 600).await.sale_id();
-    let start = Arc::new(tokio::sync::Barrier::new(NEW));
-    let joins: Vec<_> = (0..NEW)
-        .map(|_| {
-            let (sales, start) = (w.sales.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                new_join(sales, sale, Owner::random()).await
-            })
-        })
-        .collect();
     let mut codes = std::collections::HashSet::new();
-    for join in joins {
-        let (owner, r) = join.await.unwrap();
+    for (owner, r) in race_new_joins(&w.sales, sale, NEW).await {
         assert!(
             matches!(r.state, ReservationState::Admitted | ReservationState::Waiting),
             "{:?}",
