@@ -174,13 +174,19 @@ impl Place {
     }
 }
 
+impl Place {
+    /// The place's text (its Display) written into `buf`, without an allocation: every far
+    /// poll's answer carries it.
+    pub fn encode<'b>(&self, buf: &'b mut [u8; PLACE_HEX]) -> &'b str {
+        hex::encode_to_slice(self.figures(), &mut buf[..2 * FIGURE_BYTES]).expect("15 bytes are 30 digits");
+        hex::encode_to_slice(self.mac, &mut buf[2 * FIGURE_BYTES..]).expect("the HMAC fills the rest");
+        std::str::from_utf8(buf).expect("hex digits")
+    }
+}
+
 impl std::fmt::Display for Place {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Into one buffer and out in one write: every far poll's answer carries its place.
-        let mut text = [0u8; PLACE_HEX];
-        hex::encode_to_slice(self.figures(), &mut text[..2 * FIGURE_BYTES]).expect("15 bytes are 30 digits");
-        hex::encode_to_slice(self.mac, &mut text[2 * FIGURE_BYTES..]).expect("the HMAC fills the rest");
-        f.write_str(std::str::from_utf8(&text).expect("hex digits"))
+        f.write_str(self.encode(&mut [0u8; PLACE_HEX]))
     }
 }
 

@@ -45,7 +45,7 @@ pub use admission::{AdmissionRate, wait_secs};
 pub use buyer::{Buyer, BuyerInput, FieldErrors, Gender, MAX_EMAIL_BYTES, MAX_NAME_CHARS};
 pub use error::SaleError;
 pub use keys::{SaleKey, sale_key, sale_keys};
-pub use line::{LineView, Place};
+pub use line::{LineView, PLACE_HEX, Place};
 pub use model::{
     Owner, Quantity, Reservation, ReservationCode, ReservationState, SaleFigures, SaleId, SaleState, SessionMade,
 };

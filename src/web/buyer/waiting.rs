@@ -4,14 +4,14 @@
 //! owner from the session cookie alone, and makes exactly one Redis script call (`status`),
 //! which both checks that the code belongs to this session and admits buyers from the head.
 
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, handler};
 
-use super::{eta, next_poll_ms, place_of, query_value};
+use super::{eta, next_poll_ms, place_of};
 use crate::db;
-use crate::sale::{PrequeueTicket, Reservation, ReservationCode, ReservationState, SaleError};
+use crate::sale::{PLACE_HEX, PrequeueTicket, Reservation, ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
 use crate::web::error::{FragmentError, PageError, WebError};
 use crate::web::rate_limit;
@@ -20,28 +20,83 @@ use crate::web::{layout, session};
 
 /// The poll of `code` with the place in line it carries (`?place=`): answered in-process far
 /// from the head, by Redis near it (see `TicketSales::poll`).
-async fn status(state: &AppState, req: &Request, code: &str) -> Result<Reservation, SaleError> {
+async fn status(state: &AppState, req: &Request, code: &str, query: &PollQuery<'_>) -> Result<Reservation, SaleError> {
     let code: ReservationCode = code.parse()?;
     let owner = session::owner_from_cookie(req).ok_or(SaleError::UnknownReservation)?;
-    state.sales.poll(&code, query_value(req, PLACE), &owner).await
+    state.sales.poll(&code, query.place, &owner).await
 }
 
 /// The query parameter of a waiting room's URLs that carries the buyer's place in line.
 const PLACE: &str = "place";
 
-/// `&place=…` for the poll URL of a reservation that has a place, if the request carried a
-/// valid one or the reservation got one now; nothing otherwise.
-fn place_param(place: Option<String>) -> String {
-    place.map(|p| format!("&{PLACE}={p}")).unwrap_or_default()
+/// What a waiting room's URL carries, read in one pass over its query: the place in line the
+/// buyer started from (see `events::join`) and its signed place (`?place=`), each the first
+/// given. The place is read as it came: `TicketSales::poll` checks it.
+struct PollQuery<'a> {
+    start: Option<u64>,
+    place: Option<&'a str>,
 }
 
-/// The place the buyer started from, carried in the URL (see `events::join`).
-fn start_of(req: &Request, position: u64) -> u64 {
-    query_value(req, "start")
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(position)
-        .max(position)
+impl<'a> PollQuery<'a> {
+    fn of(req: &'a Request) -> Self {
+        let mut query = PollQuery {
+            start: None,
+            place: None,
+        };
+        for (name, value) in req
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+        {
+            match name {
+                "start" if query.start.is_none() => query.start = value.parse().ok(),
+                PLACE if query.place.is_none() => query.place = Some(value),
+                _ => {}
+            }
+        }
+        query
+    }
+
+    /// The start, never nearer the head than the buyer is now.
+    fn start_at(&self, position: u64) -> u64 {
+        self.start.unwrap_or(position).max(position)
+    }
+
+    /// The place for the URL of a fragment that retries: only a place's hex digits, as it
+    /// goes back into a URL unescaped.
+    fn place_to_repeat(&self) -> Option<&'a str> {
+        self.place.filter(|p| crate::sale::Place::parse(p).is_some())
+    }
 }
+
+/// The URL a waiting room's fragment polls: the code, the place the buyer started from and
+/// the signed place in line, each if known. Hex digits and decimal figures only, so it is
+/// written as it is, `&` already escaped for the attribute: it is most of a far poll's answer,
+/// and maud's escaping of it cost more than the rest of the fragment.
+fn poll_url(code: &ReservationCode, start: Option<u64>, place: Option<&str>) -> PreEscaped<String> {
+    let mut url = String::with_capacity(POLL_URL_BYTES);
+    url.push_str("/wait/");
+    url.push_str(code.encode(&mut [0; 64]));
+    url.push_str("/poll");
+    let mut separator = "?";
+    if let Some(start) = start {
+        url.push_str("?start=");
+        url.push_str(itoa::Buffer::new().format(start));
+        separator = "&amp;";
+    }
+    if let Some(place) = place {
+        url.push_str(separator);
+        url.push_str(PLACE);
+        url.push('=');
+        url.push_str(place);
+    }
+    PreEscaped(url)
+}
+
+/// Room for the longest poll URL: the code, a start of 20 digits and a place.
+const POLL_URL_BYTES: usize = "/wait//poll?start=&amp;place=".len() + 64 + 20 + PLACE_HEX;
 
 #[handler]
 pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, PageError> {
@@ -50,7 +105,8 @@ pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String
         state.presence.note_refused_poll(req, &code);
         return Ok(slow_down_page(wait));
     }
-    let r = status(&state, req, &code).await?;
+    let query = PollQuery::of(req);
+    let r = status(&state, req, &code, &query).await?;
     if !matches!(r.state, ReservationState::Waiting | ReservationState::Prequeue) {
         return Ok(redirect(req, &place_of(&r)));
     }
@@ -59,7 +115,7 @@ pub async fn page(state: Data<&AppState>, req: &Request, Path(code): Path<String
         .map_err(WebError::reading("The waiting room"))?
         .map(|l| l.title)
         .unwrap_or_default();
-    let start = start_of(req, r.position);
+    let start = query.start_at(r.position);
     let rate = eta::admitted_per_minute(&state.sales, &r);
     let refresh_secs = next_poll_ms(&r).div_ceil(1000);
     // Without JavaScript the page reloads itself instead of polling.
@@ -108,9 +164,7 @@ fn slow_down_page(wait: std::time::Duration) -> Response {
 /// has nothing left for them).
 #[handler]
 pub async fn poll(state: Data<&AppState>, req: &Request, Path(code): Path<String>) -> Result<Response, FragmentError> {
-    let start = query_value(req, "start").and_then(|s| s.parse().ok());
-    // Kept as it came (only hex digits: it goes back into a URL) for the fragments that retry.
-    let place = query_value(req, PLACE).filter(|p| crate::sale::Place::parse(p).is_some());
+    let query = PollQuery::of(req);
     if let Err(wait) = state.limits.check_poll(req) {
         // The buyer is here all the same: it keeps its place (see `presence`).
         state.presence.note_refused_poll(req, &code);
@@ -118,24 +172,16 @@ pub async fn poll(state: Data<&AppState>, req: &Request, Path(code): Path<String
         let code: ReservationCode = code.parse()?;
         let secs = rate_limit::retry_secs(wait);
         let message = WebError::RateLimited { retry_after: wait }.message();
-        return Ok(retry_later(
-            code,
-            start,
-            place,
-            StatusCode::TOO_MANY_REQUESTS,
-            secs,
-            &message,
-        ));
+        return Ok(retry_later(code, &query, StatusCode::TOO_MANY_REQUESTS, secs, &message));
     }
-    let r = match status(&state, req, &code).await {
+    let r = match status(&state, req, &code, &query).await {
         Ok(r) => r,
         // A passing fault must not end the polling: the fragment keeps trying by itself.
         Err(e) if e.is_unavailable() => {
             let code: ReservationCode = code.parse()?;
             return Ok(retry_later(
                 code,
-                start,
-                place,
+                &query,
                 StatusCode::SERVICE_UNAVAILABLE,
                 RETRY_SECS,
                 "We cannot reach the queue right now; this page keeps trying.",
@@ -150,7 +196,7 @@ pub async fn poll(state: Data<&AppState>, req: &Request, Path(code): Path<String
         return Ok(redirect(req, &place_of(&r)));
     }
     let rate = eta::admitted_per_minute(&state.sales, &r);
-    Ok(fragment(&r, start_of(req, r.position), rate).into_response())
+    Ok(fragment(&r, query.start_at(r.position), rate).into_response())
 }
 
 /// The pre-queue's countdown: when the sale opens, the receipt and the draw's commitment. It
@@ -201,6 +247,11 @@ fn prequeue_fragment(r: &Reservation, ticket: &PrequeueTicket) -> Markup {
 /// estimated from `admitted_per_minute`, which the page carries along for machines to read.
 fn fragment(r: &Reservation, start: u64, admitted_per_minute: Option<f64>) -> Markup {
     let delay = next_poll_ms(r);
+    let mut place_text = [0; PLACE_HEX];
+    let place = r
+        .place
+        .filter(|_| r.state == ReservationState::Waiting)
+        .map(|p| p.encode(&mut place_text) as &str);
     // Share of the way from where the buyer started to the head of the line.
     let progress = if start <= 1 {
         100
@@ -209,7 +260,7 @@ fn fragment(r: &Reservation, start: u64, admitted_per_minute: Option<f64>) -> Ma
     };
     html! {
         div #queue.queue
-            hx-get={ "/wait/" (r.code) "/poll?start=" (start) (place_param(r.place_text())) }
+            hx-get=(poll_url(&r.code, Some(start), place))
             hx-trigger={ "load delay:" (delay) "ms" }
             hx-swap="outerHTML"
             aria-live="polite"
@@ -243,22 +294,10 @@ const RETRY_SECS: u64 = 5;
 
 /// The fragment when the poll cannot be answered now (Redis away: 503; too many polls: 429):
 /// HTMX still swaps it in (see `app.js`), and it polls again after `secs`.
-fn retry_later(
-    code: ReservationCode,
-    start: Option<u64>,
-    place: Option<&str>,
-    status: StatusCode,
-    secs: u64,
-    message: &str,
-) -> Response {
-    let query = match (start, place) {
-        (Some(s), p) => format!("?start={s}{}", place_param(p.map(str::to_string))),
-        (None, Some(p)) => format!("?{PLACE}={p}"),
-        (None, None) => String::new(),
-    };
+fn retry_later(code: ReservationCode, query: &PollQuery<'_>, status: StatusCode, secs: u64, message: &str) -> Response {
     let body = html! {
         div #queue.queue
-            hx-get={ "/wait/" (code) "/poll" (query) }
+            hx-get=(poll_url(&code, query.start, query.place_to_repeat()))
             hx-trigger={ "load delay:" (secs * 1000) "ms" }
             hx-swap="outerHTML"
             aria-live="polite"
@@ -278,14 +317,11 @@ mod tests {
     #[test]
     fn an_unreachable_queue_keeps_the_poll_going() {
         let code = ReservationCode::new(crate::sale::SaleId::new());
-        let resp = retry_later(
-            code,
-            Some(7),
-            None,
-            StatusCode::SERVICE_UNAVAILABLE,
-            RETRY_SECS,
-            "later",
-        );
+        let query = PollQuery {
+            start: Some(7),
+            place: None,
+        };
+        let resp = retry_later(code, &query, StatusCode::SERVICE_UNAVAILABLE, RETRY_SECS, "later");
         assert_eq!(resp.status(), poem::http::StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(resp.headers()["retry-after"], "5");
     }
