@@ -1,13 +1,12 @@
-//! `/metrics` in the Prometheus text format, and the middleware that counts and times every
-//! request by its route template.
+//! `/metrics` in the Prometheus text format, and the counting and timing of every request by
+//! its route template.
 
 use std::time::Instant;
 
-use futures_util::FutureExt;
 use poem::PathPattern;
 use poem::http::{Method, StatusCode};
 use poem::web::Data;
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result, handler};
+use poem::{IntoResponse, handler};
 
 use crate::startup::AppState;
 
@@ -29,51 +28,27 @@ pub async fn metrics(state: Data<&AppState>) -> impl IntoResponse {
         .with_status(StatusCode::OK)
 }
 
-/// Counts and times requests. The route is the template poem matched (`/wait/:code/poll`;
-/// poem-openapi names its parameters `:param0` and so on), so codes and ids in paths never
-/// become label values; a path that matched nothing is `unmatched`.
-pub struct TrackRequests;
-
-impl<E: Endpoint> Middleware<E> for TrackRequests {
-    type Output = TrackEndpoint<E>;
-
-    fn transform(&self, ep: E) -> Self::Output {
-        TrackEndpoint { inner: ep }
+/// The label of a request's method. Any token is a valid method: only the standard ones get a
+/// label of their own, so a client cannot grow the number of series.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }
 
-pub struct TrackEndpoint<E> {
-    inner: E,
-}
-
-impl<E: Endpoint> Endpoint for TrackEndpoint<E> {
-    type Output = Response;
-
-    // The request is handed on before the future is made (see `web::app`).
-    fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
-        let started = Instant::now();
-        // Any token is a valid method: only the standard ones get a label of their own, so a
-        // client cannot grow the number of series.
-        let method = match *req.method() {
-            Method::GET => "GET",
-            Method::HEAD => "HEAD",
-            Method::POST => "POST",
-            Method::PUT => "PUT",
-            Method::PATCH => "PATCH",
-            Method::DELETE => "DELETE",
-            Method::OPTIONS => "OPTIONS",
-            _ => "other",
-        };
-        self.inner.call(req).map(move |result| {
-            let result = result.map(IntoResponse::into_response);
-            let (route, status) = match &result {
-                Ok(resp) => (resp.data::<PathPattern>().map(|p| p.0.clone()), resp.status()),
-                Err(err) => (err.data::<PathPattern>().map(|p| p.0.clone()), err.status()),
-            };
-            // A path that only reached the catch-all nest of the pages has an empty template.
-            let route = route.as_deref().filter(|r| !r.is_empty()).unwrap_or("unmatched");
-            crate::metrics::get().http_request(route, method, status.as_u16(), started.elapsed());
-            result
-        })
-    }
+/// Counts and times one answered request (the edge, `web::edge`, calls it for every one). The
+/// route is the template poem matched (`/wait/:code/poll`; poem-openapi names its parameters
+/// `:param0` and so on), so codes and ids in paths never become label values; a path that
+/// matched nothing is `unmatched`.
+pub fn record(route: Option<&PathPattern>, method: &'static str, status: StatusCode, started: Instant) {
+    // A path that only reached the catch-all nest of the pages has an empty template.
+    let route = route.map(|p| &*p.0).filter(|r| !r.is_empty()).unwrap_or("unmatched");
+    crate::metrics::get().http_request(route, method, status.as_u16(), started.elapsed());
 }

@@ -5,6 +5,7 @@ pub mod api_fields;
 pub mod assets;
 pub mod buyer;
 pub mod client;
+pub mod edge;
 pub mod error;
 pub mod health;
 pub mod json_body;
@@ -19,20 +20,12 @@ pub mod security;
 pub mod session;
 pub mod webhook;
 
-use futures_util::FutureExt;
-use futures_util::future::{Either, ready};
-use poem::http::{Method, StatusCode, header};
 use poem::middleware::CatchPanic;
-use poem::{Body, Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Middleware, Request, Response, Route, get};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get};
 use poem_openapi::{OpenApi, OpenApiService};
-use tokio::io::AsyncReadExt;
 use tower_sessions_redis_store::RedisStore;
 
 use crate::startup::AppState;
-
-/// The largest request body read: ample for every form and API call (a 100 kB field still
-/// gets its own clear error), small enough that bodies cannot exhaust memory.
-const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The whole application. Only the page routes run inside the session middleware: the hot
 /// poll and the health checks never touch the session store. Every response carries the
@@ -42,7 +35,8 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 ///
 /// The layers around every request are written to keep its future small (it is moved into
 /// a box for each request): each looks at the request and hands it on before it makes its
-/// future, the inner one mapped in place (`FutureExt::map`). A layer written as an `async fn`
+/// future, the inner one mapped in place (`FutureExt::map`), and what every request needs on
+/// its way in and out is one layer, the edge (`edge`). A layer written as an `async fn`
 /// keeps the request (a kilobyte) beside the inner future, an `async` block that awaits a
 /// future made before it holds that future twice, and each `.data()` layer is one more: the
 /// request's future was 11 kB, now under 4 kB (see BENCHMARKS.md). What every handler needs
@@ -95,52 +89,12 @@ pub fn app(
         .nest("/", pages)
         .data(state)
         .with(CatchPanic::new().with_handler(error::panicked_page))
-        .with(metrics::TrackRequests)
-        .with(request_id::RequestId)
-        .with(security)
-        .with(LimitBody)
-}
-
-/// Forms and JSON bodies are read whole: a declared length beyond the bound is refused with
-/// 413, and a body without one (chunked) is cut at the bound, so its parse fails with a 4xx.
-struct LimitBody;
-
-impl<E: Endpoint> Middleware<E> for LimitBody {
-    type Output = LimitBodyEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        LimitBodyEndpoint { inner }
-    }
-}
-
-struct LimitBodyEndpoint<E> {
-    inner: E,
-}
-
-impl<E: Endpoint> Endpoint for LimitBodyEndpoint<E> {
-    type Output = Response;
-
-    // The request is handed on before the future is made (see `app`).
-    fn call(&self, mut req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let too_large = declared.is_some_and(|n| n > MAX_BODY_BYTES);
-        if declared.is_none() && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
-            let body = req.take_body().into_async_read().take(MAX_BODY_BYTES as u64);
-            req.set_body(Body::from_async_read(body));
-        }
-        if too_large {
-            return Either::Left(ready(Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response())));
-        }
-        Either::Right(self.inner.call(req).map(|result| Ok(result?.into_response())))
-    }
+        .with(edge::Edge::new(security))
 }
 
 #[cfg(test)]
 mod tests {
+    use poem::Request;
     use poem::endpoint::make_sync;
 
     use super::*;
@@ -150,23 +104,24 @@ mod tests {
         std::mem::size_of_val(&ep.call(Request::default()))
     }
 
-    /// Each layer of the edge adds to the request's future what it keeps for the response (a
-    /// start time, an id, a URI), never the request itself: written as an `async fn`, a layer
-    /// would keep the request beside the inner future and the future, moved into its box for
-    /// every request, would grow by a request a layer (see `app`).
+    /// The edge and the `Allow` layer add to the request's future what they keep for the
+    /// response (a start time, an id, a URI), never the request itself: written as an `async
+    /// fn`, a layer would keep the request beside the inner future and the future, moved into
+    /// its box for every request, would grow by a request a layer (see `app`).
     #[test]
     fn the_edge_layers_keep_no_request_in_their_future() {
         let inner = || make_sync(|_| "ok");
         let bare = future_size(&inner());
         let request = std::mem::size_of::<Request>();
         for (layer, size) in [
-            ("body limit", future_size(&inner().with(LimitBody))),
+            (
+                "edge",
+                future_size(&inner().with(edge::Edge::new(security::SecurityHeaders::app(None)))),
+            ),
             (
                 "security headers",
-                future_size(&inner().with(security::SecurityHeaders::app(None))),
+                future_size(&inner().with(security::SecurityHeaders::docs())),
             ),
-            ("request id", future_size(&inner().with(request_id::RequestId))),
-            ("metrics", future_size(&inner().with(metrics::TrackRequests))),
             (
                 "Allow",
                 future_size(&allow::with_allow(inner(), allow::AllowedMethods::default())),

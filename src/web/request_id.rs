@@ -1,56 +1,36 @@
 //! A request id for every request: taken from the client's (or the proxy's) `X-Request-Id`
 //! when it is a sane token, made up otherwise, sent back in the response's `X-Request-Id`, and
-//! recorded in the request's span so that every log line of the request carries it.
+//! recorded in the request's span so that every log line of the request carries it. The edge
+//! (`web::edge`) does all three, outermost, so that the span covers everything else.
 //!
 //! The span holds the method and the id only: the raw path may carry a reservation code, and
 //! nothing about the buyer belongs in logs.
 
-use futures_util::FutureExt;
-use poem::http::HeaderValue;
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
-use tracing::Instrument;
+use poem::http::{HeaderName, HeaderValue};
+use poem::{Request, Response};
 
-pub const HEADER: &str = "x-request-id";
+/// Its header, named once: a name given as text is parsed again at every insert.
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The middleware; put it outermost so its span covers everything else.
-pub struct RequestId;
-
-impl<E: Endpoint> Middleware<E> for RequestId {
-    type Output = RequestIdEndpoint<E>;
-
-    fn transform(&self, ep: E) -> Self::Output {
-        RequestIdEndpoint { inner: ep }
-    }
+/// The request's id: the client's when it is [`acceptable`], a new one otherwise.
+pub fn of(req: &Request) -> String {
+    req.headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
-pub struct RequestIdEndpoint<E> {
-    inner: E,
+/// The span of the request `id`: the method and the id, nothing about the buyer.
+pub fn span(id: &str, req: &Request) -> tracing::Span {
+    tracing::info_span!("request", request_id = %id, method = %req.method())
 }
 
-impl<E: Endpoint> Endpoint for RequestIdEndpoint<E> {
-    type Output = Response;
-
-    // The request is handed on before the future is made (see `web::app`).
-    fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
-        let id = req
-            .headers()
-            .get(HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| acceptable(v))
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-        let span = tracing::info_span!("request", request_id = %id, method = %req.method());
-        let inner = span.in_scope(|| self.inner.call(req)).instrument(span);
-        inner.map(move |result| {
-            let mut resp = match result {
-                Ok(resp) => resp.into_response(),
-                Err(err) => err.into_response(),
-            };
-            if let Ok(value) = HeaderValue::from_str(&id) {
-                resp.headers_mut().insert(HEADER, value);
-            }
-            Ok(resp)
-        })
+/// Sends the id back with the response.
+pub fn add_to(resp: &mut Response, id: &str) {
+    if let Ok(value) = HeaderValue::from_str(id) {
+        resp.headers_mut().insert(&HEADER, value);
     }
 }
 

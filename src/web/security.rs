@@ -38,7 +38,9 @@ pub fn stripe_csp(payments: &Payments) -> String {
 }
 
 /// Adds the security headers to every response; a `Content-Security-Policy` set further in
-/// (the docs page) is kept.
+/// (the docs page) is kept. The app's own are added by the edge (`web::edge`); the docs page
+/// has this middleware for its own policy.
+#[derive(Clone)]
 pub struct SecurityHeaders {
     csp: HeaderValue,
 }
@@ -59,6 +61,17 @@ impl SecurityHeaders {
             csp: HeaderValue::from_static(DOCS_CSP),
         }
     }
+
+    /// Puts the headers on `resp`, keeping a policy set further in (the docs page's).
+    pub fn add_to(&self, resp: &mut Response) {
+        let headers = resp.headers_mut();
+        if !headers.contains_key(CONTENT_SECURITY_POLICY) {
+            headers.insert(CONTENT_SECURITY_POLICY, self.csp.clone());
+        }
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+        headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
 }
 
 impl<E: Endpoint> Middleware<E> for SecurityHeaders {
@@ -67,14 +80,14 @@ impl<E: Endpoint> Middleware<E> for SecurityHeaders {
     fn transform(&self, inner: E) -> Self::Output {
         SecurityHeadersEndpoint {
             inner,
-            csp: self.csp.clone(),
+            headers: self.clone(),
         }
     }
 }
 
 pub struct SecurityHeadersEndpoint<E> {
     inner: E,
-    csp: HeaderValue,
+    headers: SecurityHeaders,
 }
 
 impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
@@ -88,13 +101,7 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
                 Ok(r) => r.into_response(),
                 Err(e) => e.into_response(),
             };
-            let headers = resp.headers_mut();
-            if !headers.contains_key(CONTENT_SECURITY_POLICY) {
-                headers.insert(CONTENT_SECURITY_POLICY, self.csp.clone());
-            }
-            headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-            headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-            headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            self.headers.add_to(&mut resp);
             Ok(resp)
         })
     }

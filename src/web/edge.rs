@@ -1,0 +1,98 @@
+//! The one layer every request passes first: it bounds the body, gives the request its id and
+//! span, and on the way out counts and times the answer and puts the id and the security
+//! headers on it. One layer rather than four: each layer takes the request (near a kilobyte)
+//! by value and wraps the future of the next, and the four together cost the hot poll more
+//! than its own handler (see BENCHMARKS.md). Each concern keeps its rule in its own module
+//! (`request_id`, `metrics`, `security`); this is only their order.
+
+use std::time::Instant;
+
+use futures_util::FutureExt;
+use futures_util::future::{Either, ready};
+use poem::http::{Method, StatusCode, header};
+use poem::{Body, Endpoint, IntoResponse, Middleware, PathPattern, Request, Response};
+use tokio::io::AsyncReadExt;
+use tracing::Instrument;
+
+use super::security::SecurityHeaders;
+use super::{metrics, request_id};
+
+/// The largest request body read: ample for every form and API call (a 100 kB field still
+/// gets its own clear error), small enough that bodies cannot exhaust memory.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The edge, with the app's security headers.
+pub struct Edge {
+    security: SecurityHeaders,
+}
+
+impl Edge {
+    pub fn new(security: SecurityHeaders) -> Self {
+        Edge { security }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for Edge {
+    type Output = EdgeEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        EdgeEndpoint {
+            inner,
+            security: self.security.clone(),
+        }
+    }
+}
+
+pub struct EdgeEndpoint<E> {
+    inner: E,
+    security: SecurityHeaders,
+}
+
+impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
+    type Output = Response;
+
+    // The request is handed on before the future is made (see `web::app`).
+    fn call(&self, mut req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
+        let started = Instant::now();
+        let method = metrics::method_label(req.method());
+        let id = request_id::of(&req);
+        let span = request_id::span(&id, &req);
+        let answer = match limit_body(&mut req) {
+            Err(refused) => Either::Left(ready(Ok(refused.into_response()))),
+            Ok(()) => Either::Right(
+                span.in_scope(|| self.inner.call(req))
+                    .instrument(span)
+                    .map(|result| result.map(IntoResponse::into_response)),
+            ),
+        };
+        answer.map(move |result| {
+            // Errors become responses here, so that they carry the headers too.
+            let (route, mut resp) = match result {
+                Ok(resp) => (resp.data::<PathPattern>().cloned(), resp),
+                Err(e) => (e.data::<PathPattern>().cloned(), e.into_response()),
+            };
+            metrics::record(route.as_ref(), method, resp.status(), started);
+            self.security.add_to(&mut resp);
+            request_id::add_to(&mut resp, &id);
+            Ok(resp)
+        })
+    }
+}
+
+/// Forms and JSON bodies are read whole: a declared length beyond the bound is refused with
+/// 413, and a body without one (chunked) is cut at the bound, so its parse fails with a 4xx.
+fn limit_body(req: &mut Request) -> Result<(), StatusCode> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    if declared.is_none() && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
+        let body = req.take_body().into_async_read().take(MAX_BODY_BYTES as u64);
+        req.set_body(Body::from_async_read(body));
+    }
+    Ok(())
+}
