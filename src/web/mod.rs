@@ -83,8 +83,12 @@ pub fn app(
         .at("/webhooks/stripe", poem::post(webhook::stripe))
         .nest(
             "/api/v1",
-            allow::with_allow(api.into_endpoint().catch_all_error(error::api_catch_all), allowed)
-                .with(CatchPanic::new().with_handler(error::panicked_json)),
+            allow::with_allow(
+                buyer::api_poll::ShortPoll::new(api.into_endpoint(), "/api/v1/reservations/:param0")
+                    .catch_all_error(error::api_catch_all),
+                allowed,
+            )
+            .with(CatchPanic::new().with_handler(error::panicked_json)),
         )
         .nest("/", pages)
         .data(state)

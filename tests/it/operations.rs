@@ -161,6 +161,11 @@ async fn metrics_count_requests_by_route_template_and_show_the_sales() {
     let code = waiting["code"].as_str().unwrap().to_string();
     let poll = b.get(app.url(&format!("/wait/{code}/poll"))).send().await.unwrap();
     assert_eq!(poll.status(), 200);
+    // The JSON poll by its short way (GET) and by the operation (HEAD): one template.
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let url = app.url(&format!("/api/v1/reservations/{code}"));
+        assert_eq!(b.request(method, url).send().await.unwrap().status(), 200);
+    }
 
     let resp = a.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -175,6 +180,8 @@ async fn metrics_count_requests_by_route_template_and_show_the_sales() {
     for line in [
         r#"boxoffice_http_requests_total{method="GET",route="/wait/:code/poll",status="200"}"#,
         r#"boxoffice_http_request_duration_seconds_bucket{method="GET",route="/wait/:code/poll",le="#,
+        r#"boxoffice_http_requests_total{method="GET",route="/api/v1/reservations/:param0",status="200"}"#,
+        r#"boxoffice_http_requests_total{method="HEAD",route="/api/v1/reservations/:param0",status="200"}"#,
         r#"boxoffice_script_duration_seconds_count{script="status"}"#,
         r#"boxoffice_script_duration_seconds_count{script="join"}"#,
         "boxoffice_joins_total",

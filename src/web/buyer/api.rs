@@ -178,7 +178,7 @@ enum ChallengeResponse {
 /// Where a reservation stands. Written by serde ([`JsonBody`]): the poll's reply.
 #[derive(Object, Serialize)]
 #[oai(rename_all = "snake_case")]
-struct ReservationView {
+pub(super) struct ReservationView {
     /// The reservation code: keep it, with the cookie jar, to poll, confirm or release.
     code: String,
     /// While waiting: the client's signed place in line (50 hex digits), with the position
@@ -542,6 +542,35 @@ pub(super) fn new_session_cookie(state: &AppState, new_session: Option<session::
     new_session.map(|s| s.cookie(state.settings.cookie_secure))
 }
 
+/// The poll of reservation `code` with the `place` the last answer gave: the operation's, and
+/// its short way's (`api_poll`).
+pub(super) async fn poll(
+    state: &AppState,
+    req: &Request,
+    code: &str,
+    place: Option<&str>,
+) -> ApiResult<JsonBody<ReservationView>, Reads> {
+    if let Err(wait) = state.limits.check_poll(req) {
+        // A waiting client polling too fast is still here: it keeps its place.
+        state.presence.note_refused_poll(req, code);
+        return Err(rate_limited(wait));
+    }
+    let code = reservation_code(code)?;
+    let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
+    let r = state.sales.poll(&code, place, &owner).await.map_err(fail)?;
+    let view = ReservationView::from(&r);
+    if r.state != ReservationState::Confirmed {
+        return Ok(JsonBody(view));
+    }
+    // The order's fate (paid, cancelled) is Postgres's: read only once there is an order, so a
+    // waiting client's poll stays one Redis call at most. Boxed: a query's future is kilobytes,
+    // which every poll's future would carry otherwise.
+    Ok(JsonBody(match Box::pin(find_order(state, code)).await? {
+        Some(order) => view.with_order(&order),
+        None => view,
+    }))
+}
+
 pub(super) fn reservation_code<F>(code: &str) -> ApiResult<ReservationCode, F> {
     code.parse().map_err(fail)
 }
@@ -743,29 +772,7 @@ impl BuyerApi {
         /// the queue while far from its head.
         place: Query<Option<String>>,
     ) -> ApiResult<JsonBody<ReservationView>, Reads> {
-        if let Err(wait) = state.limits.check_poll(req) {
-            // A waiting client polling too fast is still here: it keeps its place.
-            state.presence.note_refused_poll(req, &code.0);
-            return Err(rate_limited(wait));
-        }
-        let code = reservation_code(&code.0)?;
-        let owner = session::owner_from_cookie(req).ok_or_else(|| fail(SaleError::UnknownReservation))?;
-        let r = state
-            .sales
-            .poll(&code, place.0.as_deref(), &owner)
-            .await
-            .map_err(fail)?;
-        let view = ReservationView::from(&r);
-        if r.state != ReservationState::Confirmed {
-            return Ok(JsonBody(view));
-        }
-        // The order's fate (paid, cancelled) is Postgres's: read only once there is an order,
-        // so a waiting client's poll stays one Redis call at most. Boxed: a query's future is
-        // kilobytes, which every poll's future would carry otherwise.
-        Ok(JsonBody(match Box::pin(find_order(&state, code)).await? {
-            Some(order) => view.with_order(&order),
-            None => view,
-        }))
+        poll(&state, req, &code.0, place.0.as_deref()).await
     }
 
     /// The order of a reservation of this session: its state (awaiting_payment, paid,

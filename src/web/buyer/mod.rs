@@ -17,6 +17,7 @@
 //! and the status script checks it, one Redis round trip in all.
 
 mod api;
+pub mod api_poll;
 mod checkout;
 mod confirmation;
 mod eta;
