@@ -142,6 +142,67 @@ async fn a_far_poll_over_http_makes_no_redis_call_and_a_forged_place_is_refused_
     assert!(body["position"].as_u64().unwrap() >= truth);
 }
 
+/// The JSON poll's short way (`src/web/buyer/api_poll.rs`) answers every poll as the
+/// documented operation does: the same poll sent once plainly (the short way) and once with a
+/// character of its code escaped (poem-openapi's operation, which decodes it), for a buyer near
+/// the head (answered by Redis), one far from it (by the view), a forged place, no place, no
+/// session and a malformed code.
+#[tokio::test]
+async fn the_json_polls_short_way_answers_as_the_operation_does() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_poll_per_min = 0;
+        signed(s);
+    })
+    .await;
+    let sales = &app.world.sales;
+    let sale = app.world.sale(1, 600).await.sale_id();
+    let session = || uuid::Uuid::new_v4().simple().to_string();
+    let (near_session, far_session) = (session(), session());
+    // The first buyer takes the one ticket; the next waits at the head.
+    crowd(sales, sale, 1).await;
+    let near = join(sales, sale, &owner_from_session_id(&near_session)).await;
+    crowd(sales, sale, CROWD).await;
+    let far = join(sales, sale, &owner_from_session_id(&far_session)).await;
+    let client = http().build().unwrap();
+    // Status and body, less the clock, which moves between the two.
+    let poll = async |code: &str, query: &str, session: Option<&str>| {
+        let mut req = client.get(app.url(&format!("/api/v1/reservations/{code}{query}")));
+        if let Some(s) = session {
+            req = req.header("cookie", format!("bo_session={s}"));
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let mut body: serde_json::Value = resp.json().await.unwrap();
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("server_now");
+        }
+        (status, body)
+    };
+    // The code with its first character escaped: the same code once decoded.
+    let escaped = |code: &str| format!("%{:02x}{}", code.as_bytes()[0], &code[1..]);
+    let place = |r: &Reservation| format!("?place={}", r.place_text().unwrap());
+    let far_code = far.code.to_string();
+    let mut forged = place(&far).into_bytes();
+    forged[7 + 8] = if forged[7 + 8] == b'0' { b'1' } else { b'0' };
+    let forged = String::from_utf8(forged).unwrap();
+    let cases = [
+        (near.code.to_string(), place(&near), Some(near_session.as_str()), 200),
+        (far_code.clone(), place(&far), Some(far_session.as_str()), 200),
+        (far_code.clone(), forged, Some(far_session.as_str()), 404),
+        (far_code.clone(), String::new(), Some(far_session.as_str()), 200),
+        (far_code.clone(), place(&far), None, 404),
+        ("c0ffee".to_string(), String::new(), Some(far_session.as_str()), 404),
+    ];
+    // The first far poll waits for the line's first read: both ways see the view after it.
+    poll(&far_code, &place(&far), Some(&far_session)).await;
+    for (code, query, session, status) in cases {
+        let short = poll(&code, &query, session).await;
+        let operation = poll(&escaped(&code), &query, session).await;
+        assert_eq!(short.0, status, "{code}{query}: {}", short.1);
+        assert_eq!(short, operation, "{code}{query}");
+    }
+}
+
 /// Two instances of the shop on one Redis, each with its own view of the line.
 async fn two_instances() -> (World, TicketSales) {
     let mut settings = test_settings();
