@@ -279,8 +279,24 @@ struct LineEntry {
 impl LineEntry {
     /// The view, unless it is older than [`MAX_AGE`] (Redis away): such a view answers nobody.
     fn fresh_view(&self) -> Option<Arc<LineView>> {
-        self.view.clone().filter(|v| v.read_at.elapsed() < MAX_AGE)
+        self.fresh_view_at(Instant::now())
     }
+
+    fn fresh_view_at(&self, now: Instant) -> Option<Arc<LineView>> {
+        self.view.clone().filter(|v| now.duration_since(v.read_at) < MAX_AGE)
+    }
+
+    /// Whether the buyer who arrived `seq`th with `code` may have left since the view was read.
+    fn may_have_left(&self, code: &ReservationCode, seq: u64) -> bool {
+        seq <= self.unsure_to || self.leavers.contains(&seq) || self.left_here.contains(&code.token)
+    }
+}
+
+/// What a poll is answered from (see `Lines::for_poll`).
+struct ForPoll {
+    view: Option<Arc<LineView>>,
+    may_have_left: bool,
+    start: bool,
 }
 
 /// What the view says of one poll.
@@ -296,14 +312,20 @@ pub(crate) enum Answer {
 }
 
 impl Lines {
-    /// The view of `sale` to answer from, and whether its reader must be started (the first
-    /// poll of a sale, or the first after its reader stopped).
-    fn get(&self, sale: SaleId) -> (Option<Arc<LineView>>, bool) {
+    /// What a poll of `code` (the buyer who arrived `seq`th) is answered from, under one lock
+    /// and one reading of the clock (`now`): the sale's view, whether the buyer may have left
+    /// since it was read, and whether its reader must be started (the first poll of a sale,
+    /// or the first after its reader stopped).
+    fn for_poll(&self, code: &ReservationCode, seq: u64, now: Instant) -> ForPoll {
         let mut all = self.0.lock().expect("lines lock");
-        let start = !all.contains_key(&sale);
-        let entry = all.entry(sale).or_default();
-        entry.used = Some(Instant::now());
-        (entry.fresh_view(), start)
+        let start = !all.contains_key(&code.sale);
+        let entry = all.entry(code.sale).or_default();
+        entry.used = Some(now);
+        ForPoll {
+            view: entry.fresh_view_at(now),
+            may_have_left: entry.may_have_left(code, seq),
+            start,
+        }
     }
 
     /// Whether a recent view of `sale`'s line is here.
@@ -328,13 +350,6 @@ impl Lines {
             return None;
         }
         Some(entry.seen_left)
-    }
-
-    /// Whether the buyer of `code` that arrived as `seq` may have left.
-    fn may_have_left(&self, code: &ReservationCode, seq: u64) -> bool {
-        let all = self.0.lock().expect("lines lock");
-        all.get(&code.sale)
-            .is_none_or(|e| seq <= e.unsure_to || e.leavers.contains(&seq) || e.left_here.contains(&code.token))
     }
 
     /// `code` left the queue through this instance.
@@ -394,7 +409,12 @@ impl TicketSales {
                 Answer::Forged
             };
         }
-        let (view, start) = self.inner.lines.get(code.sale);
+        let now = Instant::now();
+        let ForPoll {
+            view,
+            may_have_left,
+            start,
+        } = self.inner.lines.for_poll(code, place.seq, now);
         if start {
             self.read_line_while_polled(code.sale);
         }
@@ -402,7 +422,7 @@ impl TicketSales {
         let usable = view.epoch as u32 == place.epoch
             && view.state != SaleState::Closed
             && view.unsold >= i64::from(place.quantity)
-            && !self.inner.lines.may_have_left(code, place.seq);
+            && !may_have_left;
         let Some(position) = view
             .place_bound(place.seq)
             .map(|bound| bound.min(u64::from(place.shown)))
@@ -416,7 +436,7 @@ impl TicketSales {
         } else {
             *place
         };
-        let age = chrono::TimeDelta::from_std(view.read_at.elapsed()).unwrap_or_default();
+        let age = chrono::TimeDelta::from_std(now.duration_since(view.read_at)).unwrap_or_default();
         Answer::Far(Reservation {
             code: *code,
             state: ReservationState::Waiting,
