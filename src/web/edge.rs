@@ -1,6 +1,7 @@
 //! The one layer every request passes first: it bounds the body, gives the request its id and
-//! span, and on the way out counts and times the answer and puts the id and the security
-//! headers on it. One layer rather than four: each layer takes the request (near a kilobyte)
+//! span, answers a plain JSON poll itself (the routes would cost it more than its answer: see
+//! `buyer::api_poll`), and on the way out counts and times the answer and puts the id and the
+//! security headers on it. One layer rather than four: each layer takes the request (near a kilobyte)
 //! by value and wraps the future of the next, and the four together cost the hot poll more
 //! than its own handler (see BENCHMARKS.md). Each concern keeps its rule in its own module
 //! (`request_id`, `metrics`, `security`); this is only their order.
@@ -14,6 +15,7 @@ use poem::{Body, Endpoint, IntoResponse, Middleware, PathPattern, Request, Respo
 use tokio::io::AsyncReadExt;
 use tracing::Instrument;
 
+use super::buyer::api_poll::ShortPoll;
 use super::security::SecurityHeaders;
 use super::{metrics, request_id};
 
@@ -21,14 +23,26 @@ use super::{metrics, request_id};
 /// gets its own clear error), small enough that bodies cannot exhaust memory.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// The edge, with the app's security headers.
+/// The edge, with the app's security headers and, if given, the JSON poll's short way.
 pub struct Edge {
     security: SecurityHeaders,
+    short_poll: Option<ShortPoll>,
 }
 
 impl Edge {
     pub fn new(security: SecurityHeaders) -> Self {
-        Edge { security }
+        Edge {
+            security,
+            short_poll: None,
+        }
+    }
+
+    /// Plain JSON polls are answered here, before the routes (see `buyer::api_poll`).
+    pub fn with_short_poll(self, short_poll: ShortPoll) -> Self {
+        Edge {
+            short_poll: Some(short_poll),
+            ..self
+        }
     }
 }
 
@@ -39,6 +53,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
         EdgeEndpoint {
             inner,
             security: self.security.clone(),
+            short_poll: self.short_poll.clone(),
         }
     }
 }
@@ -46,6 +61,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
 pub struct EdgeEndpoint<E> {
     inner: E,
     security: SecurityHeaders,
+    short_poll: Option<ShortPoll>,
 }
 
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
@@ -57,13 +73,19 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let method = metrics::method_label(req.method());
         let id = request_id::of(&req);
         let span = request_id::span(&id, &req);
-        let answer = match limit_body(&mut req) {
-            Err(refused) => Either::Left(ready(Ok(refused.into_response()))),
-            Ok(()) => Either::Right(
+        let short_poll = self.short_poll.as_ref().filter(|s| s.takes(&req));
+        let answer = match (limit_body(&mut req), short_poll) {
+            (Err(refused), _) => Either::Left(ready(Ok(refused.into_response()))),
+            // Boxed: its future (a Redis call's among them) is kilobytes, which every other
+            // request's future would carry otherwise.
+            (Ok(()), Some(short_poll)) => {
+                Either::Right(Either::Left(Box::pin(short_poll.answer(req)).instrument(span).map(Ok)))
+            }
+            (Ok(()), None) => Either::Right(Either::Right(
                 span.in_scope(|| self.inner.call(req))
                     .instrument(span)
                     .map(|result| result.map(IntoResponse::into_response)),
-            ),
+            )),
         };
         answer.map(move |result| {
             // Errors become responses here, so that they carry the headers too.

@@ -83,17 +83,13 @@ pub fn app(
         .at("/webhooks/stripe", poem::post(webhook::stripe))
         .nest(
             "/api/v1",
-            allow::with_allow(
-                buyer::api_poll::ShortPoll::new(api.into_endpoint(), "/api/v1/reservations/:param0")
-                    .catch_all_error(error::api_catch_all),
-                allowed,
-            )
-            .with(CatchPanic::new().with_handler(error::panicked_json)),
+            allow::with_allow(api.into_endpoint().catch_all_error(error::api_catch_all), allowed)
+                .with(CatchPanic::new().with_handler(error::panicked_json)),
         )
         .nest("/", pages)
-        .data(state)
+        .data(state.clone())
         .with(CatchPanic::new().with_handler(error::panicked_page))
-        .with(edge::Edge::new(security))
+        .with(edge::Edge::new(security).with_short_poll(buyer::api_poll::ShortPoll::new(state, "/api/v1")))
 }
 
 #[cfg(test)]

@@ -1,35 +1,76 @@
-//! The JSON poll's short way: `GET /reservations/{code}?place=…` answered before poem-openapi's
-//! dispatch, which parses every request's query into owned strings and matches its path a
-//! second time: on a waiting client's poll that was a fifth of the shop's work (see
-//! BENCHMARKS.md). The operation stays the documented one, and the answer is the same
-//! function's ([`super::api::poll`]); a request that is not plainly that poll (another method,
-//! a path or query with escapes, anything not 64 hex digits) goes to the operation itself.
+//! The JSON poll's short way: a plain `GET /api/v1/reservations/{code}?place=…` answered by the
+//! edge (`web::edge`), before the app's routes. Through them the poll was matched three times
+//! (the app's routes, the API's nest, poem-openapi's own), passed the API's layers and had its
+//! query parsed into owned strings by poem-openapi's dispatch: on a waiting client's poll, a
+//! third of the shop's own work (see BENCHMARKS.md). The operation stays the documented one,
+//! and the answer is the same: the same function ([`super::api::poll`]), a failure rendered by
+//! the API's catch-all and a panic by its handler, under the operation's route template for
+//! the metrics. A request that is not plainly that poll (another method, a longer path,
+//! escapes in the path or the query) goes on to the routes and the operation.
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use poem::http::Method;
-use poem::{Endpoint, IntoResponse, PathPattern, Request, Response};
+use poem::{IntoResponse, PathPattern, Request, Response};
 
 use crate::startup::AppState;
+use crate::web::error;
 
-/// The API's endpoint, with the poll's short way in front. `pattern` is the operation's route
-/// template as the metrics name it (`/api/v1/reservations/:param0`).
-pub struct ShortPoll<E> {
-    inner: E,
+/// The short way of the API mounted at `api` (`/api/v1`).
+#[derive(Clone)]
+pub struct ShortPoll {
+    state: AppState,
+    /// `{api}/reservations/`
+    prefix: String,
+    /// The operation's route template as the metrics name it: `{api}/reservations/:param0`.
     pattern: PathPattern,
 }
 
-impl<E> ShortPoll<E> {
-    pub fn new(inner: E, pattern: &str) -> Self {
+impl ShortPoll {
+    pub fn new(state: AppState, api: &str) -> Self {
         ShortPoll {
-            inner,
-            pattern: PathPattern(pattern.into()),
+            state,
+            prefix: format!("{api}/reservations/"),
+            pattern: PathPattern(format!("{api}/reservations/:param0").into()),
         }
+    }
+
+    /// Whether `req` is plainly the poll, for the short way.
+    pub fn takes(&self, req: &Request) -> bool {
+        plain_poll(&self.prefix, req.method(), req.uri().path(), req.uri().query()).is_some()
+    }
+
+    /// The answer to a request it [`takes`](Self::takes).
+    pub async fn answer(&self, mut req: Request) -> Response {
+        // As the routes' `data` layer does: what reads the request's settings (the session
+        // cookie's name) finds them.
+        req.set_data(self.state.clone());
+        let Some((code, place)) = plain_poll(&self.prefix, req.method(), req.uri().path(), req.uri().query()) else {
+            return error::panicked_json(Box::new("the short way was given another request"));
+        };
+        let answer = AssertUnwindSafe(super::api::poll(&self.state, &req, code, place))
+            .catch_unwind()
+            .await;
+        let mut resp = match answer {
+            Ok(Ok(view)) => view.into_response(),
+            Ok(Err(e)) => error::api_catch_all(e.into()).await,
+            Err(panic) => error::panicked_json(panic),
+        };
+        resp.set_data(self.pattern.clone());
+        resp
     }
 }
 
 /// The code and the place of a plain poll of this path and query; `None` for anything else.
 /// The code is checked by the poll itself, with the operation's own error.
-fn plain_poll<'a>(method: &Method, path: &'a str, query: Option<&'a str>) -> Option<(&'a str, Option<&'a str>)> {
-    let code = path.strip_prefix("/reservations/")?;
+fn plain_poll<'a>(
+    prefix: &str,
+    method: &Method,
+    path: &'a str,
+    query: Option<&'a str>,
+) -> Option<(&'a str, Option<&'a str>)> {
+    let code = path.strip_prefix(prefix)?;
     let query = query.unwrap_or_default();
     // Escapes and `+` are the operation's to decode.
     let plain = |text: &str| !text.bytes().any(|b| matches!(b, b'%' | b'+' | b'/'));
@@ -44,52 +85,31 @@ fn plain_poll<'a>(method: &Method, path: &'a str, query: Option<&'a str>) -> Opt
     Some((code, place))
 }
 
-impl<E: Endpoint> Endpoint for ShortPoll<E> {
-    type Output = Response;
-
-    // The inner endpoint is poem-openapi's, whose future is boxed: awaiting it here keeps no
-    // more than the short way's own future does.
-    async fn call(&self, req: Request) -> poem::Result<Response> {
-        let short = plain_poll(req.method(), req.uri().path(), req.uri().query());
-        let (Some((code, place)), Some(state)) = (short, req.data::<AppState>()) else {
-            return self.inner.call(req).await.map(IntoResponse::into_response);
-        };
-        // Failures go on as the operation's do, to the API's catch-all.
-        match super::api::poll(state, &req, code, place).await {
-            Ok(view) => {
-                let mut resp = view.into_response();
-                resp.set_data(self.pattern.clone());
-                Ok(resp)
-            }
-            Err(e) => {
-                let mut err = poem::Error::from(e);
-                err.set_data(self.pattern.clone());
-                Err(err)
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const CODE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const PREFIX: &str = "/api/v1/reservations/";
 
     #[test]
     fn only_a_plain_poll_takes_the_short_way() {
-        let path = format!("/reservations/{CODE}");
-        assert_eq!(plain_poll(&Method::GET, &path, None), Some((CODE, None)));
+        let path = format!("{PREFIX}{CODE}");
+        fn poll<'a>(method: &Method, path: &'a str, query: Option<&'a str>) -> Option<(&'a str, Option<&'a str>)> {
+            plain_poll(PREFIX, method, path, query)
+        }
+        assert_eq!(poll(&Method::GET, &path, None), Some((CODE, None)));
         assert_eq!(
-            plain_poll(&Method::GET, &path, Some("x=1&place=ab12&place=cd")),
+            poll(&Method::GET, &path, Some("x=1&place=ab12&place=cd")),
             Some((CODE, Some("ab12")))
         );
-        assert_eq!(plain_poll(&Method::DELETE, &path, None), None);
-        assert_eq!(plain_poll(&Method::HEAD, &path, None), None);
-        assert_eq!(plain_poll(&Method::GET, &format!("{path}/order"), None), None);
-        assert_eq!(plain_poll(&Method::GET, "/reservations/", None), None);
-        assert_eq!(plain_poll(&Method::GET, &path, Some("place=a%62")), None);
-        assert_eq!(plain_poll(&Method::GET, &path.replace('a', "%61"), None), None);
-        assert_eq!(plain_poll(&Method::GET, "/sales/x/reservations", None), None);
+        assert_eq!(poll(&Method::DELETE, &path, None), None);
+        assert_eq!(poll(&Method::HEAD, &path, None), None);
+        assert_eq!(poll(&Method::GET, &format!("{path}/order"), None), None);
+        assert_eq!(poll(&Method::GET, PREFIX, None), None);
+        assert_eq!(poll(&Method::GET, &path, Some("place=a%62")), None);
+        assert_eq!(poll(&Method::GET, &path.replace('a', "%61"), None), None);
+        assert_eq!(poll(&Method::GET, &format!("/reservations/{CODE}"), None), None);
+        assert_eq!(poll(&Method::GET, "/api/v1/sales/x/reservations", None), None);
     }
 }
