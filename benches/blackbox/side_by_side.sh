@@ -13,6 +13,7 @@
 # than the rate, which the client's share of the cores also sets.
 #
 #   benches/blackbox/side_by_side.sh            # N, ROUNDS, SECS; BOX_BIN, BARE_BIN optional
+#   SKIP=5000 benches/blackbox/side_by_side.sh  # polls of buyers far from the head only
 #
 # Needs wrk, redis-server, redis-cli, psql, curl, bc, python3 (aiohttp goes into a venv under
 # target/) and the local Postgres; builds the release binaries when missing.
@@ -22,6 +23,9 @@ N=${N:-100000}; ROUNDS=${ROUNDS:-3}; SECS=${SECS:-10}
 start_bare
 
 join "$N"
+# SKIP=K polls only the buyers after the first K joined (one joiner, the default, writes them
+# in their order of arrival): those far from the head alone.
+if [ -n "${SKIP:-}" ]; then tail -n +"$((SKIP + 1))" "$FIXTURE" > "$D/far"; FIXTURE=$D/far; fi
 export FIXTURE SALE
 
 echo "name rps p50 p99 non-2xx redis_us/req redis_ms/s server_us/req"
