@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use tokio::sync::oneshot;
 use tracing::warn;
 
-use super::script::{JoinBatch, JoinBatchReply, JoinReply, NewJoin, ScriptCall};
+use super::script::{JoinBatch, JoinBatchReply, JoinReply, NewJoin};
 use super::{Owner, Quantity, ReservationCode, SaleId, TicketSales};
 
 /// Most joins one call carries; the rest go in the next.
@@ -124,11 +124,7 @@ impl TicketSales {
         };
         while let Some(batch) = batches.take(sale) {
             let (joins, answers): (Vec<NewJoin>, Vec<_>) = batch.into_iter().unzip();
-            let reply = match self.eval(sale, &JoinBatch { joins: &joins }).await {
-                Ok(reply) => JoinBatch::decode(reply).map_err(super::SaleError::from),
-                Err(e) => Err(e),
-            };
-            let reply = reply.unwrap_or_else(|e| {
+            let reply = self.call(sale, &JoinBatch { joins: &joins }).await.unwrap_or_else(|e| {
                 warn!(%sale, error = %e, "a batch of joins failed; each joins on its own");
                 JoinBatchReply::Slow
             });
