@@ -172,9 +172,7 @@ impl Place {
             mac,
         })
     }
-}
 
-impl Place {
     /// The place's text (its Display) written into `buf`, without an allocation: every far
     /// poll's answer carries it.
     pub fn encode<'b>(&self, buf: &'b mut [u8; PLACE_HEX]) -> &'b str {

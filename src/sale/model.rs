@@ -285,11 +285,15 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// The signed place in line a waiting buyer polls with (see `sale::line`), as text.
+    /// The signed place in line a waiting buyer polls with (see `sale::line`); none once it
+    /// no longer waits.
+    pub fn waiting_place(&self) -> Option<super::line::Place> {
+        self.place.filter(|_| self.state == ReservationState::Waiting)
+    }
+
+    /// [`waiting_place`](Self::waiting_place) as text.
     pub fn place_text(&self) -> Option<String> {
-        self.place
-            .filter(|_| self.state == ReservationState::Waiting)
-            .map(|p| p.to_string())
+        self.waiting_place().map(|p| p.to_string())
     }
 }
 
