@@ -73,14 +73,14 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let method = metrics::method_label(req.method());
         let id = request_id::of(&req);
         let span = request_id::span(&id, &req);
-        let short_poll = self.short_poll.as_ref().filter(|s| s.takes(&req));
+        let short_poll = self.short_poll.as_ref().and_then(|s| Some((s, s.takes(&req)?)));
         let answer = match (limit_body(&mut req), short_poll) {
             (Err(refused), _) => Either::Left(ready(Ok(refused.into_response()))),
             // Boxed: its future (a Redis call's among them) is kilobytes, which every other
             // request's future would carry otherwise.
-            (Ok(()), Some(short_poll)) => {
-                Either::Right(Either::Left(Box::pin(short_poll.answer(req)).instrument(span).map(Ok)))
-            }
+            (Ok(()), Some((short_poll, plain))) => Either::Right(Either::Left(
+                Box::pin(short_poll.answer(req, plain)).instrument(span).map(Ok),
+            )),
             (Ok(()), None) => Either::Right(Either::Right(
                 span.in_scope(|| self.inner.call(req))
                     .instrument(span)

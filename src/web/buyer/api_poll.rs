@@ -8,12 +8,14 @@
 //! the metrics. A request that is not plainly that poll (another method, a longer path,
 //! escapes in the path or the query) goes on to the routes and the operation.
 
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 use poem::http::Method;
 use poem::{IntoResponse, PathPattern, Request, Response};
 
+use super::query_param;
 use crate::startup::AppState;
 use crate::web::error;
 
@@ -36,19 +38,18 @@ impl ShortPoll {
         }
     }
 
-    /// Whether `req` is plainly the poll, for the short way.
-    pub fn takes(&self, req: &Request) -> bool {
-        plain_poll(&self.prefix, req.method(), req.uri().path(), req.uri().query()).is_some()
+    /// Where the code and the place are in `req` if it is plainly the poll, for the short way.
+    pub fn takes(&self, req: &Request) -> Option<PlainPoll> {
+        plain_poll(&self.prefix, req.method(), req.uri().path(), req.uri().query())
     }
 
-    /// The answer to a request it [`takes`](Self::takes).
-    pub async fn answer(&self, mut req: Request) -> Response {
+    /// The answer to the request `plain` was taken from (see [`takes`](Self::takes)).
+    pub async fn answer(&self, mut req: Request, plain: PlainPoll) -> Response {
         // As the routes' `data` layer does: what reads the request's settings (the session
         // cookie's name) finds them.
         req.set_data(self.state.clone());
-        let Some((code, place)) = plain_poll(&self.prefix, req.method(), req.uri().path(), req.uri().query()) else {
-            return error::panicked_json(Box::new("the short way was given another request"));
-        };
+        let code = &req.uri().path()[plain.code];
+        let place = plain.place.map(|at| &req.uri().query().unwrap_or_default()[at]);
         let answer = AssertUnwindSafe(super::api::poll(&self.state, &req, code, place))
             .catch_unwind()
             .await;
@@ -62,14 +63,17 @@ impl ShortPoll {
     }
 }
 
+/// Where a plain poll's code is in its path and its place in its query: read once, when the
+/// edge decides, and sliced from the request its answer owns.
+#[derive(Debug, PartialEq)]
+pub struct PlainPoll {
+    code: Range<usize>,
+    place: Option<Range<usize>>,
+}
+
 /// The code and the place of a plain poll of this path and query; `None` for anything else.
 /// The code is checked by the poll itself, with the operation's own error.
-fn plain_poll<'a>(
-    prefix: &str,
-    method: &Method,
-    path: &'a str,
-    query: Option<&'a str>,
-) -> Option<(&'a str, Option<&'a str>)> {
+fn plain_poll(prefix: &str, method: &Method, path: &str, query: Option<&str>) -> Option<PlainPoll> {
     let code = path.strip_prefix(prefix)?;
     let query = query.unwrap_or_default();
     // Escapes and `+` are the operation's to decode.
@@ -77,12 +81,15 @@ fn plain_poll<'a>(
     if *method != Method::GET || code.is_empty() || !plain(code) || !plain(query) {
         return None;
     }
-    let place = query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(name, _)| *name == "place")
-        .map(|(_, value)| value);
-    Some((code, place))
+    // The value is a slice of `query`: its place there is its address's distance from it.
+    let place = query_param(query, "place").map(|value| {
+        let at = value.as_ptr() as usize - query.as_ptr() as usize;
+        at..at + value.len()
+    });
+    Some(PlainPoll {
+        code: prefix.len()..path.len(),
+        place,
+    })
 }
 
 #[cfg(test)]
@@ -95,8 +102,10 @@ mod tests {
     #[test]
     fn only_a_plain_poll_takes_the_short_way() {
         let path = format!("{PREFIX}{CODE}");
+        // The code and the place as text, from where the short way found them.
         fn poll<'a>(method: &Method, path: &'a str, query: Option<&'a str>) -> Option<(&'a str, Option<&'a str>)> {
-            plain_poll(PREFIX, method, path, query)
+            let plain = plain_poll(PREFIX, method, path, query)?;
+            Some((&path[plain.code], plain.place.map(|at| &query.unwrap_or_default()[at])))
         }
         assert_eq!(poll(&Method::GET, &path, None), Some((CODE, None)));
         assert_eq!(

@@ -162,12 +162,18 @@ pub fn place_of(r: &Reservation) -> String {
 
 /// A value of the query string, without failing the request on a malformed one.
 pub fn query_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.uri()
-        .query()?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+    query_param(req.uri().query()?, name)
+}
+
+/// The first value of `name` in the query string `query`, as it came (not decoded).
+pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query_pairs(query).find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+/// The names and values of the query string `query`, in order, as they came (not decoded); a
+/// part without `=` is no pair.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query.split('&').filter_map(|pair| pair.split_once('='))
 }
 
 /// Counts one buyer request that is neither a join nor a poll against its client's limit;

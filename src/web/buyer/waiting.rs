@@ -9,7 +9,7 @@ use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, handler};
 
-use super::{eta, next_poll_ms, place_of};
+use super::{eta, next_poll_ms, place_of, query_pairs};
 use crate::db;
 use crate::sale::{PLACE_HEX, PrequeueTicket, Reservation, ReservationCode, ReservationState, SaleError};
 use crate::startup::AppState;
@@ -43,13 +43,7 @@ impl<'a> PollQuery<'a> {
             start: None,
             place: None,
         };
-        for (name, value) in req
-            .uri()
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-        {
+        for (name, value) in query_pairs(req.uri().query().unwrap_or_default()) {
             match name {
                 "start" if query.start.is_none() => query.start = value.parse().ok(),
                 PLACE if query.place.is_none() => query.place = Some(value),
@@ -248,10 +242,7 @@ fn prequeue_fragment(r: &Reservation, ticket: &PrequeueTicket) -> Markup {
 fn fragment(r: &Reservation, start: u64, admitted_per_minute: Option<f64>) -> Markup {
     let delay = next_poll_ms(r);
     let mut place_text = [0; PLACE_HEX];
-    let place = r
-        .place
-        .filter(|_| r.state == ReservationState::Waiting)
-        .map(|p| p.encode(&mut place_text) as &str);
+    let place = r.waiting_place().map(|p| p.encode(&mut place_text) as &str);
     // Share of the way from where the buyer started to the head of the line.
     let progress = if start <= 1 {
         100
